@@ -1,0 +1,47 @@
+"""Every configuration knob hetflow reads, in one typed place. No other module reads os.environ."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env_list(name: str) -> tuple[str, ...]:
+    raw = os.environ.get(name, "")
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
+@dataclass(frozen=True)
+class Config:
+    """Process-wide settings, read from the environment once."""
+
+    dump_after: tuple[str, ...] = field(default_factory=lambda: tuple(
+        p.split(":", 1)[1] for p in _env_list("HETFLOW_DUMP") if p.startswith("after:")))
+    """Pass names after which the IR is printed (``HETFLOW_DUMP=after:constant_fold,after:cse``; ``after:*`` for all)."""
+    cache_dir: Path = field(default_factory=lambda: Path(
+        os.environ.get("HETFLOW_CACHE_DIR", Path.home() / ".cache" / "hetflow")))
+    """Where compiled artifacts are cached by content hash."""
+    num_threads: int | None = field(default_factory=lambda: int(os.environ["OMP_NUM_THREADS"])
+                                    if os.environ.get("OMP_NUM_THREADS", "").isdigit() else None)
+    """Thread count for generated code; None means all cores."""
+    cc: str = field(default_factory=lambda: os.environ.get("HETFLOW_CC", "gcc"))
+    """The C compiler for the cpu_c backend."""
+    cxx: str = field(default_factory=lambda: os.environ.get("HETFLOW_CXX", "g++"))
+    """The C++ compiler for the fpga_hls C simulation."""
+
+
+_config: Config | None = None
+
+
+def get_config() -> Config:
+    global _config
+    if _config is None:
+        _config = Config()
+    return _config
+
+
+def set_config(config: Config | None) -> None:
+    """Replace the process-wide config (tests); None re-reads the environment on next use."""
+    global _config
+    _config = config

@@ -1,0 +1,1 @@
+"""Frontends: import models from other formats into the IR through declarative mapping tables."""

@@ -1,0 +1,62 @@
+"""The context a mapping function builds IR through."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from hetflow.ir import Graph, Value
+from hetflow.ir.errors import ModelError
+
+
+class NeedsConstant(ModelError):
+    """A mapping needs a value at import time that is a runtime input (e.g. a Reshape's shape).
+
+    The ONNX backend answers this by specializing on that input's value.
+    """
+
+    def __init__(self, value_name: str, where: str, what: str) -> None:
+        super().__init__(f"{where}: {what} must be a constant, but %{value_name} is computed at run time")
+        self.value_name = value_name
+
+
+class Ctx:
+    """Per-node view of the graph under construction."""
+
+    def __init__(self, graph: Graph, opset: int) -> None:
+        self.graph = graph
+        self.opset = opset
+        self.node_name = ""
+        self.op_type = ""
+        self.region: str | None = None
+
+    @property
+    def where(self) -> str:
+        return f"node '{self.node_name}' ({self.op_type})"
+
+    def emit(self, op: str, inputs: Sequence[Value | None], num_outputs: int | None = None, **attrs: Any) -> Any:
+        """Add an IR node; return its output value, or the list of them when there are several."""
+        node = self.graph.add_node(op, list(inputs), attrs, name=self.node_name or op,
+                                   num_outputs=num_outputs, region=self.region)
+        return node.outputs[0] if len(node.outputs) == 1 and num_outputs is None else list(node.outputs)
+
+    def const(self, array: Any, dtype: Any = None, name: str = "const") -> Value:
+        return self.graph.constant(np.asarray(array, dtype=dtype), name=name)
+
+    def value_of(self, v: Value | None, what: str) -> np.ndarray | None:
+        """The constant value behind ``v`` (None if ``v`` is absent); raise NeedsConstant if it is computed."""
+        if v is None:
+            return None
+        if v.const is None:
+            raise NeedsConstant(v.name, self.where, what)
+        return v.const
+
+    def ints_of(self, v: Value | None, what: str) -> list[int] | None:
+        array = self.value_of(v, what)
+        return None if array is None else [int(x) for x in array.reshape(-1)]
+
+    def fail(self, message: str) -> ModelError:
+        """An error naming this node; use as ``raise ctx.fail(...)``."""
+        return ModelError(f"{self.where}: {message}")

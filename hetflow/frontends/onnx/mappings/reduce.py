@@ -1,0 +1,1 @@
+"""ONNX reductions -> IR reduce ops."""

@@ -1,0 +1,53 @@
+"""Common-subexpression elimination: merge nodes with the same op, inputs and attributes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hetflow.ir import Graph, Value
+from hetflow.passes.manager import graph_pass
+
+_SMALL_CONST = 64
+"""Constants up to this many elements are merged by value, so that equal scalars dedupe."""
+
+
+def _freeze(x: Any) -> Any:
+    if isinstance(x, (list, tuple)):
+        return tuple(_freeze(v) for v in x)
+    if isinstance(x, np.ndarray):
+        return (x.dtype.str, x.shape, x.tobytes())
+    if isinstance(x, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in x.items()))
+    return x
+
+
+@graph_pass("cse")
+def common_subexpression_elimination(graph: Graph) -> Graph:
+    const_key: dict[Any, Value] = {}
+    alias: dict[int, Value] = {}
+
+    def canon(v: Value | None) -> Value | None:
+        if v is None:
+            return None
+        v = alias.get(id(v), v)
+        if v.const is not None and v.const.size <= _SMALL_CONST:
+            return const_key.setdefault(("const", _freeze(v.const)), v)
+        return v
+
+    seen: dict[Any, list[Value]] = {}
+    graph_outputs = {id(v) for v in graph.outputs}
+    kept = []
+    for node in graph.nodes:
+        node.inputs = [canon(v) for v in node.inputs]
+        key = (node.op, tuple(id(v) for v in node.inputs), _freeze(node.attrs), len(node.outputs))
+        # A node that yields a graph output keeps it, so that output names survive.
+        if key in seen and not any(id(o) in graph_outputs for o in node.outputs):
+            for old, new in zip(node.outputs, seen[key]):
+                alias[id(old)] = new
+            continue
+        seen[key] = node.outputs
+        kept.append(node)
+    graph.nodes = kept
+    return graph

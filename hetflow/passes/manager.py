@@ -1,0 +1,59 @@
+"""Named passes and the pipeline runner."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Iterable
+from typing import TextIO
+
+from hetflow.config import get_config
+from hetflow.ir import Graph, format_graph, verify
+from hetflow.ir.errors import HetflowError
+
+PassFn = Callable[[Graph], Graph]
+PASSES: dict[str, PassFn] = {}
+_log = logging.getLogger("hetflow.passes")
+_MODULES = ("fold", "dce", "cse", "regions")
+
+
+def graph_pass(name: str) -> Callable[[PassFn], PassFn]:
+    """Register ``fn(graph) -> graph`` under ``name`` (a pass may rewrite in place and return its input)."""
+
+    def wrap(fn: PassFn) -> PassFn:
+        if name in PASSES:
+            raise HetflowError(f"pass {name!r} is registered twice")
+        PASSES[name] = fn
+        return fn
+
+    return wrap
+
+
+def _load() -> None:
+    for mod in _MODULES:
+        importlib.import_module(f"hetflow.passes.{mod}")
+
+
+def run_passes(
+    graph: Graph,
+    names: Iterable[str],
+    *,
+    dump_after: Iterable[str] | None = None,
+    out: TextIO | None = None,
+    check: bool = True,
+) -> Graph:
+    """Run the named passes in order, verifying after each and printing the IR after those asked for."""
+    _load()
+    dumps = set(get_config().dump_after if dump_after is None else dump_after)
+    for name in names:
+        if name not in PASSES:
+            raise HetflowError(f"unknown pass {name!r}; passes: {', '.join(sorted(PASSES))}")
+        before = len(graph.nodes)
+        graph = PASSES[name](graph)
+        _log.debug("pass %s: %d -> %d nodes", name, before, len(graph.nodes))
+        if check:
+            verify(graph)
+        if name in dumps or "*" in dumps:
+            print(f"// ---- IR after {name}\n{format_graph(graph)}", file=out or sys.stderr)
+    return graph

@@ -1,0 +1,1 @@
+"""Region formation: group nodes into layers and blocks (multi-granularity)."""
