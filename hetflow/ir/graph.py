@@ -54,6 +54,8 @@ class Region:
     name: str
     kind: RegionKind
     parent: str | None = None
+    pattern: str = ""
+    """What formed it: "" when given by a frontend or the DSL, else the pattern matched ("conv", "residual", ...)."""
 
 
 class Graph:
@@ -229,7 +231,7 @@ class Graph:
                 nn.outputs.append(no)
             g.nodes.append(nn)
         g.outputs = [cp(v) for v in self.outputs]  # type: ignore[misc]
-        g.regions = {k: Region(r.name, r.kind, r.parent) for k, r in self.regions.items()}
+        g.regions = {k: Region(r.name, r.kind, r.parent, r.pattern) for k, r in self.regions.items()}
         return g
 
     def __repr__(self) -> str:

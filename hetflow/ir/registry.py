@@ -75,8 +75,7 @@ class OpDef:
         if self.flops is not None:
             return int(self.flops(node))
         if self.elementwise:
-            n = node.outputs[0].type.numel if node.outputs else None
-            return int(n or 0)
+            return _sample_numel(node.outputs[0].type) if node.outputs else 0
         return 0
 
     def bytes_moved(self, node: Node) -> tuple[int, int]:
@@ -88,6 +87,16 @@ class OpDef:
     def run(self, node: Node, inputs: list[np.ndarray | None]) -> list[np.ndarray]:
         result = self.compute(*inputs, **node.attrs)
         return list(result) if isinstance(result, (tuple, list)) else [result]
+
+
+def _sample_numel(t: TensorType) -> int:
+    """Elements of one tensor, symbolic dims (a batch) taken as 1, as the nn ops count FLOPs."""
+    if t.shape is None:
+        return 0
+    n = 1
+    for d in t.shape:
+        n *= d if isinstance(d, int) else 1
+    return n
 
 
 def _sample_bytes(t: TensorType) -> int:

@@ -1,26 +1,114 @@
-"""The Plan: compiled subgraphs with their devices, and a way to run them."""
+"""The Plan: subgraphs compiled for devices, the transfers between them, the schedule and its estimates.
+
+``compile_graph`` (``hf.compile``) makes one; ``Plan.run`` executes it (through the runtime and
+the device API when it spans a cluster); ``Plan.report`` says where each part runs and what it
+is estimated to cost, with the source of every number; ``Plan.explain`` says why a node went
+where it did; ``Plan.save`` / ``Plan.load`` keep it on disk without recompiling.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hetflow.backends import Executable, get_backend
+from hetflow.backends import Executable
 from hetflow.ir import DType, Graph, Node
 from hetflow.ir.errors import InputError
+from hetflow.partition.cost import Estimate
+from hetflow.targets import MachineDescription
+from hetflow.targets.units import format_bytes, format_seconds
+
+if TYPE_CHECKING:
+    from hetflow.runtime.executor import RunReport
+
+OBJECTIVES = ("latency", "throughput", "mincut")
+
+
+@dataclass
+class PlanDevice:
+    """A device a plan uses: what it is, and how the runtime drives it."""
+
+    id: str
+    host: str
+    description: MachineDescription
+    present: bool  # this machine itself (times measured) rather than emulated (times modelled)
+    penalty: float  # seconds per launch boundary (value arriving from another device)
+
+    @property
+    def time_source(self) -> str:
+        return "measured" if self.present else "model:roofline"
+
+
+@dataclass
+class Transfer:
+    """One value moved between two endpoints (device ids, or the home host for graph inputs and outputs)."""
+
+    value: str
+    nbytes: int  # per sample (symbolic dims as 1)
+    src: str
+    dst: str
+    latency: float
+    bandwidth: float  # bytes/s; inf within one device
+    kind: str
+
+    @property
+    def estimate(self) -> Estimate:
+        return Estimate(self.latency + self.nbytes / self.bandwidth, "model:link")
 
 
 @dataclass
 class Subgraph:
-    """A part of the graph compiled for one device."""
+    """A part of the graph compiled for one device (or for each replica of a pipeline stage)."""
 
     name: str
     device: str
-    backend: str
+    backend: str  # the backend whose artifact computes it
     nodes: list[Node]
     executable: Executable
+    graph: Graph | None = None
+    driver: str = "reference"  # the device driver that loads the artifact ("emulated" for a modelled device)
+    node_estimates: list[Estimate] = field(default_factory=list)
+    replicas: list[str] = field(default_factory=list)  # devices taking items in turn; [device] if not replicated
+    flops: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.replicas:
+            self.replicas = [self.device]
+
+    @property
+    def estimate(self) -> Estimate:
+        seconds = sum(e.seconds for e in self.node_estimates)
+        return Estimate(seconds, combine_sources(e.source for e in self.node_estimates))
+
+    @property
+    def inputs(self) -> list[str]:
+        return [v.name for v in self.graph.inputs] if self.graph is not None else []
+
+    @property
+    def outputs(self) -> list[str]:
+        return [v.name for v in self.graph.outputs] if self.graph is not None else []
+
+
+@dataclass
+class NodeChoice:
+    """Why a node went where it did: the deciding rule and every device's answer."""
+
+    device: str
+    rule: str  # e.g. "pinned by op:softmax=node0/cpu:0", "placed by heft+search", "the only device able"
+    options: list[tuple[str, Estimate | None, str | None]]  # (device, estimate or None, why it cannot)
+
+
+@dataclass
+class PlanEstimate:
+    """End-to-end estimates of the whole plan."""
+
+    latency: float  # seconds for one input, under the latency model
+    period: float  # seconds per item in a steady stream (the busiest device or link)
+    source: str  # how they were composed, e.g. "model:schedule over model:roofline + model:link"
+    method: str  # the placement algorithm that produced the plan
 
 
 @dataclass
@@ -30,21 +118,142 @@ class Plan:
     graph: Graph
     subgraphs: list[Subgraph]
     options: dict[str, Any] = field(default_factory=dict)
+    devices: list[PlanDevice] = field(default_factory=list)
+    transfers: list[Transfer] = field(default_factory=list)
+    home: str = "host"
+    objective: str = "host"
+    estimate: PlanEstimate | None = None
+    choices: dict[str, NodeChoice] = field(default_factory=dict)
+    cluster_name: str = ""
+    links: dict[str, tuple[float, float, str]] = field(default_factory=dict)  # "a|b" -> (latency, bandwidth, kind)
+    last_run: RunReport | None = field(default=None, repr=False)
+    runtime: Any = field(default=None, repr=False)  # the runtime's Executor, once the plan has run
 
-    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run on named inputs; returns outputs by name."""
+    def link_time(self, src: str, dst: str, nbytes: int) -> float:
+        """Modelled seconds to move ``nbytes`` from endpoint ``src`` to ``dst``."""
+        if src == dst:
+            return 0.0
+        latency, bandwidth, _ = self.links[f"{src}|{dst}"]
+        return latency + nbytes / bandwidth
+
+    def close(self) -> None:
+        """Close the devices a run opened (a later run opens them again)."""
+        if self.runtime is not None:
+            self.runtime.close()
+            self.runtime = None
+
+    # ------------------------------------------------------------ running
+    def run(self, feeds: dict[str, np.ndarray], *, trace: str | Path | None = None) -> dict[str, np.ndarray]:
+        """Run on named inputs; returns outputs by name. ``trace`` writes a Chrome/Perfetto trace JSON."""
         checked = check_feeds(self.graph, feeds)
-        env = dict(checked)
-        for sub in self.subgraphs:
-            env.update(sub.executable.run(env))
-        return {v.name: env[v.name] if v.name in env else np.asarray(v.const) for v in self.graph.outputs}
+        if not self.devices:
+            env = dict(checked)
+            for sub in self.subgraphs:
+                env.update(sub.executable.run(env))
+            return {v.name: env[v.name] if v.name in env else np.asarray(v.const) for v in self.graph.outputs}
+        # The runtime sits above the partitioner: imported here, where a plan is run, not where it is made.
+        from hetflow.runtime.executor import execute
 
+        outputs, self.last_run = execute(self, [checked], trace=trace)
+        return outputs[0]
+
+    def run_stream(self, feeds: list[dict[str, np.ndarray]], *, trace: str | Path | None = None
+                   ) -> list[dict[str, np.ndarray]]:
+        """Run many inputs pipelined through the devices; outputs in input order."""
+        checked = [check_feeds(self.graph, f) for f in feeds]
+        if not self.devices:
+            return [self.run(f) for f in checked]
+        from hetflow.runtime.executor import execute
+
+        outputs, self.last_run = execute(self, checked, trace=trace)
+        return outputs
+
+    # ------------------------------------------------------------ explaining
     def report(self) -> str:
-        """A table of subgraphs: device, backend, node count."""
-        lines = [f"Plan for {self.graph.name}: {len(self.subgraphs)} subgraph(s)"]
-        for sub in self.subgraphs:
-            lines.append(f"  {sub.name:<16} {sub.device:<24} {sub.backend:<10} {len(sub.nodes)} nodes")
+        """Per subgraph: device, backend, nodes, FLOPs, estimated time and source, transfers; then end-to-end estimates."""
+        head = f"Plan for {self.graph.name}: {len(self.subgraphs)} subgraph(s)"
+        if not self.devices:
+            lines = [head + " on this host"]
+            lines += [f"  {s.name:<10} {s.device:<22} {s.backend:<10} {len(s.nodes)} nodes" for s in self.subgraphs]
+            return "\n".join(lines)
+        assert self.estimate is not None
+        used = sorted({r for s in self.subgraphs for r in s.replicas})
+        lines = [f"{head} on {len(used)} device(s) of cluster {self.cluster_name!r}; objective {self.objective}, "
+                 f"placed by {self.estimate.method}"]
+        incoming: dict[str, list[Transfer]] = {}
+        outgoing: dict[str, list[Transfer]] = {}
+        owner = {v: s.name for s in self.subgraphs for v in s.outputs}
+        for t in self.transfers:
+            for s in self.subgraphs:
+                if t.dst == s.device and t.value in s.inputs:
+                    incoming.setdefault(s.name, []).append(t)
+            if t.value in owner:
+                outgoing.setdefault(owner[t.value], []).append(t)
+        lines.append(f"  {'subgraph':<10} {'device':<22} {'backend':<12} {'nodes':>6} {'GFLOP':>9}  "
+                     f"{'estimated time':<28} {'in':>16} {'out':>16}")
+        for s in self.subgraphs:
+            where = s.device if len(s.replicas) == 1 else f"{s.device} x{len(s.replicas)}"
+            ins, outs = incoming.get(s.name, []), outgoing.get(s.name, [])
+            lines.append(f"  {s.name:<10} {where:<22} {s.backend:<12} {len(s.nodes):>6} {s.flops / 1e9:>9.4f}  "
+                         f"{str(s.estimate):<28} {_moved(ins):>16} {_moved(outs):>16}")
+        total = sum(t.nbytes for t in self.transfers)
+        lines.append(f"  transfers: {len(self.transfers)} ({format_bytes(total)} per sample, model:link)")
+        est = self.estimate
+        lines.append(f"  end-to-end latency: {format_seconds(est.latency)} ({est.source})")
+        lines.append(f"  throughput: {1 / est.period if est.period > 0 else float('inf'):,.1f} items/s "
+                     f"(one item per {format_seconds(est.period)}; {est.source})")
+        for d in self.devices:
+            if d.id in used:
+                how = "this machine, time measured" if d.present else "emulated on this host, time model:roofline"
+                lines.append(f"  device {d.id}: {d.description.name} ({d.description.kind}), {how}")
         return "\n".join(lines)
+
+    def explain(self, node: str) -> str:
+        """Why ``node`` runs where it does: the deciding rule and what every device answered."""
+        if node not in self.choices:
+            if any(n.name == node for n in self.graph.nodes):
+                return f"node {node!r}: runs on {self.subgraphs[0].device} with {self.subgraphs[0].backend} (host plan)"
+            raise KeyError(f"no node named {node!r} in graph {self.graph.name!r}")
+        choice = self.choices[node]
+        op = next(n.op for n in self.graph.nodes if n.name == node)
+        lines = [f"node {node!r} ({op}) -> {choice.device}: {choice.rule}"]
+        for device, estimate, why in choice.options:
+            mark = "*" if device == choice.device else " "
+            lines.append(f"  {mark} {device:<22} " + (f"estimated {estimate}" if estimate else f"cannot: {why}"))
+        return "\n".join(lines)
+
+    def placement(self) -> dict[str, str]:
+        """Node name -> device id."""
+        return {n.name: s.device for s in self.subgraphs for n in s.nodes}
+
+    # ------------------------------------------------------------ persistence
+    def save(self, directory: str | Path) -> Path:
+        """Write the plan (manifest, IR, artifacts) to ``directory``; returns it."""
+        from hetflow.partition.serialize import save_plan
+
+        return save_plan(self, Path(directory))
+
+    @classmethod
+    def load(cls, directory: str | Path, *, recompile: bool = False) -> Plan:
+        """A plan saved by ``save``, loaded without recompiling (``recompile`` allows it for backends that
+        cannot load a saved artifact)."""
+        from hetflow.partition.serialize import load_plan
+
+        return load_plan(Path(directory), recompile=recompile)
+
+
+def _moved(transfers: list[Transfer]) -> str:
+    if not transfers:
+        return "-"
+    return f"{len(transfers)} ({format_bytes(sum(t.nbytes for t in transfers))})"
+
+
+def combine_sources(sources: Any) -> str:
+    """One source for a sum of estimates: the common one, or ``mixed(a+b)``."""
+    found = sorted(set(sources))
+    if not found:
+        return "model:roofline"
+    return found[0] if len(found) == 1 else f"mixed({'+'.join(found)})"
 
 
 def check_feeds(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -76,8 +285,14 @@ def check_feeds(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndar
     return out
 
 
-def compile_graph(graph: Graph, cluster: Any = None, *, backend: str = "reference", **options: Any) -> Plan:
-    """Compile for the host. (Heterogeneous placement over a cluster arrives with the partitioner.)"""
-    be = get_backend(backend)
-    executable = be.compile(graph, **options)
-    return Plan(graph, [Subgraph("sub0", "host", backend, list(graph.nodes), executable)], {"backend": backend, **options})
+def compile_graph(graph: Graph, cluster: Any = None, **options: Any) -> Plan:
+    """Compile ``graph`` for ``cluster`` (a Cluster, a cluster file or preset name), or for this host when None.
+
+    Options: ``objective`` (latency | throughput | mincut), ``pins``, ``no_fallback``, ``profile``
+    (a Profile or a path), ``backend`` (the host plan's backend when ``cluster`` is None).
+    """
+    from hetflow.partition.compile import compile_for_cluster, compile_for_host
+
+    if cluster is None:
+        return compile_for_host(graph, **options)
+    return compile_for_cluster(graph, cluster, **options)

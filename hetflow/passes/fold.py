@@ -2,32 +2,84 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
-from hetflow.ir import Graph, get_op
+from hetflow.ir import DType, Graph, Node, Value, get_op
 from hetflow.ir.types import TensorType
 from hetflow.passes.manager import graph_pass
 
 MAX_FOLD_BYTES = 1 << 31
 """Results larger than this stay as nodes (weights built by ConstantOfShape are far smaller)."""
 
+IMPURE_OPS = frozenset({
+    "random_normal", "random_uniform", "random_normal_like", "random_uniform_like", "bernoulli", "multinomial",
+})
+"""Ops whose result is not a function of their inputs: never folded, and never merged by CSE."""
+
+_log = logging.getLogger("hetflow.passes.fold")
+
+
+def _foldable(node: Node) -> bool:
+    if node.op in IMPURE_OPS or not all(v is None or v.is_const for v in node.inputs):
+        return False
+    return all(o.type.nbytes is None or o.type.nbytes <= MAX_FOLD_BYTES for o in node.outputs)
+
+
+def _evaluate(node: Node) -> list[np.ndarray] | None:
+    """The node's results, or None when it cannot (or should not) be evaluated now."""
+    try:
+        results = [np.asarray(r) for r in get_op(node.op).run(node, [None if v is None else v.const for v in node.inputs])]
+    except Exception as exc:  # noqa: BLE001 - the node fails the same way at run time; keep it there
+        _log.warning("constant_fold: node %r (%s) left unfolded: %s: %s", node.name, node.op, type(exc).__name__, exc)
+        return None
+    if len(results) != len(node.outputs) or any(r.nbytes > MAX_FOLD_BYTES for r in results):
+        return None
+    return results
+
+
+def _become_constant(value: Value, array: np.ndarray) -> None:
+    """Turn a node output into a constant, keeping its name and declared element type."""
+    declared = value.type.dtype
+    if declared is not DType.string and array.dtype != declared.numpy:
+        array = array.astype(declared.numpy)
+    value.const = array
+    value.producer = None
+    value.type = TensorType(declared, array.shape)
+
+
+def _refresh_types(nodes: list[Node], changed: set[int]) -> None:
+    """Sharpen the output types of nodes fed by a folded value: a constant knows its exact shape."""
+    for node in nodes:
+        if not any(v is not None and id(v) in changed for v in node.inputs):
+            continue
+        try:
+            types = get_op(node.op).infer_types(node)
+        except Exception:  # noqa: BLE001 - keep the types the graph was built with
+            continue
+        for out, new in zip(node.outputs, types):
+            if (new.is_static and not out.type.is_static) or (out.type.shape is None and new.shape is not None):
+                out.type = new
+                changed.add(id(out))
+
 
 @graph_pass("constant_fold")
 def constant_fold(graph: Graph) -> Graph:
-    kept = []
+    """Replace every node whose inputs are all constant (and whose op is pure) by its results."""
+    kept: list[Node] = []
+    changed: set[int] = set()
     for node in graph.nodes:
-        if not all(v is None or v.is_const for v in node.inputs):
+        results = _evaluate(node) if _foldable(node) else None
+        if results is None:
             kept.append(node)
             continue
-        opdef = get_op(node.op)
-        if any(o.type.nbytes is None or o.type.nbytes > MAX_FOLD_BYTES for o in node.outputs):
-            kept.append(node)
-            continue
-        results = opdef.run(node, [None if v is None else v.const for v in node.inputs])
-        for out, result in zip(node.outputs, results):
-            array = np.asarray(result)
-            out.const = array
-            out.producer = None
-            out.type = TensorType(out.type.dtype, array.shape)
+        for out, array in zip(node.outputs, results):
+            old = out.type
+            _become_constant(out, array)
+            if out.type != old:
+                changed.add(id(out))
     graph.nodes = kept
+    if changed:
+        _refresh_types(kept, changed)
     return graph

@@ -39,13 +39,19 @@ def run_passes(
     graph: Graph,
     names: Iterable[str],
     *,
-    dump_after: Iterable[str] | None = None,
+    dump_after: str | Iterable[str] | None = None,
     out: TextIO | None = None,
     check: bool = True,
 ) -> Graph:
-    """Run the named passes in order, verifying after each and printing the IR after those asked for."""
+    """Run the named passes in order, verifying after each and printing the IR after those asked for.
+
+    ``dump_after`` names passes ("*" for all) after which the IR goes to ``out`` (default stderr);
+    None takes them from the config (``HETFLOW_DUMP=after:<pass>``).
+    """
     _load()
-    dumps = set(get_config().dump_after if dump_after is None else dump_after)
+    if dump_after is None:
+        dump_after = get_config().dump_after
+    dumps = {dump_after} if isinstance(dump_after, str) else set(dump_after)
     for name in names:
         if name not in PASSES:
             raise HetflowError(f"unknown pass {name!r}; passes: {', '.join(sorted(PASSES))}")

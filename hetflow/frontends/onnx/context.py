@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from hetflow.ir import Graph, Value
+from hetflow.ir import Graph, Node, TensorType, Value, get_op
 from hetflow.ir.errors import ModelError
 
 
@@ -22,6 +22,27 @@ class NeedsConstant(ModelError):
         self.value_name = value_name
 
 
+EAGER_FOLD_BYTES = 1 << 20
+"""Nodes on constants with outputs up to this size are evaluated as they are emitted."""
+
+
+def _fold_if_constant(graph: Graph, node: Node) -> None:
+    """Evaluate a just-emitted node whose inputs are all constants, so that later mappings see its value.
+
+    Exported models compute parameters from shapes (Shape -> Gather -> Concat -> Reshape); folding
+    here, not only in the constant_fold pass after import, lets the Reshape read its target shape.
+    """
+    if not node.inputs or any(v is None or not v.is_const for v in node.inputs):
+        return
+    if any(o.type.nbytes is None or o.type.nbytes > EAGER_FOLD_BYTES for o in node.outputs):
+        return
+    results = get_op(node.op).run(node, [v.const for v in node.inputs])  # type: ignore[union-attr]
+    for out, result in zip(node.outputs, results):
+        array = np.asarray(result)
+        out.const, out.producer, out.type = array, None, TensorType(out.type.dtype, array.shape)
+    graph.nodes.remove(node)
+
+
 class Ctx:
     """Per-node view of the graph under construction."""
 
@@ -31,6 +52,12 @@ class Ctx:
         self.node_name = ""
         self.op_type = ""
         self.region: str | None = None
+        self.outputs: list[str] = []
+        """The source node's output names, "" for an omitted optional output."""
+
+    def wants_output(self, i: int) -> bool:
+        """Whether the source node asks for its ``i``-th output (optional outputs cost work to compute)."""
+        return i < len(self.outputs) and self.outputs[i] != ""
 
     @property
     def where(self) -> str:
@@ -40,6 +67,7 @@ class Ctx:
         """Add an IR node; return its output value, or the list of them when there are several."""
         node = self.graph.add_node(op, list(inputs), attrs, name=self.node_name or op,
                                    num_outputs=num_outputs, region=self.region)
+        _fold_if_constant(self.graph, node)
         return node.outputs[0] if len(node.outputs) == 1 and num_outputs is None else list(node.outputs)
 
     def const(self, array: Any, dtype: Any = None, name: str = "const") -> Value:

@@ -151,6 +151,7 @@ def _import_node(graph: Graph, env: dict[str, Value], node: onnx.NodeProto, inde
         raise ModelError(f"{here}: attribute(s) {sorted(unknown)} are not supported by hetflow's mapping")
     ctx = Ctx(graph, opset)
     ctx.node_name, ctx.op_type = name, node.op_type
+    ctx.outputs = list(node.output)
     try:
         inspect.signature(mapping.fn).bind(ctx, *inputs, **attrs)
     except TypeError as exc:
@@ -166,6 +167,7 @@ def _import_node(graph: Graph, env: dict[str, Value], node: onnx.NodeProto, inde
     for out_name, value in zip(node.output, outputs):
         if out_name == "" or value is None:
             continue
-        if value.producer is not None and id(value.producer) in new_nodes:
+        # A value this node made (a new node's output, or a constant folded as it was emitted) takes the ONNX name.
+        if id(value.producer) in new_nodes if value.producer is not None else all(value is not v for v in inputs):
             graph.rename(value, out_name)
         env[out_name] = value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -12,6 +13,20 @@ from hetflow.ir.graph import Node
 from hetflow.ir.ops._util import broadcast_infer, compare_infer, in_type, same_as_input
 from hetflow.ir.registry import REQUIRED, defop
 from hetflow.ir.types import TensorType
+
+_HALF = (np.dtype(np.float16), DType.bfloat16.numpy)
+
+
+def _via_float32(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """Evaluate 16-bit float inputs in float32 and round once at the end, as ONNX Runtime does."""
+
+    @functools.wraps(fn)
+    def compute(x: np.ndarray, *args: np.ndarray, **attrs: object) -> np.ndarray:
+        if x.dtype in _HALF:
+            return np.asarray(fn(x.astype(np.float32), *args, **attrs)).astype(x.dtype)
+        return fn(x, *args, **attrs)
+
+    return compute
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
@@ -72,10 +87,11 @@ UNARY: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 
 def _math(fn: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    @_via_float32
     def compute(x: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
             out = fn(x)
-        return np.asarray(out, dtype=x.dtype if x.dtype != object else None)
+        return np.asarray(out).astype(x.dtype) if x.dtype != object else np.asarray(out)
 
     compute.__doc__ = f"y = {getattr(fn, '__name__', 'f')}(x), elementwise."
     return compute
@@ -102,11 +118,13 @@ def isinf(x: np.ndarray, *, detect_negative: bool, detect_positive: bool) -> np.
 
 # ------------------------------------------------------------------ parametric activations
 @defop("leaky_relu", family="elementwise", infer=same_as_input, elementwise=True, attrs={"alpha": 0.01})
+@_via_float32
 def leaky_relu(x: np.ndarray, *, alpha: float) -> np.ndarray:
     return np.where(x >= 0, x, x * x.dtype.type(alpha))
 
 
 @defop("elu", family="elementwise", infer=same_as_input, elementwise=True, attrs={"alpha": 1.0})
+@_via_float32
 def elu(x: np.ndarray, *, alpha: float) -> np.ndarray:
     with np.errstate(over="ignore"):
         return np.where(x > 0, x, alpha * (np.exp(x) - 1)).astype(x.dtype)
@@ -114,28 +132,33 @@ def elu(x: np.ndarray, *, alpha: float) -> np.ndarray:
 
 @defop("selu", family="elementwise", infer=same_as_input, elementwise=True,
        attrs={"alpha": 1.67326319217681884765625, "gamma": 1.05070102214813232421875})
+@_via_float32
 def selu(x: np.ndarray, *, alpha: float, gamma: float) -> np.ndarray:
     with np.errstate(over="ignore"):
         return (gamma * np.where(x > 0, x, alpha * (np.exp(x) - 1))).astype(x.dtype)
 
 
 @defop("celu", family="elementwise", infer=same_as_input, elementwise=True, attrs={"alpha": 1.0})
+@_via_float32
 def celu(x: np.ndarray, *, alpha: float) -> np.ndarray:
     with np.errstate(over="ignore"):
         return (np.maximum(0, x) + np.minimum(0, alpha * (np.exp(x / alpha) - 1))).astype(x.dtype)
 
 
 @defop("thresholded_relu", family="elementwise", infer=same_as_input, elementwise=True, attrs={"alpha": 1.0})
+@_via_float32
 def thresholded_relu(x: np.ndarray, *, alpha: float) -> np.ndarray:
     return np.where(x > alpha, x, 0).astype(x.dtype)
 
 
 @defop("hard_sigmoid", family="elementwise", infer=same_as_input, elementwise=True, attrs={"alpha": 0.2, "beta": 0.5})
+@_via_float32
 def hard_sigmoid(x: np.ndarray, *, alpha: float, beta: float) -> np.ndarray:
     return np.clip(alpha * x + beta, 0, 1).astype(x.dtype)
 
 
 @defop("gelu", family="elementwise", infer=same_as_input, elementwise=True, attrs={"approximate": "none"})
+@_via_float32
 def gelu(x: np.ndarray, *, approximate: str) -> np.ndarray:
     if approximate == "tanh":
         y = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
@@ -159,7 +182,6 @@ BINARY: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "add": np.add,
     "sub": np.subtract,
     "mul": np.multiply,
-    "pow": np.power,
     "max": np.maximum,
     "min": np.minimum,
     "bitwise_and": np.bitwise_and,
@@ -197,11 +219,25 @@ for _name, _fn in COMPARE.items():
 @defop("div", family="elementwise", infer=broadcast_infer, elementwise=True)
 def div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a / b; integer division truncates toward zero as in C."""
-    if a.dtype.kind in "iu":
-        with np.errstate(all="ignore"):
-            return np.trunc(a / b).astype(a.dtype)
     with np.errstate(all="ignore"):
+        if a.dtype.kind in "iu":
+            # Exact for all 64-bit values (a float quotient would round): floor, then step toward zero.
+            q = np.floor_divide(a, b)
+            inexact = (np.remainder(a, b) != 0) & ((a < 0) != (b < 0))
+            return np.asarray(q + inexact, dtype=a.dtype)
         return np.asarray(a / b, dtype=a.dtype)
+
+
+@defop("pow", family="elementwise", infer=broadcast_infer, elementwise=True)
+def power(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a ** b in the base's type; the exponent may have another type. Integer ** negative truncates toward 0."""
+    with np.errstate(all="ignore"):
+        if a.dtype.kind in "iu" and b.dtype.kind in "iu":
+            exact = np.power(a, np.maximum(b, 0).astype(b.dtype))
+            if np.any(b < 0):
+                exact = np.where(b < 0, np.trunc(np.power(a.astype(np.float64), b.astype(np.float64))), exact)
+            return np.asarray(exact).astype(a.dtype)
+        return np.asarray(np.power(a, b)).astype(a.dtype)
 
 
 @defop("mod", family="elementwise", infer=broadcast_infer, elementwise=True, attrs={"fmod": False})

@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 import numpy as np
 
+from hetflow.ir.dtypes import DType
 from hetflow.ir.graph import Node
-from hetflow.ir.ops._util import in_type
+from hetflow.ir.ops._util import broadcast_shapes, const_of, in_type, norm_axis
 from hetflow.ir.registry import REQUIRED, IRError, defop
-from hetflow.ir.types import TensorType
+from hetflow.ir.types import Dim, TensorType
+
+
+def _new_dim(node: Node, axis: int) -> str:
+    """A fresh symbol for an output dim whose size is not known statically."""
+    return f"{node.name}_d{axis}"
+
+
+def _add_dims(node: Node, axis: int, dims: list[Dim]) -> Dim:
+    if all(isinstance(d, int) for d in dims):
+        return sum(dims)  # type: ignore[arg-type]
+    nonzero = [d for d in dims if d != 0]
+    return nonzero[0] if len(nonzero) == 1 else _new_dim(node, axis)
 
 
 def _resolve_shape(in_shape: tuple, shape: tuple[int, ...], allowzero: bool) -> list:
@@ -18,14 +34,20 @@ def _resolve_shape(in_shape: tuple, shape: tuple[int, ...], allowzero: bool) -> 
 
 
 def _infer_minus_one(in_shape: tuple, dims: list, name: str) -> int | str:
-    """The size of the -1 dim: exact when the symbolic dims on both sides match, else a new symbol."""
-    in_syms = sorted(d for d in in_shape if isinstance(d, str))
-    out_syms = sorted(d for d in dims if isinstance(d, str))
-    if in_syms != out_syms:
-        return f"{name}_d"
+    """The size of the -1 dim: exact when the symbols left over are none or one, else a new symbol."""
+    left = [d for d in in_shape if isinstance(d, str)]
+    for d in dims:
+        if isinstance(d, str):
+            if d not in left:
+                return f"{name}_d"
+            left.remove(d)
     in_ints = int(np.prod([d for d in in_shape if isinstance(d, int)]))
     out_ints = int(np.prod([d for d in dims if isinstance(d, int) and d != -1]))
-    return in_ints // max(out_ints, 1)
+    if not left:
+        return in_ints // max(out_ints, 1)
+    if len(left) == 1 and in_ints == out_ints:
+        return left[0]
+    return f"{name}_d"
 
 
 def _reshape_infer(node: Node) -> list[TensorType]:
@@ -59,4 +81,643 @@ def _transpose_infer(node: Node) -> list[TensorType]:
 
 @defop("transpose", family="shape", infer=_transpose_infer, attrs={"perm": REQUIRED})
 def transpose(x: np.ndarray, *, perm: tuple[int, ...]) -> np.ndarray:
+    """Permute the dims: output dim i is input dim perm[i]."""
     return np.ascontiguousarray(np.transpose(x, perm))
+
+
+def _concat_infer(node: Node) -> list[TensorType]:
+    types = [v.type for v in node.inputs if v is not None]
+    if not types:
+        raise IRError(f"node {node.name!r} (concat): needs at least one input")
+    shapes = [t.shape for t in types if t.shape is not None]
+    if len(shapes) < len(types):
+        return [TensorType(types[0].dtype, None)]
+    rank = len(shapes[0])
+    if any(len(s) != rank for s in shapes):
+        raise IRError(f"node {node.name!r} (concat): inputs differ in rank: {[tuple(s) for s in shapes]}")
+    axis = norm_axis(node.attrs["axis"], rank, node)
+    out: list[Dim] = []
+    for i in range(rank):
+        dims = [s[i] for s in shapes]
+        if i == axis:
+            out.append(_add_dims(node, i, dims))
+            continue
+        ints = {d for d in dims if isinstance(d, int)}
+        if len(ints) > 1:
+            raise IRError(f"node {node.name!r} (concat): inputs differ in dim {i}: {[tuple(s) for s in shapes]}")
+        out.append(ints.pop() if ints else dims[0])
+    return [TensorType(types[0].dtype, tuple(out))]
+
+
+@defop("concat", family="shape", infer=_concat_infer, attrs={"axis": REQUIRED})
+def concat(*xs: np.ndarray, axis: int) -> np.ndarray:
+    """Join the inputs along ``axis`` (negative counts from the end)."""
+    return np.concatenate([x for x in xs if x is not None], axis=axis)
+
+
+# ------------------------------------------------------------------ helpers
+def _dim_map(node: Node, axis: int, d: Dim, fn: Callable[[int], int], keeps: bool = False) -> Dim:
+    """``fn(d)`` for a known dim; a symbolic dim stays when the map ``keeps`` it, else gets a new symbol."""
+    if isinstance(d, int):
+        return int(fn(d))
+    return d if keeps else _new_dim(node, axis)
+
+
+def _static(node: Node, i: int, what: str) -> tuple[Dim, ...]:
+    t = in_type(node, i)
+    if t.shape is None:
+        raise IRError(f"node {node.name!r} ({node.op}): {what} needs a known rank")
+    return t.shape
+
+
+def _norm_index(idx: np.ndarray, dim: int) -> np.ndarray:
+    """Indices with negatives counted from the end, as intp for NumPy indexing."""
+    idx = np.asarray(idx).astype(np.int64)
+    return np.where(idx < 0, idx + dim, idx).astype(np.intp)
+
+
+# ------------------------------------------------------------------ split / slice
+def _split_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    sizes = node.attrs["sizes"]
+    if x.shape is None:
+        return [TensorType(x.dtype, None)] * len(sizes)
+    axis = norm_axis(node.attrs["axis"], len(x.shape), node)
+    d = x.shape[axis]
+    if isinstance(d, int) and sum(sizes) != d:
+        raise IRError(f"node {node.name!r} (split): sizes {list(sizes)} do not add up to dim {axis} = {d}")
+    return [x.with_shape(x.shape[:axis] + (int(s),) + x.shape[axis + 1:]) for s in sizes]
+
+
+@defop("split", family="shape", infer=_split_infer, attrs={"axis": 0, "sizes": REQUIRED},
+       outputs=lambda attrs, n: len(attrs["sizes"]))
+def split(x: np.ndarray, *, axis: int, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
+    """Cut ``x`` along ``axis`` into consecutive pieces of the given sizes."""
+    return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
+
+
+def _slice_bounds(dim: int, start: int, end: int, step: int) -> tuple[int, int]:
+    """ONNX clamping: negative bounds count from the end; a negative step may end at -1 (before 0)."""
+    start = start + dim if start < 0 else start
+    end = end + dim if end < 0 else end
+    if step > 0:
+        return min(max(start, 0), dim), min(max(end, 0), dim)
+    return min(max(start, 0), dim - 1), min(max(end, -1), dim - 1)
+
+
+def _slice_len(dim: int, start: int, end: int, step: int) -> int:
+    lo, hi = _slice_bounds(dim, start, end, step)
+    return max(0, -(-(hi - lo) // step))
+
+
+def _slice_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    if x.shape is None:
+        return [x]
+    a = node.attrs
+    out = list(x.shape)
+    for axis, start, end, step in zip(a["axes"], a["starts"], a["ends"], a["steps"]):
+        axis = norm_axis(axis, len(out), node)
+        if step == 0:
+            raise IRError(f"node {node.name!r} (slice): step is 0 on axis {axis}")
+        whole = start == 0 and step == 1 and end >= 2**31 - 1
+        out[axis] = _dim_map(node, axis, out[axis], lambda d, s=start, e=end, t=step: _slice_len(d, s, e, t), whole)
+    return [x.with_shape(tuple(out))]
+
+
+@defop("slice", family="shape", infer=_slice_infer,
+       attrs={"starts": REQUIRED, "ends": REQUIRED, "axes": REQUIRED, "steps": REQUIRED})
+def slice_(x: np.ndarray, *, starts: tuple[int, ...], ends: tuple[int, ...], axes: tuple[int, ...],
+           steps: tuple[int, ...]) -> np.ndarray:
+    """ONNX Slice: per listed axis, x[start:end:step] with out-of-range bounds clamped."""
+    index = [slice(None)] * x.ndim
+    for axis, start, end, step in zip(axes, starts, ends, steps):
+        lo, hi = _slice_bounds(x.shape[axis], start, end, step)
+        index[axis] = slice(lo, hi if hi >= 0 else None, step)
+    return x[tuple(index)].copy()
+
+
+# ------------------------------------------------------------------ gather / scatter
+def _gather_infer(node: Node) -> list[TensorType]:
+    x, idx = in_type(node, 0), in_type(node, 1)
+    if x.shape is None or idx.shape is None:
+        return [TensorType(x.dtype, None)]
+    axis = norm_axis(node.attrs["axis"], len(x.shape), node)
+    return [x.with_shape(x.shape[:axis] + idx.shape + x.shape[axis + 1:])]
+
+
+@defop("gather", family="shape", infer=_gather_infer, attrs={"axis": 0})
+def gather(x: np.ndarray, indices: np.ndarray, *, axis: int) -> np.ndarray:
+    """Pick slices of ``x`` along ``axis``; negative indices count from the end."""
+    return np.take(x, _norm_index(indices, x.shape[axis]), axis=axis)
+
+
+def _gather_elements_infer(node: Node) -> list[TensorType]:
+    return [in_type(node, 1).with_dtype(in_type(node, 0).dtype)]
+
+
+@defop("gather_elements", family="shape", infer=_gather_elements_infer, attrs={"axis": 0})
+def gather_elements(x: np.ndarray, indices: np.ndarray, *, axis: int) -> np.ndarray:
+    """out[i][j][k] = x[i][indices[i][j][k]][k] for axis=1 (ONNX GatherElements)."""
+    return np.take_along_axis(x, _norm_index(indices, x.shape[axis]), axis=axis)
+
+
+def _gather_nd_infer(node: Node) -> list[TensorType]:
+    x, idx = in_type(node, 0), in_type(node, 1)
+    k = idx.shape[-1] if idx.shape else None
+    if x.shape is None or idx.shape is None or not isinstance(k, int):
+        return [TensorType(x.dtype, None)]
+    b = node.attrs["batch_dims"]
+    return [x.with_shape(idx.shape[:-1] + x.shape[b + k:])]
+
+
+@defop("gather_nd", family="shape", infer=_gather_nd_infer, attrs={"batch_dims": 0})
+def gather_nd(x: np.ndarray, indices: np.ndarray, *, batch_dims: int) -> np.ndarray:
+    """Index ``x`` by the last axis of ``indices``, the first ``batch_dims`` dims walking together."""
+    b, k = batch_dims, indices.shape[-1]
+    batch = int(np.prod(x.shape[:b], dtype=np.int64))
+    flat_x = x.reshape((batch,) + x.shape[b:])
+    flat_i = indices.reshape(batch, -1, k)
+    coords = [_norm_index(flat_i[..., j], x.shape[b + j]) for j in range(k)]
+    rows = np.arange(batch, dtype=np.intp)[:, None]
+    picked = flat_x[(rows, *coords)]
+    return picked.reshape(indices.shape[:-1] + x.shape[b + k:])
+
+
+_REDUCE_AT = {"add": np.add.at, "mul": np.multiply.at, "max": np.maximum.at, "min": np.minimum.at}
+
+
+def _scatter(out: np.ndarray, index: tuple, updates: np.ndarray, reduction: str) -> np.ndarray:
+    if reduction == "none":
+        out[index] = updates
+    elif reduction in _REDUCE_AT:
+        _REDUCE_AT[reduction](out, index, updates)
+    else:
+        raise IRError(f"scatter reduction must be one of none, add, mul, max, min; got {reduction!r}")
+    return out
+
+
+@defop("scatter_elements", family="shape", infer=lambda node: [in_type(node, 0)], attrs={"axis": 0, "reduction": "none"})
+def scatter_elements(x: np.ndarray, indices: np.ndarray, updates: np.ndarray, *, axis: int, reduction: str) -> np.ndarray:
+    """A copy of ``x`` with ``updates`` written (or reduced) at ``indices`` along ``axis``."""
+    axis %= x.ndim
+    grid = list(np.indices(indices.shape, sparse=True))
+    grid[axis] = _norm_index(indices, x.shape[axis])
+    return _scatter(x.copy(), tuple(grid), updates, reduction)
+
+
+@defop("scatter_nd", family="shape", infer=lambda node: [in_type(node, 0)], attrs={"reduction": "none"})
+def scatter_nd(x: np.ndarray, indices: np.ndarray, updates: np.ndarray, *, reduction: str) -> np.ndarray:
+    """A copy of ``x`` with ``updates`` written (or reduced) at the index tuples in ``indices``' last axis."""
+    k = indices.shape[-1]
+    index = tuple(_norm_index(indices[..., j], x.shape[j]) for j in range(k))
+    return _scatter(x.copy(), index, updates, reduction)
+
+
+# ------------------------------------------------------------------ pad / expand / tile
+def _pad_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    if x.shape is None:
+        return [x]
+    pads = node.attrs["pads"]
+    r = len(x.shape)
+    if len(pads) != 2 * r:
+        raise IRError(f"node {node.name!r} (pad): {len(pads)} pads for rank {r}; need {2 * r}")
+    return [x.with_shape(tuple(
+        _dim_map(node, i, d, lambda n, i=i: n + pads[i] + pads[i + r], pads[i] + pads[i + r] == 0)
+        for i, d in enumerate(x.shape)))]
+
+
+_PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "edge", "wrap": "wrap"}
+
+
+@defop("pad", family="shape", infer=_pad_infer, attrs={"pads": REQUIRED, "mode": "constant", "value": 0})
+def pad(x: np.ndarray, *, pads: tuple[int, ...], mode: str, value: float) -> np.ndarray:
+    """Pad (or, for negative pads, crop) each axis; pads = (begin_0, ..., begin_r-1, end_0, ..., end_r-1)."""
+    if mode not in _PAD_MODES:
+        raise IRError(f"pad mode must be one of {sorted(_PAD_MODES)}; got {mode!r}")
+    r = x.ndim
+    begins, ends = pads[:r], pads[r:]
+    crop = tuple(slice(max(-b, 0), x.shape[i] - max(-e, 0)) for i, (b, e) in enumerate(zip(begins, ends)))
+    widths = [(max(b, 0), max(e, 0)) for b, e in zip(begins, ends)]
+    x = x[crop]
+    if mode == "constant":
+        return np.pad(x, widths, mode="constant", constant_values=np.asarray(value).astype(x.dtype))
+    return np.pad(x, widths, mode=_PAD_MODES[mode])
+
+
+def _expand_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    shape = tuple(node.attrs["shape"])
+    if x.shape is None:
+        return [TensorType(x.dtype, None)]
+    return [x.with_shape(broadcast_shapes(node, x.shape, shape))]
+
+
+@defop("expand", family="shape", infer=_expand_infer, attrs={"shape": REQUIRED})
+def expand(x: np.ndarray, *, shape: tuple[int, ...]) -> np.ndarray:
+    """Broadcast ``x`` against ``shape`` (both ways, as ONNX Expand)."""
+    return np.broadcast_to(x, np.broadcast_shapes(x.shape, tuple(shape))).copy()
+
+
+def _tile_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    reps = node.attrs["repeats"]
+    if x.shape is None:
+        return [x]
+    if len(reps) != len(x.shape):
+        raise IRError(f"node {node.name!r} (tile): {len(reps)} repeats for rank {len(x.shape)}")
+    dims = (_dim_map(node, i, d, lambda n, r=r: n * r, r == 1) for i, (d, r) in enumerate(zip(x.shape, reps)))
+    return [x.with_shape(tuple(dims))]
+
+
+@defop("tile", family="shape", infer=_tile_infer, attrs={"repeats": REQUIRED})
+def tile(x: np.ndarray, *, repeats: tuple[int, ...]) -> np.ndarray:
+    """Repeat the whole tensor repeats[i] times along each dim i."""
+    return np.tile(x, tuple(repeats))
+
+
+# ------------------------------------------------------------------ depth / space
+def _depth_to_space_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    bs = node.attrs["blocksize"]
+    if x.shape is None:
+        return [x]
+    if len(x.shape) != 4:
+        raise IRError(f"node {node.name!r} (depth_to_space): input must be 4-D NCHW, got {x}")
+    n, c, h, w = x.shape
+    if isinstance(c, int) and c % (bs * bs):
+        raise IRError(f"node {node.name!r} (depth_to_space): channels {c} not divisible by blocksize² = {bs * bs}")
+    return [x.with_shape((n, _dim_map(node, 1, c, lambda d: d // (bs * bs)),
+                          _dim_map(node, 2, h, lambda d: d * bs), _dim_map(node, 3, w, lambda d: d * bs)))]
+
+
+@defop("depth_to_space", family="shape", infer=_depth_to_space_infer, attrs={"blocksize": REQUIRED, "mode": "DCR"})
+def depth_to_space(x: np.ndarray, *, blocksize: int, mode: str) -> np.ndarray:
+    """Move channel blocks into spatial blocks; DCR takes depth-column-row order, CRD column-row-depth."""
+    n, c, h, w = x.shape
+    bs = blocksize
+    if mode == "DCR":
+        y = x.reshape(n, bs, bs, c // (bs * bs), h, w).transpose(0, 3, 4, 1, 5, 2)
+    elif mode == "CRD":
+        y = x.reshape(n, c // (bs * bs), bs, bs, h, w).transpose(0, 1, 4, 2, 5, 3)
+    else:
+        raise IRError(f"depth_to_space mode must be DCR or CRD; got {mode!r}")
+    return np.ascontiguousarray(y.reshape(n, c // (bs * bs), h * bs, w * bs))
+
+
+def _space_to_depth_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    bs = node.attrs["blocksize"]
+    if x.shape is None:
+        return [x]
+    if len(x.shape) != 4:
+        raise IRError(f"node {node.name!r} (space_to_depth): input must be 4-D NCHW, got {x}")
+    n, c, h, w = x.shape
+    for d in (h, w):
+        if isinstance(d, int) and d % bs:
+            raise IRError(f"node {node.name!r} (space_to_depth): spatial dims {h}x{w} not divisible by blocksize {bs}")
+    return [x.with_shape((n, _dim_map(node, 1, c, lambda d: d * bs * bs),
+                          _dim_map(node, 2, h, lambda d: d // bs), _dim_map(node, 3, w, lambda d: d // bs)))]
+
+
+@defop("space_to_depth", family="shape", infer=_space_to_depth_infer, attrs={"blocksize": REQUIRED, "mode": "DCR"})
+def space_to_depth(x: np.ndarray, *, blocksize: int, mode: str) -> np.ndarray:
+    """Move spatial blocks into channels; the inverse of depth_to_space with the same mode."""
+    n, c, h, w = x.shape
+    bs = blocksize
+    blocks = x.reshape(n, c, h // bs, bs, w // bs, bs)
+    if mode == "DCR":
+        y = blocks.transpose(0, 3, 5, 1, 2, 4)
+    elif mode == "CRD":
+        y = blocks.transpose(0, 1, 3, 5, 2, 4)
+    else:
+        raise IRError(f"space_to_depth mode must be DCR or CRD; got {mode!r}")
+    return np.ascontiguousarray(y.reshape(n, c * bs * bs, h // bs, w // bs))
+
+
+# ------------------------------------------------------------------ resize
+def _resize_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    sizes = node.attrs["sizes"]
+    if x.shape is not None and len(sizes) != len(x.shape):
+        raise IRError(f"node {node.name!r} (resize): {len(sizes)} sizes for rank {len(x.shape)}")
+    shape = x.shape or (None,) * len(sizes)
+    return [x.with_shape(tuple(d if s == -1 else int(s) for d, s in zip(shape, sizes)))]
+
+
+def _source_coords(ctm: str, out_len: int, in_len: int, scale: float, roi: tuple[float, float]) -> np.ndarray:
+    """Where each output index samples the input, per ONNX coordinate_transformation_mode.
+
+    Computed in float32, as onnxruntime does, so that a coordinate landing on .5 rounds as it does there.
+    """
+    f = np.float32
+    y = np.arange(out_len, dtype=f)
+    s = f(scale)
+    if ctm in ("half_pixel", "pytorch_half_pixel"):
+        if ctm == "pytorch_half_pixel" and out_len <= 1:
+            return np.zeros(out_len, f)
+        return (y + f(0.5)) / s - f(0.5)
+    if ctm == "half_pixel_symmetric":
+        offset = f(in_len / 2) * (f(1) - f(out_len) / (s * f(in_len)))
+        # onnxruntime adds the shift in double precision here, rounding once at the end.
+        return (np.float64(offset) + (y.astype(np.float64) + 0.5) / np.float64(s) - 0.5).astype(f)
+    if ctm == "align_corners":
+        # As the ONNX reference (and so the conformance data): divide by the fractional target width
+        # scale * in_len in double precision; it is out_len when the scale came from sizes.
+        # onnxruntime divides by out_len - 1 instead.
+        width = scale * in_len
+        return np.zeros(out_len) if width == 1 else np.arange(out_len) * (in_len - 1) / (width - 1)
+    if ctm == "asymmetric":
+        return y / s
+    if ctm == "tf_crop_and_resize":
+        lo, hi = f(roi[0]), f(roi[1])
+        if out_len <= 1:
+            return np.full(out_len, f(0.5) * (lo + hi) * f(in_len - 1), f)
+        return lo * f(in_len - 1) + y * (hi - lo) * f(in_len - 1) / f(out_len - 1)
+    raise IRError(f"resize coordinate_transformation_mode {ctm!r} is not one of the ONNX modes")
+
+
+def _nearest_index(x: np.ndarray, nearest_mode: str) -> np.ndarray:
+    lo = np.floor(x)
+    frac = x - lo
+    if nearest_mode == "round_prefer_floor":
+        return np.where(frac <= 0.5, lo, lo + 1)
+    if nearest_mode == "round_prefer_ceil":
+        return np.where(frac < 0.5, lo, lo + 1)
+    if nearest_mode == "floor":
+        return lo
+    if nearest_mode == "ceil":
+        return np.ceil(x)
+    raise IRError(f"resize nearest_mode {nearest_mode!r} is not one of round_prefer_floor, round_prefer_ceil, floor, ceil")
+
+
+def _cubic(t: np.ndarray, a: float) -> np.ndarray:
+    """Keys' cubic convolution kernel with parameter ``a``."""
+    t = np.abs(t)
+    near = ((a + 2) * t - (a + 3)) * t * t + 1
+    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
+    return np.where(t <= 1, near, np.where(t < 2, far, 0.0))
+
+
+def _tap_weights(ratio: np.ndarray, mode: str, scale: float, a: float, antialias: bool) -> np.ndarray:
+    """Weights (out, taps) of the taps left of and right of each source point, ``ratio`` its offset in (0, 1]."""
+    if not antialias or scale >= 1:
+        offsets = np.arange(-1, 3) if mode == "cubic" else np.arange(0, 2)
+        s = 1.0
+    else:
+        # Downsampling with antialias widens the kernel by 1/scale (ONNX Resize-18).
+        s = scale
+        start = math.floor((-2 if mode == "cubic" else -1) / s) + 1
+        offsets = np.arange(start, 2 - start)
+    t = (offsets[None, :] - ratio[:, None]) * s
+    w = _cubic(t, a) if mode == "cubic" else np.clip(1 - np.abs(t), 0, 1)
+    return w / w.sum(axis=1, keepdims=True) if antialias and scale < 1 else w
+
+
+def _resize_axis(x: np.ndarray, axis: int, out_len: int, scale: float, roi: tuple[float, float],
+                 attrs: dict) -> np.ndarray:
+    in_len = x.shape[axis]
+    src = _source_coords(attrs["coordinate_transformation_mode"], out_len, in_len, scale, roi).astype(np.float64)
+    bshape = (1,) * axis + (out_len,) + (1,) * (x.ndim - axis - 1)
+    if attrs["mode"] == "nearest":
+        idx = np.clip(_nearest_index(src, attrs["nearest_mode"]), 0, in_len - 1).astype(np.intp)
+        y = np.take(x, idx, axis=axis)
+    elif attrs["mode"] in ("linear", "cubic"):
+        base = np.floor(src)
+        ratio = np.where(src == base, 1.0, src - base)  # an exact source point is the right tap of its left pair
+        w = _tap_weights(ratio, attrs["mode"], scale, attrs["cubic_coeff_a"], attrs["antialias"])
+        n = w.shape[1]
+        first = np.where(src == base, base - 1, base) - (n // 2 - 1)
+        taps = first[:, None].astype(np.int64) + np.arange(n)[None, :]
+        if attrs["exclude_outside"]:
+            w = np.where((taps < 0) | (taps >= in_len), 0.0, w)
+            total = w.sum(axis=1, keepdims=True)
+            w = w / np.where(total == 0, 1.0, total)
+        taps = np.clip(taps, 0, in_len - 1).astype(np.intp)
+        y = sum(np.take(x, taps[:, t], axis=axis) * w[:, t].reshape(bshape) for t in range(n))
+    else:
+        raise IRError(f"resize mode must be nearest, linear or cubic; got {attrs['mode']!r}")
+    if attrs["coordinate_transformation_mode"] == "tf_crop_and_resize":
+        outside = ((src < 0) | (src > in_len - 1)).reshape(bshape)
+        y = np.where(outside, attrs["extrapolation_value"], y)
+    return y
+
+
+@defop("resize", family="shape", infer=_resize_infer,
+       attrs={"sizes": REQUIRED, "scales": REQUIRED, "roi": None, "mode": "nearest",
+              "coordinate_transformation_mode": "half_pixel", "nearest_mode": "round_prefer_floor",
+              "cubic_coeff_a": -0.75, "exclude_outside": False, "extrapolation_value": 0.0, "antialias": False})
+def resize(x: np.ndarray, **attrs: object) -> np.ndarray:
+    """ONNX Resize (opset 19 semantics), axis by axis. ``sizes`` is the output shape (-1: keep that dim),
+    ``scales`` the per-axis scale that the coordinate transform divides by, ``roi`` (starts..., ends...)
+    the crop box for tf_crop_and_resize."""
+    r = x.ndim
+    roi = attrs["roi"] or (0.0,) * r + (1.0,) * r
+    y = x.astype(np.float64)
+    for axis, (size, scale) in enumerate(zip(attrs["sizes"], attrs["scales"])):
+        size = x.shape[axis] if size == -1 else int(size)
+        box = (roi[axis], roi[axis + r])
+        if size == x.shape[axis] and math.isclose(scale, 1.0) and box == (0.0, 1.0):
+            continue
+        y = _resize_axis(y, axis, size, float(scale), box, attrs)
+    if x.dtype.kind in "iu":
+        info = np.iinfo(x.dtype)
+        return np.clip(np.round(y), info.min, info.max).astype(x.dtype)
+    return y.astype(x.dtype)
+
+
+# ------------------------------------------------------------------ selection
+def _top_k_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    if x.shape is None:
+        return [x, TensorType(DType.int64, None)]
+    axis = norm_axis(node.attrs["axis"], len(x.shape), node)
+    d, k = x.shape[axis], node.attrs["k"]
+    if isinstance(d, int) and k > d:
+        raise IRError(f"node {node.name!r} (top_k): k = {k} exceeds dim {axis} = {d}")
+    shape = x.shape[:axis] + (k,) + x.shape[axis + 1:]
+    return [x.with_shape(shape), TensorType(DType.int64, shape)]
+
+
+@defop("top_k", family="shape", infer=_top_k_infer, outputs=2,
+       attrs={"k": REQUIRED, "axis": -1, "largest": True, "sorted": True})
+def top_k(x: np.ndarray, *, k: int, axis: int, largest: bool, sorted: bool) -> tuple[np.ndarray, np.ndarray]:  # noqa: A002
+    """The k largest (or smallest) entries along ``axis`` and their indices; equal values keep index order.
+
+    The result is always sorted, which ``sorted=False`` permits."""
+    axis %= x.ndim
+    if largest:
+        # A stable ascending sort of the reversed axis, read backwards, is descending with ties by lower index.
+        n = x.shape[axis]
+        order = np.argsort(np.flip(x, axis), axis=axis, kind="stable")
+        order = n - 1 - np.flip(order, axis)
+    else:
+        order = np.argsort(x, axis=axis, kind="stable")
+    idx = np.take(order, np.arange(k), axis=axis)
+    return np.take_along_axis(x, idx, axis=axis), idx.astype(np.int64)
+
+
+def _one_hot_infer(node: Node) -> list[TensorType]:
+    idx, values = in_type(node, 0), in_type(node, 1)
+    if idx.shape is None:
+        return [TensorType(values.dtype, None)]
+    axis = norm_axis(node.attrs["axis"], len(idx.shape) + 1, node)
+    return [TensorType(values.dtype, idx.shape[:axis] + (node.attrs["depth"],) + idx.shape[axis:])]
+
+
+@defop("one_hot", family="shape", infer=_one_hot_infer, attrs={"depth": REQUIRED, "axis": -1})
+def one_hot(indices: np.ndarray, values: np.ndarray, *, depth: int, axis: int) -> np.ndarray:
+    """values[1] where the new ``axis`` equals the index (negatives from ``depth``), values[0] elsewhere."""
+    axis %= indices.ndim + 1
+    idx = indices.astype(np.int64)
+    idx = np.expand_dims(np.where(idx < 0, idx + depth, idx), axis)
+    classes = np.arange(depth).reshape((1,) * axis + (depth,) + (1,) * (indices.ndim - axis))
+    return np.where(classes == idx, values[1], values[0]).astype(values.dtype)
+
+
+@defop("trilu", family="shape", infer=lambda node: [in_type(node, 0)], attrs={"upper": True, "k": 0})
+def trilu(x: np.ndarray, *, upper: bool, k: int) -> np.ndarray:
+    """Keep the upper (or lower) triangle of the last two dims from diagonal ``k``; zero the rest."""
+    return np.triu(x, k) if upper else np.tril(x, k)
+
+
+def _range_infer(node: Node) -> list[TensorType]:
+    start = in_type(node, 0)
+    bounds = [const_of(node, i) for i in range(3)]
+    if any(b is None for b in bounds):
+        return [TensorType(start.dtype, (_new_dim(node, 0),))]
+    return [TensorType(start.dtype, range_(*bounds).shape)]  # type: ignore[arg-type]
+
+
+@defop("range", family="shape", infer=_range_infer)
+def range_(start: np.ndarray, limit: np.ndarray, delta: np.ndarray) -> np.ndarray:
+    """start, start + delta, ... up to (excluding) limit, in start's dtype."""
+    s, lim, d = start.item(), limit.item(), delta.item()
+    n = max(math.ceil((lim - s) / d), 0)
+    return (s + np.arange(n) * d).astype(start.dtype) if n else np.zeros(0, start.dtype)
+
+
+def _non_zero_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    return [TensorType(DType.int64, (len(x.shape) if x.shape is not None else _new_dim(node, 0), _new_dim(node, 1)))]
+
+
+@defop("non_zero", family="shape", infer=_non_zero_infer)
+def non_zero(x: np.ndarray) -> np.ndarray:
+    """Indices of the nonzero entries, one row per axis (row-major order); the count is data-dependent."""
+    return np.array(np.nonzero(x.reshape(1) if x.ndim == 0 else x), dtype=np.int64).reshape(max(x.ndim, 1), -1)
+
+
+def _compress_infer(node: Node) -> list[TensorType]:
+    x, cond = in_type(node, 0), const_of(node, 1)
+    axis = node.attrs["axis"]
+    n: Dim = int(np.count_nonzero(cond)) if cond is not None else _new_dim(node, 0)
+    if axis is None:
+        return [x.with_shape((n,))]
+    if x.shape is None:
+        return [x]
+    axis = norm_axis(axis, len(x.shape), node)
+    return [x.with_shape(x.shape[:axis] + (n,) + x.shape[axis + 1:])]
+
+
+@defop("compress", family="shape", infer=_compress_infer, attrs={"axis": None})
+def compress(x: np.ndarray, condition: np.ndarray, *, axis: int | None) -> np.ndarray:
+    """The slices of ``x`` along ``axis`` (of the flattened ``x`` when None) where ``condition`` is true."""
+    return np.compress(condition.astype(bool), x, axis=axis)
+
+
+def _unique_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    n = _new_dim(node, 0)
+    axis = node.attrs["axis"]
+    if axis is None:
+        y, scanned = x.with_shape((n,)), x.numel if x.numel is not None else _new_dim(node, 1)
+    elif x.shape is None:
+        y, scanned = x, _new_dim(node, 1)
+    else:
+        axis = norm_axis(axis, len(x.shape), node)
+        y, scanned = x.with_shape(x.shape[:axis] + (n,) + x.shape[axis + 1:]), x.shape[axis]
+    index = TensorType(DType.int64, (n,))
+    return [y, index, TensorType(DType.int64, (scanned,)), index]
+
+
+@defop("unique", family="shape", infer=_unique_infer, outputs=4, attrs={"axis": None, "sorted": True})
+def unique(x: np.ndarray, *, axis: int | None, sorted: bool) -> tuple[np.ndarray, ...]:  # noqa: A002
+    """Distinct elements (or slices along ``axis``), first-occurrence indices, inverse indices, counts.
+
+    With ``sorted=False`` the distinct values keep the order of their first occurrence."""
+    y, first, inverse, counts = np.unique(x, return_index=True, return_inverse=True, return_counts=True, axis=axis)
+    inverse = inverse.reshape(-1)
+    if not sorted:
+        order = np.argsort(first, kind="stable")
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        y = np.take(y, order, axis=0 if axis is None else axis)
+        first, counts, inverse = first[order], counts[order], rank[inverse]
+    return y, first.astype(np.int64), inverse.astype(np.int64), counts.astype(np.int64)
+
+
+def _reverse_sequence_infer(node: Node) -> list[TensorType]:
+    return [in_type(node, 0)]
+
+
+@defop("reverse_sequence", family="shape", infer=_reverse_sequence_infer, attrs={"batch_axis": 1, "time_axis": 0})
+def reverse_sequence(x: np.ndarray, lens: np.ndarray, *, batch_axis: int, time_axis: int) -> np.ndarray:
+    """Reverse the first lens[b] steps along ``time_axis`` of every batch entry b."""
+    t = np.arange(x.shape[time_axis]).reshape([-1 if i == time_axis else 1 for i in range(x.ndim)])
+    n = lens.astype(np.int64).reshape([-1 if i == batch_axis else 1 for i in range(x.ndim)])
+    src = np.where(t < n, n - 1 - t, t)
+    src = np.broadcast_to(src, np.broadcast_shapes(src.shape, x.shape[:time_axis] + (1,) + x.shape[time_axis + 1:]))
+    return np.take_along_axis(x, src.astype(np.intp), axis=time_axis)
+
+
+# ------------------------------------------------------------------ shapes as values
+def _shape_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    if x.shape is None:
+        return [TensorType(DType.int64, (_new_dim(node, 0),))]
+    dims = range(len(x.shape))[node.attrs["start"]:node.attrs["end"]]
+    return [TensorType(DType.int64, (len(dims),))]
+
+
+@defop("shape", family="shape", infer=_shape_infer, attrs={"start": 0, "end": None})
+def shape(x: np.ndarray, *, start: int, end: int | None) -> np.ndarray:
+    """The dims of ``x`` (those in [start, end), clamped as Python slicing does) as an int64 vector."""
+    return np.array(x.shape[start:end], dtype=np.int64)
+
+
+@defop("size", family="shape", infer=lambda node: [TensorType(DType.int64, ())])
+def size(x: np.ndarray) -> np.ndarray:
+    """The element count of ``x`` as an int64 scalar."""
+    return np.array(x.size, dtype=np.int64)
+
+
+def _constant_of_shape_infer(node: Node) -> list[TensorType]:
+    dtype = DType.of(node.attrs["dtype"])
+    dims = const_of(node, 0)
+    if dims is not None:
+        return [TensorType(dtype, tuple(int(d) for d in dims.reshape(-1)))]
+    s = in_type(node, 0).shape
+    if s is None or not isinstance(s[0], int):
+        return [TensorType(dtype, None)]
+    return [TensorType(dtype, tuple(_new_dim(node, i) for i in range(s[0])))]
+
+
+@defop("constant_of_shape", family="shape", infer=_constant_of_shape_infer, attrs={"value": 0.0, "dtype": "float32"})
+def constant_of_shape(dims: np.ndarray, *, value: float, dtype: str) -> np.ndarray:
+    """A tensor of shape ``dims`` (an int64 vector) filled with ``value``."""
+    return np.full(tuple(int(d) for d in dims.reshape(-1)), value, dtype=DType.of(dtype).numpy)
+
+
+def _eye_like_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    if x.shape is not None and len(x.shape) != 2:
+        raise IRError(f"node {node.name!r} (eye_like): input must be 2-D, got {x}")
+    return [x.with_dtype(node.attrs["dtype"] or x.dtype)]
+
+
+@defop("eye_like", family="shape", infer=_eye_like_infer, attrs={"k": 0, "dtype": None})
+def eye_like(x: np.ndarray, *, k: int, dtype: str | None) -> np.ndarray:
+    """Ones on diagonal ``k`` of a matrix shaped like ``x``, zeros elsewhere (in ``dtype``, default x's)."""
+    return np.eye(x.shape[0], x.shape[1], k, dtype=DType.of(dtype).numpy if dtype else x.dtype)

@@ -1,0 +1,49 @@
+"""The CPU backend: IR -> C with OpenMP -> gcc -> a shared library called through ctypes.
+
+``table.py`` maps IR ops to C templates (and is the capability), ``fusion.py`` folds and fuses,
+``memplan.py`` lays every intermediate out in one arena, ``codegen.py``/``render.py`` write the C,
+``compiler.py`` builds and caches it, ``executable.py`` runs it; nodes outside the table run on the
+reference backend between generated segments, and ``placement()`` says which ran where.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hetflow.backends.base import register_backend
+from hetflow.backends.cpu_c import table
+from hetflow.backends.cpu_c.compiler import BASE_FLAGS, CompileError, CompilerNotFoundError, Toolchain
+from hetflow.backends.cpu_c.executable import CpuCExecutable, Placement
+from hetflow.config import get_config
+from hetflow.ir import Graph, Node
+from hetflow.ir.errors import HetflowError
+
+
+class CpuCBackend:
+    """Generates C + OpenMP for the host CPU."""
+
+    name = "cpu_c"
+
+    def supports(self, node: Node) -> str | None:
+        return table.supports(node)
+
+    def compile(self, graph: Graph, *, threads: int | None = None, fallback: str = "reference",
+                cflags: tuple[str, ...] = (), profile: bool = False, **options: Any) -> CpuCExecutable:
+        """Compile ``graph``. ``threads``: OpenMP threads (default: config.num_threads, else all cores);
+        ``fallback="error"`` refuses nodes outside the table instead of running them on the reference
+        backend; ``cflags`` are appended to the compiler flags; ``profile`` times every fused unit."""
+        if fallback not in ("reference", "error"):
+            raise HetflowError(f"cpu_c: fallback must be 'reference' or 'error', got {fallback!r}")
+        if fallback == "error":
+            missing = [(n, r) for n in graph.nodes if (r := table.supports(n)) is not None]
+            if missing:
+                listed = "; ".join(f"{n.name} ({n.op}): {r}" for n, r in missing[:5])
+                raise HetflowError(f"cpu_c cannot generate {len(missing)} node(s) and fallback='error': {listed}")
+        toolchain = Toolchain(flags=BASE_FLAGS + tuple(cflags))
+        return CpuCExecutable(graph, threads=threads if threads is not None else get_config().num_threads,
+                              toolchain=toolchain, profile=profile)
+
+
+register_backend("cpu_c", CpuCBackend)
+
+__all__ = ["CompileError", "CompilerNotFoundError", "CpuCBackend", "CpuCExecutable", "Placement", "Toolchain"]

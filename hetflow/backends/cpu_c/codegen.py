@@ -1,0 +1,318 @@
+"""Render fused units as one C file: kernel calls, fused elementwise loops, per-tile epilogues.
+
+The file has one function per *segment* (a run of consecutive units that cpu_c generates; the
+reference backend runs the nodes between segments). Every function takes the arena, the table of
+constant pointers and the table of graph-input pointers, so the same compiled library serves any
+weights and any input buffers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from hetflow.backends.cpu_c.fusion import Group, Unit, broadcast_strides, linear_stride
+from hetflow.backends.cpu_c.memplan import MemoryPlan
+from hetflow.backends.cpu_c.render import View3, collapse, contiguous_strides, shape_of
+from hetflow.backends.cpu_c.table import C_TYPES, TABLE, Elementwise, Kernel, View, c_float
+from hetflow.ir import DType, Node, Value
+
+PARALLEL_MIN_ELEMENTS = 32768
+"""Elementwise loops smaller than this run on the calling thread."""
+
+
+@dataclass
+class Segment:
+    """Consecutive units that run the same way: one generated C function, or the reference backend."""
+
+    kind: Literal["c", "reference"]
+    units: list[Unit]
+    symbol: str = ""
+
+
+@dataclass
+class Source:
+    """The generated C file and what running it needs besides the arena."""
+
+    text: str
+    segments: list[Segment]
+    constants: list[np.ndarray] = field(default_factory=list)
+
+
+def _ctype(dtype: DType) -> str:
+    return C_TYPES.get(dtype, "char")
+
+
+def _comment(text: str) -> str:
+    return "/* " + text.replace("*/", "* /") + " */"
+
+
+class Emitter:
+    """What a renderer may ask while writing C for one unit."""
+
+    def __init__(self, plan: MemoryPlan, mr: int, nr: int) -> None:
+        self.plan = plan
+        self.mr, self.nr = mr, nr
+        self.constants: list[np.ndarray] = [np.ascontiguousarray(v.const) for v in plan.constants]  # type: ignore[arg-type]
+        self.helpers: list[str] = []
+        self._ids = itertools.count()
+        self.unit: Unit | None = None
+
+    # ---------------------------------------------------------------- names and pointers
+    def fresh(self, hint: str) -> str:
+        return f"{hint}{next(self._ids)}"
+
+    def ptr(self, v: Value) -> str:
+        """A C expression: typed pointer to the first element of ``v``."""
+        loc = self.plan.loc(v)
+        t = _ctype(v.type.dtype)
+        if loc.base == "arena":
+            return f"(({t}*)(arena + {loc.offset}L))"
+        table = {"input": "in", "const": "k"}[loc.base]
+        if loc.offset:
+            return f"(({t}*)((char*){table}[{loc.index}] + {loc.offset}L))"
+        return f"(({t}*){table}[{loc.index}])"
+
+    def out(self, node: Node, i: int = 0) -> str:
+        """Pointer to where the current unit leaves the node's i-th output (after its fused epilogue)."""
+        unit = self.unit
+        if unit is not None and unit.group is not None and i == 0 and unit.anchor is node:
+            return self.ptr(unit.group.output)
+        return self.ptr(node.outputs[i])
+
+    def const(self, array: np.ndarray) -> str:
+        """A pointer to a compile-time array (packed weights, folded biases), kept alive by the executable."""
+        self.constants.append(np.ascontiguousarray(array))
+        dtype = DType.of(array.dtype) if array.dtype.kind != "O" else DType.string
+        return f"(({_ctype(dtype)}*)k[{len(self.constants) - 1}])"
+
+    def placed(self, node: Node, position: int) -> bool:
+        """Whether memory planning already put that input/output of ``node`` where the node would copy it."""
+        return (id(node), position) in self.plan.placed
+
+    def helper(self, code: str) -> None:
+        self.helpers.append(code)
+
+    # ---------------------------------------------------------------- epilogues
+    def epilogue(self, node: Node, view: View3, bias_m: np.ndarray | None = None) -> tuple[str, str, str]:
+        """(declaration, pointer, residual batch stride) of the hf_epilogue finishing ``node``'s output tiles."""
+        group = self.unit.group if self.unit is not None and self.unit.anchor is node else None
+        fields: dict[str, str] = {}
+        res_bs = "0"
+        if bias_m is not None:
+            fields["bias_m"] = self.const(bias_m)
+        if group is not None:
+            fast = self._fast_epilogue(group, view, has_bias_m=bias_m is not None)
+            if fast is not None:
+                res_bs = fast.pop("res_bs", "0")
+                fields.update(fast)
+            else:
+                fields["post"] = self._post_function(group, view)
+                fields["ctx"] = "&frame"
+        if not fields:
+            return "", "NULL", "0"
+        name = self.fresh("epi")
+        body = ", ".join(f".{k} = {v}" for k, v in fields.items())
+        return f"const hf_epilogue {name} = {{ {body} }};", f"&{name}", res_bs
+
+    def _operand_strides(self, v: Value, out_shape: tuple[int, ...], view: View3) -> tuple[int, int, int]:
+        st = broadcast_strides(shape_of(v), out_shape)
+        strides = [linear_stride(out_shape, st, dims) for dims in view]
+        assert all(s is not None for s in strides), "fusion admitted an operand that is not linear in the view"
+        return strides[0], strides[1], strides[2]  # type: ignore[return-value]
+
+    def _fast_epilogue(self, group: Group, view: View3, has_bias_m: bool) -> dict[str, str] | None:
+        """bias / residual adds then relu or clip, in registers; None when the chain is anything else."""
+        out_shape = shape_of(group.output)
+        cur = group.acc
+        fields: dict[str, str] = {}
+        for node in group.nodes:
+            args = [v for v in node.inputs if v is not None]
+            if cur is None or args[0] is not cur and (len(args) < 2 or args[1] is not cur):
+                return None
+            if "act" in fields:
+                return None
+            if node.op == "add" and len(args) == 2 and args[0] is not args[1]:
+                other = args[1] if args[0] is cur else args[0]
+                if other.type.dtype is not DType.float32:
+                    return None
+                so, sm, sn = self._operand_strides(other, out_shape, view)
+                if (so, sm, sn) == (0, 1, 0) and "bias_m" not in fields and not has_bias_m:
+                    fields["bias_m"] = self.ptr(other)
+                elif (so, sm, sn) == (0, 0, 1) and "bias_n" not in fields:
+                    fields["bias_n"] = self.ptr(other)
+                elif sn == 1 and "res" not in fields:
+                    fields.update(res=self.ptr(other), res_rs=str(sm), res_bs=str(so))
+                else:
+                    return None
+            elif node.op == "relu":
+                fields["act"] = "HF_ACT_RELU"
+            elif node.op == "clip":
+                lo, hi = node.attrs["min"], node.attrs["max"]
+                fields.update(act="HF_ACT_CLIP", lo="(-HUGE_VALF)" if lo is None else c_float(lo),
+                              hi="HUGE_VALF" if hi is None else c_float(hi))
+            else:
+                return None
+            cur = node.outputs[0]
+        return fields
+
+    def _post_function(self, group: Group, view: View3) -> str:
+        """A generated per-tile function computing the whole group from the tile's values."""
+        name = self.fresh("post")
+        out_shape = shape_of(group.output)
+        decls, loads = [], {}
+        for v in group.operands():
+            so, sm, sn = self._operand_strides(v, out_shape, view)
+            p, t = self.fresh("p"), _ctype(v.type.dtype)
+            decls.append(f"    const {t}* {p} = {self.ptr(v)};")
+            loads[id(v)] = (t, f"{p}[outer * {so}L + m * {sm}L + n * {sn}L]")
+        stmts, result = self._expression(group, loads, acc="acc")
+        body = "\n".join("            " + s for s in stmts)
+        self.helper(
+            f"static void {name}(const void* ctx, float* c, long ldc, long outer, long m0, long mr, long n0, long nr) {{\n"
+            f"    const hf_frame* fr = (const hf_frame*)ctx;\n"
+            f"    char* arena = fr->arena; void** k = fr->k; void** in = fr->in;\n"
+            f"    (void)arena; (void)k; (void)in; (void)outer;\n"
+            + "\n".join(decls) + "\n"
+            f"    for (long i = 0; i < mr; i++) {{\n"
+            f"        long m = m0 + i;\n"
+            f"        float* row = c + i * ldc;\n"
+            f"        (void)m;\n"
+            f"#pragma omp simd\n"
+            f"        for (long j = 0; j < nr; j++) {{\n"
+            f"            long n = n0 + j;\n"
+            f"            (void)n;\n"
+            f"            float acc = row[j];\n"
+            f"{body}\n"
+            f"            row[j] = {result};\n"
+            f"        }}\n"
+            f"    }}\n"
+            f"}}\n")
+        return name
+
+    def _expression(self, group: Group, loads: dict[int, tuple[str, str]], acc: str | None = None) -> tuple[list[str], str]:
+        """Statements computing the group element by element from ``loads``; returns them and the result local."""
+        names: dict[int, str] = {}
+        stmts: list[str] = []
+        for key, (t, expr) in loads.items():
+            local = self.fresh("x")
+            stmts.append(f"{t} {local} = {expr};")
+            names[key] = local
+        if acc is not None and group.acc is not None:
+            names[id(group.acc)] = acc
+        for node in group.nodes:
+            entry = TABLE[node.op]
+            assert isinstance(entry, Elementwise)
+            args = [names[id(v)] for v in node.inputs if v is not None]
+            out = node.outputs[0]
+            local, t = self.fresh("t"), _ctype(out.type.dtype)
+            stmts.append(f"{t} {local} = ({t}){entry.expr(node, args)};")
+            names[id(out)] = local
+        return stmts, names[id(group.output)]
+
+    # ---------------------------------------------------------------- units
+    def elementwise(self, group: Group) -> str:
+        """One loop nest over the group's output; operands broadcast through zero strides."""
+        out = group.output
+        out_shape = shape_of(out)
+        operands = group.operands()
+        strides = [broadcast_strides(shape_of(v), out_shape) for v in operands]
+        shape, collapsed = collapse(out_shape, contiguous_strides(out_shape), *strides)
+        out_st, in_st = collapsed[0], collapsed[1:]
+        idx = [f"i{d}" for d in range(len(shape))]
+
+        def offset(st: tuple[int, ...]) -> str:
+            terms = [f"{i} * {s}L" for i, s in zip(idx, st) if s]
+            return " + ".join(terms) if terms else "0"
+
+        lines = [f"{_ctype(out.type.dtype)}* restrict y = {self.ptr(out)};"]
+        loads = {}
+        for v, st in zip(operands, in_st):
+            p, t = self.fresh("p"), _ctype(v.type.dtype)
+            lines.append(f"const {t}* {p} = {self.ptr(v)};")
+            loads[id(v)] = (t, f"{p}[{offset(st)}]")
+        stmts, result = self._expression(group, loads)
+        total = math.prod(shape)
+        inner = [*stmts, f"y[{offset(out_st)}] = {result};"]
+        if not shape:
+            return "{\n  " + "\n  ".join(lines + inner) + "\n}"
+        par = f"num_threads(hf_get_threads()) schedule(static) if ({total}L >= {PARALLEL_MIN_ELEMENTS}L)"
+        if len(shape) == 1:
+            lines.append(f"#pragma omp parallel for simd {par}")
+        else:
+            collapse_n = f" collapse({len(shape) - 1})" if len(shape) > 2 else ""
+            lines.append(f"#pragma omp parallel for{collapse_n} {par}")
+        for d, n in enumerate(shape):
+            if d == len(shape) - 1 and len(shape) > 1:
+                lines.append("#pragma omp simd")
+            lines.append(f"for (long i{d} = 0; i{d} < {n}L; i{d}++) {{")
+        lines += inner + ["}"] * len(shape)
+        return "{\n" + "\n".join(lines) + "\n}"
+
+    def unit_code(self, unit: Unit) -> str:
+        self.unit = unit
+        what = ", ".join(f"{n.name} ({n.op})" for n in unit.nodes)
+        if unit.kind == "elementwise":
+            assert unit.group is not None
+            code = self.elementwise(unit.group)
+        else:
+            node = unit.anchor
+            assert node is not None
+            entry = TABLE[node.op]
+            if isinstance(entry, View):
+                code = "/* a view: no code */" if self.placed(node, 0) else entry.copy(node, self, None)
+            else:
+                assert isinstance(entry, Kernel)
+                code = entry.render(node, self, None)
+        self.unit = None
+        return _comment(what) + "\n" + code
+
+
+def segments_of(units: list[Unit]) -> list[Segment]:
+    segments: list[Segment] = []
+    for unit in units:
+        kind: Literal["c", "reference"] = "reference" if unit.kind == "reference" else "c"
+        if not segments or segments[-1].kind != kind:
+            segments.append(Segment(kind, []))
+        segments[-1].units.append(unit)
+    return segments
+
+
+def generate(name: str, units: list[Unit], plan: MemoryPlan, mr: int, nr: int, profile: bool = False) -> Source:
+    """The C file for ``units`` laid out by ``plan``; ``profile`` adds a clock reading after every unit."""
+    em = Emitter(plan, mr, nr)
+    segments = segments_of(units)
+    functions = []
+    index = {id(u): i for i, u in enumerate(units)}
+    for i, seg in enumerate(segments):
+        if seg.kind != "c":
+            continue
+        seg.symbol = f"hf_segment_{i}"
+        parts = []
+        for u in seg.units:
+            parts.append(em.unit_code(u))
+            if profile:
+                parts.append(f"{{ double now = hf_clock(); hf_profile_seconds[{index[id(u)]}] += now - last; last = now; }}")
+        body = "\n".join(parts)
+        body = "\n".join("    " + line if line else line for line in body.splitlines())
+        clock = "    double last = hf_clock();\n" if profile else ""
+        functions.append(
+            f"void {seg.symbol}(char* arena, void** k, void** in, int threads) {{\n"
+            f"    const hf_frame frame = {{arena, k, in}};\n"
+            f"    (void)frame; (void)k; (void)in;\n"
+            f"    hf_set_threads(threads);\n"
+            f"{clock}"
+            f"{body}\n"
+            f"}}\n")
+    if profile:
+        em.helper(f"double hf_profile_seconds[{max(len(units), 1)}];\n")
+    header = (f"/* hetflow cpu_c: graph '{name}' ({len(units)} units, {len(segments)} segments).\n"
+              f" * Generated: edit hetflow/backends/cpu_c, not this file. */\n"
+              f"#include \"hf_runtime.h\"\n\n"
+              f"typedef struct hf_frame {{ char* arena; void** k; void** in; }} hf_frame;\n")
+    text = "\n".join([header, *em.helpers, *functions])
+    return Source(text, segments, em.constants)

@@ -1,0 +1,279 @@
+"""The compiled graph: one arena, one loaded library, reference segments between C segments.
+
+A graph with symbolic dims is specialized per input-shape signature on first run (each signature
+compiled once, then cached like any other). Runs are serialized per executable: the arena is
+allocated once and every run reuses it, so nothing is allocated on the hot path but the returned
+outputs.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hetflow.backends.cpu_c import compiler
+from hetflow.backends.cpu_c.codegen import Segment, generate
+from hetflow.backends.cpu_c.fusion import Fusion, Unit, fuse
+from hetflow.backends.cpu_c.memplan import Loc, MemoryPlan, plan_memory
+from hetflow.ir import Graph, Value, get_op
+from hetflow.ir.errors import HetflowError, InputError
+from hetflow.ir.types import TensorType
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one node of the compiled graph runs."""
+
+    node: str
+    op: str
+    backend: str  # "cpu_c" or "reference"
+    unit: str  # the fused unit, e.g. "conv1 (conv) + relu1 (relu)"
+    reason: str | None = None  # why it fell back to the reference backend
+    folded_into: str | None = None  # a node whose weights absorbed this one
+
+
+@dataclass
+class CompileInfo:
+    seconds: float
+    compiler_runs: int
+    arena_bytes: int
+    library: str
+    source: str
+
+
+def specialize(graph: Graph, shapes: list[tuple[int, ...]]) -> Graph:
+    """A copy of ``graph`` with concrete input shapes and every node's output type re-inferred."""
+    g = graph.copy()
+    for v, shape in zip(g.inputs, shapes):
+        v.type = TensorType(v.type.dtype, shape)
+    for node in g.nodes:
+        try:
+            types = get_op(node.op).infer_types(node)
+        except HetflowError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an op's inference failing on these shapes is the user's error
+            raise InputError(f"node {node.name!r} ({node.op}): shapes do not fit: {exc}") from None
+        for out, t in zip(node.outputs, types):
+            out.type = t
+    return g
+
+
+class _Compiled:
+    """One specialization: library, arena, constant pointers, and the run loop."""
+
+    def __init__(self, graph: Graph, toolchain: compiler.Toolchain, threads: int, profile: bool = False) -> None:
+        start, runs = time.perf_counter(), compiler.STATS.compiler_runs
+        self.graph = graph
+        self.threads = threads
+        self.profiling = profile
+        runtime = compiler.load(toolchain.runtime())
+        self.fusion: Fusion = fuse(graph)
+        self.units: list[Unit] = self.fusion.units
+        self.memory: MemoryPlan = plan_memory(graph, self.units)
+        source = generate(graph.name, self.units, self.memory, runtime.hf_gemm_mr(), runtime.hf_gemm_nr(), profile)
+        self.source_text = source.text
+        self.segments: list[Segment] = source.segments
+        self._constants = source.constants
+        self._k = (ctypes.c_void_p * max(len(self._constants), 1))(*[a.ctypes.data for a in self._constants])
+        self.library = None
+        self._functions: dict[str, Any] = {}
+        self._unit_seconds = [0.0] * len(self.units)
+        self._c_seconds: Any = None
+        if any(s.kind == "c" for s in self.segments):
+            self.library = toolchain.build(graph.name, source.text)
+            lib = compiler.load(self.library)
+            if profile:
+                self._c_seconds = (ctypes.c_double * max(len(self.units), 1)).in_dll(lib, "hf_profile_seconds")
+            for seg in self.segments:
+                if seg.kind == "c":
+                    fn = getattr(lib, seg.symbol)
+                    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+                    fn.restype = None
+                    self._functions[seg.symbol] = fn
+        self._arena_buf = np.zeros(self.memory.arena_bytes + 64, np.uint8)
+        pad = (-self._arena_buf.ctypes.data) % 64
+        self.arena = self._arena_buf[pad:pad + self.memory.arena_bytes]
+        self._views = {key: self._arena_view(loc, v) for key, (loc, v) in self._arena_values().items()}
+        self._ins = (ctypes.c_void_p * max(len(graph.inputs), 1))()
+        self.info = CompileInfo(time.perf_counter() - start, compiler.STATS.compiler_runs - runs,
+                                self.memory.arena_bytes, str(self.library or ""), source.text)
+
+    def _arena_values(self) -> dict[int, tuple[Loc, Value]]:
+        values: dict[int, Value] = {}
+        for unit in self.units:
+            for v in [*unit.inputs, *unit.outputs]:
+                values[id(v)] = v
+        for v in self.graph.outputs:
+            values[id(v)] = v
+        return {k: (self.memory.locs[k], v) for k, v in values.items() if self.memory.locs[k].base == "arena"}
+
+    def _arena_view(self, loc: Loc, v: Value) -> np.ndarray:
+        shape = tuple(v.type.shape or ())
+        return np.ndarray(shape, v.type.dtype.numpy, buffer=self.arena, offset=loc.offset)
+
+    def _value(self, v: Value, feeds: list[np.ndarray], env: dict[int, np.ndarray]) -> np.ndarray:
+        loc = self.memory.locs[id(v)]
+        if loc.base == "arena":
+            return self._views[id(v)]
+        if loc.base == "env":
+            return env[id(v)]
+        base = feeds[loc.index] if loc.base == "input" else self._constants[loc.index]
+        if loc.offset == 0 and base.nbytes == (v.type.nbytes or 0):
+            return base.reshape(tuple(v.type.shape or ()))
+        return np.ndarray(tuple(v.type.shape or ()), v.type.dtype.numpy, buffer=base, offset=loc.offset)
+
+    def _reference(self, unit: Unit, feeds: list[np.ndarray], env: dict[int, np.ndarray]) -> None:
+        node = unit.anchor
+        assert node is not None
+        args = [None if v is None else self._value(v, feeds, env) for v in node.inputs]
+        try:
+            results = get_op(node.op).run(node, args)
+        except HetflowError:
+            raise
+        except Exception as exc:
+            raise HetflowError(f"node {node.name!r} ({node.op}) failed: {type(exc).__name__}: {exc}") from exc
+        for out, result in zip(node.outputs, results):
+            loc = self.memory.locs.get(id(out))
+            if loc is None:
+                continue
+            if loc.base == "env":
+                env[id(out)] = np.asarray(result)
+            else:
+                np.copyto(self._value(out, feeds, env), np.asarray(result).reshape(tuple(out.type.shape or ())))
+
+    def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        for i, a in enumerate(feeds):
+            self._ins[i] = a.ctypes.data
+        env: dict[int, np.ndarray] = {}
+        arena = self.arena.ctypes.data
+        for seg in self.segments:
+            if seg.kind == "c":
+                self._functions[seg.symbol](arena, ctypes.addressof(self._k), ctypes.addressof(self._ins), self.threads)
+            else:
+                for unit in seg.units:
+                    start = time.perf_counter()
+                    self._reference(unit, feeds, env)
+                    if self.profiling:
+                        self._unit_seconds[self.units.index(unit)] += time.perf_counter() - start
+        return [np.array(self._value(v, feeds, env), copy=True) for v in self.graph.outputs]
+
+
+    def profile(self) -> list[tuple[Unit, float]]:
+        """Seconds spent in each unit over every run so far (needs ``profile=True`` at compile)."""
+        if not self.profiling:
+            raise HetflowError("compile with profile=True to get per-unit times")
+        c = list(self._c_seconds) if self._c_seconds is not None else [0.0] * len(self.units)
+        return [(u, c[i] + self._unit_seconds[i]) for i, u in enumerate(self.units)]
+
+
+class CpuCExecutable:
+    """A graph compiled by cpu_c: ``run(feeds) -> outputs`` by name, and where each node ran."""
+
+    def __init__(self, graph: Graph, *, threads: int | None, toolchain: compiler.Toolchain,
+                 profile: bool = False) -> None:
+        self.graph = graph
+        self.profiling = profile
+        self.threads = threads or 0
+        self.toolchain = toolchain
+        self._lock = threading.Lock()
+        self._compiled: dict[tuple, _Compiled] = {}
+        if all(v.type.is_static for v in graph.inputs):
+            self._get([tuple(v.type.shape or ()) for v in graph.inputs])  # type: ignore[misc]
+
+    def _get(self, shapes: list[tuple[int, ...]]) -> _Compiled:
+        key = tuple(shapes)
+        if key not in self._compiled:
+            self._compiled[key] = _Compiled(specialize(self.graph, shapes), self.toolchain, self.threads, self.profiling)
+        return self._compiled[key]
+
+    def _check(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        arrays = []
+        for v in self.graph.inputs:
+            if v.name not in feeds:
+                raise InputError(f"input '{v.name}' ({v.type}) is missing")
+            a = np.ascontiguousarray(feeds[v.name])
+            if a.dtype != v.type.dtype.numpy:
+                raise InputError(f"input '{v.name}': expected dtype {v.type.dtype}, got {a.dtype}")
+            if v.type.shape is not None and (a.ndim != len(v.type.shape) or any(
+                    isinstance(d, int) and d != n for d, n in zip(v.type.shape, a.shape))):
+                raise InputError(f"input '{v.name}': expected shape {v.type}, got {list(a.shape)}")
+            arrays.append(a)
+        return arrays
+
+    def run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        arrays = self._check(feeds)
+        with self._lock:
+            compiled = self._get([a.shape for a in arrays])
+            outs = compiled.run(arrays)
+        return {v.name: a for v, a in zip(self.graph.outputs, outs)}
+
+    # ---------------------------------------------------------------- introspection
+    def _latest(self) -> _Compiled:
+        if not self._compiled:
+            raise HetflowError("the graph has symbolic input shapes; run it once to compile a specialization")
+        return next(reversed(self._compiled.values()))
+
+    @property
+    def source(self) -> str:
+        """The generated C of the latest specialization."""
+        return self._latest().source_text
+
+    @property
+    def info(self) -> CompileInfo:
+        return self._latest().info
+
+    def profile(self) -> list[tuple[str, float]]:
+        """(unit, seconds) over every run so far, slowest first (compile with ``profile=True``)."""
+        rows = self._latest().profile()
+        return sorted(((" + ".join(f"{n.name} ({n.op})" for n in u.nodes), t) for u, t in rows), key=lambda r: -r[1])
+
+    def placement(self) -> list[Placement]:
+        """Where every node of the graph runs, in graph order."""
+        compiled = self._latest()
+        fusion = compiled.fusion
+        found: dict[str, Placement] = {}
+        for unit in compiled.units:
+            label = " + ".join(f"{n.name} ({n.op})" for n in unit.nodes)
+            backend = "reference" if unit.kind == "reference" else "cpu_c"
+            for n in unit.nodes:
+                found[n.name] = Placement(n.name, n.op, backend, label, unit.reason)
+        derived: dict[str, list[str]] = {}
+        for new, old in fusion.origin.items():
+            derived.setdefault(old, []).append(new)
+
+        def resolve(name: str) -> tuple[Placement, str | None] | None:
+            """The placement of ``name`` or of what absorbed it, and the absorbing node's name."""
+            for alias in [name, *derived.get(name, [])]:
+                if alias in found:
+                    return found[alias], None
+                into, hops = fusion.fate.get(alias), 0
+                while into is not None and into not in found and hops < 64:
+                    into, hops = fusion.fate.get(into), hops + 1
+                if into is not None and into in found:
+                    return found[into], into
+            return None
+
+        result = []
+        for node in self.graph.nodes:
+            hit = resolve(node.name)
+            if hit is None:
+                result.append(Placement(node.name, node.op, "cpu_c", "removed (no effect on outputs)"))
+                continue
+            p, into = hit
+            result.append(Placement(node.name, node.op, p.backend, p.unit, p.reason, into))
+        return result
+
+    def report(self) -> str:
+        """A table of node -> backend, with the reason for each fallback."""
+        rows = self.placement()
+        n_ref = sum(p.backend == "reference" for p in rows)
+        lines = [f"cpu_c: {len(rows) - n_ref} node(s) generated, {n_ref} on the reference backend"]
+        for p in rows:
+            note = f"  <- {p.reason}" if p.reason else (f"  (folded into {p.folded_into})" if p.folded_into else "")
+            lines.append(f"  {p.node:<32} {p.op:<14} {p.backend:<10}{note}")
+        return "\n".join(lines)

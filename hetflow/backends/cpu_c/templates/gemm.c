@@ -1,0 +1,447 @@
+/* Packed, register-blocked GEMM and the convolutions built on it.
+ *
+ * Loop nest (BLIS order): N in blocks of NC, K in blocks of KC (B block packed into thread-local
+ * scratch unless it was packed at compile time), M in blocks of MC (A block packed likewise), then
+ * NR-wide micro-panels of B (kept in L1) against MR-tall micro-panels of A. The micro-kernel holds
+ * an MR x NR tile of C in registers and applies the epilogue (bias, residual, activation, then any
+ * generated per-tile function) on the last K block, while the tile is hot.
+ */
+#include "hf_runtime.h"
+
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define HF_MR 12
+#define HF_NR 32
+#define HF_ISA "avx512f"
+#elif defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define HF_MR 6
+#define HF_NR 16
+#define HF_ISA "avx2+fma"
+#else
+#define HF_MR 4
+#define HF_NR 8
+#define HF_ISA "generic"
+#endif
+
+#define HF_KC 256
+#define HF_MC (HF_MR * 16)
+#define HF_NC (HF_NR * 48)
+#define HF_SCRATCH_FLOATS ((long)(HF_MC + HF_MR) * HF_KC + (long)(HF_NC + HF_NR) * HF_KC)
+
+static long min_l(long a, long b) { return a < b ? a : b; }
+static long max_l(long a, long b) { return a > b ? a : b; }
+
+/* ------------------------------------------------------------------ threads and scratch */
+static __thread int tls_threads = 1;
+static __thread float* tls_scratch = NULL;
+
+void hf_set_threads(int n) { tls_threads = n > 0 ? n : omp_get_num_procs(); }
+int hf_get_threads(void) { return tls_threads; }
+double hf_clock(void) {
+    struct timespec ts;
+    clock_gettime(tls_threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+int hf_gemm_mr(void) { return HF_MR; }
+int hf_gemm_nr(void) { return HF_NR; }
+const char* hf_isa(void) { return HF_ISA; }
+
+/* Packing buffers: one per OS thread, allocated on its first GEMM and reused for the process' life. */
+static float* thread_scratch(void) {
+    if (!tls_scratch) {
+        void* p = NULL;
+        if (posix_memalign(&p, 64, (size_t)HF_SCRATCH_FLOATS * sizeof(float)) != 0) {
+            fprintf(stderr, "hetflow cpu_c: cannot allocate %ld bytes of GEMM scratch\n", HF_SCRATCH_FLOATS * 4L);
+            abort();
+        }
+        tls_scratch = (float*)p;
+    }
+    return tls_scratch;
+}
+
+/* ------------------------------------------------------------------ epilogue on a tile in memory */
+void hf_epilogue_tile(const hf_epilogue* e, float* c, long ldc, long m0, long mr, long n0, long nr) {
+    for (long i = 0; i < mr; i++) {
+        float* row = c + i * ldc;
+        float bm = e->bias_m ? e->bias_m[m0 + i] : 0.0f;
+        const float* res = e->res ? e->res + (m0 + i) * e->res_rs + n0 : NULL;
+        const float* bn = e->bias_n ? e->bias_n + n0 : NULL;
+#pragma omp simd
+        for (long j = 0; j < nr; j++) {
+            float v = row[j] + bm;
+            if (bn) v += bn[j];
+            if (res) v += res[j];
+            if (e->act == HF_ACT_RELU) v = v < 0.0f ? 0.0f : v;
+            if (e->act == HF_ACT_CLIP) v = v < e->lo ? e->lo : (v > e->hi ? e->hi : v);
+            row[j] = v;
+        }
+    }
+    if (e->post) e->post(e->ctx, c, ldc, e->outer, e->m_base + m0, mr, n0, nr);
+}
+
+/* ------------------------------------------------------------------ micro-kernels
+ * ukr(kc, A, B, C, ldc, accum, e, m0, n0): C[MR x NR] (+)= A_panel[kc x MR]^T B_panel[kc x NR],
+ * then the epilogue ``e`` (NULL: none). Full tiles only; edges go through a temporary. */
+#if defined(__AVX512F__)
+static inline void ukr(long kc, const float* restrict a, const float* restrict b, float* restrict c, long ldc,
+                       int accum, const hf_epilogue* e, long m0, long n0) {
+    __m512 c0[HF_MR], c1[HF_MR];
+#pragma GCC unroll 16
+    for (int i = 0; i < HF_MR; i++) {
+        c0[i] = _mm512_setzero_ps();
+        c1[i] = _mm512_setzero_ps();
+    }
+#pragma GCC unroll 2
+    for (long k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_loadu_ps(b + k * HF_NR), b1 = _mm512_loadu_ps(b + k * HF_NR + 16);
+#pragma GCC unroll 16
+        for (int i = 0; i < HF_MR; i++) {
+            __m512 av = _mm512_set1_ps(a[k * HF_MR + i]);
+            c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+        }
+    }
+    if (accum) {
+#pragma GCC unroll 16
+        for (int i = 0; i < HF_MR; i++) {
+            c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(c + i * ldc));
+            c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(c + i * ldc + 16));
+        }
+    }
+    if (e) {
+        if (e->bias_m) {
+#pragma GCC unroll 16
+            for (int i = 0; i < HF_MR; i++) {
+                __m512 bv = _mm512_set1_ps(e->bias_m[m0 + i]);
+                c0[i] = _mm512_add_ps(c0[i], bv);
+                c1[i] = _mm512_add_ps(c1[i], bv);
+            }
+        }
+        if (e->bias_n) {
+            __m512 b0 = _mm512_loadu_ps(e->bias_n + n0), b1 = _mm512_loadu_ps(e->bias_n + n0 + 16);
+#pragma GCC unroll 16
+            for (int i = 0; i < HF_MR; i++) {
+                c0[i] = _mm512_add_ps(c0[i], b0);
+                c1[i] = _mm512_add_ps(c1[i], b1);
+            }
+        }
+        if (e->res) {
+#pragma GCC unroll 16
+            for (int i = 0; i < HF_MR; i++) {
+                const float* r = e->res + (m0 + i) * e->res_rs + n0;
+                c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(r));
+                c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(r + 16));
+            }
+        }
+        if (e->act != HF_ACT_NONE) {
+            __m512 lo = _mm512_set1_ps(e->act == HF_ACT_RELU ? 0.0f : e->lo);
+            __m512 hi = _mm512_set1_ps(e->act == HF_ACT_RELU ? HUGE_VALF : e->hi);
+#pragma GCC unroll 16
+            for (int i = 0; i < HF_MR; i++) {
+                c0[i] = _mm512_min_ps(_mm512_max_ps(c0[i], lo), hi);
+                c1[i] = _mm512_min_ps(_mm512_max_ps(c1[i], lo), hi);
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < HF_MR; i++) {
+        _mm512_storeu_ps(c + i * ldc, c0[i]);
+        _mm512_storeu_ps(c + i * ldc + 16, c1[i]);
+    }
+    if (e && e->post) e->post(e->ctx, c, ldc, e->outer, e->m_base + m0, HF_MR, n0, HF_NR);
+}
+#elif defined(__AVX2__) && defined(__FMA__)
+static inline void ukr(long kc, const float* restrict a, const float* restrict b, float* restrict c, long ldc,
+                       int accum, const hf_epilogue* e, long m0, long n0) {
+    __m256 c0[HF_MR], c1[HF_MR];
+#pragma GCC unroll 8
+    for (int i = 0; i < HF_MR; i++) {
+        c0[i] = _mm256_setzero_ps();
+        c1[i] = _mm256_setzero_ps();
+    }
+#pragma GCC unroll 2
+    for (long k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_loadu_ps(b + k * HF_NR), b1 = _mm256_loadu_ps(b + k * HF_NR + 8);
+#pragma GCC unroll 8
+        for (int i = 0; i < HF_MR; i++) {
+            __m256 av = _mm256_broadcast_ss(a + k * HF_MR + i);
+            c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
+            c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < HF_MR; i++) {
+        if (accum) {
+            c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(c + i * ldc));
+            c1[i] = _mm256_add_ps(c1[i], _mm256_loadu_ps(c + i * ldc + 8));
+        }
+        _mm256_storeu_ps(c + i * ldc, c0[i]);
+        _mm256_storeu_ps(c + i * ldc + 8, c1[i]);
+    }
+    if (e) hf_epilogue_tile(e, c, ldc, m0, HF_MR, n0, HF_NR);
+}
+#else
+static inline void ukr(long kc, const float* restrict a, const float* restrict b, float* restrict c, long ldc,
+                       int accum, const hf_epilogue* e, long m0, long n0) {
+    float acc[HF_MR][HF_NR] = {{0}};
+    for (long k = 0; k < kc; k++)
+        for (int i = 0; i < HF_MR; i++)
+            for (int j = 0; j < HF_NR; j++) acc[i][j] += a[k * HF_MR + i] * b[k * HF_NR + j];
+    for (int i = 0; i < HF_MR; i++)
+        for (int j = 0; j < HF_NR; j++) c[i * ldc + j] = (accum ? c[i * ldc + j] : 0.0f) + acc[i][j];
+    if (e) hf_epilogue_tile(e, c, ldc, m0, HF_MR, n0, HF_NR);
+}
+#endif
+
+/* A partial tile: compute the full register tile into a temporary, keep the valid part. */
+static void tile(long kc, const float* a, const float* b, float* c, long ldc, long mr, long nr, int accum,
+                 const hf_epilogue* e, long m0, long n0) {
+    if (mr == HF_MR && nr == HF_NR) {
+        ukr(kc, a, b, c, ldc, accum, e, m0, n0);
+        return;
+    }
+    float t[HF_MR * HF_NR] __attribute__((aligned(64)));
+    ukr(kc, a, b, t, HF_NR, 0, NULL, 0, 0);
+    for (long i = 0; i < mr; i++)
+        for (long j = 0; j < nr; j++) c[i * ldc + j] = (accum ? c[i * ldc + j] : 0.0f) + t[i * HF_NR + j];
+    if (e) hf_epilogue_tile(e, c, ldc, m0, mr, n0, nr);
+}
+
+/* ------------------------------------------------------------------ operands and packing */
+typedef struct operand {
+    const float* packed;    /* compile-time packed panels over the full K */
+    const float* p;         /* strided source */
+    long rs, cs;
+    const hf_conv2d* conv;  /* B only: an implicit im2col of p (one image, one group) */
+} operand;
+
+static void pack_a(const operand* a, long m0, long mc, long k0, long kc, float* dst) {
+    for (long ip = 0; ip < mc; ip += HF_MR, dst += kc * HF_MR) {
+        long mr = min_l(HF_MR, mc - ip);
+        const float* src = a->p + (m0 + ip) * a->rs + k0 * a->cs;
+        if (a->cs == 1) {
+            for (long i = 0; i < mr; i++)
+                for (long k = 0; k < kc; k++) dst[k * HF_MR + i] = src[i * a->rs + k];
+        } else {
+            for (long k = 0; k < kc; k++)
+                for (long i = 0; i < mr; i++) dst[k * HF_MR + i] = src[k * a->cs + i * a->rs];
+        }
+        for (long i = mr; i < HF_MR; i++)
+            for (long k = 0; k < kc; k++) dst[k * HF_MR + i] = 0.0f;
+    }
+}
+
+static void pack_b_strided(const operand* b, long k0, long kc, long n0, long nc, float* dst) {
+    for (long jp = 0; jp < nc; jp += HF_NR, dst += kc * HF_NR) {
+        long nr = min_l(HF_NR, nc - jp);
+        const float* src = b->p + k0 * b->rs + (n0 + jp) * b->cs;
+        if (b->cs == 1) {
+            for (long k = 0; k < kc; k++) {
+                memcpy(dst + k * HF_NR, src + k * b->rs, (size_t)nr * sizeof(float));
+                for (long j = nr; j < HF_NR; j++) dst[k * HF_NR + j] = 0.0f;
+            }
+        } else {
+            for (long j = 0; j < nr; j++)
+                for (long k = 0; k < kc; k++) dst[k * HF_NR + j] = src[j * b->cs + k * b->rs];
+            for (long k = 0; k < kc; k++)
+                for (long j = nr; j < HF_NR; j++) dst[k * HF_NR + j] = 0.0f;
+        }
+    }
+}
+
+/* B[k, n] = x[ci, oh*sh - ph + r*dh, ow*sw - pw + s*dw] with k = (ci, r, s), n = (oh, ow); zero outside x.
+ * Copies whole runs along an output row; each run is cut where it crosses into the next NR panel. */
+static void pack_b_im2col(const operand* b, long k0, long kc, long n0, long nc, float* dst) {
+    const hf_conv2d* g = b->conv;
+    long khw = g->kh * g->kw, plane = g->h * g->w;
+    long n_end = n0 + nc;
+    for (long k = 0; k < kc; k++) {
+        long kk = k0 + k, ci = kk / khw, r = (kk % khw) / g->kw, s = kk % g->kw;
+        const float* src = b->p + ci * plane;
+        long ih_off = r * g->dh - g->ph, iw_off = s * g->dw - g->pw;
+        long n = n0;
+        while (n < n_end) {
+            long oh = n / g->ow, ow = n % g->ow;
+            long pos = n - n0, j = pos % HF_NR;
+            long run = min_l(min_l(g->ow - ow, n_end - n), HF_NR - j);
+            float* d = dst + (pos / HF_NR) * kc * HF_NR + k * HF_NR + j;
+            long ih = oh * g->sh + ih_off;
+            if (ih < 0 || ih >= g->h) {
+                for (long t = 0; t < run; t++) d[t] = 0.0f;
+            } else {
+                const float* row = src + ih * g->w;
+                /* valid t: 0 <= (ow + t) * sw + iw_off < w */
+                long first = (ow * g->sw + iw_off >= 0) ? 0 : ((-iw_off - ow * g->sw) + g->sw - 1) / g->sw;
+                long lim = g->w - iw_off - ow * g->sw; /* need t * sw < lim */
+                long last = lim <= 0 ? 0 : (lim + g->sw - 1) / g->sw;
+                first = min_l(first, run);
+                last = max_l(first, min_l(last, run));
+                for (long t = 0; t < first; t++) d[t] = 0.0f;
+                if (g->sw == 1) {
+                    memcpy(d + first, row + ow + iw_off + first, (size_t)(last - first) * sizeof(float));
+                } else {
+                    const float* base = row + ow * g->sw + iw_off;
+                    for (long t = first; t < last; t++) d[t] = base[t * g->sw];
+                }
+                for (long t = last; t < run; t++) d[t] = 0.0f;
+            }
+            n += run;
+        }
+    }
+    long tail = nc % HF_NR;
+    if (tail) {
+        float* d = dst + (nc / HF_NR) * kc * HF_NR;
+        for (long k = 0; k < kc; k++)
+            for (long j = tail; j < HF_NR; j++) d[k * HF_NR + j] = 0.0f;
+    }
+}
+
+/* ------------------------------------------------------------------ the blocked loop nest */
+static void gemm_rect(long K, const operand* a, const operand* b, float* c, long ldc, const hf_epilogue* e,
+                      long m_lo, long m_hi, long n_lo, long n_hi) {
+    float* scratch = (!a->packed || !b->packed) ? thread_scratch() : NULL;
+    float* buf_a = scratch;
+    float* buf_b = scratch ? scratch + (long)(HF_MC + HF_MR) * HF_KC : NULL;
+    for (long n0 = n_lo; n0 < n_hi; n0 += HF_NC) {
+        long nc = min_l(HF_NC, n_hi - n0);
+        for (long k0 = 0; k0 < K; k0 += HF_KC) {
+            long kc = min_l(HF_KC, K - k0);
+            const hf_epilogue* last = k0 + kc >= K ? e : NULL;
+            const float* bp;
+            long b_ps;
+            if (b->packed) {
+                bp = b->packed + (n0 / HF_NR) * K * HF_NR + k0 * HF_NR;
+                b_ps = K * HF_NR;
+            } else {
+                if (b->conv) pack_b_im2col(b, k0, kc, n0, nc, buf_b);
+                else pack_b_strided(b, k0, kc, n0, nc, buf_b);
+                bp = buf_b;
+                b_ps = kc * HF_NR;
+            }
+            for (long m0 = m_lo; m0 < m_hi; m0 += HF_MC) {
+                long mc = min_l(HF_MC, m_hi - m0);
+                const float* ap;
+                long a_ps;
+                if (a->packed) {
+                    ap = a->packed + (m0 / HF_MR) * K * HF_MR + k0 * HF_MR;
+                    a_ps = K * HF_MR;
+                } else {
+                    pack_a(a, m0, mc, k0, kc, buf_a);
+                    ap = buf_a;
+                    a_ps = kc * HF_MR;
+                }
+                for (long ip = 0; ip < mc; ip += HF_MR)
+                    for (long jp = 0; jp < nc; jp += HF_NR)
+                        tile(kc, ap + (ip / HF_MR) * a_ps, bp + (jp / HF_NR) * b_ps, c + (m0 + ip) * ldc + n0 + jp, ldc,
+                             min_l(HF_MR, mc - ip), min_l(HF_NR, nc - jp), k0 > 0, last, m0 + ip, n0 + jp);
+            }
+        }
+    }
+    if (K == 0) {
+        for (long i = m_lo; i < m_hi; i++)
+            for (long j = n_lo; j < n_hi; j++) c[i * ldc + j] = 0.0f;
+        if (e) hf_epilogue_tile(e, c + m_lo * ldc + n_lo, ldc, m_lo, m_hi - m_lo, n_lo, n_hi - n_lo);
+    }
+}
+
+/* Below this many multiply-adds a GEMM runs on the calling thread: forking costs more than it saves. */
+#define HF_PARALLEL_MIN_MACS (1L << 18)
+
+/* Split the output among threads: a grid of tn x tm rectangles, aligned to NR and MR. Splitting N
+ * repeats the packing of A (free when A was packed at compile time), splitting M repeats B's. */
+static void gemm(long M, long N, long K, const operand* a, const operand* b, float* c, long ldc,
+                 const hf_epilogue* e, int threads) {
+    long tiles_m = (M + HF_MR - 1) / HF_MR, tiles_n = (N + HF_NR - 1) / HF_NR;
+    if (threads > 1 && M * N * K < HF_PARALLEL_MIN_MACS) threads = 1;
+    if (threads <= 1 || tiles_m * tiles_n == 1) {
+        gemm_rect(K, a, b, c, ldc, e, 0, M, 0, N);
+        return;
+    }
+    long best_tn = 1, best_cost = -1;
+    for (long tn = 1; tn <= threads; tn++) {
+        if (threads % tn) continue;
+        long tm = threads / tn;
+        if (tn > tiles_n || tm > tiles_m) continue;
+        long cost = ((tiles_n + tn - 1) / tn) * ((tiles_m + tm - 1) / tm);
+        int prefer = a->packed ? tn > best_tn : tn < best_tn;
+        if (best_cost < 0 || cost < best_cost || (cost == best_cost && prefer)) {
+            best_cost = cost;
+            best_tn = tn;
+        }
+    }
+    long tn = best_tn, tm = best_cost < 0 ? 1 : threads / tn;
+    if (best_cost < 0) tn = min_l(threads, tiles_n);
+#pragma omp parallel num_threads((int)(tn * tm))
+    {
+        long t = omp_get_thread_num();
+        long i = t % tn, j = t / tn;
+        long n_lo = tiles_n * i / tn * HF_NR, n_hi = min_l(N, tiles_n * (i + 1) / tn * HF_NR);
+        long m_lo = tiles_m * j / tm * HF_MR, m_hi = min_l(M, tiles_m * (j + 1) / tm * HF_MR);
+        if (n_lo < n_hi && m_lo < m_hi) gemm_rect(K, a, b, c, ldc, e, m_lo, m_hi, n_lo, n_hi);
+    }
+}
+
+static void matmul_one(long i, long M, long N, long K,
+                       const float* a, const float* a_packed, long a_bs, long a_rs, long a_cs,
+                       const float* b, const float* b_packed, long b_bs, long b_rs, long b_cs,
+                       float* c, long c_bs, const hf_epilogue* epi, long res_bs, int threads) {
+    operand oa = {a_packed ? a_packed + i * a_bs : NULL, a ? a + i * a_bs : NULL, a_rs, a_cs, NULL};
+    operand ob = {b_packed ? b_packed + i * b_bs : NULL, b ? b + i * b_bs : NULL, b_rs, b_cs, NULL};
+    hf_epilogue e;
+    if (epi) {
+        e = *epi;
+        e.outer = i;
+        if (e.res) e.res += i * res_bs;
+    }
+    gemm(M, N, K, &oa, &ob, c + i * c_bs, N, epi ? &e : NULL, threads);
+}
+
+void hf_matmul(long batch, long M, long N, long K,
+               const float* a, const float* a_packed, long a_bs, long a_rs, long a_cs,
+               const float* b, const float* b_packed, long b_bs, long b_rs, long b_cs,
+               float* c, long c_bs, const hf_epilogue* epi, long res_bs) {
+    int threads = hf_get_threads();
+    /* Many small products: one thread each, whole products. Few large ones: threads inside each. */
+    int across = threads > 1 && batch >= threads && M * N * K < HF_PARALLEL_MIN_MACS * 4;
+    if (across) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
+        for (long i = 0; i < batch; i++)
+            matmul_one(i, M, N, K, a, a_packed, a_bs, a_rs, a_cs, b, b_packed, b_bs, b_rs, b_cs, c, c_bs, epi, res_bs, 1);
+    } else {
+        for (long i = 0; i < batch; i++)
+            matmul_one(i, M, N, K, a, a_packed, a_bs, a_rs, a_cs, b, b_packed, b_bs, b_rs, b_cs, c, c_bs, epi, res_bs,
+                       threads);
+    }
+}
+
+/* ------------------------------------------------------------------ convolution */
+void hf_conv2d_gemm(const hf_conv2d* g, const float* x, const float* w_packed, float* y,
+                    const hf_epilogue* epi, long res_bs) {
+    long mg = g->m / g->group, cg = g->c / g->group;
+    long K = cg * g->kh * g->kw, N = g->oh * g->ow;
+    long a_group = ((mg + HF_MR - 1) / HF_MR) * HF_MR * K;
+    int direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
+    int threads = hf_get_threads();
+    for (long bi = 0; bi < g->n; bi++) {
+        for (long gi = 0; gi < g->group; gi++) {
+            const float* xg = x + (bi * g->c + gi * cg) * g->h * g->w;
+            operand a = {w_packed + gi * a_group, NULL, 0, 0, NULL};
+            operand b = {NULL, xg, direct ? N : 0, direct ? 1 : 0, direct ? NULL : g};
+            hf_epilogue e;
+            if (epi) {
+                e = *epi;
+                e.outer = bi;
+                e.m_base = gi * mg;
+                if (e.bias_m) e.bias_m += gi * mg;
+                if (e.res) e.res += bi * res_bs + gi * mg * e.res_rs;
+            }
+            gemm(mg, N, K, &a, &b, y + (bi * g->m + gi * mg) * N, N, epi ? &e : NULL, threads);
+        }
+    }
+}

@@ -1,0 +1,335 @@
+/* Direct kernels: depthwise convolution, pooling, softmax, reductions, normalization, data movement.
+ * Each parallelizes over independent rows or planes with the caller's thread count. */
+#include "hf_runtime.h"
+
+#include <omp.h>
+
+static long min_l(long a, long b) { return a < b ? a : b; }
+static long max_l(long a, long b) { return a > b ? a : b; }
+
+/* The output columns [lo, hi) whose input column o*s + off lies inside [0, n). */
+static void valid_range(long out, long s, long off, long n, long* lo, long* hi) {
+    long a = off >= 0 ? 0 : (-off + s - 1) / s;
+    long lim = n - off; /* need o * s < lim */
+    long b = lim <= 0 ? 0 : (lim + s - 1) / s;
+    *lo = min_l(a, out);
+    *hi = max_l(*lo, min_l(b, out));
+}
+
+/* ------------------------------------------------------------------ depthwise convolution */
+void hf_conv2d_depthwise(const hf_conv2d* g, const float* x, const float* w, float* y,
+                         const hf_epilogue* epi, long res_bs) {
+    long mult = g->m / g->c, plane_in = g->h * g->w, plane_out = g->oh * g->ow;
+    long planes = g->n * g->m;
+#pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (planes * plane_out > 4096)
+    for (long p = 0; p < planes; p++) {
+        long bi = p / g->m, oc = p % g->m, ic = oc / mult;
+        const float* xp = x + (bi * g->c + ic) * plane_in;
+        const float* wp = w + oc * g->kh * g->kw;
+        float* yp = y + p * plane_out;
+        hf_epilogue e;
+        if (epi) {
+            e = *epi;
+            e.outer = bi;
+            if (e.res) e.res += bi * res_bs;
+        }
+        for (long oh = 0; oh < g->oh; oh++) {
+            float* row = yp + oh * g->ow;
+            for (long j = 0; j < g->ow; j++) row[j] = 0.0f;
+            for (long r = 0; r < g->kh; r++) {
+                long ih = oh * g->sh - g->ph + r * g->dh;
+                if (ih < 0 || ih >= g->h) continue;
+                const float* xr = xp + ih * g->w;
+                for (long s = 0; s < g->kw; s++) {
+                    float wv = wp[r * g->kw + s];
+                    long off = s * g->dw - g->pw, lo, hi;
+                    valid_range(g->ow, g->sw, off, g->w, &lo, &hi);
+                    const float* xs = xr + off;
+                    if (g->sw == 1) {
+#pragma omp simd
+                        for (long j = lo; j < hi; j++) row[j] += wv * xs[j];
+                    } else {
+                        long sw = g->sw;
+#pragma omp simd
+                        for (long j = lo; j < hi; j++) row[j] += wv * xs[j * sw];
+                    }
+                }
+            }
+            if (epi) hf_epilogue_tile(&e, row, g->ow, oc, 1, oh * g->ow, g->ow);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ pooling */
+void hf_max_pool2d(const hf_pool2d* p, const float* x, float* y) {
+    long planes = p->n * p->c, plane_in = p->h * p->w, plane_out = p->oh * p->ow;
+#pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (planes * plane_out > 4096)
+    for (long q = 0; q < planes; q++) {
+        const float* xp = x + q * plane_in;
+        float* yp = y + q * plane_out;
+        for (long oh = 0; oh < p->oh; oh++) {
+            float* row = yp + oh * p->ow;
+            for (long j = 0; j < p->ow; j++) row[j] = -HUGE_VALF;
+            for (long r = 0; r < p->kh; r++) {
+                long ih = oh * p->sh - p->ph + r * p->dh;
+                if (ih < 0 || ih >= p->h) continue;
+                const float* xr = xp + ih * p->w;
+                for (long s = 0; s < p->kw; s++) {
+                    long off = s * p->dw - p->pw, lo, hi, sw = p->sw;
+                    valid_range(p->ow, sw, off, p->w, &lo, &hi);
+                    const float* xs = xr + off;
+#pragma omp simd
+                    for (long j = lo; j < hi; j++) {
+                        float v = xs[j * sw];
+                        row[j] = v > row[j] || v != v ? v : row[j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* Taps of a window that count toward the average: inside x, or inside x plus its explicit pads. */
+static long taps(long o, long s, long pb, long pe, long k, long d, long n, int include_pad) {
+    long lo = include_pad ? -pb : 0, hi = include_pad ? n + pe : n, count = 0;
+    for (long t = 0; t < k; t++) {
+        long i = o * s - pb + t * d;
+        count += i >= lo && i < hi;
+    }
+    return count;
+}
+
+void hf_avg_pool2d(const hf_pool2d* p, const float* x, float* y) {
+    long planes = p->n * p->c, plane_in = p->h * p->w, plane_out = p->oh * p->ow;
+#pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (planes * plane_out > 4096)
+    for (long q = 0; q < planes; q++) {
+        const float* xp = x + q * plane_in;
+        float* yp = y + q * plane_out;
+        for (long oh = 0; oh < p->oh; oh++) {
+            float* row = yp + oh * p->ow;
+            for (long j = 0; j < p->ow; j++) row[j] = 0.0f;
+            for (long r = 0; r < p->kh; r++) {
+                long ih = oh * p->sh - p->ph + r * p->dh;
+                if (ih < 0 || ih >= p->h) continue;
+                const float* xr = xp + ih * p->w;
+                for (long s = 0; s < p->kw; s++) {
+                    long off = s * p->dw - p->pw, lo, hi, sw = p->sw;
+                    valid_range(p->ow, sw, off, p->w, &lo, &hi);
+                    const float* xs = xr + off;
+#pragma omp simd
+                    for (long j = lo; j < hi; j++) row[j] += xs[j * sw];
+                }
+            }
+            float th = (float)taps(oh, p->sh, p->ph, p->pe_h, p->kh, p->dh, p->h, p->count_include_pad);
+            for (long j = 0; j < p->ow; j++) {
+                float tw = (float)taps(j, p->sw, p->pw, p->pe_w, p->kw, p->dw, p->w, p->count_include_pad);
+                row[j] = row[j] / (th * tw);
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ softmax */
+static void softmax_row(const float* x, float* y, long n, int log_softmax) {
+    float mx = -HUGE_VALF;
+#pragma omp simd reduction(max : mx)
+    for (long i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    float sum = 0.0f;
+    if (log_softmax) {
+#pragma omp simd reduction(+ : sum)
+        for (long i = 0; i < n; i++) sum += hf_exp(x[i] - mx);
+        float shift = mx + hf_log(sum);
+#pragma omp simd
+        for (long i = 0; i < n; i++) y[i] = x[i] - shift;
+        return;
+    }
+#pragma omp simd reduction(+ : sum)
+    for (long i = 0; i < n; i++) {
+        float v = hf_exp(x[i] - mx);
+        y[i] = v;
+        sum += v;
+    }
+    float inv = 1.0f / sum;
+#pragma omp simd
+    for (long i = 0; i < n; i++) y[i] *= inv;
+}
+
+void hf_softmax(const float* x, float* y, long outer, long n, long inner, int log_softmax) {
+    if (inner == 1) {
+#pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (outer * n > 8192)
+        for (long o = 0; o < outer; o++) softmax_row(x + o * n, y + o * n, n, log_softmax);
+        return;
+    }
+#pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (outer * n * inner > 8192)
+    for (long o = 0; o < outer; o++) {
+        const float* xo = x + o * n * inner;
+        float* yo = y + o * n * inner;
+        for (long j = 0; j < inner; j++) yo[j] = -HUGE_VALF;
+        for (long i = 0; i < n; i++)
+#pragma omp simd
+            for (long j = 0; j < inner; j++) yo[j] = xo[i * inner + j] > yo[j] ? xo[i * inner + j] : yo[j];
+        /* row 0 of yo holds the running max until each column's final pass overwrites it */
+        for (long j = 0; j < inner; j++) {
+            float mx = yo[j], sum = 0.0f;
+            for (long i = 0; i < n; i++) sum += hf_exp(xo[i * inner + j] - mx);
+            if (log_softmax) {
+                float shift = mx + hf_log(sum);
+                for (long i = 0; i < n; i++) yo[i * inner + j] = xo[i * inner + j] - shift;
+            } else {
+                float inv = 1.0f / sum;
+                for (long i = 0; i < n; i++) yo[i * inner + j] = hf_exp(xo[i * inner + j] - mx) * inv;
+            }
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ reductions */
+static float red_init(int kind) {
+    switch (kind) {
+        case HF_RED_MAX: return -HUGE_VALF;
+        case HF_RED_MIN: return HUGE_VALF;
+        case HF_RED_PROD: return 1.0f;
+        default: return 0.0f;
+    }
+}
+
+static float red_step(int kind, float acc, float v) {
+    switch (kind) {
+        case HF_RED_MAX: return v > acc || v != v ? v : acc;
+        case HF_RED_MIN: return v < acc || v != v ? v : acc;
+        case HF_RED_PROD: return acc * v;
+        case HF_RED_SUMSQ: return acc + v * v;
+        default: return acc + v;
+    }
+}
+
+void hf_reduce(const float* x, float* y, long outer, long n, long inner, int kind) {
+    float scale = kind == HF_RED_MEAN ? 1.0f / (float)n : 1.0f;
+    if (kind == HF_RED_MEAN && n == 0) scale = __builtin_nanf("");
+    if (inner == 1) {
+#pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (outer * n > 16384)
+        for (long o = 0; o < outer; o++) {
+            const float* xo = x + o * n;
+            float acc = red_init(kind);
+            if (kind == HF_RED_SUM || kind == HF_RED_MEAN) {
+#pragma omp simd reduction(+ : acc)
+                for (long i = 0; i < n; i++) acc += xo[i];
+            } else {
+                for (long i = 0; i < n; i++) acc = red_step(kind, acc, xo[i]);
+            }
+            y[o] = kind == HF_RED_MEAN ? acc * scale : acc;
+        }
+        return;
+    }
+#pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (outer * n * inner > 16384)
+    for (long o = 0; o < outer; o++) {
+        const float* xo = x + o * n * inner;
+        float* yo = y + o * inner;
+        float init = red_init(kind);
+        for (long j = 0; j < inner; j++) yo[j] = init;
+        for (long i = 0; i < n; i++)
+            for (long j = 0; j < inner; j++) yo[j] = red_step(kind, yo[j], xo[i * inner + j]);
+        if (kind == HF_RED_MEAN)
+            for (long j = 0; j < inner; j++) yo[j] *= scale;
+    }
+}
+
+/* ------------------------------------------------------------------ normalization */
+void hf_layer_norm(const float* x, const float* scale, const float* bias, float* y, float* mean, float* inv_std,
+                   long rows, long n, float eps) {
+#pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (rows * n > 16384)
+    for (long r = 0; r < rows; r++) {
+        const float* xr = x + r * n;
+        float* yr = y + r * n;
+        float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
+        for (long i = 0; i < n; i++) sum += xr[i];
+        float mu = sum / (float)n, sq = 0.0f;
+#pragma omp simd reduction(+ : sq)
+        for (long i = 0; i < n; i++) sq += (xr[i] - mu) * (xr[i] - mu);
+        float inv = 1.0f / sqrtf(sq / (float)n + eps);
+        if (mean) mean[r] = mu;
+        if (inv_std) inv_std[r] = inv;
+        if (bias) {
+#pragma omp simd
+            for (long i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv * scale[i] + bias[i];
+        } else {
+#pragma omp simd
+            for (long i = 0; i < n; i++) yr[i] = (xr[i] - mu) * inv * scale[i];
+        }
+    }
+}
+
+void hf_lrn(const float* x, float* y, long n, long c, long s, long size, float alpha, float beta, float bias) {
+    long before = (size - 1) / 2, after = size - 1 - before;
+    float k = alpha / (float)size;
+#pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (n * c * s > 16384)
+    for (long q = 0; q < n * c; q++) {
+        long bi = q / c, ci = q % c;
+        const float* xb = x + bi * c * s;
+        float* yr = y + q * s;
+        long c_lo = max_l(0, ci - before), c_hi = min_l(c - 1, ci + after);
+        for (long j = 0; j < s; j++) yr[j] = 0.0f;
+        for (long cc = c_lo; cc <= c_hi; cc++) {
+            const float* xc = xb + cc * s;
+#pragma omp simd
+            for (long j = 0; j < s; j++) yr[j] += xc[j] * xc[j];
+        }
+        const float* xr = xb + ci * s;
+        if (beta == 0.75f) {
+#pragma omp simd
+            for (long j = 0; j < s; j++) {
+                float b = bias + k * yr[j];
+                yr[j] = xr[j] / sqrtf(b * sqrtf(b));
+            }
+        } else {
+#pragma omp simd
+            for (long j = 0; j < s; j++) yr[j] = xr[j] * hf_exp(-beta * hf_log(bias + k * yr[j]));
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ data movement */
+static void copy_rec(int d, int rank, const long* shape, char* dst, const long* ds, const char* src,
+                     const long* ss, long elem) {
+    long n = shape[d];
+    if (d == rank - 1) {
+        if (ds[d] == 1 && ss[d] == 1) {
+            memcpy(dst, src, (size_t)(n * elem));
+            return;
+        }
+        long a = ds[d], b = ss[d];
+        switch (elem) {
+            case 4: for (long i = 0; i < n; i++) ((int32_t*)dst)[i * a] = ((const int32_t*)src)[i * b]; break;
+            case 8: for (long i = 0; i < n; i++) ((int64_t*)dst)[i * a] = ((const int64_t*)src)[i * b]; break;
+            case 2: for (long i = 0; i < n; i++) ((int16_t*)dst)[i * a] = ((const int16_t*)src)[i * b]; break;
+            case 1: for (long i = 0; i < n; i++) dst[i * a] = src[i * b]; break;
+            default:
+                for (long i = 0; i < n; i++) memcpy(dst + i * a * elem, src + i * b * elem, (size_t)elem);
+        }
+        return;
+    }
+    for (long i = 0; i < n; i++) copy_rec(d + 1, rank, shape, dst + i * ds[d] * elem, ds, src + i * ss[d] * elem, ss, elem);
+}
+
+void hf_copy_nd(int rank, const long* shape, char* dst, const long* dst_strides, const char* src,
+                const long* src_strides, long elem) {
+    if (rank == 0) {
+        memcpy(dst, src, (size_t)elem);
+        return;
+    }
+    long total = elem;
+    for (int d = 0; d < rank; d++) total *= shape[d];
+    if (rank == 1) {
+        copy_rec(0, 1, shape, dst, dst_strides, src, src_strides, elem);
+        return;
+    }
+#pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (total > (1L << 18) && shape[0] > 1)
+    for (long i = 0; i < shape[0]; i++)
+        copy_rec(1, rank, shape, dst + i * dst_strides[0] * elem, dst_strides, src + i * src_strides[0] * elem,
+                 src_strides, elem);
+}
+
+void hf_fill(char* dst, long count, const void* value, long elem) {
+    for (long i = 0; i < count; i++) memcpy(dst + i * elem, value, (size_t)elem);
+}

@@ -1,0 +1,224 @@
+"""hetflow as an ``onnx.backend.base.Backend``: the API the ONNX conformance suite drives.
+
+hetflow's IR has static op parameters (a Reshape's target shape, a Slice's starts, ...). When a
+model computes such a parameter from a runtime input — as many ONNX node tests do — the mapping
+raises ``NeedsConstant``; ``HetflowBackendRep.run`` then specializes the model on the values of
+the inputs it needs, caching one compiled Plan per distinct set of those values.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import onnx
+from onnx.backend.base import Backend, BackendRep, Device, DeviceType, namedtupledict
+
+from hetflow.frontends.onnx.context import NeedsConstant
+from hetflow.frontends.onnx.importer import import_model, read_model
+from hetflow.ir.errors import InputError, ModelError
+
+if TYPE_CHECKING:
+    from hetflow.partition import Plan
+
+DEVICE_BACKENDS: dict[str, str] = {"CPU": "reference"}
+"""The hetflow code generator used for each ONNX device type when the caller names none."""
+
+MAX_SPECIALIZATIONS = 32
+"""Compiled plans kept per prepared model (least recently used ones are dropped)."""
+
+
+class HetflowBackendRep(BackendRep):
+    """A prepared ONNX model: compiled once, or once per value of the inputs it must specialize on."""
+
+    def __init__(self, model: onnx.ModelProto, backend: str = "reference", **compile_options: Any) -> None:
+        self.model = model
+        self.backend = backend
+        self.compile_options = compile_options
+        initializers = {t.name for t in model.graph.initializer}
+        self.input_names = [vi.name for vi in model.graph.input if vi.name not in initializers]
+        self.output_names = [vi.name for vi in model.graph.output]
+        self._onnx_producers = _producers(model)
+        self._bound: list[str] = []  # inputs whose values become import-time constants, in discovery order
+        self._plans: OrderedDict[tuple, Plan] = OrderedDict()
+        self._outputs_type = namedtupledict("Outputs", self.output_names)
+        try:
+            self._plans[()] = self._compile({})
+        except NeedsConstant as exc:
+            self._bind_for(exc)  # specialize at the first run, when the values are known
+
+    @property
+    def specializations(self) -> int:
+        """How many compiled plans this model holds (1 when nothing is specialized)."""
+        return len(self._plans)
+
+    def run(self, inputs: Any, **kwargs: Any) -> tuple[Any, ...]:
+        """Run on inputs given as a list (graph-input order), a dict by name, or one array."""
+        feeds = self._feeds(inputs)
+        plan = self._plan_for(feeds)
+        # Bound inputs are constants in the plan, and an input no output depends on may be gone from it.
+        wanted = {v.name for v in plan.graph.inputs}
+        outputs = plan.run({k: v for k, v in feeds.items() if k in wanted or k not in self.input_names})
+        return self._outputs_type(*(outputs[name] for name in self.output_names))
+
+    # ---------------------------------------------------------------- internals
+    def _feeds(self, inputs: Any) -> dict[str, np.ndarray]:
+        if isinstance(inputs, Mapping):
+            return {k: np.asarray(v) for k, v in inputs.items()}
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        inputs = list(inputs)
+        if len(inputs) != len(self.input_names):
+            raise InputError(f"the model takes {len(self.input_names)} input(s) {self.input_names}, got {len(inputs)}")
+        return {name: np.asarray(x) for name, x in zip(self.input_names, inputs)}
+
+    def _plan_for(self, feeds: dict[str, np.ndarray]) -> Plan:
+        while True:
+            missing = [n for n in self._bound if n not in feeds]
+            if missing:
+                raise InputError(f"input '{missing[0]}' is missing")
+            key = tuple(_fingerprint(n, feeds[n]) for n in self._bound)
+            if key in self._plans:
+                self._plans.move_to_end(key)
+                return self._plans[key]
+            try:
+                plan = self._compile({n: feeds[n] for n in self._bound})
+            except NeedsConstant as exc:
+                self._bind_for(exc)
+                continue
+            self._plans[key] = plan
+            while len(self._plans) > MAX_SPECIALIZATIONS:
+                self._plans.popitem(last=False)
+            return plan
+
+    def _compile(self, bind: dict[str, np.ndarray]) -> Plan:
+        from hetflow.api import compile as compile_graph  # the frontend sits below the compiler; import late
+
+        graph = import_model(self.model, bind=bind or None)
+        return compile_graph(graph, backend=self.backend, **self.compile_options)
+
+    def _bind_for(self, exc: NeedsConstant) -> None:
+        """Add the graph inputs the missing constant depends on to the specialization set."""
+        wanted = [n for n in self._input_ancestors(exc.value_name) if n not in self._bound]
+        if not wanted:
+            # Binding more cannot help: the value depends on no input, or only on inputs already bound.
+            raise ModelError(f"{exc}; specializing on the graph inputs' values does not make it constant") from None
+        self._bound.extend(wanted)
+        self._plans.clear()
+
+    def _input_ancestors(self, value_name: str) -> list[str]:
+        """The graph inputs that ``value_name`` is computed from, in graph-input order."""
+        inputs = set(self.input_names)
+        if value_name in inputs:
+            return [value_name]
+        if value_name not in self._onnx_producers:
+            # The IR renamed the value; specialize on every input rather than guess.
+            return list(self.input_names)
+        seen: set[str] = set()
+        stack = [value_name]
+        while stack:
+            name = stack.pop()
+            if name in seen:
+                continue
+            seen.add(name)
+            stack.extend(self._onnx_producers.get(name, ()))
+        return [n for n in self.input_names if n in seen]
+
+
+def _producers(model: onnx.ModelProto) -> dict[str, tuple[str, ...]]:
+    """ONNX value name -> the input names of the node that produces it."""
+    table: dict[str, tuple[str, ...]] = {}
+    for node in model.graph.node:
+        ins = tuple(i for i in node.input if i)
+        for out in node.output:
+            if out:
+                table[out] = ins
+    return table
+
+
+def _fingerprint(name: str, array: np.ndarray) -> tuple:
+    array = np.ascontiguousarray(array)
+    data = array.tobytes() if array.dtype != object else repr(array.tolist()).encode()
+    return name, str(array.dtype), array.shape, data
+
+
+class HetflowBackend(Backend):
+    """ONNX's backend API over hetflow: ``prepare`` imports and compiles, ``run`` executes the Plan.
+
+    ``prepare(model, device, backend="cpu_c")`` picks a hetflow code generator; without it the
+    device's default from ``DEVICE_BACKENDS`` is used.
+    """
+
+    default_backend: ClassVar[str | None] = None
+    """When set (see ``for_backend``), the code generator used whatever the device."""
+
+    @classmethod
+    def for_backend(cls, backend: str) -> type[HetflowBackend]:
+        """A variant of this Backend class that compiles with ``backend`` (e.g. for BackendTest)."""
+        return type(f"HetflowBackend_{backend}", (cls,), {"default_backend": backend})
+
+    @classmethod
+    def is_compatible(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> bool:
+        return cls.supports_device(device)
+
+    @classmethod
+    def prepare(cls, model: onnx.ModelProto | bytes | str, device: str = "CPU", **kwargs: Any) -> HetflowBackendRep:
+        """Import and compile ``model``; extra keywords other than ``backend`` go to ``hf.compile``."""
+        model = read_model(model)
+        if not cls.supports_device(device):
+            raise ModelError(f"device '{device}' is not supported by the hetflow ONNX backend (devices: CPU)")
+        backend = kwargs.pop("backend", None) or cls.default_backend or DEVICE_BACKENDS[device.split(":")[0]]
+        # rtol/atol come from the ONNX test runner's per-test kwargs; they are not compile options.
+        options = {k: v for k, v in kwargs.items() if k not in ("rtol", "atol")}
+        return HetflowBackendRep(model, backend, **options)
+
+    @classmethod
+    def run_model(cls, model: onnx.ModelProto, inputs: Any, device: str = "CPU", **kwargs: Any) -> tuple[Any, ...]:
+        return cls.prepare(model, device, **kwargs).run(inputs)
+
+    @classmethod
+    def run_node(
+        cls,
+        node: onnx.NodeProto,
+        inputs: Any,
+        device: str = "CPU",
+        outputs_info: Sequence[tuple[np.dtype, tuple[int, ...]]] | None = None,
+        **kwargs: Any,
+    ) -> tuple[Any, ...]:
+        """Run one node on concrete inputs by wrapping it in a one-node model."""
+        opset = kwargs.pop("opset_version", None) or onnx.defs.onnx_opset_version()
+        arrays = [np.asarray(x) for x in (inputs.values() if isinstance(inputs, Mapping) else inputs)]
+        names = [n for n in node.input if n]
+        if len(names) != len(arrays):
+            raise InputError(f"node '{node.name or node.op_type}' takes {len(names)} input(s), got {len(arrays)}")
+        graph_inputs = [
+            onnx.helper.make_tensor_value_info(n, onnx.helper.np_dtype_to_tensor_dtype(a.dtype), a.shape)
+            for n, a in zip(names, arrays)
+        ]
+        graph_outputs = []
+        for i, name in enumerate(o for o in node.output if o):
+            if outputs_info and i < len(outputs_info):
+                dtype, shape = outputs_info[i]
+                elem = onnx.helper.np_dtype_to_tensor_dtype(np.dtype(dtype))
+                graph_outputs.append(onnx.helper.make_tensor_value_info(name, elem, shape))
+            else:
+                graph_outputs.append(onnx.helper.make_value_info(name, onnx.TypeProto()))
+        graph = onnx.helper.make_graph([node], f"{node.op_type}_node", graph_inputs, graph_outputs)
+        model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid(node.domain, opset)])
+        return cls.run_model(model, arrays, device, **kwargs)
+
+    @classmethod
+    def supports_device(cls, device: str) -> bool:
+        try:
+            kind = Device(device).type
+        except (AttributeError, ValueError):
+            return False
+        return kind == DeviceType.CPU
+
+
+prepare = HetflowBackend.prepare
+run_model = HetflowBackend.run_model
+run_node = HetflowBackend.run_node
+supports_device = HetflowBackend.supports_device

@@ -1,0 +1,365 @@
+"""From a graph and a cluster to a Plan: capability, cost, placement, subgraphs, artifacts, estimates."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hetflow.backends import get_backend
+from hetflow.ir import Graph, Node, Value, get_op
+from hetflow.ir.registry import _sample_bytes
+from hetflow.partition.capability import CapabilityTable, PlacementError, backend_or_none, build_capability, is_present
+from hetflow.partition.cost import CostModel, Estimate, Profile, link_tables
+from hetflow.partition.mincut import min_cut_two
+from hetflow.partition.pins import PinError, parse_pins, resolve_pins
+from hetflow.partition.pipeline import bottleneck_many, place_throughput
+from hetflow.partition.placement import WORK_BUDGET, Placement, place_latency
+from hetflow.partition.plan import OBJECTIVES, NodeChoice, Plan, PlanDevice, PlanEstimate, Subgraph, Transfer
+from hetflow.partition.problem import Edge, Problem, topological_groups
+from hetflow.targets import Cluster
+
+EMULATION_BACKEND = "reference"
+"""What computes an emulated device's subgraphs on this host: the oracle, exact and with nothing to compile.
+``emulate_with="auto"`` uses the chip's own backend where it is installed (its output runs on the host)."""
+
+# The boundary penalty never drops below this: a launch and its completion signal cost at least
+# this much on any device, even one that shares host memory.
+MIN_BOUNDARY_S = 2e-6
+
+_PARTITION_OPTIONS = ("objective", "pins", "no_fallback", "profile")
+
+
+def compile_for_host(graph: Graph, *, backend: str = "reference", **options: Any) -> Plan:
+    """One subgraph on this host with ``backend``: what ``hf.compile(graph)`` does without a cluster."""
+    if any(options.get(k) for k in _PARTITION_OPTIONS):
+        return compile_for_cluster(graph, Cluster.local(), backend=backend, **options)
+    options = {k: v for k, v in options.items() if k not in _PARTITION_OPTIONS}
+    executable = get_backend(backend).compile(graph, **options)
+    return Plan(graph, [Subgraph("sub0", "host", backend, list(graph.nodes), executable, graph)],
+                {"backend": backend, **options})
+
+
+def compile_for_cluster(graph: Graph, cluster: Cluster | str | Path, *, objective: str = "latency",
+                        pins: Any = None, no_fallback: bool = False, profile: Profile | str | Path | None = None,
+                        backend: str | None = None, emulate_with: str = EMULATION_BACKEND,
+                        budget: int = WORK_BUDGET) -> Plan:
+    """Place ``graph`` on ``cluster`` for ``objective`` and compile every subgraph for its device.
+
+    Subgraphs on this machine's CPU are compiled by its backend; those on emulated devices by
+    ``emulate_with`` (``backend`` is accepted as another name for it, as the CLI passes it).
+    """
+    started = time.perf_counter()
+    if objective not in OBJECTIVES:
+        raise PlacementError(f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}")
+    cluster = cluster if isinstance(cluster, Cluster) else Cluster.load(cluster)
+    if profile is not None and not isinstance(profile, Profile):
+        profile = Profile.load(profile)
+    graph.toposort()
+    ctx = _Context(graph, cluster, build_capability(graph, cluster.devices, no_fallback=no_fallback),
+                   CostModel(profile), pins)
+    problem = ctx.problem()
+    placement, period, method = _place(problem, ctx, objective, budget)
+    plan = _build(ctx, problem, placement, objective, backend or emulate_with)
+    replicas = ctx.replicas(objective)
+    plan.estimate = PlanEstimate(placement.makespan, period if period is not None else
+                                 float(bottleneck_many(problem, replicas, placement.assign[None])[0]),
+                                 _estimate_source(plan), method)
+    plan.options = {"objective": objective, "no_fallback": no_fallback, "pins": [str(p) for p in ctx.pins],
+                    "placement_s": time.perf_counter() - started}
+    return plan
+
+
+@dataclass
+class _Context:
+    """What every compile step reads: the graph, the cluster, capability, costs and pins."""
+
+    graph: Graph
+    cluster: Cluster
+    capability: CapabilityTable
+    costs: CostModel
+    pin_spec: Any
+
+    def __post_init__(self) -> None:
+        self.devices = self.cluster.devices
+        self.home = next(iter(self.cluster.hosts))
+        self.pins = parse_pins(self.pin_spec)
+        self.pinned = resolve_pins(self.pins, self.graph, self.cluster)
+        for n, (d, pin) in self.pinned.items():
+            if self.capability.backend[n][d] is None:
+                node = self.graph.nodes[n]
+                raise PinError(f"pin {pin}: node {node.name!r} ({node.op}) cannot run on {self.devices[d].id}: "
+                               f"{self.capability.reason[n][d]}")
+        self.estimates = self._estimates()
+
+    def runnable(self, n: int, d: int) -> bool:
+        if n in self.pinned:
+            return self.pinned[n][0] == d
+        return self.capability.can_run(n, d)
+
+    def _estimates(self) -> list[list[Estimate | None]]:
+        cache: dict[tuple, Estimate] = {}
+        table: list[list[Estimate | None]] = []
+        for n, node in enumerate(self.graph.nodes):
+            row: list[Estimate | None] = []
+            for d, device in enumerate(self.devices):
+                if not self.runnable(n, d):
+                    row.append(None)
+                    continue
+                key = (device.description.name, _node_key(node))
+                if key not in cache:
+                    cache[key] = self.costs.node(node, device.description)
+                row.append(cache[key])
+            table.append(row)
+        return table
+
+    def endpoint(self, d: int) -> str:
+        return self.home if d == len(self.devices) else self.devices[d].id
+
+    def problem(self) -> Problem:
+        """Devices plus the home host (index D: where inputs start and outputs end; it computes nothing)."""
+        D = len(self.devices)
+        compute = np.array([[e.seconds if e is not None else np.inf for e in row] + [np.inf] for row in self.estimates])
+        compute = compute.reshape(len(self.graph.nodes), D + 1)
+        latency = np.zeros((D + 1, D + 1))
+        inv_bw = np.zeros((D + 1, D + 1))
+        for a in range(D + 1):
+            for b in range(D + 1):
+                if a != b:
+                    latency[a, b], inv_bw[a, b] = link_tables(self.cluster.link(self.endpoint(a), self.endpoint(b)))
+        penalty = np.array([max(d.attach.latency, MIN_BOUNDARY_S) for d in self.devices] + [0.0])
+        return Problem([n.name for n in self.graph.nodes], compute, graph_edges(self.graph), D, latency, inv_bw, penalty)
+
+    def pools(self) -> list[list[int]]:
+        """Devices of one description on one host: replicas of each other."""
+        pools: dict[tuple[str, str], list[int]] = {}
+        for d, device in enumerate(self.devices):
+            pools.setdefault((device.host, device.description.name), []).append(d)
+        return list(pools.values())
+
+    def replicas(self, objective: str) -> np.ndarray:
+        counts = np.ones(len(self.devices) + 1)
+        if objective == "throughput":
+            for pool in self.pools():
+                counts[pool[0]] = len(pool)
+        return counts
+
+
+def graph_edges(graph: Graph) -> list[Edge]:
+    """One placement edge per non-constant value: producer, consumers, bytes per sample, whether an output."""
+    producer = {id(o): n for n, node in enumerate(graph.nodes) for o in node.outputs}
+    edges: dict[int, Edge] = {}
+
+    def edge(v: Value) -> Edge:
+        if id(v) not in edges:
+            edges[id(v)] = Edge(producer.get(id(v), -1), [], _sample_bytes(v.type))
+        return edges[id(v)]
+
+    for v in graph.inputs:
+        edge(v)
+    for n, node in enumerate(graph.nodes):
+        for v in node.inputs:
+            if v is not None and not v.is_const:
+                edge(v).consumers.append(n)
+        for o in node.outputs:
+            edge(o)
+    for v in graph.outputs:
+        if not v.is_const:
+            edge(v).is_output = True
+    return list(edges.values())
+
+
+def _node_key(node: Node) -> tuple:
+    attrs = tuple(sorted((k, repr(v)) for k, v in node.attrs.items()))
+    return node.op, attrs, tuple(None if v is None else v.type for v in node.inputs)
+
+
+def _place(problem: Problem, ctx: _Context, objective: str, budget: int) -> tuple[Placement, float | None, str]:
+    if objective == "latency":
+        placement = place_latency(problem, budget)
+        return placement, None, placement.method
+    if objective == "throughput":
+        restricted = _restrict_to_pools(problem, ctx.pools())
+        placement, period = place_throughput(restricted, ctx.replicas(objective), budget)
+        return placement, period, placement.method
+    # mincut: the device pair whose exact min cut costs least in total
+    finite = np.isfinite(problem.compute)
+    best: tuple[float, np.ndarray, str] | None = None
+    D = len(ctx.devices)
+    for a in range(D):
+        for b in range(a + 1, D):
+            if (finite[:, a] | finite[:, b]).all():
+                assign = min_cut_two(problem, a, b)
+                total = problem.total_cost(assign)
+                if best is None or total < best[0]:
+                    best = (total, assign, f"min-cut:{ctx.devices[a].id},{ctx.devices[b].id}")
+    if best is None:
+        single = [d for d in range(D) if finite[:, d].all()]
+        if not single:
+            raise PlacementError("objective mincut: no two devices of the cluster can run the whole graph between them; "
+                                 "use objective latency")
+        assign = np.full(problem.n, single[0], dtype=np.int64)
+        best = (problem.total_cost(assign), assign, f"single:{ctx.devices[single[0]].id}")
+    from hetflow.partition.placement import merge
+
+    _, assign, method = best
+    return Placement(assign, merge(problem, assign), problem.simulate(assign).makespan, method), None, method
+
+
+def _restrict_to_pools(problem: Problem, pools: list[list[int]]) -> Problem:
+    """Only each pool's first device takes work (its replicas copy it)."""
+    compute = problem.compute.copy()
+    for pool in pools:
+        compute[:, pool[1:]] = np.inf
+    return Problem(problem.names, compute, problem.edges, problem.host, problem.latency, problem.inv_bandwidth,
+                   problem.penalty)
+
+
+# ---------------------------------------------------------------- building the Plan
+
+
+def _build(ctx: _Context, problem: Problem, placement: Placement, objective: str, emulate_with: str) -> Plan:
+    graph, devices = ctx.graph, ctx.devices
+    assign = placement.assign
+    groups = _split_by_backend(placement.groups, assign, ctx.capability)
+    groups = topological_groups(groups, problem.edges, problem.n)
+    pools = {pool[0]: [devices[d].id for d in pool] for pool in ctx.pools()} if objective == "throughput" else {}
+    consumers_outside = _escaping_values(graph, groups)
+    subgraphs = []
+    for i, members in enumerate(groups):
+        d = int(assign[members[0]])
+        device = devices[d]
+        nodes = [graph.nodes[n] for n in members]
+        backend = ctx.capability.backend[members[0]][d]
+        assert backend is not None
+        if not is_present(device) and (emulate_with != "auto" or backend_or_none(backend) is None):
+            backend = EMULATION_BACKEND if emulate_with == "auto" else emulate_with
+        name = f"sub{i}"
+        sub_graph = extract(graph, nodes, consumers_outside, f"{graph.name}.{name}")
+        executable = get_backend(backend).compile(sub_graph)
+        subgraphs.append(Subgraph(
+            name, device.id, backend, nodes, executable, sub_graph,
+            driver=backend if is_present(device) else "emulated",
+            node_estimates=[ctx.estimates[n][d] for n in members],  # type: ignore[misc]
+            replicas=pools.get(d, [device.id]),
+            flops=sum(get_op(node.op).flop_count(node) for node in nodes)))
+    plan_devices = [PlanDevice(dev.id, dev.host, dev.description, is_present(dev), float(problem.penalty[d]))
+                    for d, dev in enumerate(devices)]
+    endpoints = [ctx.home, *(d.id for d in devices)]
+    links = {}
+    for a in endpoints:
+        for b in endpoints:
+            if a != b:
+                link = ctx.cluster.link(a, b)
+                links[f"{a}|{b}"] = (link.latency, link.bandwidth, link.kind)
+    return Plan(graph, subgraphs, devices=plan_devices, transfers=_transfers(ctx, subgraphs), home=ctx.home,
+                objective=objective, choices=_choices(ctx, placement), cluster_name=ctx.cluster.name, links=links)
+
+
+def _split_by_backend(groups: list[list[int]], assign: np.ndarray, capability: CapabilityTable) -> list[list[int]]:
+    """Cut each subgraph where the backend changes (a run in device order stays a run, so still convex)."""
+    out = []
+    for members in groups:
+        d = int(assign[members[0]])
+        current: list[int] = []
+        for n in members:
+            if current and capability.backend[n][d] != capability.backend[current[-1]][d]:
+                out.append(current)
+                current = []
+            current.append(n)
+        out.append(current)
+    return out
+
+
+def _escaping_values(graph: Graph, groups: list[list[int]]) -> set[int]:
+    """ids of values some other subgraph (or the graph's caller) reads: each subgraph must output them."""
+    group_of = {}
+    for g, members in enumerate(groups):
+        for n in members:
+            group_of[id(graph.nodes[n])] = g
+    escaping = {id(v) for v in graph.outputs}
+    for node in graph.nodes:
+        for v in node.inputs:
+            if v is not None and v.producer is not None and group_of[id(v.producer)] != group_of[id(node)]:
+                escaping.add(id(v))
+    return escaping
+
+
+def extract(graph: Graph, nodes: list[Node], escaping: set[int], name: str) -> Graph:
+    """A standalone graph of ``nodes``: values made elsewhere become inputs, escaping values outputs."""
+    sub = Graph(name)
+    inside = {id(n) for n in nodes}
+    vmap: dict[int, Value] = {}
+
+    def value(v: Value) -> Value:
+        if id(v) not in vmap:
+            vmap[id(v)] = Value(v.name, v.type, None, v.const)
+            if not v.is_const and (v.producer is None or id(v.producer) not in inside):
+                sub.inputs.append(vmap[id(v)])
+        return vmap[id(v)]
+
+    for node in nodes:
+        copy = Node(node.op, [None if v is None else value(v) for v in node.inputs], [], dict(node.attrs), node.name,
+                    node.region)
+        for o in node.outputs:
+            out = value(o)
+            out.producer = copy
+            copy.outputs.append(out)
+            if id(o) in escaping:
+                sub.outputs.append(out)
+        sub.nodes.append(copy)
+    sub.regions = {k: r for k, r in graph.regions.items()}
+    sub._names = {v.name for v in vmap.values()} | {n.name for n in sub.nodes}
+    return sub
+
+
+def _transfers(ctx: _Context, subgraphs: list[Subgraph]) -> list[Transfer]:
+    """Each value once per receiving device: inputs from home, values between devices, outputs back home."""
+    where: dict[str, str] = {v.name: ctx.home for v in ctx.graph.inputs}
+    nbytes = {v.name: _sample_bytes(v.type) for v in ctx.graph.values()}
+    for s in subgraphs:
+        for v in s.outputs:
+            where[v] = s.device
+    seen: set[tuple[str, str]] = set()
+    out: list[Transfer] = []
+
+    def move(value: str, dst: str) -> None:
+        src = where[value]
+        if src != dst and (value, dst) not in seen:
+            seen.add((value, dst))
+            link = ctx.cluster.link(src, dst)
+            out.append(Transfer(value, nbytes[value], src, dst, link.latency, link.bandwidth, link.kind))
+
+    for s in subgraphs:
+        for v in s.inputs:
+            move(v, s.device)
+    for v in ctx.graph.outputs:
+        if v.name in where:
+            move(v.name, ctx.home)
+    return out
+
+
+def _choices(ctx: _Context, placement: Placement) -> dict[str, NodeChoice]:
+    out = {}
+    for n, node in enumerate(ctx.graph.nodes):
+        d = int(placement.assign[n])
+        options = [(dev.id, ctx.estimates[n][k], None if ctx.estimates[n][k] is not None else
+                    (f"pinned to {ctx.devices[ctx.pinned[n][0]].id}" if n in ctx.pinned else ctx.capability.why_not(n, k)))
+                   for k, dev in enumerate(ctx.devices)]
+        able = sum(e is not None for _, e, _ in options)
+        if n in ctx.pinned:
+            rule = f"pinned by {ctx.pinned[n][1]}"
+        elif able == 1:
+            rule = "the only device able to run it"
+        else:
+            rule = f"placed by {placement.method} (shortest estimated end-to-end time, transfers included)"
+        out[node.name] = NodeChoice(ctx.devices[d].id, rule, options)
+    return out
+
+
+def _estimate_source(plan: Plan) -> str:
+    parts = sorted({e.source for s in plan.subgraphs for e in s.node_estimates} | {"model:link"})
+    return f"model:schedule over {' + '.join(parts)}"

@@ -1,0 +1,257 @@
+"""The placement problem in indices, and the latency model every placement algorithm is judged by.
+
+A ``Problem`` is what placement sees of a graph and a cluster: ``n`` tasks (IR nodes, in a
+topological order) by ``D`` devices of compute seconds (``inf`` where a device cannot run a
+task), and data edges (one per IR value) with the seconds it takes to move each value between
+each pair of devices. It knows nothing of IR ops or machine descriptions, so the algorithms can
+be tested on random DAGs against exhaustive search.
+
+The latency model (``simulate``): tasks are taken in one fixed priority order (decreasing
+upward rank); each device runs its tasks one at a time in that order; a task starts when the
+device is free and every input has arrived. A value crossing devices arrives ``latency +
+bytes / bandwidth`` after its producer finishes, plus the receiving device's boundary penalty
+(the cost of one more launch and synchronisation: what fragmentation costs). Links do not
+contend. Graph inputs start on the host at time 0; the run ends when every graph output is back
+on the host.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Edge:
+    """One IR value seen by placement: who makes it, who reads it, how big it is."""
+
+    producer: int  # task index, or -1 for a graph input (it starts on the host)
+    consumers: list[int]
+    nbytes: int
+    is_output: bool = False
+
+
+@dataclass
+class Problem:
+    """Tasks x devices compute times, data edges, and the links between devices."""
+
+    names: list[str]  # task names; tasks are indexed in a topological order
+    compute: np.ndarray  # (n, D) seconds; inf where the device cannot run the task
+    edges: list[Edge]
+    host: int  # device index where graph inputs live and outputs are delivered
+    latency: np.ndarray  # (D, D) seconds per transfer, 0 on the diagonal
+    inv_bandwidth: np.ndarray  # (D, D) seconds per byte, 0 on the diagonal
+    penalty: np.ndarray  # (D,) seconds charged when a value arrives from another device
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n(self) -> int:
+        return self.compute.shape[0]
+
+    @property
+    def num_devices(self) -> int:
+        return self.compute.shape[1]
+
+    # ------------------------------------------------------------------ derived tables
+    def transfer(self, nbytes: float) -> np.ndarray:
+        """(D, D) seconds to move ``nbytes`` between devices, without the boundary penalty."""
+        t = self.latency + nbytes * self.inv_bandwidth
+        np.fill_diagonal(t, 0.0)
+        return t
+
+    def arrival_cost(self, e: int) -> np.ndarray:
+        """(D, D): seconds from edge ``e`` leaving device a until a task on device b can use it."""
+        table = self._cache.setdefault("arrival", {})
+        if e not in table:
+            t = self.transfer(self.edges[e].nbytes) + self.penalty[None, :]
+            np.fill_diagonal(t, 0.0)
+            table[e] = t
+        return table[e]
+
+    def return_cost(self, e: int) -> np.ndarray:
+        """(D,): seconds to bring graph output ``e`` from each device back to the host."""
+        return self.transfer(self.edges[e].nbytes)[:, self.host]
+
+    def inputs_of(self) -> list[list[int]]:
+        """Per task, the edges it reads."""
+        if "inputs" not in self._cache:
+            table: list[list[int]] = [[] for _ in range(self.n)]
+            for e, edge in enumerate(self.edges):
+                for c in set(edge.consumers):
+                    table[c].append(e)
+            self._cache["inputs"] = table
+        return self._cache["inputs"]
+
+    def outputs_of(self) -> list[list[int]]:
+        """Per task, the edges it produces."""
+        if "outputs" not in self._cache:
+            table: list[list[int]] = [[] for _ in range(self.n)]
+            for e, edge in enumerate(self.edges):
+                if edge.producer >= 0:
+                    table[edge.producer].append(e)
+            self._cache["outputs"] = table
+        return self._cache["outputs"]
+
+    def candidates(self, task: int) -> list[int]:
+        return [d for d in range(self.num_devices) if np.isfinite(self.compute[task, d])]
+
+    def order(self) -> list[int]:
+        """Tasks by decreasing upward rank (HEFT's priority); always a topological order."""
+        if "order" not in self._cache:
+            rank = self.upward_rank()
+            self._cache["order"] = sorted(range(self.n), key=lambda t: (-rank[t], t))
+        return self._cache["order"]
+
+    def upward_rank(self) -> np.ndarray:
+        """Mean compute time plus the longest mean-cost path to the end of the graph."""
+        finite = np.where(np.isfinite(self.compute), self.compute, np.nan)
+        mean_w = np.nan_to_num(np.nanmean(finite, axis=1), nan=0.0) if self.n else np.zeros(0)
+        mean_c = [float(np.mean(self.arrival_cost(e))) for e in range(len(self.edges))]
+        rank = np.zeros(self.n)
+        outs = self.outputs_of()
+        for t in range(self.n - 1, -1, -1):
+            tail = 0.0
+            for e in outs[t]:
+                edge = self.edges[e]
+                if edge.is_output:
+                    tail = max(tail, float(np.mean(self.return_cost(e))))
+                for c in edge.consumers:
+                    tail = max(tail, mean_c[e] + rank[c])
+            rank[t] = mean_w[t] + tail
+        return rank
+
+    # ------------------------------------------------------------------ the latency model
+    def simulate(self, assign: np.ndarray | list[int]) -> Schedule:
+        """Start and finish of every task under the latency model, and the end-to-end time."""
+        assign = np.asarray(assign, dtype=np.int64)
+        start = np.zeros(self.n)
+        finish = np.zeros(self.n)
+        free = np.zeros(self.num_devices)
+        ins = self.inputs_of()
+        for t in self.order():
+            d = int(assign[t])
+            ready = 0.0
+            for e in ins[t]:
+                p = self.edges[e].producer
+                src = self.host if p < 0 else int(assign[p])
+                at = (0.0 if p < 0 else finish[p]) + self.arrival_cost(e)[src, d]
+                ready = max(ready, at)
+            start[t] = max(ready, free[d])
+            finish[t] = start[t] + self.compute[t, d]
+            free[d] = finish[t]
+        return Schedule(assign, start, finish, self._end(assign, finish))
+
+    def _end(self, assign: np.ndarray, finish: np.ndarray) -> float:
+        end = float(finish.max()) if self.n else 0.0
+        for e, edge in enumerate(self.edges):
+            if edge.is_output and edge.producer >= 0:
+                end = max(end, finish[edge.producer] + self.return_cost(e)[assign[edge.producer]])
+        return end
+
+    def simulate_many(self, assigns: np.ndarray) -> np.ndarray:
+        """End-to-end times of many assignments at once: ``assigns`` is (m, n); returns (m,)."""
+        assigns = np.asarray(assigns, dtype=np.int64)
+        m = assigns.shape[0]
+        rows = np.arange(m)
+        finish = np.zeros((m, self.n))
+        free = np.zeros((m, self.num_devices))
+        ins = self.inputs_of()
+        for t in self.order():
+            d = assigns[:, t]
+            ready = np.zeros(m)
+            for e in ins[t]:
+                p = self.edges[e].producer
+                cost = self.arrival_cost(e)
+                at = cost[self.host, d] if p < 0 else finish[:, p] + cost[assigns[:, p], d]
+                np.maximum(ready, at, out=ready)
+            done = np.maximum(ready, free[rows, d]) + self.compute[t, d]
+            finish[:, t] = done
+            free[rows, d] = done
+        end = finish.max(axis=1) if self.n else np.zeros(m)
+        for e, edge in enumerate(self.edges):
+            if edge.is_output and edge.producer >= 0:
+                p = edge.producer
+                np.maximum(end, finish[:, p] + self.return_cost(e)[assigns[:, p]], out=end)
+        return end
+
+    def total_cost(self, assign: np.ndarray | list[int]) -> float:
+        """Sum of compute plus every transfer, each value charged once per receiving device.
+
+        The objective of the two-device min cut: what the graph costs when nothing overlaps.
+        """
+        assign = np.asarray(assign, dtype=np.int64)
+        total = float(self.compute[np.arange(self.n), assign].sum()) if self.n else 0.0
+        for e, edge in enumerate(self.edges):
+            src = self.host if edge.producer < 0 else int(assign[edge.producer])
+            cost = self.arrival_cost(e)
+            for d in {int(assign[c]) for c in edge.consumers}:
+                total += cost[src, d]
+            if edge.is_output and edge.producer >= 0:
+                total += self.return_cost(e)[src]
+        return total
+
+    # ------------------------------------------------------------------ coarsening
+    def quotient(self, groups: list[list[int]]) -> tuple[Problem, list[list[int]]]:
+        """The problem whose tasks are ``groups`` of this one's, and the groups in its (topological) order.
+
+        Every group must be convex (no path leaves it and comes back), so the quotient is a DAG.
+        """
+        groups = topological_groups(groups, self.edges, self.n)
+        group_of = np.empty(self.n, dtype=np.int64)
+        for g, members in enumerate(groups):
+            group_of[members] = g
+        compute = np.stack([self.compute[members].sum(axis=0) for members in groups]) if groups else np.zeros(
+            (0, self.num_devices))
+        edges: list[Edge] = []
+        for edge in self.edges:
+            pg = -1 if edge.producer < 0 else int(group_of[edge.producer])
+            consumers = sorted({int(group_of[c]) for c in edge.consumers} - {pg})
+            if consumers or edge.is_output:
+                edges.append(Edge(pg, consumers, edge.nbytes, edge.is_output))
+        problem = Problem([f"group{g}" for g in range(len(groups))], compute, edges, self.host, self.latency,
+                          self.inv_bandwidth, self.penalty)
+        return problem, groups
+
+
+def topological_groups(groups: list[list[int]], edges: list[Edge], n: int) -> list[list[int]]:
+    """``groups`` reordered so that every data edge between two groups points forward (Kahn's algorithm)."""
+    group_of = np.empty(n, dtype=np.int64)
+    for g, members in enumerate(groups):
+        group_of[members] = g
+    succ: list[set[int]] = [set() for _ in groups]
+    indegree = [0] * len(groups)
+    for edge in edges:
+        if edge.producer < 0:
+            continue
+        pg = int(group_of[edge.producer])
+        for c in edge.consumers:
+            cg = int(group_of[c])
+            if cg != pg and cg not in succ[pg]:
+                succ[pg].add(cg)
+                indegree[cg] += 1
+    ready = sorted((min(members), g) for g, members in enumerate(groups) if indegree[g] == 0)
+    heap = list(ready)
+    heapq.heapify(heap)
+    order: list[int] = []
+    while heap:
+        _, g = heapq.heappop(heap)
+        order.append(g)
+        for s in succ[g]:
+            indegree[s] -= 1
+            if indegree[s] == 0:
+                heapq.heappush(heap, (min(groups[s]), s))
+    if len(order) != len(groups):
+        raise ValueError("the groups are not convex: their quotient graph has a cycle")
+    return [sorted(groups[g]) for g in order]
+
+
+@dataclass
+class Schedule:
+    """The latency model's answer for one assignment."""
+
+    assign: np.ndarray
+    start: np.ndarray
+    finish: np.ndarray
+    makespan: float

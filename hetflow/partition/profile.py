@@ -1,0 +1,110 @@
+"""``hetflow profile``: time ops on the devices that are really here, to replace the roofline for them.
+
+For every device of a cluster that is this machine (the detected host CPU), each distinct node
+shape of a model (or of a small built-in suite of matmuls, convolutions and elementwise ops)
+is compiled alone with the backend the device would use and timed: the median of several runs
+after a warm-up. The profile keeps those times by shape (``measured``) and, per op family, the
+median ratio of measured to roofline time, which scales the roofline for shapes it has not
+seen (``model:profile``). Emulated devices are never profiled: their host wall clock says
+nothing about the chip they stand for.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from hetflow.backends import get_backend
+from hetflow.ir import Graph, Node, get_op
+from hetflow.partition.capability import device_capabilities, is_present
+from hetflow.partition.compile import extract
+from hetflow.partition.cost import Profile, roofline, shape_key
+from hetflow.targets import Cluster, DeviceInstance
+
+
+def builtin_suite() -> Graph:
+    """Representative shapes of the op families that dominate CNNs and MLPs."""
+    rng = np.random.default_rng(0)
+    g = Graph("profile-suite")
+    for n in (128, 256, 512):
+        a = g.add_input(f"mm{n}", "float32", (n, n))
+        g.add_node("matmul", [a, g.constant(rng.random((n, n), np.float32), f"w{n}")], name=f"matmul_{n}")
+    for c, hw in ((64, 56), (128, 28)):
+        x = g.add_input(f"img{c}", "float32", (1, c, hw, hw))
+        w = g.constant(rng.random((c, c, 3, 3), np.float32), f"k{c}")
+        y = g.add_node("conv", [x, w], {"strides": (1, 1), "pads": (1, 1, 1, 1), "dilations": (1, 1)},
+                       name=f"conv_{c}").outputs[0]
+        g.add_node("relu", [y], name=f"relu_{c}")
+        g.add_node("add", [y, x], name=f"add_{c}")
+    return g
+
+
+def profile_cluster(cluster: Cluster, graph: Graph | None = None, *, repeats: int = 5,
+                    progress: Callable[[str], None] | None = None) -> Profile:
+    """Measure every distinct node shape of ``graph`` (default: the built-in suite) on the present devices."""
+    graph = graph or builtin_suite()
+    profile = Profile(machine=next((d.description.model for d in cluster.devices if is_present(d)), ""))
+    present = [d for d in cluster.devices if is_present(d)]
+    for device, capability in zip(present, device_capabilities(present)):
+        times: dict[str, float] = {}
+        ratios: dict[str, list[float]] = {}
+        for node in _distinct(graph):
+            backend, why = capability.check(node)
+            if backend is None or not _static(node):
+                continue
+            seconds = time_node(graph, node, backend, repeats)
+            times[shape_key(node)] = seconds
+            model = roofline(node, device.description)
+            if model > 0:
+                ratios.setdefault(get_op(node.op).family, []).append(seconds / model)
+            if progress is not None:
+                progress(f"{device.id}: {node.name} ({node.op}) {seconds * 1e6:.1f} us with {backend}")
+        profile.times[device.description.name] = times
+        profile.family_ratio[device.description.name] = {f: statistics.median(r) for f, r in ratios.items()}
+    return profile
+
+
+def time_node(graph: Graph, node: Node, backend: str, repeats: int) -> float:
+    """Median seconds of ``node`` alone, compiled by ``backend``, after one warm-up run."""
+    sub = extract(graph, [node], {id(o) for o in node.outputs}, f"profile.{node.name}")
+    executable = get_backend(backend).compile(sub)
+    rng = np.random.default_rng(0)
+    feeds = {v.name: _random(v.type.shape, v.type.dtype.numpy, rng) for v in sub.inputs}
+    executable.run(feeds)
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        executable.run(feeds)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def _random(shape: tuple, dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
+    if dtype.kind == "f":
+        return rng.random(shape).astype(dtype)
+    if dtype.kind == "b":
+        return rng.random(shape) < 0.5
+    return rng.integers(0, 4, shape).astype(dtype)
+
+
+def _static(node: Node) -> bool:
+    return all(v is None or v.type.is_static for v in (*node.inputs, *node.outputs))
+
+
+def _distinct(graph: Graph) -> list[Node]:
+    seen: set[str] = set()
+    out = []
+    for node in graph.nodes:
+        key = shape_key(node)
+        if key not in seen:
+            seen.add(key)
+            out.append(node)
+    return out
+
+
+def present_devices(cluster: Cluster) -> list[DeviceInstance]:
+    """The devices of ``cluster`` that are this machine (and so can be profiled)."""
+    return [d for d in cluster.devices if is_present(d)]

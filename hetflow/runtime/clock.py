@@ -1,0 +1,74 @@
+"""A discrete-event clock: modelled time for a run whose devices are emulated (or partly measured).
+
+Time 0 is when the inputs are handed to the plan. A device runs one thing at a time; a link
+(a directed pair of endpoints) carries one transfer at a time. A subgraph on an emulated device
+runs node by node, each node starting once the device is free and that node's inputs have
+arrived (as a command queue with events would); a subgraph on a measured device is one
+indivisible launch of the measured duration, starting once all its inputs are there. The clock
+only composes durations it is given; it never reads the host's wall clock.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """One interval on one track: a subgraph or node on a device, or a transfer on a link."""
+
+    track: str
+    kind: str  # "subgraph", "node" or "transfer"
+    name: str
+    start: float
+    end: float
+    item: int
+    args: dict = field(default_factory=dict, hash=False, compare=False)
+
+
+class Clock:
+    """Per-device and per-link availability, and every span placed so far."""
+
+    def __init__(self) -> None:
+        self.spans: list[Span] = []
+        self._free: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def transfer(self, link: str, ready: float, seconds: float, *, item: int, value: str, nbytes: int) -> float:
+        """Move a value that is ready at ``ready`` over ``link``; returns when it has arrived."""
+        with self._lock:
+            start = max(ready, self._free.get(link, 0.0))
+            end = start + seconds
+            self._free[link] = end
+            self.spans.append(Span(link, "transfer", value, start, end, item, {"bytes": nbytes}))
+        return end
+
+    def launch(self, device: str, name: str, *, item: int, nodes: list[str], ready: list[float],
+               seconds: list[float], atomic: bool, source: str) -> list[float]:
+        """Place a subgraph's nodes on ``device``; ``ready[i]`` is when node i's outside inputs have all arrived.
+
+        Returns when each node's outputs are available (for an atomic launch: all at its end).
+        """
+        with self._lock:
+            cursor = self._free.get(device, 0.0)
+            if atomic:
+                cursor = max([cursor, *ready])
+            first = None
+            finish: list[float] = []
+            node_spans = []
+            for node, at, dur in zip(nodes, ready, seconds):
+                start = cursor if atomic else max(cursor, at)
+                first = start if first is None else first
+                cursor = start + dur
+                finish.append(cursor)
+                node_spans.append(Span(device, "node", node, start, cursor, item, {"source": source}))
+            first = cursor if first is None else first
+            self._free[device] = cursor
+            self.spans.append(Span(device, "subgraph", name, first, cursor, item, {"source": source, "nodes": len(nodes)}))
+            self.spans.extend(node_spans)
+        return [cursor] * len(finish) if atomic else finish
+
+    def busy(self, track: str) -> float:
+        """Seconds ``track`` spent on subgraphs or transfers."""
+        return sum(s.end - s.start for s in self.spans if s.track == track and s.kind in ("subgraph", "transfer"))
