@@ -60,18 +60,13 @@ def synthetic(nodes: int, width: int = 8, features: int = 256, seed: int = 0) ->
 
 def best_single(plan: Plan) -> tuple[str, float]:
     """The device (and its estimate) with the lowest latency running the whole graph alone."""
-    from hetflow.partition.compile import _Context  # the same capability and costs the plan used
-
-    del _Context
-    best = ("", float("inf"))
-    for device, row in _device_totals(plan).items():
-        if row < best[1]:
-            best = (device, row)
-    return best
+    totals = single_device_latency(plan)
+    device = min(totals, key=totals.__getitem__)
+    return device, totals[device]
 
 
-def _device_totals(plan: Plan) -> dict[str, float]:
-    """Latency-model estimate of each device alone, from the per-node estimates kept in the plan."""
+def single_device_latency(plan: Plan) -> dict[str, float]:
+    """Latency-model estimate of each device running everything alone, from the node estimates the plan kept."""
     totals: dict[str, float] = {}
     names = [n.name for n in plan.graph.nodes]
     inputs = sum(t.nbytes for t in plan.transfers if t.src == plan.home)
@@ -85,7 +80,8 @@ def _device_totals(plan: Plan) -> dict[str, float]:
                 break
             seconds += estimate.seconds
         if np.isfinite(seconds):
-            seconds += plan.link_time(plan.home, device.id, inputs) + device.penalty + plan.link_time(device.id, plan.home, outputs)
+            seconds += (plan.link_time(plan.home, device.id, inputs) + device.penalty
+                        + plan.link_time(device.id, plan.home, outputs))
         totals[device.id] = seconds
     return totals
 

@@ -294,6 +294,28 @@ def inspect_model(
         typer.echo(regions.render_summary(rows, title=f"{graph.name} at {granularity.value} grain"))
 
 
+# ---------------------------------------------------------------- targets
+@app.command()
+def targets(
+    name: Annotated[str | None, typer.Argument(help="A preset name such as nvidia/h200; omit to list them.")] = None,
+    debug: DebugOption = False,
+) -> None:
+    """List the machine-description presets, or show one."""
+    from hetflow.targets import get_preset, list_presets, render_description
+
+    with _user_errors(debug):
+        if name is not None:
+            typer.echo(render_description(get_preset(name)))
+            return
+        table = Table(title="machine presets", title_justify="left")
+        for column in ("name", "kind", "backend", "vendor"):
+            table.add_column(column)
+        for preset in list_presets():
+            desc = get_preset(preset)
+            table.add_row(preset, desc.kind, desc.backend, desc.vendor)
+        console.print(table)
+
+
 def main() -> None:
     """Entry point of the ``hetflow`` script."""
     app()

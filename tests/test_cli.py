@@ -122,3 +122,18 @@ def test_python_dash_m_entry_point(small: Path) -> None:
                              timeout=120)
     assert missing.returncode == 2
     assert missing.stderr.startswith("error: ") and "Traceback" not in missing.stderr
+
+
+def test_targets_lists_and_shows_presets() -> None:
+    listing = runner.invoke(app, ["targets"])
+    assert listing.exit_code == 0, listing.output
+    assert "xilinx/alveo-u250" in listing.output and "nvidia/nvdla-full" in listing.output
+    one = runner.invoke(app, ["targets", "nvidia/h200"])
+    assert one.exit_code == 0 and "HBM3e" in one.output
+
+
+def test_targets_unknown_preset_is_one_line_exit_2() -> None:
+    result = runner.invoke(app, ["targets", "acme/nothing"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "unknown machine preset 'acme/nothing'" in lines[0]

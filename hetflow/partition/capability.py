@@ -46,9 +46,13 @@ class DeviceCapability:
     fallback: bool  # whether this device also takes the reference backend
     _cache: dict[tuple, tuple[str | None, str | None]] = field(default_factory=dict, repr=False)
 
-    def check(self, node: Node) -> tuple[str | None, str | None]:
-        """(backend that would run ``node``, None) or (None, why the device cannot run it)."""
-        key = _signature(node)
+    def check(self, node: Node, key: tuple | None = None) -> tuple[str | None, str | None]:
+        """(backend that would run ``node``, None) or (None, why the device cannot run it).
+
+        ``key`` stands for ``signature(node)`` when the caller has it already (any hashable that is
+        equal exactly when the signatures are).
+        """
+        key = signature(node) if key is None else key
         if key not in self._cache:
             self._cache[key] = self._check(node)
         return self._cache[key]
@@ -115,8 +119,10 @@ def build_capability(graph: Graph, devices: list[DeviceInstance], *, no_fallback
     excluded = [no_fallback and has_accelerator and d.kind == "cpu" for d in devices]
     backend: list[list[str | None]] = []
     reason: list[list[str | None]] = []
+    interned: dict[tuple, int] = {}
     for node in graph.nodes:
-        answers = [cap.check(node) for cap in caps]
+        key = interned.setdefault(signature(node), len(interned))  # hash the signature once, not per device
+        answers = [cap.check(node, (key,)) for cap in caps]
         backend.append([b for b, _ in answers])
         reason.append([r for _, r in answers])
     table = CapabilityTable(graph, devices, backend, reason, excluded)
@@ -127,8 +133,8 @@ def build_capability(graph: Graph, devices: list[DeviceInstance], *, no_fallback
     return table
 
 
-def _signature(node: Node) -> tuple:
-    """What a capability answer can depend on: op, attributes, operand types and which operands are constant."""
+def signature(node: Node) -> tuple:
+    """What a capability answer or a cost estimate can depend on: op, attributes, operand types, constness."""
     attrs = tuple(sorted((k, repr(v)) for k, v in node.attrs.items()))
     operands = tuple(None if v is None else (v.type, v.is_const) for v in node.inputs)
     return node.op, attrs, operands, tuple(v.type for v in node.outputs)

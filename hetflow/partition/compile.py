@@ -12,7 +12,14 @@ import numpy as np
 from hetflow.backends import get_backend
 from hetflow.ir import Graph, Node, Value, get_op
 from hetflow.ir.registry import _sample_bytes
-from hetflow.partition.capability import CapabilityTable, PlacementError, backend_or_none, build_capability, is_present
+from hetflow.partition.capability import (
+    CapabilityTable,
+    PlacementError,
+    backend_or_none,
+    build_capability,
+    is_present,
+    signature,
+)
 from hetflow.partition.cost import CostModel, Estimate, Profile, link_tables
 from hetflow.partition.mincut import min_cut_two
 from hetflow.partition.pins import PinError, parse_pins, resolve_pins
@@ -101,15 +108,18 @@ class _Context:
         return self.capability.can_run(n, d)
 
     def _estimates(self) -> list[list[Estimate | None]]:
-        cache: dict[tuple, Estimate] = {}
+        cache: dict[tuple[int, int], Estimate] = {}
+        interned: dict[tuple, int] = {}
+        kinds: dict[str, int] = {}
         table: list[list[Estimate | None]] = []
         for n, node in enumerate(self.graph.nodes):
             row: list[Estimate | None] = []
+            shape = interned.setdefault(signature(node), len(interned))  # hash the signature once, not per device
             for d, device in enumerate(self.devices):
                 if not self.runnable(n, d):
                     row.append(None)
                     continue
-                key = (device.description.name, _node_key(node))
+                key = (kinds.setdefault(device.description.name, len(kinds)), shape)
                 if key not in cache:
                     cache[key] = self.costs.node(node, device.description)
                 row.append(cache[key])
@@ -170,11 +180,6 @@ def graph_edges(graph: Graph) -> list[Edge]:
         if not v.is_const:
             edge(v).is_output = True
     return list(edges.values())
-
-
-def _node_key(node: Node) -> tuple:
-    attrs = tuple(sorted((k, repr(v)) for k, v in node.attrs.items()))
-    return node.op, attrs, tuple(None if v is None else v.type for v in node.inputs)
 
 
 def _place(problem: Problem, ctx: _Context, objective: str, budget: int) -> tuple[Placement, float | None, str]:
@@ -349,7 +354,7 @@ def _choices(ctx: _Context, placement: Placement) -> dict[str, NodeChoice]:
         options = [(dev.id, ctx.estimates[n][k], None if ctx.estimates[n][k] is not None else
                     (f"pinned to {ctx.devices[ctx.pinned[n][0]].id}" if n in ctx.pinned else ctx.capability.why_not(n, k)))
                    for k, dev in enumerate(ctx.devices)]
-        able = sum(e is not None for _, e, _ in options)
+        able = len(options) - ctx.estimates[n].count(None)
         if n in ctx.pinned:
             rule = f"pinned by {ctx.pinned[n][1]}"
         elif able == 1:

@@ -32,7 +32,7 @@ def bottleneck_many(problem: Problem, replicas: np.ndarray, assigns: np.ndarray)
     for t in range(n):
         d = assigns[:, t]
         device[rows, d] += problem.compute[t, d]
-    for e, edge in enumerate(problem.edges):
+    for edge in problem.edges:
         src = np.full(m, problem.host) if edge.producer < 0 else assigns[:, edge.producer]
         wire = problem.transfer(edge.nbytes)
         receives = np.zeros((m, D), dtype=bool)

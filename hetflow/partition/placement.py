@@ -24,6 +24,8 @@ from hetflow.partition.problem import Problem
 # Element-steps (tasks x candidate assignments) one local search may spend. Placing DenseNet-121
 # on four devices spends about a tenth of it.
 WORK_BUDGET = 40_000_000
+# Min cuts of every device pair are starting points up to this many tasks (each costs a max-flow).
+MIN_CUT_START_LIMIT = 5_000
 
 
 @dataclass
@@ -38,29 +40,29 @@ class Placement:
 
 def heft(problem: Problem) -> np.ndarray:
     """HEFT without insertion: tasks by upward rank, each on the device of earliest finish."""
-    n = problem.n
-    assign = np.full(n, -1, dtype=np.int64)
-    finish = np.zeros(n)
-    free = np.zeros(problem.num_devices)
+    arrival, returns, compute = problem._lists()
+    n, host, edges = problem.n, problem.host, problem.edges
+    assign = [-1] * n
+    finish = [0.0] * n
+    free = [0.0] * problem.num_devices
     ins, outs = problem.inputs_of(), problem.outputs_of()
     for t in problem.order():
         best: tuple[float, float, int, float] | None = None
+        sources = [(arrival[e][host], 0.0) if edges[e].producer < 0 else
+                   (arrival[e][assign[edges[e].producer]], finish[edges[e].producer]) for e in ins[t]]
+        homeward = [returns[e] for e in outs[t] if edges[e].is_output]
         for d in problem.candidates(t):
-            ready = 0.0
-            for e in ins[t]:
-                p = problem.edges[e].producer
-                src = problem.host if p < 0 else int(assign[p])
-                ready = max(ready, (0.0 if p < 0 else finish[p]) + problem.arrival_cost(e)[src, d])
-            eft = max(ready, free[d]) + problem.compute[t, d]
+            ready = max((at + row[d] for row, at in sources), default=0.0)
+            eft = (ready if ready > free[d] else free[d]) + compute[t][d]
             # a task that makes a graph output also has to send it home
-            home = max((problem.return_cost(e)[d] for e in outs[t] if problem.edges[e].is_output), default=0.0)
-            key = (eft + home, problem.compute[t, d], d, eft)
+            home = max((row[d] for row in homeward), default=0.0)
+            key = (eft + home, compute[t][d], d, eft)
             if best is None or key < best:
                 best = key
         assert best is not None, f"task {problem.names[t]!r} has no candidate device"
         assign[t] = best[2]
         finish[t] = free[best[2]] = best[3]
-    return assign
+    return np.array(assign, dtype=np.int64)
 
 
 def improve(problem: Problem, assign: np.ndarray, units: list[list[int]] | None = None,
@@ -95,46 +97,43 @@ def improve(problem: Problem, assign: np.ndarray, units: list[list[int]] | None 
 
 
 def merge(problem: Problem, assign: np.ndarray) -> list[list[int]]:
-    """Contiguous subgraphs: runs of consecutive tasks on one device, cut where a cycle would form.
+    """Contiguous subgraphs: runs of consecutive tasks on one device, cut where a cycle could form.
 
-    Tasks are taken in the latency model's order; a task joins the subgraph its device is
-    running unless that subgraph reaches one of the task's other producers (the path would
-    leave the subgraph and come back). Because a subgraph is a run in its device's order, the
-    runtime executing subgraphs one after another reproduces the model's schedule.
-    ``reach[v]`` is the set of subgraphs with a path to ``v``, a bitset in an int.
+    Tasks are taken in the latency model's order. A task joins the subgraph its device is running
+    when every producer it has in another subgraph is in an older one (subgraphs numbered as they
+    open); otherwise it opens a new subgraph. Every edge between subgraphs then runs from an older
+    to a newer one, so the subgraphs form a DAG in opening order. Because a subgraph is a run in
+    its device's order, the runtime executing subgraphs one after another reproduces the model's
+    schedule.
     """
-    n = problem.n
-    group = np.full(n, -1, dtype=np.int64)
+    group = [-1] * problem.n
     members: list[list[int]] = []
-    reach: list[int] = [0] * n
     open_group = [-1] * problem.num_devices
-    producers = [sorted({problem.edges[e].producer for e in es} - {-1}) for es in problem.inputs_of()]
+    producers = [{problem.edges[e].producer for e in es} - {-1} for es in problem.inputs_of()]
     for v in problem.order():
         d = int(assign[v])
         g = open_group[d]
-        if g < 0 or any(group[q] != g and reach[q] >> g & 1 for q in producers[v]):
+        if g < 0 or any(group[q] > g for q in producers[v]):
             g = open_group[d] = len(members)
             members.append([])
         group[v] = g
         members[g].append(v)
-        r = 1 << g
-        for q in producers[v]:
-            r |= reach[q]
-        reach[v] = r
     return members
 
 
 def starting_points(problem: Problem) -> list[tuple[np.ndarray, str]]:
-    """HEFT; every device alone (where it can run everything); the min cut of every device pair."""
+    """HEFT; every device alone (where it can run everything); the min cut of every device pair (small graphs)."""
     starts = [(heft(problem), "heft")]
     finite = np.isfinite(problem.compute)
     for d in range(problem.num_devices):
         if finite[:, d].all():
             starts.append((np.full(problem.n, d, dtype=np.int64), f"single:{d}"))
-    for a in range(problem.num_devices):
-        for b in range(a + 1, problem.num_devices):
-            if (finite[:, a] | finite[:, b]).all():
-                starts.append((min_cut_two(problem, a, b), f"min-cut:{a},{b}"))
+    if problem.n <= MIN_CUT_START_LIMIT:
+        compute_devices = [d for d in range(problem.num_devices) if finite[:, d].any()]
+        for i, a in enumerate(compute_devices):
+            for b in compute_devices[i + 1:]:
+                if (finite[:, a] | finite[:, b]).all():
+                    starts.append((min_cut_two(problem, a, b), f"min-cut:{a},{b}"))
     return starts
 
 

@@ -61,18 +61,40 @@ class Problem:
         np.fill_diagonal(t, 0.0)
         return t
 
+    @property
+    def arrival(self) -> np.ndarray:
+        """(E, D, D): seconds from edge e leaving device a until a task on device b can use it (penalty included)."""
+        if "arrival" not in self._cache:
+            nbytes = np.array([e.nbytes for e in self.edges], dtype=float).reshape(-1, 1, 1)
+            t = self.latency[None] + nbytes * self.inv_bandwidth[None] + self.penalty[None, None, :]
+            idx = np.arange(self.num_devices)
+            t[:, idx, idx] = 0.0
+            self._cache["arrival"] = t
+        return self._cache["arrival"]
+
+    @property
+    def returns(self) -> np.ndarray:
+        """(E, D): seconds to bring edge e from each device back to the host (used for graph outputs)."""
+        if "returns" not in self._cache:
+            nbytes = np.array([e.nbytes for e in self.edges], dtype=float).reshape(-1, 1)
+            t = self.latency[None, :, self.host] + nbytes * self.inv_bandwidth[None, :, self.host]
+            t[:, self.host] = 0.0
+            self._cache["returns"] = t
+        return self._cache["returns"]
+
+    def _lists(self) -> tuple[list, list, list]:
+        """arrival, returns and compute as nested lists: scalar loops index these far faster than arrays."""
+        if "lists" not in self._cache:
+            self._cache["lists"] = (self.arrival.tolist(), self.returns.tolist(), self.compute.tolist())
+        return self._cache["lists"]
+
     def arrival_cost(self, e: int) -> np.ndarray:
         """(D, D): seconds from edge ``e`` leaving device a until a task on device b can use it."""
-        table = self._cache.setdefault("arrival", {})
-        if e not in table:
-            t = self.transfer(self.edges[e].nbytes) + self.penalty[None, :]
-            np.fill_diagonal(t, 0.0)
-            table[e] = t
-        return table[e]
+        return self.arrival[e]
 
     def return_cost(self, e: int) -> np.ndarray:
         """(D,): seconds to bring graph output ``e`` from each device back to the host."""
-        return self.transfer(self.edges[e].nbytes)[:, self.host]
+        return self.returns[e]
 
     def inputs_of(self) -> list[list[int]]:
         """Per task, the edges it reads."""
@@ -95,7 +117,10 @@ class Problem:
         return self._cache["outputs"]
 
     def candidates(self, task: int) -> list[int]:
-        return [d for d in range(self.num_devices) if np.isfinite(self.compute[task, d])]
+        if "candidates" not in self._cache:
+            devices = range(self.num_devices)
+            self._cache["candidates"] = [[d for d in devices if row[d]] for row in np.isfinite(self.compute).tolist()]
+        return self._cache["candidates"][task]
 
     def order(self) -> list[int]:
         """Tasks by decreasing upward rank (HEFT's priority); always a topological order."""
@@ -104,19 +129,20 @@ class Problem:
             self._cache["order"] = sorted(range(self.n), key=lambda t: (-rank[t], t))
         return self._cache["order"]
 
-    def upward_rank(self) -> np.ndarray:
+    def upward_rank(self) -> list[float]:
         """Mean compute time plus the longest mean-cost path to the end of the graph."""
         finite = np.where(np.isfinite(self.compute), self.compute, np.nan)
-        mean_w = np.nan_to_num(np.nanmean(finite, axis=1), nan=0.0) if self.n else np.zeros(0)
-        mean_c = [float(np.mean(self.arrival_cost(e))) for e in range(len(self.edges))]
-        rank = np.zeros(self.n)
+        mean_w = np.nan_to_num(np.nanmean(finite, axis=1), nan=0.0).tolist() if self.n else []
+        mean_c = self.arrival.mean(axis=(1, 2)).tolist() if self.edges else []
+        mean_r = self.returns.mean(axis=1).tolist() if self.edges else []
+        rank = [0.0] * self.n
         outs = self.outputs_of()
         for t in range(self.n - 1, -1, -1):
             tail = 0.0
             for e in outs[t]:
                 edge = self.edges[e]
                 if edge.is_output:
-                    tail = max(tail, float(np.mean(self.return_cost(e))))
+                    tail = max(tail, mean_r[e])
                 for c in edge.consumers:
                     tail = max(tail, mean_c[e] + rank[c])
             rank[t] = mean_w[t] + tail
@@ -125,30 +151,28 @@ class Problem:
     # ------------------------------------------------------------------ the latency model
     def simulate(self, assign: np.ndarray | list[int]) -> Schedule:
         """Start and finish of every task under the latency model, and the end-to-end time."""
-        assign = np.asarray(assign, dtype=np.int64)
-        start = np.zeros(self.n)
-        finish = np.zeros(self.n)
-        free = np.zeros(self.num_devices)
+        arrival, returns, compute = self._lists()
+        a = [int(x) for x in assign]
+        start = [0.0] * self.n
+        finish = [0.0] * self.n
+        free = [0.0] * self.num_devices
         ins = self.inputs_of()
+        edges = self.edges
         for t in self.order():
-            d = int(assign[t])
+            d = a[t]
             ready = 0.0
             for e in ins[t]:
-                p = self.edges[e].producer
-                src = self.host if p < 0 else int(assign[p])
-                at = (0.0 if p < 0 else finish[p]) + self.arrival_cost(e)[src, d]
-                ready = max(ready, at)
-            start[t] = max(ready, free[d])
-            finish[t] = start[t] + self.compute[t, d]
-            free[d] = finish[t]
-        return Schedule(assign, start, finish, self._end(assign, finish))
-
-    def _end(self, assign: np.ndarray, finish: np.ndarray) -> float:
-        end = float(finish.max()) if self.n else 0.0
-        for e, edge in enumerate(self.edges):
+                p = edges[e].producer
+                at = arrival[e][self.host][d] if p < 0 else finish[p] + arrival[e][a[p]][d]
+                if at > ready:
+                    ready = at
+            start[t] = ready if ready > free[d] else free[d]
+            finish[t] = free[d] = start[t] + compute[t][d]
+        end = max(finish, default=0.0)
+        for e, edge in enumerate(edges):
             if edge.is_output and edge.producer >= 0:
-                end = max(end, finish[edge.producer] + self.return_cost(e)[assign[edge.producer]])
-        return end
+                end = max(end, finish[edge.producer] + returns[e][a[edge.producer]])
+        return Schedule(np.asarray(a, dtype=np.int64), np.array(start), np.array(finish), end)
 
     def simulate_many(self, assigns: np.ndarray) -> np.ndarray:
         """End-to-end times of many assignments at once: ``assigns`` is (m, n); returns (m,)."""

@@ -84,4 +84,30 @@ def batch_scale(graph: Graph, inputs: dict[str, np.ndarray]) -> float:
     return scale
 
 
+class HostDevice(BaseDevice):
+    """This machine's CPU running any backend's host executable (one with ``run(feeds)``); time is measured.
+
+    The runtime uses it for a present device whose backend ships no driver of its own.
+    """
+
+    driver = "host"
+    time_source = "measured"
+
+    def compile(self, artifact: Any, name: str | None) -> Program:
+        if isinstance(artifact, Graph):  # compiled by the description's backend when installed, else interpreted
+            from hetflow.partition.capability import FALLBACK_BACKEND, backend_or_none
+
+            backend = backend_or_none(self.description.backend) or backend_or_none(FALLBACK_BACKEND)
+            assert backend is not None
+            artifact = backend.compile(artifact)
+        graph = getattr(artifact, "graph", None)
+        if not callable(getattr(artifact, "run", None)) or not isinstance(graph, Graph):
+            raise TypeError(f"the host driver loads an executable with .run(feeds) and .graph, not {type(artifact).__name__}")
+        return Program.from_graph(graph, artifact, name)
+
+    def execute(self, program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return program.handle.run(inputs)
+
+
 register_driver("emulated", EmulatedDevice)
+register_driver("host", HostDevice)

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from hetflow.devices import Buffer, Device, open_device
+from hetflow.devices import Buffer, Device, driver_factory, open_device
 from hetflow.ir.errors import HetflowError
 from hetflow.partition.plan import Plan, Subgraph, combine_sources
 from hetflow.runtime.clock import Clock, Span
@@ -103,7 +103,9 @@ class Executor:
                                          for e in s.node_estimates)
                 self._devices[key] = EmulatedDevice(pd.description, device_id, pd.host, time_source=source)
             else:
-                self._devices[key] = open_device(pd.description, driver=driver, instance_id=device_id)
+                # a backend without a driver of its own still runs on this host, timed by the host driver
+                name = driver if driver_factory(driver) is not None else "host"
+                self._devices[key] = open_device(pd.description, driver=name, instance_id=device_id)
         return self._devices[key]
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ EAGER_FOLD_BYTES = 1 << 20
 """Nodes on constants with outputs up to this size are evaluated as they are emitted."""
 
 
-def _fold_if_constant(graph: Graph, node: Node) -> None:
+def _fold_if_constant(graph: Graph, node: Node, where: str) -> None:
     """Evaluate a just-emitted node whose inputs are all constants, so that later mappings see its value.
 
     Exported models compute parameters from shapes (Shape -> Gather -> Concat -> Reshape); folding
@@ -36,7 +36,10 @@ def _fold_if_constant(graph: Graph, node: Node) -> None:
         return
     if any(o.type.nbytes is None or o.type.nbytes > EAGER_FOLD_BYTES for o in node.outputs):
         return
-    results = get_op(node.op).run(node, [v.const for v in node.inputs])  # type: ignore[union-attr]
+    try:
+        results = get_op(node.op).run(node, [v.const for v in node.inputs])  # type: ignore[union-attr]
+    except Exception as exc:  # noqa: BLE001 - any failure of an op's NumPy semantics on bad constants
+        raise ModelError(f"{where}: evaluating {node.op} on constant inputs failed: {type(exc).__name__}: {exc}") from None
     for out, result in zip(node.outputs, results):
         array = np.asarray(result)
         out.const, out.producer, out.type = array, None, TensorType(out.type.dtype, array.shape)
@@ -67,7 +70,7 @@ class Ctx:
         """Add an IR node; return its output value, or the list of them when there are several."""
         node = self.graph.add_node(op, list(inputs), attrs, name=self.node_name or op,
                                    num_outputs=num_outputs, region=self.region)
-        _fold_if_constant(self.graph, node)
+        _fold_if_constant(self.graph, node, self.where)
         return node.outputs[0] if len(node.outputs) == 1 and num_outputs is None else list(node.outputs)
 
     def const(self, array: Any, dtype: Any = None, name: str = "const") -> Value:

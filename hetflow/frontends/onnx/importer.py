@@ -109,7 +109,11 @@ def import_model(
 
 
 def _named_output(graph: Graph, value: Value, name: str) -> Value:
-    if value.name == name or graph.rename(value, name):
+    """The value under the ONNX output's name; never renames a graph input, a constant or another output."""
+    if value.name == name:
+        return value
+    computed = value.producer is not None and all(v is not value for v in graph.outputs)
+    if computed and graph.rename(value, name):
         return value
     return graph.add_node("identity", [value], name=name, output_names=[name]).outputs[0]
 

@@ -10,6 +10,7 @@ over kernel *positions* (a handful of whole-tensor operations), never over chann
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Callable, Sequence
@@ -18,10 +19,29 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from hetflow.ir.dtypes import DType
 from hetflow.ir.graph import Node
 from hetflow.ir.ops._util import broadcast_shapes, in_type, norm_axis, numel, same_as_input
 from hetflow.ir.registry import REQUIRED, IRError, defop
 from hetflow.ir.types import Dim, TensorType
+
+_NARROW = frozenset({DType.float16.numpy, DType.bfloat16.numpy})
+
+
+def _widened(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """Run ``fn`` in float32 on float16/bfloat16 inputs and round the result back, as onnxruntime does:
+    long sums accumulated in half precision drift far from every other backend."""
+
+    @functools.wraps(fn)
+    def run(*args: np.ndarray | None, **attrs: object) -> np.ndarray:
+        narrow = next((a.dtype for a in args if a is not None and a.dtype in _NARROW), None)
+        if narrow is None:
+            return fn(*args, **attrs)
+        wide = [a.astype(np.float32) if a is not None and a.dtype in _NARROW else a for a in args]
+        return fn(*wide, **attrs).astype(narrow)
+
+    return run
+
 
 # ------------------------------------------------------------------ matmul, einsum
 
@@ -46,6 +66,7 @@ def _matmul_flops(node: Node) -> int:
 
 
 @defop("matmul", family="nn", infer=_matmul_infer, flops=_matmul_flops)
+@_widened
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """NumPy matmul semantics (batched, broadcasting, 1-D promotion)."""
     return np.matmul(a, b)
@@ -94,6 +115,7 @@ def _einsum_infer(node: Node) -> list[TensorType]:
 
 
 @defop("einsum", family="nn", infer=_einsum_infer, attrs={"equation": REQUIRED})
+@_widened
 def einsum(*xs: np.ndarray, equation: str) -> np.ndarray:
     """Einstein summation as in ``np.einsum`` (implicit and explicit output, ellipsis)."""
     out = np.einsum(equation.replace(" ", ""), *xs, optimize=len(xs) > 1)
@@ -207,25 +229,45 @@ def _taps(spatial: Sequence[int], out: Sequence[int], kernel: Sequence[int], str
 _ALL2 = (slice(None), slice(None))
 
 
-def _accumulate(x: np.ndarray, taps: list[_Tap], shape: tuple[int, ...], fill: float,
-                combine: np.ufunc, transform: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+def _accumulate(x: np.ndarray, taps: list[_Tap], shape: tuple[int, ...], fill: float, combine: np.ufunc,
+                lead: int = 2) -> np.ndarray:
     """Reduce every tap's input slice into an output of ``shape`` with ``combine`` (np.maximum, np.add).
 
-    Starts from a copy of a tap that covers the whole output when there is one (saving a pass),
-    else from ``fill``; the order of taps does not matter for these reductions.
+    The taps index the dims after the first ``lead``. Starts from a copy of a tap that covers the
+    whole output when there is one (saving a pass), else from ``fill``; the order of taps does not
+    matter for these reductions.
     """
+    head = (slice(None),) * lead
     live = [t for t in taps if t.dst is not None]
     first = next((t for t in live if t.full), None)
     if first is not None:
-        y = np.array(transform(x[_ALL2 + first.src]) if transform else x[_ALL2 + first.src], dtype=x.dtype)
+        y = x[head + first.src].copy()
         live.remove(first)
     else:
         y = np.full(shape, fill, x.dtype)
     for t in live:
-        region = y[_ALL2 + t.dst]  # type: ignore[operator]
-        v = x[_ALL2 + t.src]
-        combine(region, transform(v) if transform else v, out=region)
+        region = y[head + t.dst]  # type: ignore[operator]
+        combine(region, x[head + t.src], out=region)
     return y
+
+
+def _reduce_windows(x: np.ndarray, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
+                    dilations: Sequence[int], out: Sequence[int], fill: float, combine: np.ufunc) -> np.ndarray:
+    """A box reduction done one spatial axis at a time: sum(k) passes instead of prod(k).
+
+    Max and sum over a box are separable. Outer axes go first: their slices keep the inner axis
+    contiguous, and the strided inner-axis pass then runs on data they already shrank.
+    """
+    r = len(kernel)
+    y = x
+    for i in range(r):
+        axis = 2 + i
+        n = y.shape[axis]
+        if kernel[i] == 1 and strides[i] == 1 and pads[i] == 0 and out[i] == n:
+            continue
+        taps = _taps([n], [out[i]], [kernel[i]], [strides[i]], [pads[i]], [dilations[i]])
+        y = _accumulate(y, taps, y.shape[:axis] + (out[i],) + y.shape[axis + 1:], fill, combine, axis)
+    return y if y is not x else x.copy()
 
 
 # ------------------------------------------------------------------ convolution
@@ -285,6 +327,7 @@ def _conv_depthwise(view: np.ndarray, w: np.ndarray, group: int) -> np.ndarray:
 
 @defop("conv", family="nn", infer=_conv_infer, flops=_conv_flops,
        attrs={"strides": REQUIRED, "pads": REQUIRED, "dilations": REQUIRED, "group": 1})
+@_widened
 def conv(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *, strides: Sequence[int],
          pads: Sequence[int], dilations: Sequence[int], group: int) -> np.ndarray:
     """N-D cross-correlation x[N,C,*S] * w[M,C/group,*K] + b[M] (im2col + one batched matmul)."""
@@ -341,6 +384,7 @@ def _conv_transpose_flops(node: Node) -> int:
 
 @defop("conv_transpose", family="nn", infer=_conv_transpose_infer, flops=_conv_transpose_flops,
        attrs={"strides": REQUIRED, "pads": REQUIRED, "dilations": REQUIRED, "group": 1, "output_padding": REQUIRED})
+@_widened
 def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *, strides: Sequence[int],
                    pads: Sequence[int], dilations: Sequence[int], group: int,
                    output_padding: Sequence[int]) -> np.ndarray:
@@ -412,10 +456,10 @@ def max_pool(x: np.ndarray, *, kernel: Sequence[int], strides: Sequence[int], pa
     """Window maximum; with_indices adds the flat input index of each maximum (first one on ties)."""
     dil = _dils(dilations, len(kernel))
     out = window_out_sizes(x.shape[2:], kernel, strides, pads, dil, ceil_mode)
-    taps = _taps(x.shape[2:], out, kernel, strides, pads, dil)
-    shape = x.shape[:2] + tuple(out)
     if not with_indices:
-        return _accumulate(x, taps, shape, _lowest(x.dtype), np.maximum)
+        return _reduce_windows(x, kernel, strides, pads, dil, out, _lowest(x.dtype), np.maximum)
+    shape = x.shape[:2] + tuple(out)
+    taps = _taps(x.shape[2:], out, kernel, strides, pads, dil)
     y = np.full(shape, _lowest(x.dtype), x.dtype)
     arg = np.zeros(shape, np.int64)
     for t in taps:  # in kernel order, a strict > keeps the first of equal maxima
@@ -462,13 +506,13 @@ def _avg_divisor(sp: Sequence[int], kernel: Sequence[int], strides: Sequence[int
 @defop("avg_pool", family="nn", infer=_pool_infer, flops=_pool_flops,
        attrs={"kernel": REQUIRED, "strides": REQUIRED, "pads": REQUIRED, "ceil_mode": False,
               "count_include_pad": False, "dilations": None})
+@_widened
 def avg_pool(x: np.ndarray, *, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int], ceil_mode: bool,
              count_include_pad: bool, dilations: Sequence[int] | None) -> np.ndarray:
     """Window mean; the divisor counts explicit padding only with count_include_pad (never ceil overhang)."""
     dil = _dils(dilations, len(kernel))
     out = window_out_sizes(x.shape[2:], kernel, strides, pads, dil, ceil_mode)
-    taps = _taps(x.shape[2:], out, kernel, strides, pads, dil)
-    y = _accumulate(x, taps, x.shape[:2] + tuple(out), 0, np.add)
+    y = _reduce_windows(x, kernel, strides, pads, dil, out, 0, np.add)
     div = _avg_divisor(x.shape[2:], kernel, strides, pads, dil, out, count_include_pad)
     if isinstance(div, np.ndarray) and np.all(div == div.flat[0]):
         div = float(div.flat[0])
@@ -482,14 +526,14 @@ def avg_pool(x: np.ndarray, *, kernel: Sequence[int], strides: Sequence[int], pa
 @defop("lp_pool", family="nn", infer=_pool_infer, flops=_pool_flops,
        attrs={"kernel": REQUIRED, "strides": REQUIRED, "pads": REQUIRED, "p": 2, "ceil_mode": False,
               "dilations": None})
+@_widened
 def lp_pool(x: np.ndarray, *, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int], p: float,
             ceil_mode: bool, dilations: Sequence[int] | None) -> np.ndarray:
     """Window p-norm: (sum |x|^p)^(1/p), padding contributing zero."""
     dil = _dils(dilations, len(kernel))
     out = window_out_sizes(x.shape[2:], kernel, strides, pads, dil, ceil_mode)
-    taps = _taps(x.shape[2:], out, kernel, strides, pads, dil)
-    power = np.square if p == 2 else (lambda v: np.abs(v) ** x.dtype.type(p))
-    y = _accumulate(x, taps, x.shape[:2] + tuple(out), 0, np.add, power)
+    powered = np.square(x) if p == 2 else np.abs(x) ** x.dtype.type(p)
+    y = _reduce_windows(powered, kernel, strides, pads, dil, out, 0, np.add)
     return (np.sqrt(y) if p == 2 else y ** x.dtype.type(1.0 / p)).astype(x.dtype, copy=False)
 
 
@@ -518,6 +562,7 @@ def _norm_infer(node: Node) -> list[TensorType]:
 
 @defop("batch_norm", family="nn", infer=_norm_infer, flops=lambda n: 2 * numel(n.outputs[0].type.shape),
        attrs={"epsilon": 1e-5})
+@_widened
 def batch_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, mean: np.ndarray, var: np.ndarray, *,
                epsilon: float) -> np.ndarray:
     """Inference batch norm over channel axis 1: (x - mean) / sqrt(var + eps) * scale + bias."""
@@ -594,6 +639,7 @@ def layer_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray | None = None,
 
 @defop("lrn", family="nn", infer=same_as_input, flops=lambda n: (n.attrs["size"] + 4) * numel(n.outputs[0].type.shape),
        attrs={"size": REQUIRED, "alpha": 1e-4, "beta": 0.75, "bias": 1.0})
+@_widened
 def lrn(x: np.ndarray, *, size: int, alpha: float, beta: float, bias: float) -> np.ndarray:
     """Local response normalization across channels: x / (bias + alpha/size * sum of squares)^beta."""
     before, c = (size - 1) // 2, x.shape[1]
@@ -621,6 +667,7 @@ def _softmax_flops(node: Node) -> int:
 
 
 @defop("softmax", family="nn", infer=_axis_infer, flops=_softmax_flops, attrs={"axis": -1})
+@_widened
 def softmax(x: np.ndarray, *, axis: int) -> np.ndarray:
     """exp(x - max) / sum(exp(x - max)) along one axis."""
     e = np.exp(x - x.max(axis=axis, keepdims=True))
@@ -629,6 +676,7 @@ def softmax(x: np.ndarray, *, axis: int) -> np.ndarray:
 
 
 @defop("log_softmax", family="nn", infer=_axis_infer, flops=_softmax_flops, attrs={"axis": -1})
+@_widened
 def log_softmax(x: np.ndarray, *, axis: int) -> np.ndarray:
     """x - max - log(sum(exp(x - max))) along one axis."""
     shifted = x - x.max(axis=axis, keepdims=True)

@@ -430,6 +430,8 @@ def _source_coords(ctm: str, out_len: int, in_len: int, scale: float, roi: tuple
         return np.zeros(out_len) if width == 1 else np.arange(out_len) * (in_len - 1) / (width - 1)
     if ctm == "asymmetric":
         return y / s
+    if ctm == "tf_half_pixel_for_nn":  # Resize-11 to -18 only
+        return (y + f(0.5)) / s
     if ctm == "tf_crop_and_resize":
         lo, hi = f(roi[0]), f(roi[1])
         if out_len <= 1:

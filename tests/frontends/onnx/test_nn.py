@@ -281,8 +281,15 @@ def test_batch_normalization(xs, opset):
     check_node("BatchNormalization", _bn_inputs(3, xs), {"epsilon": 1e-3}, opset=opset, rtol=1e-5, atol=1e-5)
 
 
-def test_batch_normalization_training_mode_is_an_error():
-    model = _model("BatchNormalization", _bn_inputs(3, (1, 3, 4, 4)), {"training_mode": 1}, opset=15)
+@pytest.mark.parametrize("xs", [(4, 3, 5), (2, 3, 4, 5)])
+def test_batch_normalization_training_mode(xs):
+    # onnxruntime's CPU kernel has no training mode; onnx's reference evaluator is the oracle.
+    check_node("BatchNormalization", _bn_inputs(3, xs), {"training_mode": 1, "momentum": 0.8, "epsilon": 1e-2},
+               opset=15, n_outputs=3, oracle="onnx", rtol=1e-4, atol=1e-5)
+
+
+def test_batch_normalization_training_outputs_before_opset_14_are_an_error():
+    model = _model("BatchNormalization", _bn_inputs(3, (1, 3, 4, 4)), opset=9, outputs=("y", "mean"))
     with pytest.raises(HetflowError, match="training"):
         hf.load(model)
 

@@ -67,6 +67,9 @@ _exclude(
 )
 # training ops: ai.onnx.preview.training (optimizers, Gradient)
 _exclude("training ops", r"^test_(adagrad|adam|momentum|nesterov_momentum)", r"^test_gradient_of_")
+# training-mode Dropout draws a random mask: no implementation can reproduce the stored outputs
+# (onnxruntime fails these too); inference-mode Dropout cases still run
+_exclude("random training-mode dropout", r"^test_training_dropout")
 # string ops and string tensors
 _exclude(
     "string ops",

@@ -213,6 +213,28 @@ static void tile(long kc, const float* a, const float* b, float* c, long ldc, lo
     if (e) hf_epilogue_tile(e, c, ldc, m0, mr, n0, nr);
 }
 
+/* ------------------------------------------------------------------ short copies (packing runs) */
+static inline void copy_floats(float* restrict d, const float* restrict src, long n) {
+#if defined(__AVX512F__)
+    for (; n >= 16; n -= 16, d += 16, src += 16) _mm512_storeu_ps(d, _mm512_loadu_ps(src));
+    if (n > 0) {
+        __mmask16 m = (__mmask16)((1u << n) - 1u);
+        _mm512_mask_storeu_ps(d, m, _mm512_maskz_loadu_ps(m, src));
+    }
+#else
+    for (long t = 0; t < n; t++) d[t] = src[t];
+#endif
+}
+
+static inline void zero_floats(float* d, long n) {
+#if defined(__AVX512F__)
+    for (; n >= 16; n -= 16, d += 16) _mm512_storeu_ps(d, _mm512_setzero_ps());
+    if (n > 0) _mm512_mask_storeu_ps(d, (__mmask16)((1u << n) - 1u), _mm512_setzero_ps());
+#else
+    for (long t = 0; t < n; t++) d[t] = 0.0f;
+#endif
+}
+
 /* ------------------------------------------------------------------ operands and packing */
 typedef struct operand {
     const float* packed;    /* compile-time packed panels over the full K */
@@ -243,8 +265,8 @@ static void pack_b_strided(const operand* b, long k0, long kc, long n0, long nc,
         const float* src = b->p + k0 * b->rs + (n0 + jp) * b->cs;
         if (b->cs == 1) {
             for (long k = 0; k < kc; k++) {
-                memcpy(dst + k * HF_NR, src + k * b->rs, (size_t)nr * sizeof(float));
-                for (long j = nr; j < HF_NR; j++) dst[k * HF_NR + j] = 0.0f;
+                copy_floats(dst + k * HF_NR, src + k * b->rs, nr);
+                if (nr < HF_NR) zero_floats(dst + k * HF_NR + nr, HF_NR - nr);
             }
         } else {
             for (long j = 0; j < nr; j++)
@@ -256,49 +278,61 @@ static void pack_b_strided(const operand* b, long k0, long kc, long n0, long nc,
 }
 
 /* B[k, n] = x[ci, oh*sh - ph + r*dh, ow*sw - pw + s*dw] with k = (ci, r, s), n = (oh, ow); zero outside x.
- * Copies whole runs along an output row; each run is cut where it crosses into the next NR panel. */
+ * Walks each k row once, in runs that stay within one output row and one NR panel. */
 static void pack_b_im2col(const operand* b, long k0, long kc, long n0, long nc, float* dst) {
     const hf_conv2d* g = b->conv;
-    long khw = g->kh * g->kw, plane = g->h * g->w;
-    long n_end = n0 + nc;
+    long khw = g->kh * g->kw, plane = g->h * g->w, sw = g->sw;
+    long oh0 = n0 / g->ow, ow0 = n0 % g->ow;
     for (long k = 0; k < kc; k++) {
         long kk = k0 + k, ci = kk / khw, r = (kk % khw) / g->kw, s = kk % g->kw;
         const float* src = b->p + ci * plane;
         long ih_off = r * g->dh - g->ph, iw_off = s * g->dw - g->pw;
-        long n = n0;
-        while (n < n_end) {
-            long oh = n / g->ow, ow = n % g->ow;
-            long pos = n - n0, j = pos % HF_NR;
-            long run = min_l(min_l(g->ow - ow, n_end - n), HF_NR - j);
-            float* d = dst + (pos / HF_NR) * kc * HF_NR + k * HF_NR + j;
+        long oh = oh0, ow = ow0, pos = 0, j = 0;
+        float* panel = dst + k * HF_NR;
+        while (pos < nc) {
+            long run = min_l(min_l(g->ow - ow, nc - pos), HF_NR - j);
+            float* d = panel + j;
             long ih = oh * g->sh + ih_off;
             if (ih < 0 || ih >= g->h) {
-                for (long t = 0; t < run; t++) d[t] = 0.0f;
+                zero_floats(d, run);
             } else {
                 const float* row = src + ih * g->w;
-                /* valid t: 0 <= (ow + t) * sw + iw_off < w */
-                long first = (ow * g->sw + iw_off >= 0) ? 0 : ((-iw_off - ow * g->sw) + g->sw - 1) / g->sw;
-                long lim = g->w - iw_off - ow * g->sw; /* need t * sw < lim */
-                long last = lim <= 0 ? 0 : (lim + g->sw - 1) / g->sw;
+                long start = ow * sw + iw_off; /* input column of t = 0 */
+                long first, last;              /* t in [first, last) reads inside the row */
+                if (sw == 1) {
+                    first = start >= 0 ? 0 : -start;
+                    last = g->w - start;
+                } else {
+                    first = start >= 0 ? 0 : (-start + sw - 1) / sw;
+                    last = g->w - start <= 0 ? 0 : (g->w - start + sw - 1) / sw;
+                }
                 first = min_l(first, run);
                 last = max_l(first, min_l(last, run));
-                for (long t = 0; t < first; t++) d[t] = 0.0f;
-                if (g->sw == 1) {
-                    memcpy(d + first, row + ow + iw_off + first, (size_t)(last - first) * sizeof(float));
+                if (first) zero_floats(d, first);
+                if (sw == 1) {
+                    copy_floats(d + first, row + start + first, last - first);
+                } else if (sw == 2) {
+                    const float* base = row + start;
+                    for (long t = first; t < last; t++) d[t] = base[2 * t];
                 } else {
-                    const float* base = row + ow * g->sw + iw_off;
-                    for (long t = first; t < last; t++) d[t] = base[t * g->sw];
+                    const float* base = row + start;
+                    for (long t = first; t < last; t++) d[t] = base[t * sw];
                 }
-                for (long t = last; t < run; t++) d[t] = 0.0f;
+                if (last < run) zero_floats(d + last, run - last);
             }
-            n += run;
+            pos += run;
+            j += run;
+            ow += run;
+            if (j == HF_NR) {
+                j = 0;
+                panel += kc * HF_NR;
+            }
+            if (ow == g->ow) {
+                ow = 0;
+                oh++;
+            }
         }
-    }
-    long tail = nc % HF_NR;
-    if (tail) {
-        float* d = dst + (nc / HF_NR) * kc * HF_NR;
-        for (long k = 0; k < kc; k++)
-            for (long j = tail; j < HF_NR; j++) d[k * HF_NR + j] = 0.0f;
+        if (j) zero_floats(panel + j, HF_NR - j);
     }
 }
 

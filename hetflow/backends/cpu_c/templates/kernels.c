@@ -7,6 +7,17 @@
 static long min_l(long a, long b) { return a < b ? a : b; }
 static long max_l(long a, long b) { return a > b ? a : b; }
 
+/* ------------------------------------------------------------------ sliding windows
+ * Depthwise convolution and pooling share one loop nest: per plane, per output row, per kernel tap,
+ * a run of output columns whose input column is inside the image. The run bounds depend only on the
+ * tap's column, so they are computed once per call. The nest is inlined per (op, stride) so that
+ * the inner loop has a constant stride and vectorizes. */
+typedef struct window {
+    long h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
+} window;
+
+enum { WIN_FMA = 0, WIN_MAX = 1, WIN_SUM = 2 };
+
 /* The output columns [lo, hi) whose input column o*s + off lies inside [0, n). */
 static void valid_range(long out, long s, long off, long n, long* lo, long* hi) {
     long a = off >= 0 ? 0 : (-off + s - 1) / s;
@@ -16,77 +27,93 @@ static void valid_range(long out, long s, long off, long n, long* lo, long* hi) 
     *hi = max_l(*lo, min_l(b, out));
 }
 
+static inline __attribute__((always_inline)) void window_plane(const window* g, const float* xp, float* yp,
+                                                               const float* wp, const long* lo, const long* hi,
+                                                               const int op, const long sw) {
+    float init = op == WIN_MAX ? -HUGE_VALF : 0.0f;
+    for (long oh = 0; oh < g->oh; oh++) {
+        float* row = yp + oh * g->ow;
+        for (long j = 0; j < g->ow; j++) row[j] = init;
+        for (long r = 0; r < g->kh; r++) {
+            long ih = oh * g->sh - g->ph + r * g->dh;
+            if (ih < 0 || ih >= g->h) continue;
+            const float* xr = xp + ih * g->w;
+            for (long s = 0; s < g->kw; s++) {
+                const float* xs = xr + s * g->dw - g->pw;
+                long a = lo[s], b = hi[s];
+                if (op == WIN_FMA) {
+                    float wv = wp[r * g->kw + s];
+#pragma omp simd
+                    for (long j = a; j < b; j++) row[j] += wv * xs[j * sw];
+                } else if (op == WIN_MAX) {
+#pragma omp simd
+                    for (long j = a; j < b; j++) {
+                        float v = xs[j * sw];
+                        row[j] = (v > row[j] || v != v) ? v : row[j];
+                    }
+                } else {
+#pragma omp simd
+                    for (long j = a; j < b; j++) row[j] += xs[j * sw];
+                }
+            }
+        }
+    }
+}
+
+static void window_dispatch(const window* g, const float* xp, float* yp, const float* wp, const long* lo,
+                            const long* hi, int op) {
+    if (g->sw == 1) {
+        if (op == WIN_FMA) window_plane(g, xp, yp, wp, lo, hi, WIN_FMA, 1);
+        else if (op == WIN_MAX) window_plane(g, xp, yp, wp, lo, hi, WIN_MAX, 1);
+        else window_plane(g, xp, yp, wp, lo, hi, WIN_SUM, 1);
+    } else if (g->sw == 2) {
+        if (op == WIN_FMA) window_plane(g, xp, yp, wp, lo, hi, WIN_FMA, 2);
+        else if (op == WIN_MAX) window_plane(g, xp, yp, wp, lo, hi, WIN_MAX, 2);
+        else window_plane(g, xp, yp, wp, lo, hi, WIN_SUM, 2);
+    } else {
+        window_plane(g, xp, yp, wp, lo, hi, op, g->sw);
+    }
+}
+
+static void column_ranges(const window* g, long* lo, long* hi) {
+    for (long s = 0; s < g->kw; s++) valid_range(g->ow, g->sw, s * g->dw - g->pw, g->w, &lo[s], &hi[s]);
+}
+
 /* ------------------------------------------------------------------ depthwise convolution */
 void hf_conv2d_depthwise(const hf_conv2d* g, const float* x, const float* w, float* y,
                          const hf_epilogue* epi, long res_bs) {
+    window win = {g->h, g->w, g->oh, g->ow, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw};
     long mult = g->m / g->c, plane_in = g->h * g->w, plane_out = g->oh * g->ow;
     long planes = g->n * g->m;
+    long lo[g->kw], hi[g->kw];
+    column_ranges(&win, lo, hi);
 #pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (planes * plane_out > 4096)
     for (long p = 0; p < planes; p++) {
         long bi = p / g->m, oc = p % g->m, ic = oc / mult;
-        const float* xp = x + (bi * g->c + ic) * plane_in;
-        const float* wp = w + oc * g->kh * g->kw;
         float* yp = y + p * plane_out;
-        hf_epilogue e;
+        window_dispatch(&win, x + (bi * g->c + ic) * plane_in, yp, w + oc * g->kh * g->kw, lo, hi, WIN_FMA);
         if (epi) {
-            e = *epi;
+            hf_epilogue e = *epi;
             e.outer = bi;
             if (e.res) e.res += bi * res_bs;
-        }
-        for (long oh = 0; oh < g->oh; oh++) {
-            float* row = yp + oh * g->ow;
-            for (long j = 0; j < g->ow; j++) row[j] = 0.0f;
-            for (long r = 0; r < g->kh; r++) {
-                long ih = oh * g->sh - g->ph + r * g->dh;
-                if (ih < 0 || ih >= g->h) continue;
-                const float* xr = xp + ih * g->w;
-                for (long s = 0; s < g->kw; s++) {
-                    float wv = wp[r * g->kw + s];
-                    long off = s * g->dw - g->pw, lo, hi;
-                    valid_range(g->ow, g->sw, off, g->w, &lo, &hi);
-                    const float* xs = xr + off;
-                    if (g->sw == 1) {
-#pragma omp simd
-                        for (long j = lo; j < hi; j++) row[j] += wv * xs[j];
-                    } else {
-                        long sw = g->sw;
-#pragma omp simd
-                        for (long j = lo; j < hi; j++) row[j] += wv * xs[j * sw];
-                    }
-                }
-            }
-            if (epi) hf_epilogue_tile(&e, row, g->ow, oc, 1, oh * g->ow, g->ow);
+            hf_epilogue_tile(&e, yp, plane_out, oc, 1, 0, plane_out);
         }
     }
 }
 
 /* ------------------------------------------------------------------ pooling */
+static window pool_window(const hf_pool2d* p) {
+    window win = {p->h, p->w, p->oh, p->ow, p->kh, p->kw, p->sh, p->sw, p->ph, p->pw, p->dh, p->dw};
+    return win;
+}
+
 void hf_max_pool2d(const hf_pool2d* p, const float* x, float* y) {
+    window win = pool_window(p);
     long planes = p->n * p->c, plane_in = p->h * p->w, plane_out = p->oh * p->ow;
+    long lo[p->kw], hi[p->kw];
+    column_ranges(&win, lo, hi);
 #pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (planes * plane_out > 4096)
-    for (long q = 0; q < planes; q++) {
-        const float* xp = x + q * plane_in;
-        float* yp = y + q * plane_out;
-        for (long oh = 0; oh < p->oh; oh++) {
-            float* row = yp + oh * p->ow;
-            for (long j = 0; j < p->ow; j++) row[j] = -HUGE_VALF;
-            for (long r = 0; r < p->kh; r++) {
-                long ih = oh * p->sh - p->ph + r * p->dh;
-                if (ih < 0 || ih >= p->h) continue;
-                const float* xr = xp + ih * p->w;
-                for (long s = 0; s < p->kw; s++) {
-                    long off = s * p->dw - p->pw, lo, hi, sw = p->sw;
-                    valid_range(p->ow, sw, off, p->w, &lo, &hi);
-                    const float* xs = xr + off;
-#pragma omp simd
-                    for (long j = lo; j < hi; j++) {
-                        float v = xs[j * sw];
-                        row[j] = v > row[j] || v != v ? v : row[j];
-                    }
-                }
-            }
-        }
-    }
+    for (long q = 0; q < planes; q++) window_dispatch(&win, x + q * plane_in, y + q * plane_out, NULL, lo, hi, WIN_MAX);
 }
 
 /* Taps of a window that count toward the average: inside x, or inside x plus its explicit pads. */
@@ -100,32 +127,21 @@ static long taps(long o, long s, long pb, long pe, long k, long d, long n, int i
 }
 
 void hf_avg_pool2d(const hf_pool2d* p, const float* x, float* y) {
+    window win = pool_window(p);
     long planes = p->n * p->c, plane_in = p->h * p->w, plane_out = p->oh * p->ow;
+    long lo[p->kw], hi[p->kw];
+    column_ranges(&win, lo, hi);
+    /* the divisor per output position, the same for every plane */
+    float count_h[p->oh], count_w[p->ow];
+    for (long i = 0; i < p->oh; i++) count_h[i] = (float)taps(i, p->sh, p->ph, p->pe_h, p->kh, p->dh, p->h, p->count_include_pad);
+    for (long j = 0; j < p->ow; j++) count_w[j] = (float)taps(j, p->sw, p->pw, p->pe_w, p->kw, p->dw, p->w, p->count_include_pad);
 #pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (planes * plane_out > 4096)
     for (long q = 0; q < planes; q++) {
-        const float* xp = x + q * plane_in;
         float* yp = y + q * plane_out;
-        for (long oh = 0; oh < p->oh; oh++) {
-            float* row = yp + oh * p->ow;
-            for (long j = 0; j < p->ow; j++) row[j] = 0.0f;
-            for (long r = 0; r < p->kh; r++) {
-                long ih = oh * p->sh - p->ph + r * p->dh;
-                if (ih < 0 || ih >= p->h) continue;
-                const float* xr = xp + ih * p->w;
-                for (long s = 0; s < p->kw; s++) {
-                    long off = s * p->dw - p->pw, lo, hi, sw = p->sw;
-                    valid_range(p->ow, sw, off, p->w, &lo, &hi);
-                    const float* xs = xr + off;
+        window_dispatch(&win, x + q * plane_in, yp, NULL, lo, hi, WIN_SUM);
+        for (long i = 0; i < p->oh; i++)
 #pragma omp simd
-                    for (long j = lo; j < hi; j++) row[j] += xs[j * sw];
-                }
-            }
-            float th = (float)taps(oh, p->sh, p->ph, p->pe_h, p->kh, p->dh, p->h, p->count_include_pad);
-            for (long j = 0; j < p->ow; j++) {
-                float tw = (float)taps(j, p->sw, p->pw, p->pe_w, p->kw, p->dw, p->w, p->count_include_pad);
-                row[j] = row[j] / (th * tw);
-            }
-        }
+            for (long j = 0; j < p->ow; j++) yp[i * p->ow + j] /= count_h[i] * count_w[j];
     }
 }
 

@@ -282,13 +282,11 @@ def GlobalLpPool_v2(ctx: Ctx, x: Value, *, p: int = 2) -> Value:
 
 
 def _batch_norm(ctx: Ctx, x: Value, scale: Value, bias: Value, mean: Value, var: Value, epsilon: float,
-                training: bool = False, spatial: int = 1) -> Value:
-    if training:
-        raise ctx.fail("training-mode batch normalization is not supported (hetflow imports for inference)")
+                spatial: int = 1) -> Value:
     if not spatial:
         raise ctx.fail("spatial=0 (per-activation statistics) is not supported")
     if any(ctx.wants_output(i) for i in range(1, 5)):
-        raise ctx.fail("the running/saved mean and variance outputs exist only in training; ask for Y alone")
+        raise ctx.fail("before opset 14 the mean and variance outputs exist only in training; ask for Y alone")
     return ctx.emit("batch_norm", [x, scale, bias, mean, var], epsilon=float(epsilon))
 
 
@@ -317,10 +315,31 @@ def BatchNormalization_v9(ctx: Ctx, x: Value, scale: Value, bias: Value, mean: V
     return _batch_norm(ctx, x, scale, bias, mean, var, epsilon)
 
 
+def _batch_norm_training(ctx: Ctx, x: Value, scale: Value, bias: Value, mean: Value, var: Value, epsilon: float,
+                         momentum: float) -> list[Value]:
+    """Training mode: normalize by the batch's own statistics (biased variance) and return the running
+    mean and variance updated with ``momentum``; deterministic, so it composes from existing ops."""
+    rank = _rank(ctx, x, "training-mode BatchNormalization")
+    axes = (0,) + tuple(range(2, rank))
+    batch_mean = ctx.emit("reduce_mean", [x], axes=axes, keepdims=False)
+    per_channel = ctx.emit("reshape", [batch_mean], shape=(1, -1) + (1,) * (rank - 2), allowzero=False)
+    centered = ctx.emit("sub", [x, per_channel])
+    batch_var = ctx.emit("reduce_mean", [ctx.emit("mul", [centered, centered])], axes=axes, keepdims=False)
+    y = ctx.emit("batch_norm", [x, scale, bias, batch_mean, batch_var], epsilon=float(epsilon))
+
+    def running(old: Value, batch: Value) -> Value:
+        kept = ctx.emit("mul", [old, _scalar(ctx, momentum, old)])
+        return ctx.emit("add", [kept, ctx.emit("mul", [batch, _scalar(ctx, 1.0 - momentum, batch)])])
+
+    return [y, running(mean, batch_mean), running(var, batch_var)]
+
+
 @onnx_op(since=14)
 def BatchNormalization_v14(ctx: Ctx, x: Value, scale: Value, bias: Value, mean: Value, var: Value, *,
-                           epsilon: float = 1e-5, momentum: float = 0.9, training_mode: int = 0) -> Value:
-    return _batch_norm(ctx, x, scale, bias, mean, var, epsilon, training=bool(training_mode))
+                           epsilon: float = 1e-5, momentum: float = 0.9, training_mode: int = 0) -> Value | list[Value]:
+    if training_mode:
+        return _batch_norm_training(ctx, x, scale, bias, mean, var, epsilon, momentum)
+    return _batch_norm(ctx, x, scale, bias, mean, var, epsilon)
 
 
 @onnx_op(since=1)
