@@ -182,21 +182,30 @@ def run(
     random: Annotated[bool, typer.Option("--random", help="Random data for every input not given.")] = False,
     seed: Annotated[int, typer.Option(help="Seed for --random.")] = 0,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write all outputs to this .npz file.")] = None,
-    backend: Annotated[str, typer.Option(help="The code generator to compile with.")] = "reference",
+    backend: Annotated[
+        str | None, typer.Option(help="The code generator to compile with (default: the host's).")
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
-    """Run a model on inputs (files or --random); print the top-5 of each output and the time."""
+    """Run a model on inputs (files or --random); print the top-5 of each output and the time.
+
+    A bundled model given no inputs runs on seeded random data.
+    """
     with _user_errors(debug):
         path = resolve_model(model)
         graph = hf.load(path)
-        plan = hf.compile(graph, backend=backend)
+        plan = hf.compile(graph, **({"backend": backend} if backend else {}))
+        if not inputs and model in BUNDLED_MODELS and not random:
+            console.print(f"bundled model {model}: no --input given, running on seeded random data (seed {seed})")
+            random = True
         feeds = gather_feeds(graph, inputs or [], random, seed)
         start = time.perf_counter()
         outputs = plan.run(feeds)
         elapsed = time.perf_counter() - start
         for name, array in outputs.items():
             _print_top5(name, array)
-        console.print(f"time: {elapsed * 1e3:.1f} ms (measured: wall clock of one run, backend {backend}, this host)")
+        used = plan.options.get("backend", backend)
+        console.print(f"time: {elapsed * 1e3:.1f} ms (measured: wall clock of one run, backend {used}, this host)")
         if output is not None:
             path = output if output.suffix == ".npz" else output.with_name(output.name + ".npz")  # as np.savez names it
             np.savez(path, **outputs)

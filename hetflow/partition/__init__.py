@@ -1,5 +1,18 @@
-"""Placement of graph nodes on devices, and the Plan that results."""
+"""Placement of graph nodes on devices, and the Plan that results.
 
-from hetflow.partition.plan import Plan, compile_graph
+capability (who can run what, asked before lowering) -> cost (seconds per node and transfer,
+with their source) -> placement (latency: HEFT + local search + merging; two devices: exact
+min cut; throughput: pipeline balancing with replication; pins) -> Plan (subgraphs, transfers,
+schedule, estimates; saved and loaded as a versioned directory).
+"""
 
-__all__ = ["Plan", "compile_graph"]
+from hetflow.partition.capability import PlacementError
+from hetflow.partition.cost import Estimate, Profile
+from hetflow.partition.pins import PinError
+from hetflow.partition.plan import OBJECTIVES, Plan, Subgraph, Transfer, check_feeds, compile_graph
+from hetflow.partition.serialize import PlanFormatError
+
+__all__ = [
+    "OBJECTIVES", "Estimate", "PinError", "PlacementError", "Plan", "PlanFormatError", "Profile", "Subgraph",
+    "Transfer", "check_feeds", "compile_graph",
+]

@@ -17,7 +17,7 @@ import numpy as np
 
 from hetflow.backends import Executable
 from hetflow.devices import BaseDevice, Program, register_driver
-from hetflow.ir import Graph
+from hetflow.ir import Graph, verify
 from hetflow.ir.registry import _sample_bytes
 from hetflow.partition.cost import CostModel
 from hetflow.targets import MachineDescription
@@ -97,6 +97,7 @@ class HostDevice(BaseDevice):
         if isinstance(artifact, Graph):  # compiled by the description's backend when installed, else interpreted
             from hetflow.partition.capability import FALLBACK_BACKEND, backend_or_none
 
+            verify(artifact)
             backend = backend_or_none(self.description.backend) or backend_or_none(FALLBACK_BACKEND)
             assert backend is not None
             artifact = backend.compile(artifact)

@@ -387,10 +387,89 @@ static void gemm_rect(long K, const operand* a, const operand* b, float* c, long
 /* Below this many multiply-adds a GEMM runs on the calling thread: forking costs more than it saves. */
 #define HF_PARALLEL_MIN_MACS (1L << 18)
 
+/* ------------------------------------------------------------------ skinny products
+ * A few rows (a batch-1 fully connected layer): register blocking over M would waste most of the
+ * tile, and the product is bound by streaming B. Each NR-column panel of B is read once over the
+ * whole K (no K blocking), two K steps in flight to hide the FMA latency. */
+#define HF_SKINNY 4
+
+static inline __attribute__((always_inline)) void skinny_panel(const int rows, long K, const float* a, long a_rs,
+                                                               long a_cs, const float* b, long ldb, float* c,
+                                                               long ldc, long nr) {
+#if defined(__AVX512F__)
+    __m512 acc[HF_SKINNY][4];
+    for (int i = 0; i < rows; i++)
+        for (int v = 0; v < 4; v++) acc[i][v] = _mm512_setzero_ps();
+    __mmask16 m0 = nr >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << nr) - 1u);
+    __mmask16 m1 = nr >= 32 ? (__mmask16)0xffff : nr <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nr - 16)) - 1u);
+    long k = 0;
+    for (; k + 1 < K; k += 2) {
+        const float* b0 = b + k * ldb;
+        const float* b1 = b0 + ldb;
+        __m512 x0 = _mm512_maskz_loadu_ps(m0, b0), x1 = _mm512_maskz_loadu_ps(m1, b0 + 16);
+        __m512 y0 = _mm512_maskz_loadu_ps(m0, b1), y1 = _mm512_maskz_loadu_ps(m1, b1 + 16);
+        for (int i = 0; i < rows; i++) {
+            __m512 p = _mm512_set1_ps(a[i * a_rs + k * a_cs]), q = _mm512_set1_ps(a[i * a_rs + (k + 1) * a_cs]);
+            acc[i][0] = _mm512_fmadd_ps(p, x0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(p, x1, acc[i][1]);
+            acc[i][2] = _mm512_fmadd_ps(q, y0, acc[i][2]);
+            acc[i][3] = _mm512_fmadd_ps(q, y1, acc[i][3]);
+        }
+    }
+    if (k < K) {
+        __m512 x0 = _mm512_maskz_loadu_ps(m0, b + k * ldb), x1 = _mm512_maskz_loadu_ps(m1, b + k * ldb + 16);
+        for (int i = 0; i < rows; i++) {
+            __m512 p = _mm512_set1_ps(a[i * a_rs + k * a_cs]);
+            acc[i][0] = _mm512_fmadd_ps(p, x0, acc[i][0]);
+            acc[i][1] = _mm512_fmadd_ps(p, x1, acc[i][1]);
+        }
+    }
+    for (int i = 0; i < rows; i++) {
+        _mm512_mask_storeu_ps(c + i * ldc, m0, _mm512_add_ps(acc[i][0], acc[i][2]));
+        _mm512_mask_storeu_ps(c + i * ldc + 16, m1, _mm512_add_ps(acc[i][1], acc[i][3]));
+    }
+#else
+    float acc[HF_SKINNY][HF_NR] = {{0}};
+    for (long k = 0; k < K; k++)
+        for (int i = 0; i < rows; i++) {
+            float av = a[i * a_rs + k * a_cs];
+            for (long j = 0; j < nr; j++) acc[i][j] += av * b[k * ldb + j];
+        }
+    for (int i = 0; i < rows; i++)
+        for (long j = 0; j < nr; j++) c[i * ldc + j] = acc[i][j];
+#endif
+}
+
+static void gemm_skinny(long M, long N, long K, const operand* a, const operand* b, float* c, long ldc,
+                        const hf_epilogue* e, int threads) {
+    long panels = (N + HF_NR - 1) / HF_NR;
+    const float* ap = a->packed ? a->packed : a->p;
+    long a_rs = a->packed ? 1 : a->rs, a_cs = a->packed ? HF_MR : a->cs;
+    long ldb = b->packed ? HF_NR : b->rs;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && M * N * K >= HF_PARALLEL_MIN_MACS)
+    for (long p = 0; p < panels; p++) {
+        long n0 = p * HF_NR, nr = min_l(HF_NR, N - n0);
+        const float* bp = b->packed ? b->packed + p * K * HF_NR : b->p + n0;
+        float* cp = c + n0;
+        switch (M) {
+            case 1: skinny_panel(1, K, ap, a_rs, a_cs, bp, ldb, cp, ldc, nr); break;
+            case 2: skinny_panel(2, K, ap, a_rs, a_cs, bp, ldb, cp, ldc, nr); break;
+            case 3: skinny_panel(3, K, ap, a_rs, a_cs, bp, ldb, cp, ldc, nr); break;
+            default: skinny_panel(4, K, ap, a_rs, a_cs, bp, ldb, cp, ldc, nr); break;
+        }
+        if (e) hf_epilogue_tile(e, cp, ldc, 0, M, n0, nr);
+    }
+}
+
+
 /* Split the output among threads: a grid of tn x tm rectangles, aligned to NR and MR. Splitting N
  * repeats the packing of A (free when A was packed at compile time), splitting M repeats B's. */
 static void gemm(long M, long N, long K, const operand* a, const operand* b, float* c, long ldc,
                  const hf_epilogue* e, int threads) {
+    if (M <= HF_SKINNY && K > 0 && !b->conv && (b->packed || b->cs == 1)) {
+        gemm_skinny(M, N, K, a, b, c, ldc, e, threads);
+        return;
+    }
     long tiles_m = (M + HF_MR - 1) / HF_MR, tiles_n = (N + HF_NR - 1) / HF_NR;
     if (threads > 1 && M * N * K < HF_PARALLEL_MIN_MACS) threads = 1;
     if (threads <= 1 || tiles_m * tiles_n == 1) {
