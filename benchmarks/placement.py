@@ -3,11 +3,11 @@
     python benchmarks/placement.py [--nodes 20000] [--cluster datacenter-node]
 
 For DenseNet-121 (the ONNX backend test model, 1,746 ONNX nodes) and a synthetic graph of
-``--nodes`` IR nodes: the time ``hf.compile`` spends placing (capability, costs, placement,
-merging; compiling subgraphs excluded), and the latency model's end-to-end estimate of the
-heterogeneous plan against the best single device that can run the whole graph. Every
-latency printed is a model estimate (model:roofline + model:link), not a measurement; the
-compile times are measured on this host.
+``--nodes`` IR nodes, for the latency and the throughput objectives: the time ``hf.compile``
+spends placing (capability, costs, placement, merging and building the plan; the limits are
+2 s and 20 s), and the plan's estimated latency (or items/s) against the best single device
+that can run the whole graph. Every latency and throughput printed is a model estimate
+(model:roofline + model:link), not a measurement; the compile times are measured on this host.
 """
 
 from __future__ import annotations
@@ -58,49 +58,38 @@ def synthetic(nodes: int, width: int = 8, features: int = 256, seed: int = 0) ->
     return g
 
 
-def best_single(plan: Plan) -> tuple[str, float]:
-    """The device (and its estimate) with the lowest latency running the whole graph alone."""
-    totals = single_device_latency(plan)
-    device = min(totals, key=totals.__getitem__)
-    return device, totals[device]
-
-
-def single_device_latency(plan: Plan) -> dict[str, float]:
-    """Latency-model estimate of each device running everything alone, from the node estimates the plan kept."""
-    totals: dict[str, float] = {}
-    names = [n.name for n in plan.graph.nodes]
-    inputs = sum(t.nbytes for t in plan.transfers if t.src == plan.home)
-    outputs = sum(t.nbytes for t in plan.transfers if t.dst == plan.home)
+def best_single_device(plan: Plan) -> str:
+    """The device with the least estimated compute among those that can run every node alone."""
+    totals = {}
     for k, device in enumerate(plan.devices):
-        seconds = 0.0
-        for name in names:
-            estimate = plan.choices[name].options[k][1]
-            if estimate is None:
-                seconds = float("inf")
-                break
-            seconds += estimate.seconds
-        if np.isfinite(seconds):
-            seconds += (plan.link_time(plan.home, device.id, inputs) + device.penalty
-                        + plan.link_time(device.id, plan.home, outputs))
-        totals[device.id] = seconds
-    return totals
+        estimates = [plan.choices[n.name].options[k][1] for n in plan.graph.nodes]
+        if all(e is not None for e in estimates):
+            totals[device.id] = sum(e.seconds for e in estimates)  # type: ignore[union-attr]
+    return min(totals, key=totals.__getitem__)
 
 
 def bench(name: str, graph: Graph, cluster: Cluster, limit: float) -> None:
-    started = time.perf_counter()
-    plan = compile_for_cluster(graph, cluster)
-    total = time.perf_counter() - started
-    placement = plan.options["placement_s"]
-    device, single = best_single(plan)
-    est = plan.estimate
-    assert est is not None
-    used = sorted({s.device for s in plan.subgraphs})
-    print(f"{name}: {len(graph.nodes)} IR nodes, {len(plan.subgraphs)} subgraphs on {len(used)} device(s)")
-    print(f"  placement {placement:.3f} s measured (limit {limit:g} s: {'ok' if placement < limit else 'OVER'}); "
-          f"compile incl. subgraph artifacts {total:.3f} s")
-    print(f"  estimated latency: plan {est.latency * 1e6:.1f} us vs best single device {device} {single * 1e6:.1f} us "
-          f"({single / est.latency:.2f}x) [{est.source}]")
-    print(f"  estimated throughput: {1 / est.period:,.0f} items/s; placed by {est.method}")
+    for objective in ("latency", "throughput"):
+        started = time.perf_counter()
+        plan = compile_for_cluster(graph, cluster, objective=objective)
+        total = time.perf_counter() - started
+        device = best_single_device(plan)
+        # the same graph pinned whole to that device, estimated by the same models
+        single = compile_for_cluster(graph, cluster, objective=objective, pins={"op:*": device}).estimate
+        est = plan.estimate
+        assert est is not None and single is not None
+        used = sorted({r for s in plan.subgraphs for r in s.replicas})
+        print(f"{name}, objective {objective}: {len(graph.nodes)} IR nodes -> {len(plan.subgraphs)} subgraphs on "
+              f"{len(used)} device(s), placed by {est.method}")
+        placement = plan.options["placement_s"]
+        print(f"  placement {placement:.3f} s measured (limit {limit:g} s: {'ok' if placement < limit else 'OVER'}); "
+              f"with subgraph artifacts {total:.3f} s")
+        if objective == "latency":
+            print(f"  estimated latency: plan {est.latency * 1e6:.1f} us, best single device ({device}) "
+                  f"{single.latency * 1e6:.1f} us: {single.latency / est.latency:.2f}x [{est.source}]")
+        else:
+            print(f"  estimated throughput: plan {1 / est.period:,.0f} items/s, best single device ({device}) "
+                  f"{1 / single.period:,.0f} items/s: {single.period / est.period:.2f}x [{est.source}]")
 
 
 def main() -> None:

@@ -173,6 +173,12 @@ def top_k(array: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
     return [(int(i), float(flat[i])) for i in order]
 
 
+ClusterOption = Annotated[
+    str | None, typer.Option("--cluster", "-c", help="A cluster TOML file or preset (host-only, datacenter-node, ...).")
+]
+ObjectiveOption = Annotated[str, typer.Option(help="What placement optimises: latency, throughput or mincut.")]
+
+
 @app.command()
 def run(
     model: ModelArgument,
@@ -185,27 +191,43 @@ def run(
     backend: Annotated[
         str | None, typer.Option(help="The code generator to compile with (default: the host's).")
     ] = None,
+    cluster: ClusterOption = None,
+    objective: ObjectiveOption = "latency",
+    trace: Annotated[
+        Path | None, typer.Option(help="With --cluster: write a Chrome/Perfetto trace JSON of the run here.")
+    ] = None,
     debug: DebugOption = False,
 ) -> None:
     """Run a model on inputs (files or --random); print the top-5 of each output and the time.
 
-    A bundled model given no inputs runs on seeded random data.
+    A bundled model given no inputs runs on seeded random data. With --cluster the model is placed
+    across the cluster's devices and run through the heterogeneous runtime.
     """
     with _user_errors(debug):
         path = resolve_model(model)
         graph = hf.load(path)
-        plan = hf.compile(graph, **({"backend": backend} if backend else {}))
+        if cluster is not None:
+            plan = hf.compile(graph, cluster, objective=objective, **({"backend": backend} if backend else {}))
+        elif trace is not None:
+            raise HetflowError("--trace needs --cluster (a plain host run has no device timeline)")
+        else:
+            plan = hf.compile(graph, **({"backend": backend} if backend else {}))
         if not inputs and model in BUNDLED_MODELS and not random:
             console.print(f"bundled model {model}: no --input given, running on seeded random data (seed {seed})")
             random = True
         feeds = gather_feeds(graph, inputs or [], random, seed)
         start = time.perf_counter()
-        outputs = plan.run(feeds)
+        outputs = plan.run(feeds, trace=trace) if cluster is not None else plan.run(feeds)
         elapsed = time.perf_counter() - start
         for name, array in outputs.items():
             _print_top5(name, array)
-        used = plan.options.get("backend", backend)
-        console.print(f"time: {elapsed * 1e3:.1f} ms (measured: wall clock of one run, backend {used}, this host)")
+        if cluster is not None:
+            console.print(escape(str(plan.last_run)))
+            if trace is not None:
+                console.print(f"trace written to {trace}")
+        else:
+            used = plan.options.get("backend", backend)
+            console.print(f"time: {elapsed * 1e3:.1f} ms (measured: wall clock of one run, backend {used}, this host)")
         if output is not None:
             path = output if output.suffix == ".npz" else output.with_name(output.name + ".npz")  # as np.savez names it
             np.savez(path, **outputs)
@@ -301,6 +323,63 @@ def inspect_model(
                 console.print(f"  {kind} {v.name}: {v.type}")
         rows = regions.summarize(graph, granularity.value)
         typer.echo(regions.render_summary(rows, title=f"{graph.name} at {granularity.value} grain"))
+
+
+# ---------------------------------------------------------------- plan and profile
+@app.command()
+def plan(
+    model: ModelArgument,
+    cluster: Annotated[str, typer.Option("--cluster", "-c", help="A cluster TOML file or preset.")] = "host-only",
+    objective: ObjectiveOption = "latency",
+    pin: Annotated[
+        list[str] | None, typer.Option("--pin", help="KIND:PATTERN=DEVICE (kind node, region or op); repeat for several.")
+    ] = None,
+    no_fallback: Annotated[
+        bool, typer.Option("--no-fallback", help="Fail, naming the node, rather than fall back to a CPU.")
+    ] = False,
+    profile: Annotated[Path | None, typer.Option(help="A profile from `hetflow profile` to replace the roofline.")] = None,
+    explain: Annotated[list[str] | None, typer.Option("--explain", help="Say why NODE went where it did.")] = None,
+    save: Annotated[Path | None, typer.Option(help="Save the plan (manifest, IR, artifacts) to this directory.")] = None,
+    debug: DebugOption = False,
+) -> None:
+    """Place a model on a cluster and print where every part runs, what it is estimated to cost, and why."""
+    with _user_errors(debug):
+        graph = hf.load(resolve_model(model))
+        compiled = hf.compile(graph, cluster, objective=objective, pins=pin or None, no_fallback=no_fallback,
+                              profile=profile)
+        typer.echo(compiled.report())
+        for node in explain or []:
+            try:
+                typer.echo(compiled.explain(node))
+            except KeyError as exc:
+                raise HetflowError(str(exc.args[0])) from None
+        typer.echo(f"placement took {compiled.options['placement_s']:.3f} s (measured)")
+        if save is not None:
+            typer.echo(f"plan saved to {compiled.save(save)}")
+
+
+@app.command(name="profile")
+def profile_devices(
+    model: Annotated[str | None, typer.Argument(help="Profile this model's op shapes (default: a built-in suite).")] = None,
+    cluster: Annotated[str, typer.Option("--cluster", "-c", help="A cluster TOML file or preset.")] = "host-only",
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the profile JSON.")] = Path(
+        "hetflow-profile.json"),
+    repeats: Annotated[int, typer.Option(help="Timed runs per op (the median is kept).")] = 5,
+    debug: DebugOption = False,
+) -> None:
+    """Time ops on the cluster's devices that are this machine; `plan --profile` then uses the measurements."""
+    from hetflow.partition.profile import present_devices, profile_cluster
+
+    with _user_errors(debug):
+        target = hf.Cluster.load(cluster)
+        if not present_devices(target):
+            raise HetflowError(f"cluster {target.name!r} has no device that is this machine; emulated devices cannot "
+                               f"be profiled (their time is modelled)")
+        graph = hf.load(resolve_model(model)) if model is not None else None
+        result = profile_cluster(target, graph, repeats=repeats, progress=lambda line: console.print(escape(line)))
+        result.save(output)
+        count = sum(len(t) for t in result.times.values())
+        typer.echo(f"{count} op shapes measured; profile written to {output}")
 
 
 # ---------------------------------------------------------------- targets

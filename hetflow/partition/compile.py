@@ -24,7 +24,7 @@ from hetflow.partition.cost import CostModel, Estimate, Profile, link_tables
 from hetflow.partition.mincut import min_cut_two
 from hetflow.partition.pins import PinError, parse_pins, resolve_pins
 from hetflow.partition.pipeline import bottleneck_many, place_throughput
-from hetflow.partition.placement import WORK_BUDGET, Placement, place_latency
+from hetflow.partition.placement import WORK_BUDGET, Placement, merge, place_latency
 from hetflow.partition.plan import OBJECTIVES, NodeChoice, Plan, PlanDevice, PlanEstimate, Subgraph, Transfer
 from hetflow.partition.problem import Edge, Problem, topological_groups
 from hetflow.targets import Cluster
@@ -208,8 +208,6 @@ def _place(problem: Problem, ctx: _Context, objective: str, budget: int) -> tupl
                                  "use objective latency")
         assign = np.full(problem.n, single[0], dtype=np.int64)
         best = (problem.total_cost(assign), assign, f"single:{ctx.devices[single[0]].id}")
-    from hetflow.partition.placement import merge
-
     _, assign, method = best
     return Placement(assign, merge(problem, assign), problem.simulate(assign).makespan, method), None, method
 

@@ -24,62 +24,151 @@ from hetflow.partition.problem import Problem
 def bottleneck_many(problem: Problem, replicas: np.ndarray, assigns: np.ndarray) -> np.ndarray:
     """Per-item steady-state seconds (the busiest device or link) of many assignments: (m, n) -> (m,)."""
     assigns = np.asarray(assigns, dtype=np.int64)
+    m = assigns.shape[0]
+    rows_per_chunk = max(1, _CHUNK_ELEMENTS // max(1, len(problem.edges) * problem.num_devices))
+    return np.concatenate([_bottleneck(problem, replicas, assigns[i:i + rows_per_chunk])
+                           for i in range(0, m, rows_per_chunk)]) if m else np.zeros(0)
+
+
+_CHUNK_ELEMENTS = 4_000_000  # (assignments x edges x devices) evaluated at once
+
+
+def _bottleneck(problem: Problem, replicas: np.ndarray, assigns: np.ndarray) -> np.ndarray:
     m, n = assigns.shape
-    D = problem.num_devices
-    rows = np.arange(m)
-    device = np.zeros((m, D))
-    link = np.zeros((m, D, D))
-    for t in range(n):
-        d = assigns[:, t]
-        device[rows, d] += problem.compute[t, d]
-    for edge in problem.edges:
-        src = np.full(m, problem.host) if edge.producer < 0 else assigns[:, edge.producer]
-        wire = problem.transfer(edge.nbytes)
-        receives = np.zeros((m, D), dtype=bool)
-        for c in set(edge.consumers):
-            receives[rows, assigns[:, c]] = True
-        receives[rows, src] = False
-        link[rows, src, :] += np.where(receives, wire[src], 0.0)
-        device += np.where(receives, problem.penalty[None, :], 0.0)
-        if edge.is_output and edge.producer >= 0:
-            home = src != problem.host
-            link[rows[home], src[home], problem.host] += wire[src[home], problem.host]
+    D, E, host = problem.num_devices, len(problem.edges), problem.host
+    rows = np.arange(m)[:, None]
+    # compute on each device
+    device = np.bincount((rows * D + assigns).ravel(), weights=problem.compute[np.arange(n), assigns].ravel(),
+                         minlength=m * D).reshape(m, D)
+    # which devices receive each value (once per device), from where
+    producers = np.array([e.producer for e in problem.edges], dtype=np.int64)
+    src = np.where(producers[None, :] >= 0, assigns[:, np.maximum(producers, 0)], host)  # (m, E)
+    pair_edge = np.array([e for e, edge in enumerate(problem.edges) for _ in set(edge.consumers)], dtype=np.int64)
+    pair_task = np.array([c for edge in problem.edges for c in set(edge.consumers)], dtype=np.int64)
+    receives = np.zeros(m * E * D, dtype=bool)
+    receives[((rows * E + pair_edge[None, :]) * D + assigns[:, pair_task]).ravel()] = True
+    receives = receives.reshape(m, E, D)
+    receives[rows, np.arange(E)[None, :], src] = False
+    device += receives.sum(axis=1) * problem.penalty[None, :]
+    # link loads: value e from src to every receiving device d; graph outputs back home
+    wire = problem.wire[np.arange(E)[None, :], src]  # (m, E, D)
+    load = np.where(receives, wire, 0.0)
+    outputs = np.array([e.is_output and e.producer >= 0 for e in problem.edges])
+    load[:, outputs, host] += wire[:, outputs, host]
+    flat = ((rows[:, :, None] * D + src[:, :, None]) * D + np.arange(D)[None, None, :]).ravel()
+    link = np.bincount(flat, weights=load.ravel(), minlength=m * D * D).reshape(m, D, D)
     device /= replicas[None, :]
-    pair_replicas = np.minimum(replicas[:, None], replicas[None, :])
-    link /= pair_replicas[None, :, :]
+    link /= np.minimum(replicas[:, None], replicas[None, :])[None]
     return np.maximum(device.max(axis=1), link.reshape(m, -1).max(axis=1))
 
 
-def _score(problem: Problem, replicas: np.ndarray, assigns: np.ndarray) -> np.ndarray:
-    """Bottleneck first, latency second (as a tiny tie-breaker)."""
-    return bottleneck_many(problem, replicas, assigns) * (1 + 1e-6) + 1e-9 * problem.simulate_many(assigns)
+def evaluation_cost(problem: Problem, candidates: int) -> int:
+    """Array elements one scoring of ``candidates`` assignments touches (the budget's unit)."""
+    return candidates * (problem.n + len(problem.edges) * problem.num_devices * 4)
+
+
+def _best(problem: Problem, replicas: np.ndarray, trial: np.ndarray) -> tuple[int, tuple[float, float]]:
+    """The trial with the smallest bottleneck, ties broken by the latency model."""
+    period = bottleneck_many(problem, replicas, trial)
+    ties = np.flatnonzero(period <= period.min() * (1 + 1e-9))
+    latency = problem.simulate_many(trial[ties])
+    i = int(np.argmin(latency))
+    return int(ties[i]), (float(period[ties[i]]), float(latency[i]))
 
 
 def balance(problem: Problem, replicas: np.ndarray, assign: np.ndarray, units: list[list[int]] | None = None,
             budget: int = WORK_BUDGET) -> np.ndarray:
-    """Best-improvement moves of units (tasks or subgraphs) to other pools while the bottleneck drops."""
+    """Best-improvement moves of units (tasks or subgraphs) to other pools while the bottleneck drops
+    (or, at an equal bottleneck, the latency)."""
     assign = np.asarray(assign, dtype=np.int64).copy()
     n = problem.n
     units = [[t] for t in range(n)] if units is None else units
     finite = np.isfinite(problem.compute)
-    moves = [(u, d) for u, members in enumerate(units) for d in range(problem.num_devices) if finite[members, d].all()]
+    moves = [(u, d) for u, members in enumerate(units) for d in range(problem.num_devices)
+             if finite[members, d].all() and not (assign[members] == d).all()]
     if not moves or n == 0:
         return assign
     mask = np.zeros((len(moves), n), dtype=bool)
     for i, (u, _) in enumerate(moves):
         mask[i, units[u]] = True
     target = np.array([d for _, d in moves], dtype=np.int64)
-    current = float(_score(problem, replicas, assign[None])[0])
-    spent = 2 * n
-    cost = 2 * n * len(moves) + len(problem.edges) * len(moves)
+    _, current = _best(problem, replicas, assign[None])
+    cost = evaluation_cost(problem, len(moves))
+    spent = evaluation_cost(problem, 1)
     while spent + cost <= budget:
         spent += cost
         trial = np.where(mask, target[:, None], assign[None, :])
-        scores = _score(problem, replicas, trial)
-        best = int(np.argmin(scores))
-        if not scores[best] < current * (1 - 1e-9):
+        i, score = _best(problem, replicas, trial)
+        better = score[0] < current[0] * (1 - 1e-9) or (score[0] <= current[0] * (1 + 1e-9)
+                                                         and score[1] < current[1] * (1 - 1e-9))
+        if not better:
             break
-        assign, current = trial[best], float(scores[best])
+        assign, current = trial[i], score
+    return assign
+
+
+def pipeline_stages(problem: Problem, replicas: np.ndarray, chunks: int = 32) -> np.ndarray | None:
+    """Contiguous stages of the task order, one per device, minimising the bottleneck (a DP over cut points).
+
+    Cut points are limited to ``chunks`` positions of equal mean work, and a value crossing a cut
+    is charged to the link from the stage just before it (the exact bottleneck is computed by
+    the caller). None when no chain of distinct devices can run every task.
+    """
+    order = problem.order()
+    n, D = problem.n, problem.num_devices
+    if n == 0:
+        return None
+    compute = problem.compute[order]
+    finite = np.isfinite(compute)
+    work = np.where(finite, compute, 0.0)
+    mean = np.where(finite.any(axis=1), work.sum(axis=1) / np.maximum(finite.sum(axis=1), 1), 0.0)
+    cuts = np.unique(np.searchsorted(np.cumsum(mean), np.linspace(0, mean.sum(), chunks + 1)[1:-1], side="right"))
+    cuts = [0, *[int(c) for c in cuts if 0 < c < n], n]
+    K = len(cuts) - 1
+    prefix = np.vstack([np.zeros(D), np.cumsum(work, axis=0)])
+    bad = np.vstack([np.zeros(D, dtype=int), np.cumsum(~finite, axis=0)])
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    # crossing[k]: seconds on each link (a, b) of the values that cross cut k (graph inputs cross cut 0)
+    cut_at = np.array(cuts)
+    starts = np.array([0 if e.producer < 0 else position[e.producer] + 1 for e in problem.edges], dtype=np.int64)
+    ends = np.array([max((position[c] for c in e.consumers), default=-1) for e in problem.edges], dtype=np.int64)
+    first = np.searchsorted(cut_at, starts, side="left")
+    last = np.searchsorted(cut_at, ends, side="right") - 1
+    inputs = np.array([e.producer < 0 and bool(e.consumers) for e in problem.edges])
+    first[inputs], last[inputs] = 0, 0
+    live = first <= last
+    diff = np.zeros((K + 2, D, D))
+    np.add.at(diff, first[live], problem.arrival[live])
+    np.add.at(diff, last[live] + 1, -problem.arrival[live])
+    crossing = np.cumsum(diff, axis=0)[: K + 1]
+    devices = [d for d in range(D) if finite[:, d].any()]
+    # best[(k, used mask, last device)] = smallest bottleneck covering chunks [0, k)
+    best: dict[tuple[int, int, int], tuple[float, tuple | None]] = {(0, 0, problem.host): (0.0, None)}
+    for k in range(K):
+        for (at, used, last), (period, _) in [item for item in best.items() if item[0][0] == k]:
+            for d in devices:
+                if used >> d & 1:
+                    continue
+                link = crossing[k][last, d] / min(replicas[last], replicas[d]) if last != d else 0.0
+                for j in range(k + 1, K + 1):
+                    lo, hi = cuts[k], cuts[j]
+                    if bad[hi, d] - bad[lo, d]:
+                        break
+                    stage = (prefix[hi, d] - prefix[lo, d]) / replicas[d]
+                    key = (j, used | 1 << d, d)
+                    value = max(period, stage, link)
+                    if key not in best or value < best[key][0]:
+                        best[key] = (value, (at, used, last, lo, hi))
+    finals = [(v, key) for key, (v, _) in best.items() if key[0] == K]
+    if not finals:
+        return None
+    key = min(finals)[1]
+    assign = np.empty(n, dtype=np.int64)
+    while best[key][1] is not None:
+        at, used, last, lo, hi = best[key][1]
+        assign[np.asarray(order[lo:hi])] = key[2]
+        key = (at, used, last)
     return assign
 
 
@@ -89,10 +178,14 @@ def place_throughput(problem: Problem, replicas: np.ndarray, budget: int = WORK_
     starts = [(heft(problem), "heft")]
     starts += [(np.full(problem.n, d, dtype=np.int64), f"single:{d}") for d in range(problem.num_devices)
                if problem.n and finite[:, d].all()]
+    staged = pipeline_stages(problem, replicas)
+    if staged is not None:
+        starts.append((staged, "pipeline-dp"))
     share = budget // len(starts)
     best: tuple[Placement, float] | None = None
+    task_moves = int(finite.sum())
     for assign, method in starts:
-        if 3 * problem.n * problem.n * problem.num_devices <= share:
+        if 4 * evaluation_cost(problem, task_moves) <= share:  # room for a few rounds of single-task moves
             assign = balance(problem, replicas, assign, budget=share)
             method += "+balance"
         groups = merge(problem, assign)

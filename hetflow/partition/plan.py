@@ -127,7 +127,6 @@ class Plan:
     cluster_name: str = ""
     links: dict[str, tuple[float, float, str]] = field(default_factory=dict)  # "a|b" -> (latency, bandwidth, kind)
     last_run: RunReport | None = field(default=None, repr=False)
-    runtime: Any = field(default=None, repr=False)  # the runtime's Executor, once the plan has run
 
     def link_time(self, src: str, dst: str, nbytes: int) -> float:
         """Modelled seconds to move ``nbytes`` from endpoint ``src`` to ``dst``."""
@@ -135,12 +134,6 @@ class Plan:
             return 0.0
         latency, bandwidth, _ = self.links[f"{src}|{dst}"]
         return latency + nbytes / bandwidth
-
-    def close(self) -> None:
-        """Close the devices a run opened (a later run opens them again)."""
-        if self.runtime is not None:
-            self.runtime.close()
-            self.runtime = None
 
     # ------------------------------------------------------------ running
     def run(self, feeds: dict[str, np.ndarray], *, trace: str | Path | None = None) -> dict[str, np.ndarray]:

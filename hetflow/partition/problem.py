@@ -73,6 +73,17 @@ class Problem:
         return self._cache["arrival"]
 
     @property
+    def wire(self) -> np.ndarray:
+        """(E, D, D): seconds edge e spends on the link from device a to device b (no penalty)."""
+        if "wire" not in self._cache:
+            nbytes = np.array([e.nbytes for e in self.edges], dtype=float).reshape(-1, 1, 1)
+            t = self.latency[None] + nbytes * self.inv_bandwidth[None]
+            idx = np.arange(self.num_devices)
+            t[:, idx, idx] = 0.0
+            self._cache["wire"] = t
+        return self._cache["wire"]
+
+    @property
     def returns(self) -> np.ndarray:
         """(E, D): seconds to bring edge e from each device back to the host (used for graph outputs)."""
         if "returns" not in self._cache:
@@ -215,28 +226,6 @@ class Problem:
             if edge.is_output and edge.producer >= 0:
                 total += self.return_cost(e)[src]
         return total
-
-    # ------------------------------------------------------------------ coarsening
-    def quotient(self, groups: list[list[int]]) -> tuple[Problem, list[list[int]]]:
-        """The problem whose tasks are ``groups`` of this one's, and the groups in its (topological) order.
-
-        Every group must be convex (no path leaves it and comes back), so the quotient is a DAG.
-        """
-        groups = topological_groups(groups, self.edges, self.n)
-        group_of = np.empty(self.n, dtype=np.int64)
-        for g, members in enumerate(groups):
-            group_of[members] = g
-        compute = np.stack([self.compute[members].sum(axis=0) for members in groups]) if groups else np.zeros(
-            (0, self.num_devices))
-        edges: list[Edge] = []
-        for edge in self.edges:
-            pg = -1 if edge.producer < 0 else int(group_of[edge.producer])
-            consumers = sorted({int(group_of[c]) for c in edge.consumers} - {pg})
-            if consumers or edge.is_output:
-                edges.append(Edge(pg, consumers, edge.nbytes, edge.is_output))
-        problem = Problem([f"group{g}" for g in range(len(groups))], compute, edges, self.host, self.latency,
-                          self.inv_bandwidth, self.penalty)
-        return problem, groups
 
 
 def topological_groups(groups: list[list[int]], edges: list[Edge], n: int) -> list[list[int]]:

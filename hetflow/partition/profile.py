@@ -46,8 +46,8 @@ def profile_cluster(cluster: Cluster, graph: Graph | None = None, *, repeats: in
                     progress: Callable[[str], None] | None = None) -> Profile:
     """Measure every distinct node shape of ``graph`` (default: the built-in suite) on the present devices."""
     graph = graph or builtin_suite()
-    profile = Profile(machine=next((d.description.model for d in cluster.devices if is_present(d)), ""))
-    present = [d for d in cluster.devices if is_present(d)]
+    present = present_devices(cluster)
+    profile = Profile(machine=present[0].description.model if present else "")
     for device, capability in zip(present, device_capabilities(present)):
         times: dict[str, float] = {}
         ratios: dict[str, list[float]] = {}

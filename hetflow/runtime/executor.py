@@ -263,8 +263,9 @@ class _RunState:
 
 def execute(plan: Plan, items: list[dict[str, np.ndarray]], *, trace: str | Path | None = None
             ) -> tuple[list[dict[str, np.ndarray]], RunReport]:
-    """Run ``items`` through ``plan``, opening its devices on first use (kept open on the plan for later runs)."""
-    executor = plan.runtime
-    if executor is None:
-        executor = plan.runtime = Executor(plan)
-    return executor.run(items, trace=trace)
+    """Run ``items`` through ``plan``: open its devices, load its programs, run, close the devices."""
+    executor = Executor(plan)
+    try:
+        return executor.run(items, trace=trace)
+    finally:
+        executor.close()

@@ -45,22 +45,18 @@ def random_problem(rng: np.random.Generator, n: int, devices: int = 3, *, intege
 
 def exhaustive_latency(problem: Problem) -> float:
     """The latency model's optimum over every assignment (vectorised, in chunks)."""
-    n, D = problem.n, problem.num_devices
-    best = np.inf
-    all_assigns = np.array(list(itertools.product(range(D), repeat=n)), dtype=np.int64)
-    for chunk in np.array_split(all_assigns, max(1, len(all_assigns) // 60_000)):
-        feasible = np.isfinite(problem.compute[np.arange(n), chunk]).all(axis=1)
-        if feasible.any():
-            best = min(best, float(problem.simulate_many(chunk[feasible]).min()))
-    return best
+    all_assigns = np.array(list(itertools.product(*(problem.candidates(t) for t in range(problem.n)))), dtype=np.int64)
+    return min(float(problem.simulate_many(chunk).min())
+               for chunk in np.array_split(all_assigns, max(1, len(all_assigns) // 60_000)))
 
 
-CASES = [(seed, n) for n in range(3, 13) for seed in range(3)]
+CASES = [(seed, n, True) for n in range(3, 13) for seed in range(6)]
+CASES += [(seed, n, False) for n in range(4, 11, 2) for seed in range(3)]  # the host computes nothing
 
 
-@pytest.mark.parametrize("seed,n", CASES)
-def test_latency_placement_within_125_percent_of_exhaustive(seed: int, n: int) -> None:
-    problem = random_problem(np.random.default_rng(1000 * n + seed), n)
+@pytest.mark.parametrize("seed,n,home_is_device", CASES)
+def test_latency_placement_within_125_percent_of_exhaustive(seed: int, n: int, home_is_device: bool) -> None:
+    problem = random_problem(np.random.default_rng(1000 * n + seed), n, home_is_device=home_is_device)
     placement = place_latency(problem)
     optimum = exhaustive_latency(problem)
     assert np.isfinite(problem.compute[np.arange(n), placement.assign]).all()
@@ -146,3 +142,33 @@ def test_throughput_spreads_work_over_devices() -> None:
     assert period == pytest.approx(4.0, rel=1e-2)
     assert period == pytest.approx(float(bottleneck_many(problem, np.ones(3), placement.assign[None])[0]))
     assert sorted(np.bincount(placement.assign, minlength=2)[:2].tolist()) == [4, 4]
+
+
+def _bottleneck_by_loops(problem: Problem, replicas: np.ndarray, assign: np.ndarray) -> float:
+    """The throughput model spelled out, one value at a time."""
+    D = problem.num_devices
+    device, link = np.zeros(D), np.zeros((D, D))
+    for t, d in enumerate(assign):
+        device[d] += problem.compute[t, d]
+    for edge in problem.edges:
+        src = problem.host if edge.producer < 0 else int(assign[edge.producer])
+        wire = problem.transfer(edge.nbytes)
+        for d in {int(assign[c]) for c in edge.consumers} - {src}:
+            link[src, d] += wire[src, d]
+            device[d] += problem.penalty[d]
+        if edge.is_output and edge.producer >= 0 and src != problem.host:
+            link[src, problem.host] += wire[src, problem.host]
+    device /= replicas
+    link /= np.minimum(replicas[:, None], replicas[None, :])
+    return max(device.max(), link.max())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_bottleneck_matches_the_model(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    problem = random_problem(rng, 10, home_is_device=bool(seed % 2))
+    replicas = rng.integers(1, 3, problem.num_devices).astype(float)
+    assigns = np.array([[rng.choice(problem.candidates(t)) for t in range(problem.n)] for _ in range(7)])
+    got = bottleneck_many(problem, replicas, assigns)
+    want = [_bottleneck_by_loops(problem, replicas, a) for a in assigns]
+    np.testing.assert_allclose(got, want, rtol=1e-12)

@@ -125,7 +125,6 @@ def test_host_only_plan_reports_measured_device_time():
     report = plan.last_run
     assert all(source == "measured" for _, source in report.device_busy.values())
     assert "measured" in report.source and "model:link" in report.source
-    plan.close()
 
 
 def test_a_failing_subgraph_is_a_device_error_naming_the_device():
@@ -142,7 +141,6 @@ def test_a_failing_subgraph_is_a_device_error_naming_the_device():
     with pytest.raises(DeviceError) as info:
         plan.run(feeds(g))
     assert "node0/cpu:0" in str(info.value) and "boom" in str(info.value) and "\n" not in str(info.value)
-    plan.close()
 
 
 def test_clock_node_level_and_atomic_launches_and_serial_links():

@@ -34,14 +34,9 @@ class CpuCBackend:
         backend; ``cflags`` are appended to the compiler flags; ``profile`` times every fused unit."""
         if fallback not in ("reference", "error"):
             raise HetflowError(f"cpu_c: fallback must be 'reference' or 'error', got {fallback!r}")
-        if fallback == "error":
-            missing = [(n, r) for n in graph.nodes if (r := table.supports(n)) is not None]
-            if missing:
-                listed = "; ".join(f"{n.name} ({n.op}): {r}" for n, r in missing[:5])
-                raise HetflowError(f"cpu_c cannot generate {len(missing)} node(s) and fallback='error': {listed}")
         toolchain = Toolchain(flags=BASE_FLAGS + tuple(cflags))
         return CpuCExecutable(graph, threads=threads if threads is not None else get_config().num_threads,
-                              toolchain=toolchain, profile=profile)
+                              toolchain=toolchain, profile=profile, fallback=fallback)
 
 
 register_backend("cpu_c", CpuCBackend)

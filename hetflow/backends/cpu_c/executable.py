@@ -66,7 +66,8 @@ def specialize(graph: Graph, shapes: list[tuple[int, ...]]) -> Graph:
 class _Compiled:
     """One specialization: library, arena, constant pointers, and the run loop."""
 
-    def __init__(self, graph: Graph, toolchain: compiler.Toolchain, threads: int, profile: bool = False) -> None:
+    def __init__(self, graph: Graph, toolchain: compiler.Toolchain, threads: int, profile: bool = False,
+                 fallback: str = "reference") -> None:
         start, runs = time.perf_counter(), compiler.STATS.compiler_runs
         self.graph = graph
         self.threads = threads
@@ -74,6 +75,11 @@ class _Compiled:
         runtime = compiler.load(toolchain.runtime())
         self.fusion: Fusion = fuse(graph)
         self.units: list[Unit] = self.fusion.units
+        refused = [u for u in self.units if u.kind == "reference"]
+        if refused and fallback == "error":
+            listed = "; ".join(f"{u.nodes[0].name} ({u.nodes[0].op}): {u.reason}" for u in refused[:5])
+            raise HetflowError(f"cpu_c cannot generate {len(refused)} node(s) of graph {graph.name!r} and "
+                               f"fallback='error': {listed}")
         self.memory: MemoryPlan = plan_memory(graph, self.units)
         source = generate(graph.name, self.units, self.memory, runtime.hf_gemm_mr(), runtime.hf_gemm_nr(), profile)
         self.source_text = source.text
@@ -175,9 +181,10 @@ class CpuCExecutable:
     """A graph compiled by cpu_c: ``run(feeds) -> outputs`` by name, and where each node ran."""
 
     def __init__(self, graph: Graph, *, threads: int | None, toolchain: compiler.Toolchain,
-                 profile: bool = False) -> None:
+                 profile: bool = False, fallback: str = "reference") -> None:
         self.graph = graph
         self.profiling = profile
+        self.fallback = fallback
         self.threads = threads or 0
         self.toolchain = toolchain
         self._lock = threading.Lock()
@@ -188,7 +195,8 @@ class CpuCExecutable:
     def _get(self, shapes: list[tuple[int, ...]]) -> _Compiled:
         key = tuple(shapes)
         if key not in self._compiled:
-            self._compiled[key] = _Compiled(specialize(self.graph, shapes), self.toolchain, self.threads, self.profiling)
+            self._compiled[key] = _Compiled(specialize(self.graph, shapes), self.toolchain, self.threads, self.profiling,
+                                              self.fallback)
         return self._compiled[key]
 
     def _check(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

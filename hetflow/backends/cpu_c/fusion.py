@@ -169,6 +169,7 @@ def _fold_affine(graph: Graph, result: Fusion) -> None:
             removed.add(id(node))
             result.fate[node.name] = p.name
             graph.replace_uses(node.outputs[0], x)
+            node.inputs = []  # gone: it no longer counts as a user of x
             users = _consumers(graph)
             break
     graph.nodes = [n for n in graph.nodes if id(n) not in removed]
@@ -273,6 +274,24 @@ def _units(graph: Graph) -> list[Unit]:
         for n in group.nodes:
             group_of[id(n)] = group
 
+    # a group whose output is read several times, all of them inside one other group, joins that group
+    changed = True
+    while changed:
+        changed = False
+        for group in dict.fromkeys(group_of.values()):
+            inside = {id(n) for n in group.nodes}
+            for v in group.operands():
+                prev = group_of.get(id(v.producer)) if v.producer is not None else None
+                if (prev is None or prev is group or prev.output is not v or id(v) in outputs
+                        or v.type.shape != group.output.type.shape
+                        or not all(id(u) in inside for u in users.get(id(v), []))):
+                    continue
+                group.nodes = sorted(prev.nodes + group.nodes, key=lambda n: index[id(n)])
+                for n in group.nodes:
+                    group_of[id(n)] = group
+                changed = True
+                break
+
     epilogue_of: dict[int, Group] = {}  # id(anchor) -> its epilogue
     for group in dict.fromkeys(group_of.values()):
         for v in group.operands():
@@ -280,7 +299,9 @@ def _units(graph: Graph) -> list[Unit]:
             if p is None or ok[id(p)] is not None or id(p) in epilogue_of or v is not p.outputs[0]:
                 continue
             entry = TABLE[p.op]
-            if not (isinstance(entry, Kernel) and entry.epilogue is not None and private(v)):
+            inside = {id(n) for n in group.nodes}
+            only_here = id(v) not in outputs and all(id(u) in inside for u in users.get(id(v), []))
+            if not (isinstance(entry, Kernel) and entry.epilogue is not None and only_here):
                 continue
             if v.type.shape != group.output.type.shape or v.type.dtype != group.output.type.dtype:
                 continue

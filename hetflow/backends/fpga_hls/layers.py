@@ -108,8 +108,10 @@ class Layer:
     nodes: tuple[str, ...] = ()
     """The IR nodes this layer implements (a convolution with its folded batch norm and bias)."""
 
-    template: ClassVar[str] = ""
+    template: str = ""
     base: ClassVar[str] = ""
+    pointwise: ClassVar[bool] = False
+    """Element i of the result depends on element i of each input only: a stream stage needs no frame buffer."""
 
     @property
     def config_name(self) -> str:
@@ -125,8 +127,13 @@ class Layer:
     def structs(self) -> list[str]:
         return [_struct(self.config_name, self.base, self.constants(), self.typedefs())]
 
-    def call(self, ins: list[str], out: str) -> str:
-        types = ", ".join([t.ctype for t in self.inputs] + [self.output.ctype, self.config_name])
+    def element_struct(self) -> str:
+        """The config of one element of a pointwise layer, for a stream stage that runs element by element."""
+        return f"struct {self.config_name}_1 : {self.config_name} {{\n    static const unsigned n_elem = 1;\n}};"
+
+    def call(self, ins: list[str], out: str, element: bool = False) -> str:
+        config = f"{self.config_name}_1" if element else self.config_name
+        types = ", ".join([t.ctype for t in self.inputs] + [self.output.ctype, config])
         args = ", ".join([*ins, out, *(p.name for p in self.params)])
         return f"hf::{self.template}<{types}>({args});"
 
@@ -169,7 +176,7 @@ class Dense(Layer):
     n_out: int = 1
     accum: FixedType = field(default_factory=lambda: FixedType(32, 16))
 
-    template: ClassVar[str] = "dense"
+    template: str = "dense"
     base: ClassVar[str] = "hf::dense_config"
 
     @property
@@ -221,7 +228,7 @@ class Conv2D(Dense):
     geometry: tuple[int, ...] = ()
     """(C, H, W, M, KH, KW, SH, SW, PT, PL, OH, OW)."""
 
-    template: ClassVar[str] = "conv2d"
+    template: str = "conv2d"
     base: ClassVar[str] = "hf::conv2d_config"
 
     def structs(self) -> list[str]:
@@ -331,7 +338,7 @@ class MeanRows(Layer):
     n_cols: int = 1
     accum: FixedType | None = None
 
-    template: ClassVar[str] = "mean_rows"
+    template: str = "mean_rows"
     base: ClassVar[str] = "hf::mean_config"
 
     def constants(self) -> list[tuple[str, str, object]]:
@@ -364,6 +371,7 @@ class Activation(Layer):
     index_offset: int = 0
 
     base: ClassVar[str] = "hf::activ_config"
+    pointwise: ClassVar[bool] = True
 
     def constants(self) -> list[tuple[str, str, object]]:
         consts: list[tuple[str, str, object]] = [u("n_elem", self.output.size)]
@@ -431,6 +439,7 @@ class Binary(Layer):
     """Two tensors of one shape: add, sub, mul, maximum, minimum (exact, then one cast)."""
 
     base: ClassVar[str] = "hf::merge_config"
+    pointwise: ClassVar[bool] = True
 
     def constants(self) -> list[tuple[str, str, object]]:
         return [u("n_elem", self.output.size)]
@@ -512,7 +521,7 @@ class Concat2(Layer):
     n_outer: int = 1
     inner: tuple[int, int] = (1, 1)
 
-    template: ClassVar[str] = "concat2"
+    template: str = "concat2"
     base: ClassVar[str] = "hf::concat_config"
 
     def constants(self) -> list[tuple[str, str, object]]:
@@ -531,7 +540,7 @@ class Transpose(Layer):
     dims: tuple[int, int, int, int] = (1, 1, 1, 1)
     strides: tuple[int, int, int, int] = (0, 0, 0, 0)
 
-    template: ClassVar[str] = "transpose"
+    template: str = "transpose"
     base: ClassVar[str] = "hf::transpose_config"
 
     def constants(self) -> list[tuple[str, str, object]]:
@@ -550,13 +559,18 @@ class Transpose(Layer):
 class Cast(Layer):
     """A copy with a change of type: a graph output, or an alias that must become its own array."""
 
-    template: ClassVar[str] = "cast"
+    template: str = "cast"
+    pointwise: ClassVar[bool] = True
 
     def structs(self) -> list[str]:
         return []
 
-    def call(self, ins: list[str], out: str) -> str:
-        return f"hf::cast<{self.inputs[0].ctype}, {self.output.ctype}, {self.output.size}>({ins[0]}, {out});"
+    def element_struct(self) -> str:
+        return ""
+
+    def call(self, ins: list[str], out: str, element: bool = False) -> str:
+        n = 1 if element else self.output.size
+        return f"hf::cast<{self.inputs[0].ctype}, {self.output.ctype}, {n}>({ins[0]}, {out});"
 
     def evaluate(self, xs: list[np.ndarray]) -> np.ndarray:
         return fx.requantize(xs[0], self.inputs[0].type.frac, self.output.type)
@@ -577,7 +591,7 @@ class Softmax(Layer):
     accum: FixedType | None = None
     wide: FixedType | None = None
 
-    template: ClassVar[str] = "softmax"
+    template: str = "softmax"
     base: ClassVar[str] = "hf::softmax_config"
 
     def constants(self) -> list[tuple[str, str, object]]:

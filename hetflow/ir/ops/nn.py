@@ -4,8 +4,9 @@ Layout is channels-first: ``x[N, C, *spatial]`` with 1, 2 or 3 spatial dims. Win
 explicit ``pads`` (all begins, then all ends); frontends resolve ONNX ``auto_pad`` into them.
 
 The NumPy semantics are written to be fast enough to run real models: convolution is one
-im2col built from a strided view plus one BLAS matmul; pooling and depthwise convolution loop
-over kernel *positions* (a handful of whole-tensor operations), never over channels or pixels.
+im2col gathered from a strided view plus one BLAS matmul; depthwise convolution and pooling loop
+over kernel *positions* (a handful of whole-tensor operations), never over channels or pixels, and
+pooling reduces one spatial axis at a time (sum(k) passes, not prod(k)) without building padding.
 """
 
 from __future__ import annotations
@@ -161,14 +162,13 @@ def _spatial_out(node: Node, x_shape: tuple[Dim, ...], kernel: Sequence[int], ce
     return out
 
 
-def _pad(x: np.ndarray, pads: Sequence[int], value: float, extra_end: Sequence[int] = ()) -> np.ndarray:
-    """Pad the trailing spatial dims (pads = begins then ends), plus ``extra_end`` more at the ends."""
+def _pad(x: np.ndarray, pads: Sequence[int], value: float) -> np.ndarray:
+    """Pad the trailing spatial dims (pads = begins then ends) with ``value``."""
     r = len(pads) // 2
-    ends = [pads[r + i] + (extra_end[i] if extra_end else 0) for i in range(r)]
-    if not any(pads[:r]) and not any(ends):
+    if not any(pads):
         return x
     sp = x.shape[-r:]
-    out = np.full(x.shape[:-r] + tuple(n + b + e for n, b, e in zip(sp, pads[:r], ends)), value, x.dtype)
+    out = np.full(x.shape[:-r] + tuple(n + b + e for n, b, e in zip(sp, pads[:r], pads[r:])), value, x.dtype)
     out[(...,) + tuple(slice(b, b + n) for n, b in zip(sp, pads[:r]))] = x
     return out
 
@@ -186,6 +186,7 @@ def _windows(xp: np.ndarray, kernel: Sequence[int], strides: Sequence[int], dila
 
 def window_out_sizes(spatial: Sequence[int], kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int],
                      dilations: Sequence[int], ceil_mode: bool = False) -> list[int]:
+    """``window_out_size`` for every spatial dim."""
     r = len(kernel)
     return [window_out_size(spatial[i], kernel[i], strides[i], pads[i], pads[r + i], dilations[i], ceil_mode)
             for i in range(r)]
@@ -196,7 +197,6 @@ class _Tap:
     """One kernel position: which outputs it reaches inside the input (padding is never materialized)."""
 
     index: int  # row-major position in the kernel
-    kpos: tuple[int, ...]
     dst: tuple[slice, ...] | None  # the output region whose windows see a real input element here; None: none do
     src: tuple[slice, ...]  # the (strided) input elements read for that region
     full: bool  # dst is the whole output
@@ -204,6 +204,7 @@ class _Tap:
 
 def _taps(spatial: Sequence[int], out: Sequence[int], kernel: Sequence[int], strides: Sequence[int],
           pads: Sequence[int], dilations: Sequence[int]) -> list[_Tap]:
+    """Every kernel position in row-major order, with the output region it reaches without padding."""
     ranges = []
     for n, o, k, s, p, d in zip(spatial, out, kernel, strides, pads, dilations):
         per_pos = []
@@ -213,16 +214,16 @@ def _taps(spatial: Sequence[int], out: Sequence[int], kernel: Sequence[int], str
             per_pos.append((lo, hi, off))
         ranges.append(per_pos)
     taps = []
-    for index, kpos in enumerate(itertools.product(*(range(k) for k in kernel))):
+    for index, kpos in enumerate(itertools.product(*map(range, kernel))):
         picked = [ranges[i][j] for i, j in enumerate(kpos)]
         if any(hi <= lo for lo, hi, _ in picked):
-            taps.append(_Tap(index, kpos, None, (), False))
+            taps.append(_Tap(index, None, (), False))
             continue
         dst = tuple(slice(lo, hi) for lo, hi, _ in picked)
         src = tuple(slice(lo * s + off, lo * s + off + (hi - lo - 1) * s + 1, s)
                     for (lo, hi, off), s in zip(picked, strides))
         full = all(lo == 0 and hi == o for (lo, hi, _), o in zip(picked, out))
-        taps.append(_Tap(index, kpos, dst, src, full))
+        taps.append(_Tap(index, dst, src, full))
     return taps
 
 
@@ -319,7 +320,7 @@ def _conv_depthwise(view: np.ndarray, w: np.ndarray, group: int) -> np.ndarray:
     wk = w.reshape((group, mg) + w.shape[2:])
     y = np.zeros((n, group, mg) + out_sp, dtype=np.result_type(view, w))
     tmp = np.empty_like(y)
-    for kpos in itertools.product(*(range(k) for k in w.shape[2:])):
+    for kpos in itertools.product(*map(range, w.shape[2:])):
         np.multiply(view[_ALL2 + kpos][:, :, None], wk[_ALL2 + kpos].reshape((group, mg) + (1,) * r), out=tmp)
         y += tmp
     return y.reshape((n, group * mg) + out_sp)
@@ -395,12 +396,12 @@ def conv_transpose(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, *,
     n, c = x.shape[:2]
     mg, kernel, r = w.shape[1], w.shape[2:], w.ndim - 2
     sp = x.shape[2:]
-    cg, k = c // group, math.prod(kernel)
-    wt = w.reshape(group, cg, mg * k).transpose(0, 2, 1)
+    cg = c // group
+    wt = w.reshape(group, cg, mg * math.prod(kernel)).transpose(0, 2, 1)
     cols = np.matmul(wt, x.reshape(n, group, cg, math.prod(sp))).reshape((n, group * mg) + tuple(kernel) + sp)
     natural = [(sp[i] - 1) * strides[i] + (kernel[i] - 1) * dilations[i] + 1 for i in range(r)]
     full = np.zeros((n, group * mg) + tuple(natural), dtype=cols.dtype)
-    for kpos in itertools.product(*(range(k) for k in kernel)):
+    for kpos in itertools.product(*map(range, kernel)):
         dst = tuple(slice(kp * dilations[i], kp * dilations[i] + (sp[i] - 1) * strides[i] + 1, strides[i])
                     for i, kp in enumerate(kpos))
         full[(slice(None), slice(None)) + dst] += cols[(slice(None), slice(None)) + kpos]

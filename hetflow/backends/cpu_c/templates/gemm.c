@@ -65,21 +65,49 @@ static float* thread_scratch(void) {
     return tls_scratch;
 }
 
+float* hf_thread_scratch(long* floats) {
+    *floats = HF_SCRATCH_FLOATS;
+    return thread_scratch();
+}
+
 /* ------------------------------------------------------------------ epilogue on a tile in memory */
 void hf_epilogue_tile(const hf_epilogue* e, float* c, long ldc, long m0, long mr, long n0, long nr) {
+    /* no activation clamps to (-inf, inf), which passes every value (NaN included) through */
+    float lo = e->act == HF_ACT_RELU ? 0.0f : e->act == HF_ACT_CLIP ? e->lo : -HUGE_VALF;
+    float hi = e->act == HF_ACT_CLIP ? e->hi : HUGE_VALF;
+    const float* bn = e->bias_n ? e->bias_n + n0 : NULL;
     for (long i = 0; i < mr; i++) {
         float* row = c + i * ldc;
         float bm = e->bias_m ? e->bias_m[m0 + i] : 0.0f;
         const float* res = e->res ? e->res + (m0 + i) * e->res_rs + n0 : NULL;
-        const float* bn = e->bias_n ? e->bias_n + n0 : NULL;
+        if (bn && res) {
 #pragma omp simd
-        for (long j = 0; j < nr; j++) {
-            float v = row[j] + bm;
-            if (bn) v += bn[j];
-            if (res) v += res[j];
-            if (e->act == HF_ACT_RELU) v = v < 0.0f ? 0.0f : v;
-            if (e->act == HF_ACT_CLIP) v = v < e->lo ? e->lo : (v > e->hi ? e->hi : v);
-            row[j] = v;
+            for (long j = 0; j < nr; j++) {
+                float v = row[j] + bm + bn[j] + res[j];
+                v = v < lo ? lo : v;
+                row[j] = v > hi ? hi : v;
+            }
+        } else if (bn) {
+#pragma omp simd
+            for (long j = 0; j < nr; j++) {
+                float v = row[j] + bm + bn[j];
+                v = v < lo ? lo : v;
+                row[j] = v > hi ? hi : v;
+            }
+        } else if (res) {
+#pragma omp simd
+            for (long j = 0; j < nr; j++) {
+                float v = row[j] + bm + res[j];
+                v = v < lo ? lo : v;
+                row[j] = v > hi ? hi : v;
+            }
+        } else {
+#pragma omp simd
+            for (long j = 0; j < nr; j++) {
+                float v = row[j] + bm;
+                v = v < lo ? lo : v;
+                row[j] = v > hi ? hi : v;
+            }
         }
     }
     if (e->post) e->post(e->ctx, c, ldc, e->outer, e->m_base + m0, mr, n0, nr);

@@ -23,6 +23,8 @@ int hf_get_threads(void);
 /* Seconds on a clock for per-unit profiles: this thread's CPU time when kernels run on one thread
  * (robust on a shared machine), wall time otherwise. */
 double hf_clock(void);
+/* Internal: this OS thread's packing buffer (allocated on first use, kept); its size in floats. */
+float* hf_thread_scratch(long* floats);
 
 /* ------------------------------------------------------------------ GEMM geometry */
 /* Register-block shape of the micro-kernel this library was built with (depends on -march). */

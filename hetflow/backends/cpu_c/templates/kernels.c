@@ -80,6 +80,30 @@ static void column_ranges(const window* g, long* lo, long* hi) {
 }
 
 /* ------------------------------------------------------------------ depthwise convolution */
+/* Stride 1: copy the plane into a zero-padded buffer of row width wp, then every tap is one flat
+ * multiply-add over the output computed on the padded grid (oh x wp); the columns past ow are
+ * discarded when the result is copied out. Long contiguous loops instead of short rows. */
+static int depthwise_flat(const hf_conv2d* g, const float* xp, const float* wt, float* yp, float* buf, long cap) {
+    long wp = g->ow + (g->kw - 1) * g->dw, hp = g->oh + (g->kh - 1) * g->dh;
+    long in_size = hp * wp + (g->kw - 1) * g->dw + 16, out_size = g->oh * wp;
+    if (in_size + out_size > cap) return 0;
+    float* pad = buf;
+    float* acc = buf + in_size;
+    for (long i = 0; i < in_size; i++) pad[i] = 0.0f;
+    long rows = min_l(g->h, hp - g->ph), cols = min_l(g->w, wp - g->pw);
+    for (long i = 0; i < rows; i++) memcpy(pad + (i + g->ph) * wp + g->pw, xp + i * g->w, (size_t)cols * sizeof(float));
+    for (long q = 0; q < out_size; q++) acc[q] = 0.0f;
+    for (long r = 0; r < g->kh; r++)
+        for (long s = 0; s < g->kw; s++) {
+            float wv = wt[r * g->kw + s];
+            const float* src = pad + r * g->dh * wp + s * g->dw;
+#pragma omp simd
+            for (long q = 0; q < out_size; q++) acc[q] += wv * src[q];
+        }
+    for (long i = 0; i < g->oh; i++) memcpy(yp + i * g->ow, acc + i * wp, (size_t)g->ow * sizeof(float));
+    return 1;
+}
+
 void hf_conv2d_depthwise(const hf_conv2d* g, const float* x, const float* w, float* y,
                          const hf_epilogue* epi, long res_bs) {
     window win = {g->h, g->w, g->oh, g->ow, g->kh, g->kw, g->sh, g->sw, g->ph, g->pw, g->dh, g->dw};
@@ -87,11 +111,16 @@ void hf_conv2d_depthwise(const hf_conv2d* g, const float* x, const float* w, flo
     long planes = g->n * g->m;
     long lo[g->kw], hi[g->kw];
     column_ranges(&win, lo, hi);
+    int flat = g->sh == 1 && g->sw == 1;
 #pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (planes * plane_out > 4096)
     for (long p = 0; p < planes; p++) {
         long bi = p / g->m, oc = p % g->m, ic = oc / mult;
+        const float* xp = x + (bi * g->c + ic) * plane_in;
+        const float* wt = w + oc * g->kh * g->kw;
         float* yp = y + p * plane_out;
-        window_dispatch(&win, x + (bi * g->c + ic) * plane_in, yp, w + oc * g->kh * g->kw, lo, hi, WIN_FMA);
+        long cap = 0;
+        float* buf = flat ? hf_thread_scratch(&cap) : NULL;
+        if (!flat || !depthwise_flat(g, xp, wt, yp, buf, cap)) window_dispatch(&win, xp, yp, wt, lo, hi, WIN_FMA);
         if (epi) {
             hf_epilogue e = *epi;
             e.outer = bi;

@@ -1,0 +1,72 @@
+"""The FPGA backend: IR -> configured HLS C++ template library (ap_fixed) -> g++ C simulation + cycle model.
+
+``table.py`` maps IR ops to templates and answers capability (``supports``); ``config.py`` holds
+the per-layer settings (precision, reuse factor; model < op type < node name); ``lower.py`` builds
+a ``Design``; ``layers.py`` gives each layer its C++ configuration, its bit-exact NumPy model
+(``fixedpoint.py``) and its work; ``codegen.py`` writes the sources; ``csim.py`` compiles and runs
+them; ``estimate.py`` is the ``model:hls-cycles`` cycle and resource model; ``driver.py`` is the
+device; ``export.py`` writes a Vitis HLS project; ``precision.py`` traces where precision is lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from hetflow.backends.base import register_backend
+from hetflow.backends.fpga_hls import table
+from hetflow.backends.fpga_hls.config import HLSConfig, HLSConfigError, ReuseFactorWarning
+from hetflow.backends.fpga_hls.csim import CompileError, CompilerNotFoundError, Toolchain
+from hetflow.backends.fpga_hls.estimate import TIME_SOURCE, DesignDoesNotFit, DesignEstimate, estimate, fold_to_fit
+from hetflow.backends.fpga_hls.executable import FpgaExecutable
+from hetflow.backends.fpga_hls.fixedpoint import FixedType
+from hetflow.backends.fpga_hls.lower import Design, LoweringError, lower
+from hetflow.ir import Graph, Node, verify
+from hetflow.targets import MachineDescription, get_preset
+
+DEFAULT_TARGET = "xilinx/alveo-u250"
+
+
+def resolve_target(target: MachineDescription | str) -> MachineDescription:
+    return target if isinstance(target, MachineDescription) else get_preset(target)
+
+
+class FpgaHlsBackend:
+    """Generates HLS C++ (Vitis style, ap_fixed) for an FPGA board; runs it as a g++ C simulation."""
+
+    name = "fpga_hls"
+
+    def supports(self, node: Node) -> str | None:
+        return table.supports(node)
+
+    def compile(self, graph: Graph, *, config: HLSConfig | dict[str, Any] | None = None,
+                target: MachineDescription | str = DEFAULT_TARGET, fit: Literal["error", "fold"] = "error",
+                toolchain: Toolchain | None = None, build: bool = True, name: str | None = None,
+                **options: Any) -> FpgaExecutable:
+        """Lower, estimate and (``build``) compile the C simulation of ``graph`` for ``target``.
+
+        ``fit="error"`` refuses a design that does not fit the board; ``fit="fold"`` first raises the
+        reuse factors of the layers using most of the exhausted resource. Every node must be in the
+        table: ``hf.compile(graph, cluster)`` keeps the others on a CPU.
+        """
+        if options:
+            raise HLSConfigError(f"fpga_hls.compile: unknown option(s) {sorted(options)}; it takes config, target, "
+                                 f"fit, toolchain, build, name")
+        if fit not in ("error", "fold"):
+            raise HLSConfigError(f"fpga_hls.compile: fit must be 'error' or 'fold', got {fit!r}")
+        verify(graph)
+        description = resolve_target(target)
+        design = lower(graph, HLSConfig.of(config), name=name)
+        notes: list[str] = []
+        if fit == "fold":
+            est, notes = fold_to_fit(design, description)
+        else:
+            est = estimate(design, description)
+        est.check_fit(design)
+        return FpgaExecutable(graph, design, est, toolchain=toolchain, build=build, notes=notes)
+
+
+register_backend("fpga_hls", FpgaHlsBackend)
+
+__all__ = ["TIME_SOURCE", "CompileError", "CompilerNotFoundError", "Design", "DesignDoesNotFit", "DesignEstimate",
+           "FixedType", "FpgaExecutable", "FpgaHlsBackend", "HLSConfig", "HLSConfigError", "LoweringError",
+           "ReuseFactorWarning", "Toolchain", "estimate", "lower"]
