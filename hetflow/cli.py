@@ -404,6 +404,45 @@ def targets(
         console.print(table)
 
 
+# ---------------------------------------------------------------- codegen
+@app.command()
+def codegen(
+    model: ModelArgument,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the project into.")],
+    target: Annotated[str, typer.Option("--target", "-t", help="Board preset (an fpga_hls description).")] =
+        "xilinx/alveo-u250",
+    architecture: Annotated[str | None, typer.Option(help="parallel or stream.")] = None,
+    reuse_factor: Annotated[int | None, typer.Option("--reuse-factor", help="Model-wide reuse factor.")] = None,
+    precision: Annotated[str | None, typer.Option(help="Model-wide precision, e.g. 'fixed<16,6>'.")] = None,
+    config: Annotated[Path | None, typer.Option(help="HLSConfig as a JSON or TOML file (model/op_type/name).")] = None,
+    fold: Annotated[bool, typer.Option("--fold", help="Raise reuse factors until the design fits the board.")] = False,
+    trace_precision: Annotated[bool, typer.Option("--trace-precision",
+                                                  help="Print per-layer error against float and where it is lost.")] = False,
+    inputs: Annotated[list[str] | None, typer.Option("--input", "-i", help="Golden input NAME=FILE.npy.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the random golden inputs.")] = 0,
+    debug: DebugOption = False,
+) -> None:
+    """Write a Vitis HLS project (sources, headers, Tcl, testbench with golden data, README) for an FPGA board."""
+    import warnings
+
+    from hetflow.backends.fpga_hls.export import config_from_options, export_project
+
+    with _user_errors(debug), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            graph = hf.load(resolve_model(model))
+            feeds = dict(_parse_input(spec) for spec in inputs or [])
+            cfg = config_from_options(architecture=architecture, reuse_factor=reuse_factor, precision=precision,
+                                      config_file=config)
+            report = export_project(graph, output, target=target, config=cfg, feeds=feeds or None, seed=seed,
+                                    trace=trace_precision, fit="fold" if fold else "error")
+        finally:
+            for w in caught:
+                typer.echo(f"warning: {w.message}", err=True)
+        for line in report.lines():
+            console.print(escape(line), soft_wrap=True)
+
+
 def main() -> None:
     """Entry point of the ``hetflow`` script."""
     app()

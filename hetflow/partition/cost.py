@@ -25,6 +25,7 @@ from hetflow.ir import DType, Node, get_op
 from hetflow.ir.errors import HetflowError
 from hetflow.partition.capability import backend_or_none
 from hetflow.targets import Link, MachineDescription
+from hetflow.targets.units import format_seconds
 
 PROFILE_VERSION = 1
 
@@ -37,8 +38,6 @@ class Estimate:
     source: str
 
     def __str__(self) -> str:
-        from hetflow.targets.units import format_seconds
-
         return f"{format_seconds(self.seconds)} ({self.source})"
 
 

@@ -123,12 +123,12 @@ def min_cut_two(problem: Problem, a: int, b: int) -> np.ndarray:
     flow = MaxFlow(n + 2 + 2 * len(problem.edges))
     aux = n + 2
     for e, edge in enumerate(problem.edges):
-        cost = problem.arrival_cost(e)
+        cost = problem.arrival[e]
         consumers = sorted(set(edge.consumers))
         if edge.producer >= 0:
             p = edge.producer
             if edge.is_output:
-                ret = problem.return_cost(e)
+                ret = problem.returns[e]
                 on_a[p] += ret[a]
                 on_b[p] += ret[b]
             if consumers:

@@ -3,9 +3,10 @@
 For a stream of inputs every device and every link is a pipeline stage: the steady-state time
 per item is the busiest one's load. Devices of one description on one host form a pool whose
 replicas take items in turn, so a stage placed on a pool of ``r`` runs ``r`` copies and its load
-is divided by ``r``. A device's load per item is its tasks' compute plus a boundary penalty per
-value it receives from elsewhere; a directed device pair's load is the transfers it carries,
-each value once per receiving device.
+is divided by ``r``. A device's load per item is its tasks' compute (a boundary penalty delays an
+item but does not occupy the device, as in the runtime's clock); a directed device pair's load
+is the transfers it carries, each value once per receiving device, shared out over the links of
+the replicas at either end (each replica has its own).
 
 The search is the latency placement's, with the bottleneck as objective: start from HEFT and
 from every single pool that can run everything, move tasks (when affordable) and then whole
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hetflow.partition.placement import WORK_BUDGET, Placement, heft, merge
+from hetflow.partition.placement import WORK_BUDGET, Placement, heft, local_search, merge
 from hetflow.partition.problem import Problem
 
 
@@ -49,7 +50,6 @@ def _bottleneck(problem: Problem, replicas: np.ndarray, assigns: np.ndarray) -> 
     receives[((rows * E + pair_edge[None, :]) * D + assigns[:, pair_task]).ravel()] = True
     receives = receives.reshape(m, E, D)
     receives[rows, np.arange(E)[None, :], src] = False
-    device += receives.sum(axis=1) * problem.penalty[None, :]
     # link loads: value e from src to every receiving device d; graph outputs back home
     wire = problem.wire[np.arange(E)[None, :], src]  # (m, E, D)
     load = np.where(receives, wire, 0.0)
@@ -58,7 +58,7 @@ def _bottleneck(problem: Problem, replicas: np.ndarray, assigns: np.ndarray) -> 
     flat = ((rows[:, :, None] * D + src[:, :, None]) * D + np.arange(D)[None, None, :]).ravel()
     link = np.bincount(flat, weights=load.ravel(), minlength=m * D * D).reshape(m, D, D)
     device /= replicas[None, :]
-    link /= np.minimum(replicas[:, None], replicas[None, :])[None]
+    link /= np.maximum(replicas[:, None], replicas[None, :])[None]
     return np.maximum(device.max(axis=1), link.reshape(m, -1).max(axis=1))
 
 
@@ -78,33 +78,9 @@ def _best(problem: Problem, replicas: np.ndarray, trial: np.ndarray) -> tuple[in
 
 def balance(problem: Problem, replicas: np.ndarray, assign: np.ndarray, units: list[list[int]] | None = None,
             budget: int = WORK_BUDGET) -> np.ndarray:
-    """Best-improvement moves of units (tasks or subgraphs) to other pools while the bottleneck drops
-    (or, at an equal bottleneck, the latency)."""
-    assign = np.asarray(assign, dtype=np.int64).copy()
-    n = problem.n
-    units = [[t] for t in range(n)] if units is None else units
-    finite = np.isfinite(problem.compute)
-    moves = [(u, d) for u, members in enumerate(units) for d in range(problem.num_devices)
-             if finite[members, d].all() and not (assign[members] == d).all()]
-    if not moves or n == 0:
-        return assign
-    mask = np.zeros((len(moves), n), dtype=bool)
-    for i, (u, _) in enumerate(moves):
-        mask[i, units[u]] = True
-    target = np.array([d for _, d in moves], dtype=np.int64)
-    _, current = _best(problem, replicas, assign[None])
-    cost = evaluation_cost(problem, len(moves))
-    spent = evaluation_cost(problem, 1)
-    while spent + cost <= budget:
-        spent += cost
-        trial = np.where(mask, target[:, None], assign[None, :])
-        i, score = _best(problem, replicas, trial)
-        better = score[0] < current[0] * (1 - 1e-9) or (score[0] <= current[0] * (1 + 1e-9)
-                                                         and score[1] < current[1] * (1 - 1e-9))
-        if not better:
-            break
-        assign, current = trial[i], score
-    return assign
+    """Local search for the lowest bottleneck (at an equal bottleneck, the lowest latency)."""
+    return local_search(problem, assign, units, budget, lambda trial: _best(problem, replicas, trial),
+                        lambda m: evaluation_cost(problem, m))
 
 
 def pipeline_stages(problem: Problem, replicas: np.ndarray, chunks: int = 32) -> np.ndarray | None:
@@ -150,7 +126,7 @@ def pipeline_stages(problem: Problem, replicas: np.ndarray, chunks: int = 32) ->
             for d in devices:
                 if used >> d & 1:
                     continue
-                link = crossing[k][last, d] / min(replicas[last], replicas[d]) if last != d else 0.0
+                link = crossing[k][last, d] / max(replicas[last], replicas[d]) if last != d else 0.0
                 for j in range(k + 1, K + 1):
                     lo, hi = cuts[k], cuts[j]
                     if bad[hi, d] - bad[lo, d]:

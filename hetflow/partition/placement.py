@@ -14,6 +14,7 @@ discrete-event clock reproduces.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,35 +66,60 @@ def heft(problem: Problem) -> np.ndarray:
     return np.array(assign, dtype=np.int64)
 
 
-def improve(problem: Problem, assign: np.ndarray, units: list[list[int]] | None = None,
-            budget: int = WORK_BUDGET) -> np.ndarray:
-    """Best-improvement local search: move one unit (a task, or a subgraph) to another device.
+Scorer = Callable[[np.ndarray], tuple[int, tuple[float, ...]]]
+"""Given candidate assignments (m, n): the best one's index and its score (lower is better, compared in order)."""
 
-    Repeats while the best move shortens the latency model and ``budget`` (tasks x candidate
-    assignments simulated) lasts.
+
+def local_search(problem: Problem, assign: np.ndarray, units: list[list[int]] | None, budget: int, score: Scorer,
+                 cost: Callable[[int], int]) -> np.ndarray:
+    """Best-improvement local search: move one unit (a task, or a subgraph) to another device it can run on.
+
+    Repeats while the best move improves ``score`` and ``budget`` lasts; scoring m candidates
+    spends ``cost(m)``.
     """
     assign = np.asarray(assign, dtype=np.int64).copy()
-    n = problem.n
-    units = [[t] for t in range(n)] if units is None else units
+    units = [[t] for t in range(problem.n)] if units is None else units
     finite = np.isfinite(problem.compute)
-    moves = [(u, d) for u, members in enumerate(units) for d in range(problem.num_devices) if finite[members, d].all()]
-    if not moves or n == 0:
+    moves = [(u, d) for u, members in enumerate(units) for d in range(problem.num_devices)
+             if finite[members, d].all() and not (assign[members] == d).all()]
+    if not moves:
         return assign
-    mask = np.zeros((len(moves), n), dtype=bool)
+    mask = np.zeros((len(moves), problem.n), dtype=bool)
     for i, (u, _) in enumerate(moves):
         mask[i, units[u]] = True
     target = np.array([d for _, d in moves], dtype=np.int64)
-    current = float(problem.simulate_many(assign[None])[0])
-    spent = n
-    while spent + n * len(moves) <= budget:
-        spent += n * len(moves)
+    _, current = score(assign[None])
+    spent = cost(1)
+    while spent + cost(len(moves)) <= budget:
+        spent += cost(len(moves))
         trial = np.where(mask, target[:, None], assign[None, :])
+        best, found = score(trial)
+        if not _better(found, current):
+            break
+        assign, current = trial[best], found
+    return assign
+
+
+def _better(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    """``a`` < ``b`` in order, each comparison with a relative tolerance (ties fall to the next)."""
+    for x, y in zip(a, b):
+        if x < y * (1 - 1e-9):
+            return True
+        if x > y * (1 + 1e-9):
+            return False
+    return False
+
+
+def improve(problem: Problem, assign: np.ndarray, units: list[list[int]] | None = None,
+            budget: int = WORK_BUDGET) -> np.ndarray:
+    """Local search under the latency model; the budget counts tasks x candidate assignments simulated."""
+
+    def score(trial: np.ndarray) -> tuple[int, tuple[float, ...]]:
         times = problem.simulate_many(trial)
         best = int(np.argmin(times))
-        if not times[best] < current * (1 - 1e-9):
-            break
-        assign, current = trial[best], float(times[best])
-    return assign
+        return best, (float(times[best]),)
+
+    return local_search(problem, assign, units, budget, score, lambda m: problem.n * m)
 
 
 def merge(problem: Problem, assign: np.ndarray) -> list[list[int]]:

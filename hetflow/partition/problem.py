@@ -55,26 +55,9 @@ class Problem:
         return self.compute.shape[1]
 
     # ------------------------------------------------------------------ derived tables
-    def transfer(self, nbytes: float) -> np.ndarray:
-        """(D, D) seconds to move ``nbytes`` between devices, without the boundary penalty."""
-        t = self.latency + nbytes * self.inv_bandwidth
-        np.fill_diagonal(t, 0.0)
-        return t
-
-    @property
-    def arrival(self) -> np.ndarray:
-        """(E, D, D): seconds from edge e leaving device a until a task on device b can use it (penalty included)."""
-        if "arrival" not in self._cache:
-            nbytes = np.array([e.nbytes for e in self.edges], dtype=float).reshape(-1, 1, 1)
-            t = self.latency[None] + nbytes * self.inv_bandwidth[None] + self.penalty[None, None, :]
-            idx = np.arange(self.num_devices)
-            t[:, idx, idx] = 0.0
-            self._cache["arrival"] = t
-        return self._cache["arrival"]
-
     @property
     def wire(self) -> np.ndarray:
-        """(E, D, D): seconds edge e spends on the link from device a to device b (no penalty)."""
+        """(E, D, D): seconds edge e spends on the link from device a to device b (0 within a device)."""
         if "wire" not in self._cache:
             nbytes = np.array([e.nbytes for e in self.edges], dtype=float).reshape(-1, 1, 1)
             t = self.latency[None] + nbytes * self.inv_bandwidth[None]
@@ -84,28 +67,25 @@ class Problem:
         return self._cache["wire"]
 
     @property
+    def arrival(self) -> np.ndarray:
+        """(E, D, D): seconds from edge e leaving device a until a task on device b can use it (penalty included)."""
+        if "arrival" not in self._cache:
+            t = self.wire + self.penalty[None, None, :]
+            idx = np.arange(self.num_devices)
+            t[:, idx, idx] = 0.0
+            self._cache["arrival"] = t
+        return self._cache["arrival"]
+
+    @property
     def returns(self) -> np.ndarray:
         """(E, D): seconds to bring edge e from each device back to the host (used for graph outputs)."""
-        if "returns" not in self._cache:
-            nbytes = np.array([e.nbytes for e in self.edges], dtype=float).reshape(-1, 1)
-            t = self.latency[None, :, self.host] + nbytes * self.inv_bandwidth[None, :, self.host]
-            t[:, self.host] = 0.0
-            self._cache["returns"] = t
-        return self._cache["returns"]
+        return self.wire[:, :, self.host]
 
     def _lists(self) -> tuple[list, list, list]:
         """arrival, returns and compute as nested lists: scalar loops index these far faster than arrays."""
         if "lists" not in self._cache:
             self._cache["lists"] = (self.arrival.tolist(), self.returns.tolist(), self.compute.tolist())
         return self._cache["lists"]
-
-    def arrival_cost(self, e: int) -> np.ndarray:
-        """(D, D): seconds from edge ``e`` leaving device a until a task on device b can use it."""
-        return self.arrival[e]
-
-    def return_cost(self, e: int) -> np.ndarray:
-        """(D,): seconds to bring graph output ``e`` from each device back to the host."""
-        return self.returns[e]
 
     def inputs_of(self) -> list[list[int]]:
         """Per task, the edges it reads."""
@@ -198,7 +178,7 @@ class Problem:
             ready = np.zeros(m)
             for e in ins[t]:
                 p = self.edges[e].producer
-                cost = self.arrival_cost(e)
+                cost = self.arrival[e]
                 at = cost[self.host, d] if p < 0 else finish[:, p] + cost[assigns[:, p], d]
                 np.maximum(ready, at, out=ready)
             done = np.maximum(ready, free[rows, d]) + self.compute[t, d]
@@ -208,7 +188,7 @@ class Problem:
         for e, edge in enumerate(self.edges):
             if edge.is_output and edge.producer >= 0:
                 p = edge.producer
-                np.maximum(end, finish[:, p] + self.return_cost(e)[assigns[:, p]], out=end)
+                np.maximum(end, finish[:, p] + self.returns[e][assigns[:, p]], out=end)
         return end
 
     def total_cost(self, assign: np.ndarray | list[int]) -> float:
@@ -220,16 +200,17 @@ class Problem:
         total = float(self.compute[np.arange(self.n), assign].sum()) if self.n else 0.0
         for e, edge in enumerate(self.edges):
             src = self.host if edge.producer < 0 else int(assign[edge.producer])
-            cost = self.arrival_cost(e)
+            cost = self.arrival[e]
             for d in {int(assign[c]) for c in edge.consumers}:
                 total += cost[src, d]
             if edge.is_output and edge.producer >= 0:
-                total += self.return_cost(e)[src]
+                total += self.returns[e][src]
         return total
 
 
 def topological_groups(groups: list[list[int]], edges: list[Edge], n: int) -> list[list[int]]:
-    """``groups`` reordered so that every data edge between two groups points forward (Kahn's algorithm)."""
+    """``groups`` reordered so that every data edge between two groups points forward (Kahn's algorithm,
+    earliest-listed first: an order that is already topological comes back unchanged)."""
     group_of = np.empty(n, dtype=np.int64)
     for g, members in enumerate(groups):
         group_of[members] = g
@@ -244,20 +225,19 @@ def topological_groups(groups: list[list[int]], edges: list[Edge], n: int) -> li
             if cg != pg and cg not in succ[pg]:
                 succ[pg].add(cg)
                 indegree[cg] += 1
-    ready = sorted((min(members), g) for g, members in enumerate(groups) if indegree[g] == 0)
-    heap = list(ready)
+    heap = [g for g in range(len(groups)) if indegree[g] == 0]
     heapq.heapify(heap)
     order: list[int] = []
     while heap:
-        _, g = heapq.heappop(heap)
+        g = heapq.heappop(heap)
         order.append(g)
         for s in succ[g]:
             indegree[s] -= 1
             if indegree[s] == 0:
-                heapq.heappush(heap, (min(groups[s]), s))
+                heapq.heappush(heap, s)
     if len(order) != len(groups):
         raise ValueError("the groups are not convex: their quotient graph has a cycle")
-    return [sorted(groups[g]) for g in order]
+    return [groups[g] for g in order]
 
 
 @dataclass

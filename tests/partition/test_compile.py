@@ -91,6 +91,23 @@ def test_squeezenet_throughput_plan_pipelines_a_stream(squeezenet):
     assert report.makespan < 3 * report.latency  # items overlap on different devices
 
 
+def test_throughput_replicates_a_stage_over_a_pool_of_identical_devices():
+    g = mlp(batch=256, width=1024)
+    cluster = Cluster.of("nvidia/h200", "nvidia/h200", "intel/xeon-platinum-8480")
+    plan = hf.compile(g, cluster, objective="throughput")
+    gpus = ["host0/h200:0", "host0/h200:1"]
+    assert any(s.replicas == gpus for s in plan.subgraphs)
+    single = hf.compile(g, Cluster.of("nvidia/h200", "intel/xeon-platinum-8480"), objective="throughput")
+    assert plan.estimate.period < 0.75 * single.estimate.period
+    items = [feeds_for(g, seed) for seed in range(4)]
+    outs = plan.run_stream(items)
+    name = g.outputs[0].name
+    for item, out in zip(items, outs):
+        np.testing.assert_array_equal(out[name], reference(g, item)[name])
+    ran_on = {(s.track, s.item) for s in plan.last_run.spans if s.kind == "subgraph" and s.track in gpus}
+    assert {t for t, _ in ran_on} == set(gpus)  # items alternate between the replicas
+
+
 def test_latency_objective_uses_the_fastest_device_for_heavy_work():
     g = mlp(batch=512, width=1024)
     plan = hf.compile(g, DATACENTER)

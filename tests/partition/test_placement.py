@@ -152,14 +152,13 @@ def _bottleneck_by_loops(problem: Problem, replicas: np.ndarray, assign: np.ndar
         device[d] += problem.compute[t, d]
     for edge in problem.edges:
         src = problem.host if edge.producer < 0 else int(assign[edge.producer])
-        wire = problem.transfer(edge.nbytes)
+        wire = problem.latency + edge.nbytes * problem.inv_bandwidth  # zero on the diagonal
         for d in {int(assign[c]) for c in edge.consumers} - {src}:
             link[src, d] += wire[src, d]
-            device[d] += problem.penalty[d]
         if edge.is_output and edge.producer >= 0 and src != problem.host:
             link[src, problem.host] += wire[src, problem.host]
     device /= replicas
-    link /= np.minimum(replicas[:, None], replicas[None, :])
+    link /= np.maximum(replicas[:, None], replicas[None, :])  # each replica has its own link
     return max(device.max(), link.max())
 
 

@@ -54,10 +54,10 @@ def _comment(text: str) -> str:
 class Emitter:
     """What a renderer may ask while writing C for one unit."""
 
-    def __init__(self, plan: MemoryPlan, mr: int, nr: int) -> None:
+    def __init__(self, plan: MemoryPlan, mr_variants: tuple[int, ...], nr: int) -> None:
         self.plan = plan
-        self.mr, self.nr = mr, nr
-        self.constants: list[np.ndarray] = [np.ascontiguousarray(v.const) for v in plan.constants]  # type: ignore[arg-type]
+        self.mr_variants, self.nr = mr_variants, nr
+        self.constants: list[np.ndarray] = [np.asarray(v.const, order="C") for v in plan.constants]  # type: ignore[arg-type]
         self.helpers: list[str] = []
         self._ids = itertools.count()
         self.unit: Unit | None = None
@@ -86,9 +86,14 @@ class Emitter:
 
     def const(self, array: np.ndarray) -> str:
         """A pointer to a compile-time array (packed weights, folded biases), kept alive by the executable."""
-        self.constants.append(np.ascontiguousarray(array))
+        self.constants.append(np.asarray(array, order="C"))
         dtype = DType.of(array.dtype) if array.dtype.kind != "O" else DType.string
         return f"(({_ctype(dtype)}*)k[{len(self.constants) - 1}])"
+
+    def scratch(self, node: Node) -> str:
+        """Arena space memory planning set aside for the current unit's kernel."""
+        assert self.unit is not None and id(self.unit) in self.plan.scratch, f"no scratch planned for {node.name}"
+        return f"(arena + {self.plan.scratch[id(self.unit)].offset}L)"
 
     def placed(self, node: Node, position: int) -> bool:
         """Whether memory planning already put that input/output of ``node`` where the node would copy it."""
@@ -138,7 +143,7 @@ class Emitter:
                 return None
             if node.op == "add" and len(args) == 2 and args[0] is not args[1]:
                 other = args[1] if args[0] is cur else args[0]
-                if other.type.dtype is not DType.float32:
+                if other.type.dtype is not DType.float32 or other is group.acc:
                     return None
                 so, sm, sn = self._operand_strides(other, out_shape, view)
                 if (so, sm, sn) == (0, 1, 0) and "bias_m" not in fields and not has_bias_m:
@@ -164,12 +169,17 @@ class Emitter:
         """A generated per-tile function computing the whole group from the tile's values."""
         name = self.fresh("post")
         out_shape = shape_of(group.output)
-        decls, loads = [], {}
+        decls, row_decls, loads = [], [], {}
         for v in group.operands():
             so, sm, sn = self._operand_strides(v, out_shape, view)
             p, t = self.fresh("p"), _ctype(v.type.dtype)
             decls.append(f"    const {t}* {p} = {self.ptr(v)};")
-            loads[id(v)] = (t, f"{p}[outer * {so}L + m * {sm}L + n * {sn}L]")
+            if sn == 0:  # constant along the row: loaded once per row
+                row_decls.append(f"        const {t} {p}_r = {p}[outer * {so}L + m * {sm}L];")
+                loads[id(v)] = (t, f"{p}_r")
+            else:
+                row_decls.append(f"        const {t}* restrict {p}_r = {p} + outer * {so}L + m * {sm}L + n0 * {sn}L;")
+                loads[id(v)] = (t, f"{p}_r[j]" if sn == 1 else f"{p}_r[j * {sn}L]")
         stmts, result = self._expression(group, loads, acc="acc")
         body = "\n".join("            " + s for s in stmts)
         self.helper(
@@ -180,12 +190,11 @@ class Emitter:
             + "\n".join(decls) + "\n"
             f"    for (long i = 0; i < mr; i++) {{\n"
             f"        long m = m0 + i;\n"
-            f"        float* row = c + i * ldc;\n"
+            f"        float* restrict row = c + i * ldc;\n"
             f"        (void)m;\n"
+            + "\n".join(row_decls) + "\n"
             f"#pragma omp simd\n"
             f"        for (long j = 0; j < nr; j++) {{\n"
-            f"            long n = n0 + j;\n"
-            f"            (void)n;\n"
             f"            float acc = row[j];\n"
             f"{body}\n"
             f"            row[j] = {result};\n"
@@ -282,9 +291,10 @@ def segments_of(units: list[Unit]) -> list[Segment]:
     return segments
 
 
-def generate(name: str, units: list[Unit], plan: MemoryPlan, mr: int, nr: int, profile: bool = False) -> Source:
+def generate(name: str, units: list[Unit], plan: MemoryPlan, mr_variants: tuple[int, ...], nr: int,
+             profile: bool = False) -> Source:
     """The C file for ``units`` laid out by ``plan``; ``profile`` adds a clock reading after every unit."""
-    em = Emitter(plan, mr, nr)
+    em = Emitter(plan, mr_variants, nr)
     segments = segments_of(units)
     functions = []
     index = {id(u): i for i, u in enumerate(units)}

@@ -24,7 +24,8 @@ from hetflow.ir.errors import HetflowError
 TEMPLATES = Path(__file__).parent / "templates"
 RUNTIME_SOURCES = ("gemm.c", "kernels.c")
 HEADER = "hf_runtime.h"
-BASE_FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=gnu11", "-fno-math-errno")
+BASE_FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=gnu11", "-fno-math-errno",
+              "-mprefer-vector-width=512")
 
 
 class CompilerNotFoundError(HetflowError):

@@ -20,6 +20,7 @@ from hetflow.backends.cpu_c import compiler
 from hetflow.backends.cpu_c.codegen import Segment, generate
 from hetflow.backends.cpu_c.fusion import Fusion, Unit, fuse
 from hetflow.backends.cpu_c.memplan import Loc, MemoryPlan, plan_memory
+from hetflow.backends.cpu_c.table import TABLE, Kernel
 from hetflow.ir import Graph, Value, get_op
 from hetflow.ir.errors import HetflowError, InputError
 from hetflow.ir.types import TensorType
@@ -80,8 +81,16 @@ class _Compiled:
             listed = "; ".join(f"{u.nodes[0].name} ({u.nodes[0].op}): {u.reason}" for u in refused[:5])
             raise HetflowError(f"cpu_c cannot generate {len(refused)} node(s) of graph {graph.name!r} and "
                                f"fallback='error': {listed}")
-        self.memory: MemoryPlan = plan_memory(graph, self.units)
-        source = generate(graph.name, self.units, self.memory, runtime.hf_gemm_mr(), runtime.hf_gemm_nr(), profile)
+        variants_buf = (ctypes.c_int * 16)()
+        variants = tuple(variants_buf[:runtime.hf_gemm_mr_variants(variants_buf)])
+        nr = runtime.hf_gemm_nr()
+        scratch = {}
+        for unit in self.units:
+            entry = TABLE.get(unit.anchor.op) if unit.anchor is not None and unit.kind == "kernel" else None
+            if isinstance(entry, Kernel) and entry.scratch is not None:
+                scratch[id(unit)] = entry.scratch(unit.anchor, variants, nr)
+        self.memory: MemoryPlan = plan_memory(graph, self.units, scratch)
+        source = generate(graph.name, self.units, self.memory, variants, nr, profile)
         self.source_text = source.text
         self.segments: list[Segment] = source.segments
         self._constants = source.constants
@@ -204,7 +213,7 @@ class CpuCExecutable:
         for v in self.graph.inputs:
             if v.name not in feeds:
                 raise InputError(f"input '{v.name}' ({v.type}) is missing")
-            a = np.ascontiguousarray(feeds[v.name])
+            a = np.asarray(feeds[v.name], order="C")
             if a.dtype != v.type.dtype.numpy:
                 raise InputError(f"input '{v.name}': expected dtype {v.type.dtype}, got {a.dtype}")
             if v.type.shape is not None and (a.ndim != len(v.type.shape) or any(

@@ -15,7 +15,7 @@ from typing import Literal
 
 from hetflow.backends.cpu_c.fusion import Unit
 from hetflow.backends.cpu_c.table import TABLE, Kernel, View
-from hetflow.ir import Graph, Value
+from hetflow.ir import DType, Graph, TensorType, Value
 
 ALIGN = 64
 Base = Literal["arena", "input", "const", "env"]
@@ -35,6 +35,8 @@ class MemoryPlan:
     locs: dict[int, Loc]
     arena_bytes: int
     constants: list[Value]
+    scratch: dict[int, Loc] = field(default_factory=dict)
+    """id(unit) -> arena space the unit's kernel uses while it runs."""
     placed: set[tuple[int, int]] = field(default_factory=set)
     """(id(node), position) pairs: that input (concat) or output (split, view) of the node is already
     where the node would have copied it, so the node copies nothing for it."""
@@ -70,8 +72,9 @@ class _Storage:
         self.parent[id(child)] = (parent, offset)
 
 
-def plan_memory(graph: Graph, units: list[Unit]) -> MemoryPlan:
-    """Assign every value the units touch a location; arena offsets by liveness."""
+def plan_memory(graph: Graph, units: list[Unit], scratch: dict[int, int] | None = None) -> MemoryPlan:
+    """Assign every value the units touch a location; arena offsets by liveness. ``scratch`` maps
+    id(unit) to bytes its kernel needs while it runs (alive for that unit only)."""
     inputs = {id(v): i for i, v in enumerate(graph.inputs)}
     values: dict[int, Value] = {}
     for unit in units:
@@ -133,11 +136,16 @@ def plan_memory(graph: Graph, units: list[Unit]) -> MemoryPlan:
         first[id(root)] = min(first.get(id(root), at), at)
         last[id(root)] = max(last.get(id(root), at), at)
 
+    temps: dict[int, Value] = {}
     for i, unit in enumerate(units):
         for v in unit.outputs:
             touch(v, i)
         for v in unit.inputs:
             touch(v, i)
+        need = (scratch or {}).get(id(unit), 0)
+        if need:
+            temps[id(unit)] = Value(f"scratch{i}", TensorType(DType.uint8, (need,)))
+            touch(temps[id(unit)], i)
     for v in graph.outputs:
         touch(v, len(units))
 
@@ -156,7 +164,8 @@ def plan_memory(graph: Graph, units: list[Unit]) -> MemoryPlan:
         else:
             locs[key] = Loc("arena", 0, offsets[id(root)] + off)
     arena = max((offsets[k] + _nbytes(r) for k, r in roots.items()), default=0)
-    return MemoryPlan(locs, _align(arena) + ALIGN, constants, placed)
+    temp_locs = {u: Loc("arena", 0, offsets[id(v)]) for u, v in temps.items()}
+    return MemoryPlan(locs, _align(arena) + ALIGN, constants, scratch=temp_locs, placed=placed)
 
 
 def _assign(roots: dict[int, Value], first: dict[int, int], last: dict[int, int]) -> dict[int, int]:

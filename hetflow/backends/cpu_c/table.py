@@ -79,6 +79,8 @@ class Kernel:
     """Byte offsets inside the output where each input may be produced in place (concat)."""
     output_slots: Callable[[Node], list[int] | None] | None = None
     """Byte offsets inside the input where each output may alias it (split)."""
+    scratch: Callable[[Node, tuple[int, ...], int], int] | None = None
+    """Arena bytes the kernel needs while it runs, given the runtime's MR variants and NR."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +201,7 @@ TABLE: dict[str, Entry] = {
     "cast": Elementwise("({pre}{0}{post})", (SCALARS,), params=_cast_template, check=_cast_check),
     # ---------------------------------------------------------------- nn
     "matmul": Kernel(render.matmul, render.matmul_check, render.matmul_epilogue),
-    "conv": Kernel(render.conv, render.conv_check, render.conv_epilogue),
+    "conv": Kernel(render.conv, render.conv_check, render.conv_epilogue, scratch=render.conv_scratch),
     "max_pool": Kernel(render.max_pool, render.pool_check),
     "avg_pool": Kernel(render.avg_pool, render.pool_check),
     "softmax": Kernel(render.softmax),

@@ -78,9 +78,18 @@ def _param_declaration(p: Param, runtime: bool) -> str:
 
 
 def weight_header(p: Param) -> str:
+    """A weights/*.h: ap_fixed literals for synthesis; raw codes loaded at start-up for g++ (fast to compile)."""
     guard = f"HF_WEIGHTS_{p.name.upper()}_H_"
-    return "\n".join([HEADER, f"#ifndef {guard}", f"#define {guard}", "", '#include "ap_fixed.h"', "",
-                      _param_declaration(p, runtime=False), "", "#endif", ""])
+    raw = ", ".join(f"{int(r)}LL" for r in p.raw)
+    return "\n".join([
+        HEADER, f"#ifndef {guard}", f"#define {guard}", "", '#include "hf_common.h"', "",
+        "#if defined(__SYNTHESIS__) || defined(HF_WEIGHT_LITERALS)",
+        _param_declaration(p, runtime=False),
+        "#else",
+        f"static const long long {p.name}_raw[{p.size}] = {{{raw}}};",
+        f"static {p.type.cpp()} {p.name}[{p.size}];",
+        f"static const bool {p.name}_loaded = hf::fill_raw({p.name}, {p.name}_raw);",
+        "#endif", "", "#endif", ""])
 
 
 def _runtime_params(d: Design) -> str:

@@ -276,7 +276,7 @@ def _fifos(design: Design) -> list[tuple[int, int]]:
     return arrays
 
 
-def fold_to_fit(design: Design, target: MachineDescription, max_rounds: int = 64) -> tuple[DesignEstimate, list[str]]:
+def fold_to_fit(design: Design, target: MachineDescription, max_rounds: int = 2000) -> tuple[DesignEstimate, list[str]]:
     """Raise the reuse factor of the layer using most of an exhausted resource until the design fits.
 
     Returns the final estimate and one line per change. Stops (leaving the design as is) when no

@@ -118,10 +118,12 @@ def _named_output(graph: Graph, value: Value, name: str) -> Value:
     return graph.add_node("identity", [value], name=name, output_names=[name]).outputs[0]
 
 
-def _attributes(node: onnx.NodeProto, where: str) -> dict[str, Any]:
+def _attributes(node: onnx.NodeProto, where: str, subgraphs: set[str] | None = None) -> dict[str, Any]:
+    """The node's attributes as Python values; a subgraph stays a GraphProto where ``subgraphs`` names it."""
     attrs: dict[str, Any] = {}
     for a in node.attribute:
-        if a.type == onnx.AttributeProto.GRAPH or a.type == onnx.AttributeProto.GRAPHS:
+        is_graph = a.type == onnx.AttributeProto.GRAPH or a.type == onnx.AttributeProto.GRAPHS
+        if is_graph and a.name not in (subgraphs or set()):
             raise ModelError(f"{where}: attribute '{a.name}' holds a subgraph; control flow is not supported")
         value = onnx.helper.get_attribute_value(a)
         if isinstance(value, bytes):
@@ -149,7 +151,7 @@ def _import_node(graph: Graph, env: dict[str, Value], node: onnx.NodeProto, inde
             raise ModelError(f"{here}: input '{i}' is not defined before this node")
     while inputs and inputs[-1] is None:
         inputs.pop()
-    attrs = _attributes(node, here)
+    attrs = _attributes(node, here, attribute_names(mapping.fn))
     unknown = set(attrs) - attribute_names(mapping.fn)
     if unknown:
         raise ModelError(f"{here}: attribute(s) {sorted(unknown)} are not supported by hetflow's mapping")

@@ -61,6 +61,27 @@ def test_residual_add_and_relu_finish_in_the_conv_tiles() -> None:
     assert ".res = " in exe.source and ".bias_m = " in exe.source
 
 
+def test_a_transposed_convolution_keeps_its_epilogue() -> None:
+    g = Graph("small_pixels")
+    x = g.add_input("x", "float32", (1, 256, 7, 7))
+    y = conv(g, x, 256, k=1)
+    y = g.add_node("add", [y, x]).outputs[0]
+    g.outputs = [g.add_node("relu", [y]).outputs[0]]
+    exe = compare(g, {"x": rand(1, 256, 7, 7)}, rtol=1e-4, atol=1e-5)
+    call = exe.source.split("hf_conv2d_gemm(")[1].split(";")[0]
+    assert len(units(exe.source)) == 1 and not call.endswith("NULL)")  # a scratch: the transposed product
+
+
+def test_a_product_reading_its_result_twice_keeps_it_in_registers() -> None:
+    g = Graph("addmm")  # torch addmm twice: y1 = a @ b + c, y2 = a @ b + y1
+    a = g.add_input("a", "float32", (5, 7))
+    mm = g.add_node("matmul", [a, g.constant(rand(7, 9))]).outputs[0]
+    y1 = g.add_node("add", [mm, g.constant(rand(9))]).outputs[0]
+    g.outputs = [g.add_node("add", [mm, y1]).outputs[0]]
+    exe = compare(g, {"a": rand(5, 7)}, rtol=1e-5, atol=1e-5)
+    assert len(units(exe.source)) == 1
+
+
 def test_matmul_bias_and_gelu_are_one_unit() -> None:
     g = Graph("ffn")
     x = g.add_input("x", "float32", (2, 20, 48))

@@ -163,6 +163,10 @@ CONVS = {
     "depthwise_x2": dict(x=(1, 6, 9, 9), w=(12, 1, 5, 5), strides=(1, 1), pads=(2, 2, 2, 2), group=6),
     "no_bias": dict(x=(1, 3, 8, 8), w=(4, 3, 3, 3), strides=(1, 1), pads=(0, 0, 0, 0), bias=False),
     "1d": dict(x=(2, 4, 30), w=(6, 4, 5), strides=(2,), pads=(2, 1)),
+    # few pixels, many channels: the product runs pixels x channels and is transposed back
+    "transposed_3x3": dict(x=(2, 64, 7, 7), w=(64, 64, 3, 3), strides=(1, 1), pads=(1, 1, 1, 1)),
+    "transposed_1x1": dict(x=(1, 256, 7, 7), w=(96, 256, 1, 1), strides=(1, 1), pads=(0, 0, 0, 0)),
+    "transposed_s2_grouped": dict(x=(1, 128, 13, 13), w=(128, 64, 3, 3), strides=(2, 2), pads=(1, 1, 1, 1), group=2),
 }
 
 

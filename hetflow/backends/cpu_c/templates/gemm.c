@@ -2,9 +2,14 @@
  *
  * Loop nest (BLIS order): N in blocks of NC, K in blocks of KC (B block packed into thread-local
  * scratch unless it was packed at compile time), M in blocks of MC (A block packed likewise), then
- * NR-wide micro-panels of B (kept in L1) against MR-tall micro-panels of A. The micro-kernel holds
- * an MR x NR tile of C in registers and applies the epilogue (bias, residual, activation, then any
- * generated per-tile function) on the last K block, while the tile is hot.
+ * MR-tall micro-panels of A against NR-wide micro-panels of B. The micro-kernel holds an MR x NR
+ * tile of C in registers and applies the epilogue (bias, residual, activation, then any generated
+ * per-tile function) on the last K block, while the tile is hot.
+ *
+ * MR is chosen per product from a few compiled variants, so that few rows are wasted on padding
+ * (M = 64 wants 8, M = 49 wants 7). A convolution with few output pixels and many channels runs
+ * transposed: pixels become rows, channels columns, and the result is transposed back on the way
+ * out (NCHW keeps pixels contiguous, which would leave most of a 32-wide tile empty at 7 x 7).
  */
 #include "hf_runtime.h"
 
@@ -15,24 +20,28 @@
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
-#define HF_MR 12
 #define HF_NR 32
+#define HF_MR_MAX 12
+static const int MR_VARIANTS[] = {12, 8, 7};
 #define HF_ISA "avx512f"
 #elif defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
-#define HF_MR 6
 #define HF_NR 16
+#define HF_MR_MAX 6
+static const int MR_VARIANTS[] = {6};
 #define HF_ISA "avx2+fma"
 #else
-#define HF_MR 4
 #define HF_NR 8
+#define HF_MR_MAX 4
+static const int MR_VARIANTS[] = {4};
 #define HF_ISA "generic"
 #endif
 
 #define HF_KC 256
-#define HF_MC (HF_MR * 16)
+#define HF_MC_PANELS 16
 #define HF_NC (HF_NR * 48)
-#define HF_SCRATCH_FLOATS ((long)(HF_MC + HF_MR) * HF_KC + (long)(HF_NC + HF_NR) * HF_KC)
+#define HF_A_FLOATS ((long)(HF_MC_PANELS + 1) * HF_MR_MAX * HF_KC)
+#define HF_SCRATCH_FLOATS (HF_A_FLOATS + (long)(HF_NC + HF_NR) * HF_KC)
 
 static long min_l(long a, long b) { return a < b ? a : b; }
 static long max_l(long a, long b) { return a > b ? a : b; }
@@ -48,9 +57,21 @@ double hf_clock(void) {
     clock_gettime(tls_threads == 1 ? CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
-int hf_gemm_mr(void) { return HF_MR; }
+int hf_gemm_mr(void) { return MR_VARIANTS[0]; }
 int hf_gemm_nr(void) { return HF_NR; }
 const char* hf_isa(void) { return HF_ISA; }
+
+int hf_gemm_mr_variants(int* out) {
+    int n = (int)(sizeof MR_VARIANTS / sizeof MR_VARIANTS[0]);
+    for (int i = 0; i < n; i++) out[i] = MR_VARIANTS[i];
+    return n;
+}
+
+static int known_mr(int mr) {
+    for (unsigned i = 0; i < sizeof MR_VARIANTS / sizeof MR_VARIANTS[0]; i++)
+        if (MR_VARIANTS[i] == mr) return mr;
+    return MR_VARIANTS[0];
+}
 
 /* Packing buffers: one per OS thread, allocated on its first GEMM and reused for the process' life. */
 static float* thread_scratch(void) {
@@ -114,14 +135,15 @@ void hf_epilogue_tile(const hf_epilogue* e, float* c, long ldc, long m0, long mr
 }
 
 /* ------------------------------------------------------------------ micro-kernels
- * ukr(kc, A, B, C, ldc, accum, e, m0, n0): C[MR x NR] (+)= A_panel[kc x MR]^T B_panel[kc x NR],
- * then the epilogue ``e`` (NULL: none). Full tiles only; edges go through a temporary. */
+ * ukr(MR, kc, A, B, C, ldc, accum, e, m0, n0): C[MR x NR] (+)= A_panel[kc x MR]^T B_panel[kc x NR],
+ * then the epilogue ``e`` (NULL: none). MR is a compile-time constant in each inlined copy. */
 #if defined(__AVX512F__)
-static inline void ukr(long kc, const float* restrict a, const float* restrict b, float* restrict c, long ldc,
-                       int accum, const hf_epilogue* e, long m0, long n0) {
-    __m512 c0[HF_MR], c1[HF_MR];
+static inline __attribute__((always_inline)) void ukr_n(const int MR, long kc, const float* restrict a,
+                                                        const float* restrict b, float* restrict c, long ldc,
+                                                        int accum, const hf_epilogue* e, long m0, long n0) {
+    __m512 c0[HF_MR_MAX], c1[HF_MR_MAX];
 #pragma GCC unroll 16
-    for (int i = 0; i < HF_MR; i++) {
+    for (int i = 0; i < MR; i++) {
         c0[i] = _mm512_setzero_ps();
         c1[i] = _mm512_setzero_ps();
     }
@@ -129,15 +151,15 @@ static inline void ukr(long kc, const float* restrict a, const float* restrict b
     for (long k = 0; k < kc; k++) {
         __m512 b0 = _mm512_loadu_ps(b + k * HF_NR), b1 = _mm512_loadu_ps(b + k * HF_NR + 16);
 #pragma GCC unroll 16
-        for (int i = 0; i < HF_MR; i++) {
-            __m512 av = _mm512_set1_ps(a[k * HF_MR + i]);
+        for (int i = 0; i < MR; i++) {
+            __m512 av = _mm512_set1_ps(a[k * MR + i]);
             c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
             c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
         }
     }
     if (accum) {
 #pragma GCC unroll 16
-        for (int i = 0; i < HF_MR; i++) {
+        for (int i = 0; i < MR; i++) {
             c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(c + i * ldc));
             c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(c + i * ldc + 16));
         }
@@ -145,7 +167,7 @@ static inline void ukr(long kc, const float* restrict a, const float* restrict b
     if (e) {
         if (e->bias_m) {
 #pragma GCC unroll 16
-            for (int i = 0; i < HF_MR; i++) {
+            for (int i = 0; i < MR; i++) {
                 __m512 bv = _mm512_set1_ps(e->bias_m[m0 + i]);
                 c0[i] = _mm512_add_ps(c0[i], bv);
                 c1[i] = _mm512_add_ps(c1[i], bv);
@@ -154,14 +176,14 @@ static inline void ukr(long kc, const float* restrict a, const float* restrict b
         if (e->bias_n) {
             __m512 b0 = _mm512_loadu_ps(e->bias_n + n0), b1 = _mm512_loadu_ps(e->bias_n + n0 + 16);
 #pragma GCC unroll 16
-            for (int i = 0; i < HF_MR; i++) {
+            for (int i = 0; i < MR; i++) {
                 c0[i] = _mm512_add_ps(c0[i], b0);
                 c1[i] = _mm512_add_ps(c1[i], b1);
             }
         }
         if (e->res) {
 #pragma GCC unroll 16
-            for (int i = 0; i < HF_MR; i++) {
+            for (int i = 0; i < MR; i++) {
                 const float* r = e->res + (m0 + i) * e->res_rs + n0;
                 c0[i] = _mm512_add_ps(c0[i], _mm512_loadu_ps(r));
                 c1[i] = _mm512_add_ps(c1[i], _mm512_loadu_ps(r + 16));
@@ -171,25 +193,35 @@ static inline void ukr(long kc, const float* restrict a, const float* restrict b
             __m512 lo = _mm512_set1_ps(e->act == HF_ACT_RELU ? 0.0f : e->lo);
             __m512 hi = _mm512_set1_ps(e->act == HF_ACT_RELU ? HUGE_VALF : e->hi);
 #pragma GCC unroll 16
-            for (int i = 0; i < HF_MR; i++) {
+            for (int i = 0; i < MR; i++) {
                 c0[i] = _mm512_min_ps(_mm512_max_ps(c0[i], lo), hi);
                 c1[i] = _mm512_min_ps(_mm512_max_ps(c1[i], lo), hi);
             }
         }
     }
 #pragma GCC unroll 16
-    for (int i = 0; i < HF_MR; i++) {
+    for (int i = 0; i < MR; i++) {
         _mm512_storeu_ps(c + i * ldc, c0[i]);
         _mm512_storeu_ps(c + i * ldc + 16, c1[i]);
     }
-    if (e && e->post) e->post(e->ctx, c, ldc, e->outer, e->m_base + m0, HF_MR, n0, HF_NR);
+    if (e && e->post) e->post(e->ctx, c, ldc, e->outer, e->m_base + m0, MR, n0, HF_NR);
+}
+
+static void ukr(int MR, long kc, const float* a, const float* b, float* c, long ldc, int accum, const hf_epilogue* e,
+                long m0, long n0) {
+    switch (MR) {
+        case 8: ukr_n(8, kc, a, b, c, ldc, accum, e, m0, n0); break;
+        case 7: ukr_n(7, kc, a, b, c, ldc, accum, e, m0, n0); break;
+        default: ukr_n(12, kc, a, b, c, ldc, accum, e, m0, n0); break;
+    }
 }
 #elif defined(__AVX2__) && defined(__FMA__)
-static inline void ukr(long kc, const float* restrict a, const float* restrict b, float* restrict c, long ldc,
-                       int accum, const hf_epilogue* e, long m0, long n0) {
-    __m256 c0[HF_MR], c1[HF_MR];
+static void ukr(int MR, long kc, const float* restrict a, const float* restrict b, float* restrict c, long ldc,
+                int accum, const hf_epilogue* e, long m0, long n0) {
+    (void)MR;
+    __m256 c0[HF_MR_MAX], c1[HF_MR_MAX];
 #pragma GCC unroll 8
-    for (int i = 0; i < HF_MR; i++) {
+    for (int i = 0; i < HF_MR_MAX; i++) {
         c0[i] = _mm256_setzero_ps();
         c1[i] = _mm256_setzero_ps();
     }
@@ -197,14 +229,14 @@ static inline void ukr(long kc, const float* restrict a, const float* restrict b
     for (long k = 0; k < kc; k++) {
         __m256 b0 = _mm256_loadu_ps(b + k * HF_NR), b1 = _mm256_loadu_ps(b + k * HF_NR + 8);
 #pragma GCC unroll 8
-        for (int i = 0; i < HF_MR; i++) {
-            __m256 av = _mm256_broadcast_ss(a + k * HF_MR + i);
+        for (int i = 0; i < HF_MR_MAX; i++) {
+            __m256 av = _mm256_broadcast_ss(a + k * HF_MR_MAX + i);
             c0[i] = _mm256_fmadd_ps(av, b0, c0[i]);
             c1[i] = _mm256_fmadd_ps(av, b1, c1[i]);
         }
     }
 #pragma GCC unroll 8
-    for (int i = 0; i < HF_MR; i++) {
+    for (int i = 0; i < HF_MR_MAX; i++) {
         if (accum) {
             c0[i] = _mm256_add_ps(c0[i], _mm256_loadu_ps(c + i * ldc));
             c1[i] = _mm256_add_ps(c1[i], _mm256_loadu_ps(c + i * ldc + 8));
@@ -212,30 +244,31 @@ static inline void ukr(long kc, const float* restrict a, const float* restrict b
         _mm256_storeu_ps(c + i * ldc, c0[i]);
         _mm256_storeu_ps(c + i * ldc + 8, c1[i]);
     }
-    if (e) hf_epilogue_tile(e, c, ldc, m0, HF_MR, n0, HF_NR);
+    if (e) hf_epilogue_tile(e, c, ldc, m0, HF_MR_MAX, n0, HF_NR);
 }
 #else
-static inline void ukr(long kc, const float* restrict a, const float* restrict b, float* restrict c, long ldc,
-                       int accum, const hf_epilogue* e, long m0, long n0) {
-    float acc[HF_MR][HF_NR] = {{0}};
+static void ukr(int MR, long kc, const float* restrict a, const float* restrict b, float* restrict c, long ldc,
+                int accum, const hf_epilogue* e, long m0, long n0) {
+    (void)MR;
+    float acc[HF_MR_MAX][HF_NR] = {{0}};
     for (long k = 0; k < kc; k++)
-        for (int i = 0; i < HF_MR; i++)
-            for (int j = 0; j < HF_NR; j++) acc[i][j] += a[k * HF_MR + i] * b[k * HF_NR + j];
-    for (int i = 0; i < HF_MR; i++)
+        for (int i = 0; i < HF_MR_MAX; i++)
+            for (int j = 0; j < HF_NR; j++) acc[i][j] += a[k * HF_MR_MAX + i] * b[k * HF_NR + j];
+    for (int i = 0; i < HF_MR_MAX; i++)
         for (int j = 0; j < HF_NR; j++) c[i * ldc + j] = (accum ? c[i * ldc + j] : 0.0f) + acc[i][j];
-    if (e) hf_epilogue_tile(e, c, ldc, m0, HF_MR, n0, HF_NR);
+    if (e) hf_epilogue_tile(e, c, ldc, m0, HF_MR_MAX, n0, HF_NR);
 }
 #endif
 
 /* A partial tile: compute the full register tile into a temporary, keep the valid part. */
-static void tile(long kc, const float* a, const float* b, float* c, long ldc, long mr, long nr, int accum,
+static void tile(int MR, long kc, const float* a, const float* b, float* c, long ldc, long mr, long nr, int accum,
                  const hf_epilogue* e, long m0, long n0) {
-    if (mr == HF_MR && nr == HF_NR) {
-        ukr(kc, a, b, c, ldc, accum, e, m0, n0);
+    if (mr == MR && nr == HF_NR) {
+        ukr(MR, kc, a, b, c, ldc, accum, e, m0, n0);
         return;
     }
-    float t[HF_MR * HF_NR] __attribute__((aligned(64)));
-    ukr(kc, a, b, t, HF_NR, 0, NULL, 0, 0);
+    float t[HF_MR_MAX * HF_NR] __attribute__((aligned(64)));
+    ukr(MR, kc, a, b, t, HF_NR, 0, NULL, 0, 0);
     for (long i = 0; i < mr; i++)
         for (long j = 0; j < nr; j++) c[i * ldc + j] = (accum ? c[i * ldc + j] : 0.0f) + t[i * HF_NR + j];
     if (e) hf_epilogue_tile(e, c, ldc, m0, mr, n0, nr);
@@ -268,57 +301,24 @@ typedef struct operand {
     const float* packed;    /* compile-time packed panels over the full K */
     const float* p;         /* strided source */
     long rs, cs;
-    const hf_conv2d* conv;  /* B only: an implicit im2col of p (one image, one group) */
+    const hf_conv2d* conv;  /* an implicit im2col of p (one image, one group): B [k, pixel], or A = its transpose */
 } operand;
 
-static void pack_a(const operand* a, long m0, long mc, long k0, long kc, float* dst) {
-    for (long ip = 0; ip < mc; ip += HF_MR, dst += kc * HF_MR) {
-        long mr = min_l(HF_MR, mc - ip);
-        const float* src = a->p + (m0 + ip) * a->rs + k0 * a->cs;
-        if (a->cs == 1) {
-            for (long i = 0; i < mr; i++)
-                for (long k = 0; k < kc; k++) dst[k * HF_MR + i] = src[i * a->rs + k];
-        } else {
-            for (long k = 0; k < kc; k++)
-                for (long i = 0; i < mr; i++) dst[k * HF_MR + i] = src[k * a->cs + i * a->rs];
-        }
-        for (long i = mr; i < HF_MR; i++)
-            for (long k = 0; k < kc; k++) dst[k * HF_MR + i] = 0.0f;
-    }
-}
-
-static void pack_b_strided(const operand* b, long k0, long kc, long n0, long nc, float* dst) {
-    for (long jp = 0; jp < nc; jp += HF_NR, dst += kc * HF_NR) {
-        long nr = min_l(HF_NR, nc - jp);
-        const float* src = b->p + k0 * b->rs + (n0 + jp) * b->cs;
-        if (b->cs == 1) {
-            for (long k = 0; k < kc; k++) {
-                copy_floats(dst + k * HF_NR, src + k * b->rs, nr);
-                if (nr < HF_NR) zero_floats(dst + k * HF_NR + nr, HF_NR - nr);
-            }
-        } else {
-            for (long j = 0; j < nr; j++)
-                for (long k = 0; k < kc; k++) dst[k * HF_NR + j] = src[j * b->cs + k * b->rs];
-            for (long k = 0; k < kc; k++)
-                for (long j = nr; j < HF_NR; j++) dst[k * HF_NR + j] = 0.0f;
-        }
-    }
-}
-
-/* B[k, n] = x[ci, oh*sh - ph + r*dh, ow*sw - pw + s*dw] with k = (ci, r, s), n = (oh, ow); zero outside x.
- * Walks each k row once, in runs that stay within one output row and one NR panel. */
-static void pack_b_im2col(const operand* b, long k0, long kc, long n0, long nc, float* dst) {
-    const hf_conv2d* g = b->conv;
+/* Panels of ``width`` pixels of the im2col matrix: dst[panel][k][j] = x[ci, oh*sh - ph + r*dh, ow*sw - pw + s*dw]
+ * for k = k0 + (ci, r, s) and pixel n0 + panel*width + j = (oh, ow); zero outside x. Walks each k row once,
+ * in runs that stay inside one output row and one panel. */
+static void pack_im2col(const hf_conv2d* g, const float* x, long k0, long kc, long n0, long nc, float* dst,
+                        long width) {
     long khw = g->kh * g->kw, plane = g->h * g->w, sw = g->sw;
     long oh0 = n0 / g->ow, ow0 = n0 % g->ow;
     for (long k = 0; k < kc; k++) {
         long kk = k0 + k, ci = kk / khw, r = (kk % khw) / g->kw, s = kk % g->kw;
-        const float* src = b->p + ci * plane;
+        const float* src = x + ci * plane;
         long ih_off = r * g->dh - g->ph, iw_off = s * g->dw - g->pw;
         long oh = oh0, ow = ow0, pos = 0, j = 0;
-        float* panel = dst + k * HF_NR;
+        float* panel = dst + k * width;
         while (pos < nc) {
-            long run = min_l(min_l(g->ow - ow, nc - pos), HF_NR - j);
+            long run = min_l(min_l(g->ow - ow, nc - pos), width - j);
             float* d = panel + j;
             long ih = oh * g->sh + ih_off;
             if (ih < 0 || ih >= g->h) {
@@ -351,25 +351,68 @@ static void pack_b_im2col(const operand* b, long k0, long kc, long n0, long nc, 
             pos += run;
             j += run;
             ow += run;
-            if (j == HF_NR) {
+            if (j == width) {
                 j = 0;
-                panel += kc * HF_NR;
+                panel += kc * width;
             }
             if (ow == g->ow) {
                 ow = 0;
                 oh++;
             }
         }
-        if (j) zero_floats(panel + j, HF_NR - j);
+        if (j) zero_floats(panel + j, width - j);
+    }
+}
+
+static void pack_a(const operand* a, int MR, long m0, long mc, long k0, long kc, float* dst) {
+    if (a->conv) {
+        pack_im2col(a->conv, a->p, k0, kc, m0, mc, dst, MR);
+        return;
+    }
+    for (long ip = 0; ip < mc; ip += MR, dst += kc * MR) {
+        long mr = min_l(MR, mc - ip);
+        const float* src = a->p + (m0 + ip) * a->rs + k0 * a->cs;
+        if (a->cs == 1) {
+            for (long i = 0; i < mr; i++)
+                for (long k = 0; k < kc; k++) dst[k * MR + i] = src[i * a->rs + k];
+        } else {
+            for (long k = 0; k < kc; k++)
+                for (long i = 0; i < mr; i++) dst[k * MR + i] = src[k * a->cs + i * a->rs];
+        }
+        for (long i = mr; i < MR; i++)
+            for (long k = 0; k < kc; k++) dst[k * MR + i] = 0.0f;
+    }
+}
+
+static void pack_b(const operand* b, long k0, long kc, long n0, long nc, float* dst) {
+    if (b->conv) {
+        pack_im2col(b->conv, b->p, k0, kc, n0, nc, dst, HF_NR);
+        return;
+    }
+    for (long jp = 0; jp < nc; jp += HF_NR, dst += kc * HF_NR) {
+        long nr = min_l(HF_NR, nc - jp);
+        const float* src = b->p + k0 * b->rs + (n0 + jp) * b->cs;
+        if (b->cs == 1) {
+            for (long k = 0; k < kc; k++) {
+                copy_floats(dst + k * HF_NR, src + k * b->rs, nr);
+                if (nr < HF_NR) zero_floats(dst + k * HF_NR + nr, HF_NR - nr);
+            }
+        } else {
+            for (long j = 0; j < nr; j++)
+                for (long k = 0; k < kc; k++) dst[k * HF_NR + j] = src[j * b->cs + k * b->rs];
+            for (long k = 0; k < kc; k++)
+                for (long j = nr; j < HF_NR; j++) dst[k * HF_NR + j] = 0.0f;
+        }
     }
 }
 
 /* ------------------------------------------------------------------ the blocked loop nest */
-static void gemm_rect(long K, const operand* a, const operand* b, float* c, long ldc, const hf_epilogue* e,
+static void gemm_rect(int MR, long K, const operand* a, const operand* b, float* c, long ldc, const hf_epilogue* e,
                       long m_lo, long m_hi, long n_lo, long n_hi) {
     float* scratch = (!a->packed || !b->packed) ? thread_scratch() : NULL;
     float* buf_a = scratch;
-    float* buf_b = scratch ? scratch + (long)(HF_MC + HF_MR) * HF_KC : NULL;
+    float* buf_b = scratch ? scratch + HF_A_FLOATS : NULL;
+    long MC = (long)MR * HF_MC_PANELS;
     for (long n0 = n_lo; n0 < n_hi; n0 += HF_NC) {
         long nc = min_l(HF_NC, n_hi - n0);
         for (long k0 = 0; k0 < K; k0 += HF_KC) {
@@ -381,27 +424,26 @@ static void gemm_rect(long K, const operand* a, const operand* b, float* c, long
                 bp = b->packed + (n0 / HF_NR) * K * HF_NR + k0 * HF_NR;
                 b_ps = K * HF_NR;
             } else {
-                if (b->conv) pack_b_im2col(b, k0, kc, n0, nc, buf_b);
-                else pack_b_strided(b, k0, kc, n0, nc, buf_b);
+                pack_b(b, k0, kc, n0, nc, buf_b);
                 bp = buf_b;
                 b_ps = kc * HF_NR;
             }
-            for (long m0 = m_lo; m0 < m_hi; m0 += HF_MC) {
-                long mc = min_l(HF_MC, m_hi - m0);
+            for (long m0 = m_lo; m0 < m_hi; m0 += MC) {
+                long mc = min_l(MC, m_hi - m0);
                 const float* ap;
                 long a_ps;
                 if (a->packed) {
-                    ap = a->packed + (m0 / HF_MR) * K * HF_MR + k0 * HF_MR;
-                    a_ps = K * HF_MR;
+                    ap = a->packed + (m0 / MR) * K * MR + k0 * MR;
+                    a_ps = K * MR;
                 } else {
-                    pack_a(a, m0, mc, k0, kc, buf_a);
+                    pack_a(a, MR, m0, mc, k0, kc, buf_a);
                     ap = buf_a;
-                    a_ps = kc * HF_MR;
+                    a_ps = kc * MR;
                 }
-                for (long ip = 0; ip < mc; ip += HF_MR)
+                for (long ip = 0; ip < mc; ip += MR)
                     for (long jp = 0; jp < nc; jp += HF_NR)
-                        tile(kc, ap + (ip / HF_MR) * a_ps, bp + (jp / HF_NR) * b_ps, c + (m0 + ip) * ldc + n0 + jp, ldc,
-                             min_l(HF_MR, mc - ip), min_l(HF_NR, nc - jp), k0 > 0, last, m0 + ip, n0 + jp);
+                        tile(MR, kc, ap + (ip / MR) * a_ps, bp + (jp / HF_NR) * b_ps, c + (m0 + ip) * ldc + n0 + jp, ldc,
+                             min_l(MR, mc - ip), min_l(HF_NR, nc - jp), k0 > 0, last, m0 + ip, n0 + jp);
             }
         }
     }
@@ -468,11 +510,11 @@ static inline __attribute__((always_inline)) void skinny_panel(const int rows, l
 #endif
 }
 
-static void gemm_skinny(long M, long N, long K, const operand* a, const operand* b, float* c, long ldc,
+static void gemm_skinny(int MR, long M, long N, long K, const operand* a, const operand* b, float* c, long ldc,
                         const hf_epilogue* e, int threads) {
     long panels = (N + HF_NR - 1) / HF_NR;
     const float* ap = a->packed ? a->packed : a->p;
-    long a_rs = a->packed ? 1 : a->rs, a_cs = a->packed ? HF_MR : a->cs;
+    long a_rs = a->packed ? 1 : a->rs, a_cs = a->packed ? MR : a->cs;
     long ldb = b->packed ? HF_NR : b->rs;
 #pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && M * N * K >= HF_PARALLEL_MIN_MACS)
     for (long p = 0; p < panels; p++) {
@@ -489,19 +531,18 @@ static void gemm_skinny(long M, long N, long K, const operand* a, const operand*
     }
 }
 
-
 /* Split the output among threads: a grid of tn x tm rectangles, aligned to NR and MR. Splitting N
  * repeats the packing of A (free when A was packed at compile time), splitting M repeats B's. */
-static void gemm(long M, long N, long K, const operand* a, const operand* b, float* c, long ldc,
+static void gemm(int MR, long M, long N, long K, const operand* a, const operand* b, float* c, long ldc,
                  const hf_epilogue* e, int threads) {
-    if (M <= HF_SKINNY && K > 0 && !b->conv && (b->packed || b->cs == 1)) {
-        gemm_skinny(M, N, K, a, b, c, ldc, e, threads);
+    if (M <= HF_SKINNY && K > 0 && !b->conv && !a->conv && (b->packed || b->cs == 1)) {
+        gemm_skinny(MR, M, N, K, a, b, c, ldc, e, threads);
         return;
     }
-    long tiles_m = (M + HF_MR - 1) / HF_MR, tiles_n = (N + HF_NR - 1) / HF_NR;
+    long tiles_m = (M + MR - 1) / MR, tiles_n = (N + HF_NR - 1) / HF_NR;
     if (threads > 1 && M * N * K < HF_PARALLEL_MIN_MACS) threads = 1;
     if (threads <= 1 || tiles_m * tiles_n == 1) {
-        gemm_rect(K, a, b, c, ldc, e, 0, M, 0, N);
+        gemm_rect(MR, K, a, b, c, ldc, e, 0, M, 0, N);
         return;
     }
     long best_tn = 1, best_cost = -1;
@@ -523,12 +564,12 @@ static void gemm(long M, long N, long K, const operand* a, const operand* b, flo
         long t = omp_get_thread_num();
         long i = t % tn, j = t / tn;
         long n_lo = tiles_n * i / tn * HF_NR, n_hi = min_l(N, tiles_n * (i + 1) / tn * HF_NR);
-        long m_lo = tiles_m * j / tm * HF_MR, m_hi = min_l(M, tiles_m * (j + 1) / tm * HF_MR);
-        if (n_lo < n_hi && m_lo < m_hi) gemm_rect(K, a, b, c, ldc, e, m_lo, m_hi, n_lo, n_hi);
+        long m_lo = tiles_m * j / tm * MR, m_hi = min_l(M, tiles_m * (j + 1) / tm * MR);
+        if (n_lo < n_hi && m_lo < m_hi) gemm_rect(MR, K, a, b, c, ldc, e, m_lo, m_hi, n_lo, n_hi);
     }
 }
 
-static void matmul_one(long i, long M, long N, long K,
+static void matmul_one(int MR, long i, long M, long N, long K,
                        const float* a, const float* a_packed, long a_bs, long a_rs, long a_cs,
                        const float* b, const float* b_packed, long b_bs, long b_rs, long b_cs,
                        float* c, long c_bs, const hf_epilogue* epi, long res_bs, int threads) {
@@ -540,40 +581,52 @@ static void matmul_one(long i, long M, long N, long K,
         e.outer = i;
         if (e.res) e.res += i * res_bs;
     }
-    gemm(M, N, K, &oa, &ob, c + i * c_bs, N, epi ? &e : NULL, threads);
+    gemm(MR, M, N, K, &oa, &ob, c + i * c_bs, N, epi ? &e : NULL, threads);
 }
 
 void hf_matmul(long batch, long M, long N, long K,
                const float* a, const float* a_packed, long a_bs, long a_rs, long a_cs,
                const float* b, const float* b_packed, long b_bs, long b_rs, long b_cs,
-               float* c, long c_bs, const hf_epilogue* epi, long res_bs) {
-    int threads = hf_get_threads();
+               float* c, long c_bs, const hf_epilogue* epi, long res_bs, int mr) {
+    int threads = hf_get_threads(), MR = known_mr(mr);
     /* Many small products: one thread each, whole products. Few large ones: threads inside each. */
     int across = threads > 1 && batch >= threads && M * N * K < HF_PARALLEL_MIN_MACS * 4;
     if (across) {
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
         for (long i = 0; i < batch; i++)
-            matmul_one(i, M, N, K, a, a_packed, a_bs, a_rs, a_cs, b, b_packed, b_bs, b_rs, b_cs, c, c_bs, epi, res_bs, 1);
+            matmul_one(MR, i, M, N, K, a, a_packed, a_bs, a_rs, a_cs, b, b_packed, b_bs, b_rs, b_cs, c, c_bs, epi, res_bs,
+                       1);
     } else {
         for (long i = 0; i < batch; i++)
-            matmul_one(i, M, N, K, a, a_packed, a_bs, a_rs, a_cs, b, b_packed, b_bs, b_rs, b_cs, c, c_bs, epi, res_bs,
+            matmul_one(MR, i, M, N, K, a, a_packed, a_bs, a_rs, a_cs, b, b_packed, b_bs, b_rs, b_cs, c, c_bs, epi, res_bs,
                        threads);
     }
 }
 
 /* ------------------------------------------------------------------ convolution */
+/* y[c, s] = t[s, c] for one group, then the epilogue on each block of channels while it is in cache. */
+static void untranspose(const float* t, long n, long mg, float* y, const hf_epilogue* e, int threads) {
+    long blocks = (mg + 15) / 16;
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n * mg > 65536)
+    for (long blk = 0; blk < blocks; blk++) {
+        long c0 = blk * 16, cb = min_l(16, mg - c0);
+        for (long s = 0; s < n; s++)
+            for (long c = 0; c < cb; c++) y[(c0 + c) * n + s] = t[s * mg + c0 + c];
+        if (e) hf_epilogue_tile(e, y + c0 * n, n, c0, cb, 0, n);
+    }
+}
+
 void hf_conv2d_gemm(const hf_conv2d* g, const float* x, const float* w_packed, float* y,
-                    const hf_epilogue* epi, long res_bs) {
+                    const hf_epilogue* epi, long res_bs, int mr, float* transposed) {
     long mg = g->m / g->group, cg = g->c / g->group;
     long K = cg * g->kh * g->kw, N = g->oh * g->ow;
-    long a_group = ((mg + HF_MR - 1) / HF_MR) * HF_MR * K;
+    int MR = known_mr(mr);
+    long w_group = transposed ? ((mg + HF_NR - 1) / HF_NR) * HF_NR * K : ((mg + MR - 1) / MR) * MR * K;
     int direct = g->kh == 1 && g->kw == 1 && g->sh == 1 && g->sw == 1 && g->ph == 0 && g->pw == 0;
     int threads = hf_get_threads();
     for (long bi = 0; bi < g->n; bi++) {
         for (long gi = 0; gi < g->group; gi++) {
             const float* xg = x + (bi * g->c + gi * cg) * g->h * g->w;
-            operand a = {w_packed + gi * a_group, NULL, 0, 0, NULL};
-            operand b = {NULL, xg, direct ? N : 0, direct ? 1 : 0, direct ? NULL : g};
             hf_epilogue e;
             if (epi) {
                 e = *epi;
@@ -582,7 +635,16 @@ void hf_conv2d_gemm(const hf_conv2d* g, const float* x, const float* w_packed, f
                 if (e.bias_m) e.bias_m += gi * mg;
                 if (e.res) e.res += bi * res_bs + gi * mg * e.res_rs;
             }
-            gemm(mg, N, K, &a, &b, y + (bi * g->m + gi * mg) * N, N, epi ? &e : NULL, threads);
+            float* yg = y + (bi * g->m + gi * mg) * N;
+            operand w = {w_packed + gi * w_group, NULL, 0, 0, NULL};
+            if (transposed) {  /* pixels x channels, then back */
+                operand xt = {NULL, xg, direct ? 1 : 0, direct ? N : 0, direct ? NULL : g};
+                gemm(MR, N, mg, K, &xt, &w, transposed, mg, NULL, threads);
+                untranspose(transposed, N, mg, yg, epi ? &e : NULL, threads);
+            } else {
+                operand xb = {NULL, xg, direct ? N : 0, direct ? 1 : 0, direct ? NULL : g};
+                gemm(MR, mg, N, K, &w, &xb, yg, N, epi ? &e : NULL, threads);
+            }
         }
     }
 }

@@ -27,9 +27,11 @@ double hf_clock(void);
 float* hf_thread_scratch(long* floats);
 
 /* ------------------------------------------------------------------ GEMM geometry */
-/* Register-block shape of the micro-kernel this library was built with (depends on -march). */
+/* Register-block shape of the micro-kernel this library was built with (depends on -march): the
+ * default MR, the NR, and every MR a product may ask for (the first is the default). */
 int hf_gemm_mr(void);
 int hf_gemm_nr(void);
+int hf_gemm_mr_variants(int* out);
 /* What the library was compiled for, e.g. "avx512f", "avx2+fma", "generic". */
 const char* hf_isa(void);
 
@@ -58,16 +60,17 @@ void hf_epilogue_tile(const hf_epilogue* e, float* c, long ldc, long m0, long mr
 
 /* ------------------------------------------------------------------ GEMM */
 /* Packed layouts (built once, at compile time, for constant operands):
- *   A [M, K] -> panels of MR rows: packed[p][k][i] = A[p*MR + i][k], rows past M are zero;
+ *   A [M, K] -> panels of mr rows: packed[p][k][i] = A[p*mr + i][k], rows past M are zero;
  *   B [K, N] -> panels of NR cols: packed[p][k][j] = B[k][p*NR + j], cols past N are zero. */
 
 /* Batched matmul: C[b] = A[b] @ B[b] for b < batch, per-operand batch strides (0 broadcasts).
  * An operand is either strided (ptr, row stride, col stride) or packed (then its batch stride counts
- * floats of the packed buffer). C is row-major with row stride N. Residual batch stride: res_bs. */
+ * floats of the packed buffer). C is row-major with row stride N. Residual batch stride: res_bs.
+ * ``mr`` picks the micro-kernel height (one of hf_gemm_mr_variants; A packed with it). */
 void hf_matmul(long batch, long M, long N, long K,
                const float* a, const float* a_packed, long a_bs, long a_rs, long a_cs,
                const float* b, const float* b_packed, long b_bs, long b_rs, long b_cs,
-               float* c, long c_bs, const hf_epilogue* epi, long res_bs);
+               float* c, long c_bs, const hf_epilogue* epi, long res_bs, int mr);
 
 /* ------------------------------------------------------------------ convolution (NCHW) */
 typedef struct hf_conv2d {
@@ -77,9 +80,11 @@ typedef struct hf_conv2d {
     long group;
 } hf_conv2d;
 
-/* w_packed: per group, the [M/group, C/group*kh*kw] weight matrix packed by hf_pack_a. */
+/* w_packed: per group, the [M/group, C/group*kh*kw] weight matrix packed as A with ``mr``-row panels; or,
+ * when ``transposed`` (scratch of oh*ow*M/group floats) is given, its transpose packed as B: the product
+ * then runs with pixels as rows and is transposed back into y. */
 void hf_conv2d_gemm(const hf_conv2d* g, const float* x, const float* w_packed, float* y,
-                    const hf_epilogue* epi, long res_bs);
+                    const hf_epilogue* epi, long res_bs, int mr, float* transposed);
 /* One input channel per group (depthwise, channel multiplier ``m/c``): a direct kernel. */
 void hf_conv2d_depthwise(const hf_conv2d* g, const float* x, const float* w, float* y,
                          const hf_epilogue* epi, long res_bs);
@@ -114,10 +119,23 @@ void hf_fill(char* dst, long count, const void* value, long elem);
 
 /* ------------------------------------------------------------------ math for generated loops */
 /* exp / log accurate to a few ulp, written so that gcc vectorizes loops that call them. */
+static inline float hf_bits_float(int32_t i) {
+    float f;
+    memcpy(&f, &i, sizeof f);
+    return f;
+}
+
+static inline int32_t hf_float_bits(float f) {
+    int32_t i;
+    memcpy(&i, &f, sizeof i);
+    return i;
+}
+
 static inline float hf_exp(float x) {
     float xc = x > 88.7228390f ? 88.7228390f : x;
     xc = xc < -103.972084f ? -103.972084f : xc;
-    float n = __builtin_roundf(xc * 1.44269504088896341f);
+    /* round to nearest by the 1.5 * 2^23 trick: no call, so loops around it vectorize */
+    float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = xc - n * 0.693359375f;
     r = r + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -131,19 +149,16 @@ static inline float hf_exp(float x) {
     int32_t ni = (int32_t)n;
     int32_t n1 = ni < -126 ? -126 : ni > 127 ? 127 : ni;
     int32_t n2 = ni - n1;
-    union { int32_t i; float f; } s1 = { (n1 + 127) << 23 }, s2 = { (n2 + 127) << 23 };
-    float y = p * s1.f * s2.f;
+    float y = p * hf_bits_float((n1 + 127) << 23) * hf_bits_float((n2 + 127) << 23);
     y = x > 88.7228390f ? HUGE_VALF : y;
     return x != x ? x : y;
 }
 
 static inline float hf_log(float x) {
-    union { float f; int32_t i; } u = { x };
     int denormal = x < 1.17549435e-38f;
-    union { float f; int32_t i; } v = { denormal ? x * 8388608.0f : x };
-    float e = (float)(((v.i >> 23) & 0xff) - 126 - (denormal ? 23 : 0));
-    union { int32_t i; float f; } m = { (v.i & 0x007fffff) | 0x3f000000 }; /* in [0.5, 1) */
-    float f = m.f;
+    int32_t bits = hf_float_bits(denormal ? x * 8388608.0f : x);
+    float e = (float)(((bits >> 23) & 0xff) - 126 - (denormal ? 23 : 0));
+    float f = hf_bits_float((bits & 0x007fffff) | 0x3f000000); /* in [0.5, 1) */
     int lo = f < 0.707106781186547524f;
     e = lo ? e - 1.0f : e;
     f = lo ? f + f - 1.0f : f - 1.0f;
@@ -161,7 +176,7 @@ static inline float hf_log(float x) {
     y += -2.12194440e-4f * e;
     y += -0.5f * z;
     float r = f + y + 0.693359375f * e;
-    r = u.i == 0x7f800000 ? x : r;          /* +inf */
+    r = x == HUGE_VALF ? x : r;
     r = x == 0.0f ? -HUGE_VALF : r;
     r = x < 0.0f ? __builtin_nanf("") : r;
     return x != x ? x : r;

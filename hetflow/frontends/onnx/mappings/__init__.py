@@ -1,3 +1,3 @@
 """The ONNX mapping table, one module per op family. Importing this package registers it."""
 
-from hetflow.frontends.onnx.mappings import elementwise, misc, nn, reduce, shape  # noqa: F401
+from hetflow.frontends.onnx.mappings import composite, elementwise, extra, misc, nn, quantize, recurrent, reduce, shape  # noqa: F401

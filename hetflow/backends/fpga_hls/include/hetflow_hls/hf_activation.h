@@ -19,7 +19,6 @@ struct activ_config {
 
 template <class data_T, class res_T, typename CONFIG_T>
 void relu(const data_T x[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem]) {
-ReluLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     y[i] = x[i] > 0 ? static_cast<res_T>(x[i]) : static_cast<res_T>(0);
@@ -30,7 +29,6 @@ ReluLoop:
 template <class data_T, class res_T, typename CONFIG_T>
 void leaky_relu(const data_T x[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem],
                 const typename CONFIG_T::param_t alpha[1]) {
-LeakyLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     y[i] = x[i] >= 0 ? static_cast<res_T>(x[i]) : static_cast<res_T>(x[i] * alpha[0]);
@@ -41,7 +39,6 @@ LeakyLoop:
 template <class data_T, class res_T, typename CONFIG_T>
 void clip(const data_T x[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem],
           const typename CONFIG_T::param_t limits[2]) {
-ClipLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     if (CONFIG_T::has_min && x[i] < limits[0]) {
@@ -58,7 +55,6 @@ ClipLoop:
 template <class data_T, class res_T, typename CONFIG_T>
 void hard_sigmoid(const data_T x[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem],
                   const typename CONFIG_T::param_t ab[2]) {
-HardSigmoidLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     const auto v = x[i] * ab[0] + ab[1];
@@ -87,7 +83,6 @@ inline unsigned lut_index(const data_T& x) {
 template <class data_T, class res_T, typename CONFIG_T>
 void lut_activation(const data_T x[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem],
                     const typename CONFIG_T::table_t table[CONFIG_T::table_size]) {
-LutLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     y[i] = static_cast<res_T>(table[lut_index<CONFIG_T>(x[i])]);

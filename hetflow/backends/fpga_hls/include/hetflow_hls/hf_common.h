@@ -31,10 +31,17 @@ inline int msb_index(long long v) {
   return p;
 }
 
+// Set fixed-point values from their raw two's-complement codes: how g++ builds load weights
+// (an array of integers compiles in a blink; the same values as ap_fixed literals take minutes).
+template <class T, unsigned N>
+bool fill_raw(T (&dst)[N], const long long (&raw)[N]) {
+  for (unsigned i = 0; i < N; i++) dst[i].range() = raw[i];
+  return true;
+}
+
 // out[i] = out_T(in[i]): a change of type, or a plain copy (a graph output, a reshape between arrays).
 template <class in_T, class out_T, unsigned N>
 void cast(const in_T in[N], out_T out[N]) {
-CastLoop:
   for (unsigned i = 0; i < N; i++) {
 #pragma HLS PIPELINE II = 1
     out[i] = static_cast<out_T>(in[i]);
@@ -44,7 +51,6 @@ CastLoop:
 // The two ends of a dataflow stage in the stream architecture: each stage buffers one frame.
 template <class T, unsigned N>
 void stream_to_array(hls::stream<T>& in, T out[N]) {
-ReadLoop:
   for (unsigned i = 0; i < N; i++) {
 #pragma HLS PIPELINE II = 1
     out[i] = in.read();
@@ -53,7 +59,6 @@ ReadLoop:
 
 template <class T, unsigned N>
 void array_to_stream(const T in[N], hls::stream<T>& out) {
-WriteLoop:
   for (unsigned i = 0; i < N; i++) {
 #pragma HLS PIPELINE II = 1
     out.write(in[i]);
@@ -63,7 +68,6 @@ WriteLoop:
 // A dataflow stream has one reader: a tensor used twice is cloned (chains of clones fan out further).
 template <class T, unsigned N>
 void clone_stream(hls::stream<T>& in, hls::stream<T>& out1, hls::stream<T>& out2) {
-CloneLoop:
   for (unsigned i = 0; i < N; i++) {
 #pragma HLS PIPELINE II = 1
     T v = in.read();
@@ -74,7 +78,6 @@ CloneLoop:
 
 template <class in_T, class out_T, unsigned N>
 void cast_stream(hls::stream<in_T>& in, hls::stream<out_T>& out) {
-CastStreamLoop:
   for (unsigned i = 0; i < N; i++) {
 #pragma HLS PIPELINE II = 1
     out.write(static_cast<out_T>(in.read()));

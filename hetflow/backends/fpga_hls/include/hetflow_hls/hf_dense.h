@@ -28,22 +28,18 @@ void dense_row(const data_T x[CONFIG_T::n_in], res_T y[CONFIG_T::n_out],
 #pragma HLS ARRAY_RESHAPE variable = w block factor = block
   typename CONFIG_T::accum_t acc[CONFIG_T::n_out];
 #pragma HLS ARRAY_PARTITION variable = acc complete
-InitLoop:
   for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
 #pragma HLS UNROLL
     acc[o] = b[o];
   }
-ReuseLoop:
   for (unsigned ir = 0; ir < rf; ir++) {
 #pragma HLS PIPELINE II = 1
-  MultLoop:
     for (unsigned im = 0; im < block; im++) {
 #pragma HLS UNROLL
       const unsigned k = im * rf + ir;
       acc[k % CONFIG_T::n_out] += x[k / CONFIG_T::n_out] * w[k];
     }
   }
-ResultLoop:
   for (unsigned o = 0; o < CONFIG_T::n_out; o++) {
 #pragma HLS UNROLL
     y[o] = static_cast<res_T>(acc[o]);
@@ -54,7 +50,6 @@ template <class data_T, class res_T, typename CONFIG_T>
 void dense(const data_T x[CONFIG_T::n_rows * CONFIG_T::n_in], res_T y[CONFIG_T::n_rows * CONFIG_T::n_out],
            const typename CONFIG_T::weight_t w[CONFIG_T::n_in * CONFIG_T::n_out],
            const typename CONFIG_T::bias_t b[CONFIG_T::n_out]) {
-RowLoop:
   for (unsigned r = 0; r < CONFIG_T::n_rows; r++) {
     dense_row<data_T, res_T, CONFIG_T>(x + r * CONFIG_T::n_in, y + r * CONFIG_T::n_out, w, b);
   }
@@ -86,7 +81,6 @@ void conv2d(const data_T x[CONFIG_T::n_chan * CONFIG_T::in_height * CONFIG_T::in
             const typename CONFIG_T::mult_config::bias_t b[CONFIG_T::n_filt]) {
   static const unsigned n_win = CONFIG_T::n_chan * CONFIG_T::filt_height * CONFIG_T::filt_width;
   static const unsigned n_pix = CONFIG_T::out_height * CONFIG_T::out_width;
-PixelLoop:
   for (unsigned p = 0; p < n_pix; p++) {
     const unsigned oh = p / CONFIG_T::out_width;
     const unsigned ow = p % CONFIG_T::out_width;
@@ -94,7 +88,6 @@ PixelLoop:
 #pragma HLS ARRAY_PARTITION variable = win complete
     res_T pix[CONFIG_T::n_filt];
 #pragma HLS ARRAY_PARTITION variable = pix complete
-  WindowLoop:
     for (unsigned k = 0; k < n_win; k++) {
 #pragma HLS UNROLL
       const unsigned c = k / (CONFIG_T::filt_height * CONFIG_T::filt_width);
@@ -107,7 +100,6 @@ PixelLoop:
       win[k] = inside ? x[(c * CONFIG_T::in_height + ih) * CONFIG_T::in_width + iw] : data_T(0);
     }
     dense_row<data_T, res_T, typename CONFIG_T::mult_config>(win, pix, w, b);
-  ScatterLoop:
     for (unsigned m = 0; m < CONFIG_T::n_filt; m++) {
 #pragma HLS UNROLL
       y[m * n_pix + p] = pix[m];

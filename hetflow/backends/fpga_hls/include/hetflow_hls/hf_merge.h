@@ -20,7 +20,6 @@ struct merge_config {
 // Two tensors of one shape. Each sum, difference or product is exact before the final cast.
 template <class in1_T, class in2_T, class res_T, typename CONFIG_T>
 void add(const in1_T a[CONFIG_T::n_elem], const in2_T b[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem]) {
-AddLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     y[i] = static_cast<res_T>(a[i] + b[i]);
@@ -29,7 +28,6 @@ AddLoop:
 
 template <class in1_T, class in2_T, class res_T, typename CONFIG_T>
 void sub(const in1_T a[CONFIG_T::n_elem], const in2_T b[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem]) {
-SubLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     y[i] = static_cast<res_T>(a[i] - b[i]);
@@ -38,7 +36,6 @@ SubLoop:
 
 template <class in1_T, class in2_T, class res_T, typename CONFIG_T>
 void mul(const in1_T a[CONFIG_T::n_elem], const in2_T b[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem]) {
-MulLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     y[i] = static_cast<res_T>(a[i] * b[i]);
@@ -47,7 +44,6 @@ MulLoop:
 
 template <class in1_T, class in2_T, class res_T, typename CONFIG_T>
 void maximum(const in1_T a[CONFIG_T::n_elem], const in2_T b[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem]) {
-MaxLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     y[i] = a[i] >= b[i] ? static_cast<res_T>(a[i]) : static_cast<res_T>(b[i]);
@@ -56,7 +52,6 @@ MaxLoop:
 
 template <class in1_T, class in2_T, class res_T, typename CONFIG_T>
 void minimum(const in1_T a[CONFIG_T::n_elem], const in2_T b[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem]) {
-MinLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     y[i] = a[i] <= b[i] ? static_cast<res_T>(a[i]) : static_cast<res_T>(b[i]);
@@ -67,7 +62,6 @@ MinLoop:
 template <class data_T, class res_T, typename CONFIG_T>
 void add_const(const data_T x[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem],
                const typename CONFIG_T::param_t c[CONFIG_T::n_const]) {
-AddConstLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     y[i] = static_cast<res_T>(x[i] + c[(i / CONFIG_T::inner) % CONFIG_T::n_const]);
@@ -77,7 +71,6 @@ AddConstLoop:
 template <class data_T, class res_T, typename CONFIG_T>
 void sub_const(const data_T x[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem],
                const typename CONFIG_T::param_t c[CONFIG_T::n_const]) {
-SubConstLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     const typename CONFIG_T::param_t k = c[(i / CONFIG_T::inner) % CONFIG_T::n_const];
@@ -88,7 +81,6 @@ SubConstLoop:
 template <class data_T, class res_T, typename CONFIG_T>
 void mul_const(const data_T x[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem],
                const typename CONFIG_T::param_t c[CONFIG_T::n_const]) {
-MulConstLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     y[i] = static_cast<res_T>(x[i] * c[(i / CONFIG_T::inner) % CONFIG_T::n_const]);
@@ -100,7 +92,6 @@ template <class data_T, class res_T, typename CONFIG_T>
 void scale_shift(const data_T x[CONFIG_T::n_elem], res_T y[CONFIG_T::n_elem],
                  const typename CONFIG_T::param_t scale[CONFIG_T::n_const],
                  const typename CONFIG_T::bias_t shift[CONFIG_T::n_const]) {
-ScaleShiftLoop:
   for (unsigned i = 0; i < CONFIG_T::n_elem; i++) {
 #pragma HLS PIPELINE II = 1
     const unsigned c = (i / CONFIG_T::inner) % CONFIG_T::n_const;
@@ -119,14 +110,11 @@ void concat2(const in1_T a[CONFIG_T::n_outer * CONFIG_T::n_inner1],
              const in2_T b[CONFIG_T::n_outer * CONFIG_T::n_inner2],
              res_T y[CONFIG_T::n_outer * (CONFIG_T::n_inner1 + CONFIG_T::n_inner2)]) {
   static const unsigned n_row = CONFIG_T::n_inner1 + CONFIG_T::n_inner2;
-OuterLoop:
   for (unsigned o = 0; o < CONFIG_T::n_outer; o++) {
-  FirstLoop:
     for (unsigned i = 0; i < CONFIG_T::n_inner1; i++) {
 #pragma HLS PIPELINE II = 1
       y[o * n_row + i] = static_cast<res_T>(a[o * CONFIG_T::n_inner1 + i]);
     }
-  SecondLoop:
     for (unsigned i = 0; i < CONFIG_T::n_inner2; i++) {
 #pragma HLS PIPELINE II = 1
       y[o * n_row + CONFIG_T::n_inner1 + i] = static_cast<res_T>(b[o * CONFIG_T::n_inner2 + i]);
@@ -144,7 +132,6 @@ template <class data_T, class res_T, typename CONFIG_T>
 void transpose(const data_T x[CONFIG_T::d0 * CONFIG_T::d1 * CONFIG_T::d2 * CONFIG_T::d3],
                res_T y[CONFIG_T::d0 * CONFIG_T::d1 * CONFIG_T::d2 * CONFIG_T::d3]) {
   static const unsigned n = CONFIG_T::d0 * CONFIG_T::d1 * CONFIG_T::d2 * CONFIG_T::d3;
-TransposeLoop:
   for (unsigned i = 0; i < n; i++) {
 #pragma HLS PIPELINE II = 1
     const unsigned i3 = i % CONFIG_T::d3;

@@ -33,7 +33,6 @@ template <class data_T, class res_T, typename CONFIG_T>
 void max_pool2d(const data_T x[CONFIG_T::n_chan * CONFIG_T::in_height * CONFIG_T::in_width],
                 res_T y[CONFIG_T::n_chan * CONFIG_T::out_height * CONFIG_T::out_width]) {
   static const unsigned n_pix = CONFIG_T::out_height * CONFIG_T::out_width;
-PoolLoop:
   for (unsigned i = 0; i < CONFIG_T::n_chan * n_pix; i++) {
 #pragma HLS PIPELINE II = 1
     const unsigned c = i / n_pix;
@@ -41,7 +40,6 @@ PoolLoop:
     const unsigned ow = i % CONFIG_T::out_width;
     data_T best = 0;
     bool any = false;
-  TapLoop:
     for (unsigned k = 0; k < CONFIG_T::pool_height * CONFIG_T::pool_width; k++) {
 #pragma HLS UNROLL
       const int ih = static_cast<int>(oh * CONFIG_T::stride_height + k / CONFIG_T::pool_width) -
@@ -65,7 +63,6 @@ void avg_pool2d(const data_T x[CONFIG_T::n_chan * CONFIG_T::in_height * CONFIG_T
                 res_T y[CONFIG_T::n_chan * CONFIG_T::out_height * CONFIG_T::out_width],
                 const typename CONFIG_T::inv_t inv[CONFIG_T::pool_height * CONFIG_T::pool_width + 1]) {
   static const unsigned n_pix = CONFIG_T::out_height * CONFIG_T::out_width;
-PoolLoop:
   for (unsigned i = 0; i < CONFIG_T::n_chan * n_pix; i++) {
 #pragma HLS PIPELINE II = 1
     const unsigned c = i / n_pix;
@@ -73,7 +70,6 @@ PoolLoop:
     const unsigned ow = i % CONFIG_T::out_width;
     typename CONFIG_T::accum_t sum = 0;
     unsigned count = 0;
-  TapLoop:
     for (unsigned k = 0; k < CONFIG_T::pool_height * CONFIG_T::pool_width; k++) {
 #pragma HLS UNROLL
       const int ih = static_cast<int>(oh * CONFIG_T::stride_height + k / CONFIG_T::pool_width) -
@@ -104,10 +100,8 @@ struct mean_config {
 template <class data_T, class res_T, typename CONFIG_T>
 void mean_rows(const data_T x[CONFIG_T::n_rows * CONFIG_T::n_cols], res_T y[CONFIG_T::n_rows],
                const typename CONFIG_T::inv_t inv[1]) {
-RowLoop:
   for (unsigned r = 0; r < CONFIG_T::n_rows; r++) {
     typename CONFIG_T::accum_t sum = 0;
-  SumLoop:
     for (unsigned j = 0; j < CONFIG_T::n_cols; j++) {
 #pragma HLS PIPELINE II = 1
       sum += x[r * CONFIG_T::n_cols + j];

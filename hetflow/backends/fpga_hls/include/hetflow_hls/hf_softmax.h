@@ -26,18 +26,15 @@ template <class data_T, class res_T, typename CONFIG_T>
 void softmax(const data_T x[CONFIG_T::n_rows * CONFIG_T::n_in], res_T y[CONFIG_T::n_rows * CONFIG_T::n_in],
              const typename CONFIG_T::table_t exp_table[CONFIG_T::table_size],
              const typename CONFIG_T::table_t inv_table[1 << CONFIG_T::inv_bits]) {
-RowLoop:
   for (unsigned r = 0; r < CONFIG_T::n_rows; r++) {
     const data_T* xr = x + r * CONFIG_T::n_in;
     data_T best = xr[0];
-  MaxLoop:
     for (unsigned i = 1; i < CONFIG_T::n_in; i++) {
 #pragma HLS PIPELINE II = 1
       if (xr[i] > best) best = xr[i];
     }
     typename CONFIG_T::table_t e[CONFIG_T::n_in];
     typename CONFIG_T::accum_t sum = 0;
-  ExpLoop:
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
 #pragma HLS PIPELINE II = 1
       long long idx = raw_bits(xr[i] - best) + CONFIG_T::exp_offset;
@@ -53,7 +50,6 @@ RowLoop:
     const long long m = (drop >= 0 ? (s >> drop) : (s << (-drop))) & ((1LL << CONFIG_T::inv_bits) - 1);
     const typename CONFIG_T::table_t inv = inv_table[m];
     const int scale = p - CONFIG_T::sum_frac;  // sum = m * 2^scale
-  NormLoop:
     for (unsigned i = 0; i < CONFIG_T::n_in; i++) {
 #pragma HLS PIPELINE II = 1
       typename CONFIG_T::wide_t v = e[i] * inv;

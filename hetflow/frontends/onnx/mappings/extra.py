@@ -1,0 +1,289 @@
+"""Signal, image-geometry and detection ops: DFT, STFT, the spectral windows, MelWeightMatrix, GridSample,
+AffineGrid, Col2Im, CenterCropPad, MaxUnpool, NonMaxSuppression; and CumProd, BitCast, Det.
+
+Most map onto the IR's ``extra`` ops (dft, grid_sample, non_max_suppression, cumprod, bitcast, det);
+Col2Im, CenterCropPad, AffineGrid and MaxUnpool decompose into existing IR ops; the windows and the mel
+filter bank are constants computed from their (import-time) parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hetflow.frontends.onnx.context import Ctx
+from hetflow.frontends.onnx.importer import onnx_dtype
+from hetflow.frontends.onnx.mappings.composite import _dim, _narrow, _rank
+from hetflow.frontends.onnx.mappings.nn import Ints
+from hetflow.frontends.onnx.table import onnx_op
+from hetflow.ir import DType, Value
+
+# ------------------------------------------------------------------ sampling, detection, scans, bits
+
+_GRID_MODES_V16 = {"bilinear": "linear", "bicubic": "cubic", "nearest": "nearest"}
+
+
+def _grid_sample(ctx: Ctx, x: Value, grid: Value, mode: str, padding_mode: str, align_corners: int) -> Value:
+    if mode not in ("nearest", "linear", "cubic"):
+        raise ctx.fail(f"mode must be nearest, linear or cubic, got {mode!r}")
+    if padding_mode not in ("zeros", "border", "reflection"):
+        raise ctx.fail(f"padding_mode must be zeros, border or reflection, got {padding_mode!r}")
+    return ctx.emit("grid_sample", [x, grid], mode=mode, padding_mode=padding_mode, align_corners=bool(align_corners))
+
+
+@onnx_op(since=16)
+def GridSample_v16(ctx: Ctx, x: Value, grid: Value, *, align_corners: int = 0, mode: str = "bilinear",
+                   padding_mode: str = "zeros") -> Value:
+    if x.type.rank not in (None, 4):
+        raise ctx.fail(f"before opset 20 the input must be 4-D, got {x.type}")
+    if mode not in _GRID_MODES_V16:
+        raise ctx.fail(f"mode must be bilinear, bicubic or nearest, got {mode!r}")
+    return _grid_sample(ctx, x, grid, _GRID_MODES_V16[mode], padding_mode, align_corners)
+
+
+@onnx_op(since=20)
+def GridSample_v20(ctx: Ctx, x: Value, grid: Value, *, align_corners: int = 0, mode: str = "linear",
+                   padding_mode: str = "zeros") -> Value:
+    return _grid_sample(ctx, x, grid, mode, padding_mode, align_corners)
+
+
+@onnx_op(since=26)
+def CumProd(ctx: Ctx, x: Value, axis: Value, *, exclusive: int = 0, reverse: int = 0) -> Value:
+    axes = ctx.ints_of(axis, "the axis") or []
+    if len(axes) != 1:
+        raise ctx.fail(f"axis must hold one value, got {axes}")
+    return ctx.emit("cumprod", [x], axis=axes[0], exclusive=bool(exclusive), reverse=bool(reverse))
+
+
+@onnx_op(since=26)
+def BitCast(ctx: Ctx, x: Value, *, to: int) -> Value:
+    target = onnx_dtype(to, ctx.where)
+    if DType.string in (target, x.type.dtype) or target.itemsize != x.type.dtype.itemsize:
+        raise ctx.fail(f"cannot reinterpret {x.type.dtype} as {target}: the widths must match and neither be string")
+    return ctx.emit("bitcast", [x], to=target.value)
+
+
+def _first(ctx: Ctx, v: Value | None, what: str) -> float | None:
+    """The single value of an optional scalar input (None when absent or empty)."""
+    array = ctx.value_of(v, what)
+    if array is None or array.size == 0:
+        return None
+    return array.reshape(-1)[0].item()
+
+
+@onnx_op(since=10)
+def NonMaxSuppression(ctx: Ctx, boxes: Value, scores: Value, max_output_boxes_per_class: Value | None = None,
+                      iou_threshold: Value | None = None, score_threshold: Value | None = None, *,
+                      center_point_box: int = 0) -> Value:
+    limit = _first(ctx, max_output_boxes_per_class, "max_output_boxes_per_class")
+    iou = _first(ctx, iou_threshold, "iou_threshold")
+    return ctx.emit("non_max_suppression", [boxes, scores], max_output_boxes_per_class=max(int(limit or 0), 0),
+                    iou_threshold=float(iou or 0.0), score_threshold=_first(ctx, score_threshold, "score_threshold"),
+                    center_point_box=int(center_point_box))
+
+
+@onnx_op(since=11)
+def Det(ctx: Ctx, x: Value) -> Value:
+    return ctx.emit("det", [x])
+
+
+# ------------------------------------------------------------------ signal processing
+
+
+def _dft(ctx: Ctx, x: Value, dft_length: Value | None, axis: int, inverse: int, onesided: int) -> Value:
+    rank = _rank(ctx, x, "DFT")
+    length = _dim(ctx, x, axis, "DFT") if -rank <= axis < rank else 0
+    given = ctx.ints_of(dft_length, "dft_length")
+    n = given[0] if given else (2 * (length - 1) if inverse and onesided else length)
+    if n < 1:
+        raise ctx.fail(f"the DFT length must be positive, got {n}")
+    return ctx.emit("dft", [x], axis=axis, length=n, inverse=bool(inverse), onesided=bool(onesided))
+
+
+@onnx_op(since=17)
+def DFT_v17(ctx: Ctx, x: Value, dft_length: Value | None = None, *, axis: int = 1, inverse: int = 0,
+            onesided: int = 0) -> Value:
+    return _dft(ctx, x, dft_length, axis, inverse, onesided)
+
+
+@onnx_op(since=20)
+def DFT_v20(ctx: Ctx, x: Value, dft_length: Value | None = None, axis: Value | None = None, *, inverse: int = 0,
+            onesided: int = 0) -> Value:
+    given = ctx.ints_of(axis, "the axis")
+    return _dft(ctx, x, dft_length, given[0] if given else -2, inverse, onesided)
+
+
+@onnx_op(since=17)
+def STFT(ctx: Ctx, signal: Value, frame_step: Value, window: Value | None = None, frame_length: Value | None = None,
+         *, onesided: int = 1) -> Value:
+    if _rank(ctx, signal, "STFT") != 3:
+        raise ctx.fail(f"signal must be [batch, length, 1 or 2], got {signal.type}")
+    length = _dim(ctx, signal, 1, "STFT")
+    step = (ctx.ints_of(frame_step, "frame_step") or [0])[0]
+    given = ctx.ints_of(frame_length, "frame_length")
+    size = given[0] if given else (_dim(ctx, window, 0, "STFT") if window is not None else length)
+    if step < 1 or not 0 < size <= length:
+        raise ctx.fail(f"frame_step {step} and frame_length {size} do not frame a signal of length {length}")
+    frames = 1 + (length - size) // step
+    starts = np.arange(frames, dtype=np.int64)[:, None] * step + np.arange(size, dtype=np.int64)[None, :]
+    framed = ctx.emit("gather", [signal, ctx.const(starts, name="frame_samples")], axis=1)  # [B, frames, size, c]
+    if window is not None:
+        framed = ctx.emit("mul", [framed, ctx.emit("reshape", [window], shape=(size, 1), allowzero=False)])
+    return ctx.emit("dft", [framed], axis=2, length=size, inverse=False, onesided=bool(onesided))
+
+
+def _window_const(ctx: Ctx, size: Value, periodic: int, output_datatype: int,
+                  terms: tuple[float, ...]) -> Value:
+    """sum_i terms[i] * cos(2 pi i n / N) for n < size, N = size (periodic) or size - 1 (symmetric)."""
+    n = (ctx.ints_of(size, "the window size") or [0])[0]
+    denom = n if periodic else n - 1
+    k = np.arange(n, dtype=np.float64)
+    w = sum(c * np.cos(2 * np.pi * i * k / denom) for i, c in enumerate(terms)) if denom else np.ones(n)
+    return ctx.const(np.asarray(w).astype(onnx_dtype(output_datatype, ctx.where).numpy), name=ctx.node_name)
+
+
+@onnx_op(since=17)
+def HannWindow(ctx: Ctx, size: Value, *, output_datatype: int = 1, periodic: int = 1) -> Value:
+    return _window_const(ctx, size, periodic, output_datatype, (0.5, -0.5))
+
+
+@onnx_op(since=17)
+def HammingWindow(ctx: Ctx, size: Value, *, output_datatype: int = 1, periodic: int = 1) -> Value:
+    return _window_const(ctx, size, periodic, output_datatype, (25 / 46, -21 / 46))
+
+
+@onnx_op(since=17)
+def BlackmanWindow(ctx: Ctx, size: Value, *, output_datatype: int = 1, periodic: int = 1) -> Value:
+    return _window_const(ctx, size, periodic, output_datatype, (0.42, -0.5, 0.08))
+
+
+@onnx_op(since=17)
+def MelWeightMatrix(ctx: Ctx, num_mel_bins: Value, dft_length: Value, sample_rate: Value, lower_edge_hertz: Value,
+                    upper_edge_hertz: Value, *, output_datatype: int = 1) -> Value:
+    """Triangular filters on the mel scale, [dft_length / 2 + 1, num_mel_bins], as the ONNX definition."""
+    mels = int(ctx.value_of(num_mel_bins, "num_mel_bins").reshape(-1)[0])  # type: ignore[union-attr]
+    n = int(ctx.value_of(dft_length, "dft_length").reshape(-1)[0])  # type: ignore[union-attr]
+    rate = ctx.value_of(sample_rate, "sample_rate").reshape(-1)[0]  # type: ignore[union-attr]
+    lo, hi = (ctx.value_of(v, "the edge frequencies").reshape(-1)[0]  # type: ignore[union-attr]
+              for v in (lower_edge_hertz, upper_edge_hertz))
+    lo_mel, hi_mel = (2595 * np.log1p(f / 700) / np.log(10) for f in (lo, hi))
+    points = np.arange(mels + 2) * ((hi_mel - lo_mel) / (mels + 2)) + lo_mel
+    edges = (((n + 1) * (700 * np.expm1(points / 2595 * np.log(10)))) // rate).astype(int)
+    out = np.zeros((n // 2 + 1, mels))
+    j = np.arange(n // 2 + 1)[:, None]
+    left, centre, right = edges[None, :-2], edges[None, 1:-1], edges[None, 2:]
+    rising = (j >= left) & (j <= centre) & (centre > left)
+    falling = (j >= centre) & (j < right)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(rising, (j - left) / (centre - left), out)
+        out = np.where(falling, (right - j) / (right - centre), out)
+    out = np.where((j == centre) & (centre == left), 1.0, out)
+    return ctx.const(out.astype(onnx_dtype(output_datatype, ctx.where).numpy), name=ctx.node_name)
+
+
+# ------------------------------------------------------------------ image geometry
+
+
+@onnx_op(since=18)
+def Col2Im(ctx: Ctx, x: Value, image_shape: Value, block_shape: Value, *, dilations: Ints = None, pads: Ints = None,
+           strides: Ints = None) -> Value:
+    """Sum the sliding blocks of x[N, C * prod(block), L] back into an image: a transposed convolution,
+    one group per channel, whose kernel routes block position k of a column to kernel tap k."""
+    image = ctx.ints_of(image_shape, "image_shape") or []
+    block = ctx.ints_of(block_shape, "block_shape") or []
+    r = len(image)
+    if r < 1 or len(block) != r:
+        raise ctx.fail(f"image_shape {image} and block_shape {block} must be non-empty and of one length")
+    dil = tuple(dilations) if dilations else (1,) * r
+    st = tuple(strides) if strides else (1,) * r
+    pd = tuple(pads) if pads else (0,) * (2 * r)
+    k = int(np.prod(block))
+    cols = _dim(ctx, x, 1, "Col2Im")
+    if cols % k:
+        raise ctx.fail(f"dim 1 of the input ({cols}) is not a multiple of the block size {k}")
+    blocks = [(image[i] + pd[i] + pd[r + i] - (block[i] - 1) * dil[i] - 1) // st[i] + 1 for i in range(r)]
+    if min(blocks) < 1 or int(np.prod(blocks)) != _dim(ctx, x, 2, "Col2Im"):
+        raise ctx.fail(f"{_dim(ctx, x, 2, 'Col2Im')} columns do not tile image {image} with blocks {block}")
+    natural = [(blocks[i] - 1) * st[i] + (block[i] - 1) * dil[i] + 1 for i in range(r)]
+    channels = cols // k
+    route = np.tile(np.eye(k).reshape((k, 1, *block)), (channels,) + (1,) * (r + 1))
+    return ctx.emit("conv_transpose", [ctx.emit("reshape", [x], shape=(0, 0, *blocks), allowzero=False),
+                                       ctx.const(route.astype(x.type.dtype.numpy), name="col2im_route")],
+                    strides=st, pads=pd, dilations=dil, group=channels,
+                    output_padding=tuple(image[i] + pd[i] + pd[r + i] - natural[i] for i in range(r)))
+
+
+@onnx_op(since=18)
+def CenterCropPad(ctx: Ctx, x: Value, shape: Value, *, axes: Ints = None) -> Value:
+    rank = _rank(ctx, x, "CenterCropPad")
+    sizes = ctx.ints_of(shape, "the target shape") or []
+    picked = [a % rank for a in axes] if axes else list(range(rank))
+    if len(sizes) != len(picked):
+        raise ctx.fail(f"shape has {len(sizes)} entries for {len(picked)} axes")
+    starts, ends, cut, pads = [], [], [], [0] * (2 * rank)
+    for a, size in zip(picked, sizes):
+        dim = _dim(ctx, x, a, "CenterCropPad")
+        if size < dim:  # crop, the odd element off the end
+            begin = (dim - size) // 2
+            starts.append(begin)
+            ends.append(begin + size)
+            cut.append(a)
+        elif size > dim:  # pad with zeros, the odd element at the end
+            pads[a] = (size - dim) // 2
+            pads[rank + a] = size - dim - pads[a]
+    y = ctx.emit("slice", [x], starts=tuple(starts), ends=tuple(ends), axes=tuple(cut),
+                 steps=(1,) * len(cut)) if cut else x
+    return ctx.emit("pad", [y], pads=tuple(pads), mode="constant", value=0) if any(pads) else \
+        ctx.emit("identity", [y])
+
+
+@onnx_op(since=20)
+def AffineGrid(ctx: Ctx, theta: Value, size: Value, *, align_corners: int = 0) -> Value:
+    """grid[n, *out] = theta[n] @ (x, y[, z], 1) over the normalized output coordinates."""
+    dims = ctx.ints_of(size, "size") or []
+    spatial = dims[2:]
+    if len(spatial) not in (2, 3):
+        raise ctx.fail(f"size must be [N, C, H, W] or [N, C, D, H, W], got {dims}")
+    axes = []
+    for n in spatial:
+        i = np.arange(n, dtype=np.float64)
+        axes.append(-1 + 2 * i / (n - 1) if align_corners and n > 1 else
+                    np.zeros(n) if align_corners else -1 + (2 * i + 1) / n)
+    mesh = np.meshgrid(*axes, indexing="ij")  # (z,) y, x over the output positions
+    homogeneous = np.stack([*mesh[::-1], np.ones_like(mesh[0])], axis=-1).reshape(-1, len(spatial) + 1)
+    wide = ctx.emit("cast", [theta], to="float64") if theta.type.dtype is not DType.float64 else theta
+    points = ctx.const(homogeneous.T.copy(), name="affine_points")  # [r + 1, P]
+    grid = ctx.emit("transpose", [ctx.emit("matmul", [wide, points])], perm=(0, 2, 1))  # [N, P, r]
+    grid = ctx.emit("reshape", [grid], shape=(0, *spatial, len(spatial)), allowzero=False)
+    return _narrow(ctx, grid, theta.type.dtype)
+
+
+def _max_unpool(ctx: Ctx, x: Value, indices: Value, output_shape: Value | None, kernel_shape: Sequence[int],
+                pads: Ints, strides: Ints) -> Value:
+    """Scatter x to the flat positions its MaxPool took it from, in a zero tensor of the unpooled shape;
+    a larger output_shape pads that with zeros at the end of each dim, as the ONNX reference does."""
+    rank = _rank(ctx, x, "MaxUnpool")
+    r = len(kernel_shape)
+    st = tuple(strides) if strides else (1,) * r
+    pd = tuple(pads) if pads else (0,) * (2 * r)
+    spatial = [(_dim(ctx, x, 2 + i, "MaxUnpool") - 1) * st[i] - pd[i] - pd[r + i] + kernel_shape[i] for i in range(r)]
+    inferred = (_dim(ctx, x, 0, "MaxUnpool"), _dim(ctx, x, 1, "MaxUnpool"), *spatial)
+    out = tuple(ctx.ints_of(output_shape, "output_shape") or inferred)
+    if len(out) != rank or any(o < i for o, i in zip(out, inferred)):
+        raise ctx.fail(f"output_shape {list(out)} must have rank {rank} and hold the unpooled {list(inferred)}")
+    zeros = ctx.const(np.zeros(int(np.prod(inferred)), x.type.dtype.numpy), name="unpool_zeros")
+    flat = ctx.emit("scatter_elements", [zeros, ctx.emit("reshape", [indices], shape=(-1,), allowzero=False),
+                                         ctx.emit("reshape", [x], shape=(-1,), allowzero=False)],
+                    axis=0, reduction="none")
+    y = ctx.emit("reshape", [flat], shape=inferred, allowzero=True)
+    if out == inferred:
+        return y
+    return ctx.emit("pad", [y], pads=(0,) * rank + tuple(o - i for o, i in zip(out, inferred)), mode="constant",
+                    value=0)
+
+
+@onnx_op(since=9)
+def MaxUnpool_v9(ctx: Ctx, x: Value, indices: Value, output_shape: Value | None = None, *,
+                 kernel_shape: Sequence[int], pads: Ints = None, strides: Ints = None) -> Value:
+    return _max_unpool(ctx, x, indices, output_shape, kernel_shape, pads, strides)
