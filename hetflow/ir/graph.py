@@ -67,19 +67,21 @@ class Graph:
         self.outputs: list[Value] = []
         self.nodes: list[Node] = []
         self.regions: dict[str, Region] = {}
-        self._names: set[str] = set()
+        self._names: set[str] = set()  # value names
+        self._node_names: set[str] = set()  # node names live apart, so a node and a value may share one
         self._counter = itertools.count()
 
     # ---------------------------------------------------------------- naming
-    def fresh_name(self, hint: str = "v") -> str:
-        """A value or node name not used yet in this graph."""
-        if hint not in self._names:
-            self._names.add(hint)
+    def fresh_name(self, hint: str = "v", *, node: bool = False) -> str:
+        """A value name (or, with ``node``, a node name) not used yet in this graph."""
+        pool = self._node_names if node else self._names
+        if hint not in pool:
+            pool.add(hint)
             return hint
         while True:
             name = f"{hint}_{next(self._counter)}"
-            if name not in self._names:
-                self._names.add(name)
+            if name not in pool:
+                pool.add(name)
                 return name
 
     # ---------------------------------------------------------------- building
@@ -110,7 +112,7 @@ class Graph:
         opdef = get_op(op)
         full_attrs = opdef.resolve_attrs(attrs or {}, where=name or op)
         n_out = num_outputs if num_outputs is not None else opdef.num_outputs(full_attrs, len(inputs))
-        node = Node(op, list(inputs), [], full_attrs, self.fresh_name(name or op), region)
+        node = Node(op, list(inputs), [], full_attrs, self.fresh_name(name or op, node=True), region)
         out_types = opdef.infer_types(node)
         if len(out_types) < n_out:
             out_types = list(out_types) + [TensorType(DType.float32, None)] * (n_out - len(out_types))
@@ -211,6 +213,7 @@ class Graph:
         """A structural copy: new Value and Node objects; constant arrays are shared, not copied."""
         g = Graph(self.name)
         g._names = set(self._names)
+        g._node_names = set(self._node_names)
         g._counter = itertools.count(next(self._counter))
         vmap: dict[int, Value] = {}
 

@@ -40,7 +40,7 @@ MIN_BOUNDARY_S = 2e-6
 _PARTITION_OPTIONS = ("objective", "pins", "no_fallback", "profile")
 
 
-def compile_for_host(graph: Graph, *, backend: str = "reference", **options: Any) -> Plan:
+def compile_for_host(graph: Graph, *, backend: str = "cpu_c", **options: Any) -> Plan:
     """One subgraph on this host with ``backend``: what ``hf.compile(graph)`` does without a cluster."""
     if any(options.get(k) for k in _PARTITION_OPTIONS):
         return compile_for_cluster(graph, Cluster.local(), backend=backend, **options)

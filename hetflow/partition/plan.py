@@ -16,7 +16,7 @@ import numpy as np
 
 from hetflow.backends import Executable
 from hetflow.ir import DType, Graph, Node
-from hetflow.ir.errors import InputError
+from hetflow.ir.errors import HetflowError, InputError
 from hetflow.partition.cost import Estimate
 from hetflow.targets import MachineDescription
 from hetflow.targets.units import format_bytes, format_seconds
@@ -168,6 +168,7 @@ class Plan:
         if not self.devices:
             lines = [head + " on this host"]
             lines += [f"  {s.name:<10} {s.device:<22} {s.backend:<10} {len(s.nodes)} nodes" for s in self.subgraphs]
+            lines += _fallback_lines(self.subgraphs)
             return "\n".join(lines)
         assert self.estimate is not None
         used = sorted({r for s in self.subgraphs for r in s.replicas})
@@ -233,6 +234,22 @@ class Plan:
         from hetflow.partition.serialize import load_plan
 
         return load_plan(Path(directory), recompile=recompile)
+
+
+def _fallback_lines(subgraphs: list[Subgraph]) -> list[str]:
+    """Nodes a backend ran on the reference backend instead, with why (for executables with ``placement()``)."""
+    lines = []
+    for s in subgraphs:
+        placement = getattr(s.executable, "placement", None)
+        try:
+            rows = placement() if placement is not None else []
+        except HetflowError:  # compiled per input shape on first run: nothing placed yet
+            continue
+        fell = [p for p in rows if p.backend != s.backend]
+        if fell:
+            lines.append(f"  {s.name}: {len(fell)} of {len(rows)} nodes run on the reference backend instead of {s.backend}:")
+            lines += [f"    {p.node} ({p.op}): {p.reason}" for p in fell]
+    return lines
 
 
 def _moved(transfers: list[Transfer]) -> str:

@@ -54,9 +54,9 @@ def _comment(text: str) -> str:
 class Emitter:
     """What a renderer may ask while writing C for one unit."""
 
-    def __init__(self, plan: MemoryPlan, mr_variants: tuple[int, ...], nr: int) -> None:
+    def __init__(self, plan: MemoryPlan, mr_variants: tuple[int, ...], nr: int, kc: int) -> None:
         self.plan = plan
-        self.mr_variants, self.nr = mr_variants, nr
+        self.mr_variants, self.nr, self.kc = mr_variants, nr, kc
         self.constants: list[np.ndarray] = [np.asarray(v.const, order="C") for v in plan.constants]  # type: ignore[arg-type]
         self.helpers: list[str] = []
         self._ids = itertools.count()
@@ -291,10 +291,11 @@ def segments_of(units: list[Unit]) -> list[Segment]:
     return segments
 
 
-def generate(name: str, units: list[Unit], plan: MemoryPlan, mr_variants: tuple[int, ...], nr: int,
+def generate(name: str, units: list[Unit], plan: MemoryPlan, mr_variants: tuple[int, ...], nr: int, kc: int,
              profile: bool = False) -> Source:
-    """The C file for ``units`` laid out by ``plan``; ``profile`` adds a clock reading after every unit."""
-    em = Emitter(plan, mr_variants, nr)
+    """The C file for ``units`` laid out by ``plan`` for a runtime with these GEMM block sizes;
+    ``profile`` adds a clock reading after every unit."""
+    em = Emitter(plan, mr_variants, nr, kc)
     segments = segments_of(units)
     functions = []
     index = {id(u): i for i, u in enumerate(units)}

@@ -90,7 +90,7 @@ class _Compiled:
             if isinstance(entry, Kernel) and entry.scratch is not None:
                 scratch[id(unit)] = entry.scratch(unit.anchor, variants, nr)
         self.memory: MemoryPlan = plan_memory(graph, self.units, scratch)
-        source = generate(graph.name, self.units, self.memory, variants, nr, profile)
+        source = generate(graph.name, self.units, self.memory, variants, nr, runtime.hf_gemm_kc(), profile)
         self.source_text = source.text
         self.segments: list[Segment] = source.segments
         self._constants = source.constants

@@ -126,27 +126,33 @@ def matmul_epilogue(node: Node) -> View3 | None:
     return geom.view if geom else None
 
 
-def pack_a(a: np.ndarray, mr: int) -> np.ndarray:
-    """[M, K] -> panels [ceil(M/mr), K, mr], zero rows past M (the runtime's packed-A layout)."""
+def _k_blocks(panels: np.ndarray, kc: int) -> np.ndarray:
+    """[P, K, w] panels -> the runtime's K-blocked layout [K block][P][kc][w], flattened."""
+    k = panels.shape[1]
+    return np.concatenate([panels[:, k0:k0 + kc, :].reshape(-1) for k0 in range(0, max(k, 1), kc)])
+
+
+def pack_a(a: np.ndarray, mr: int, kc: int) -> np.ndarray:
+    """[M, K] -> the runtime's packed-A layout: panels of ``mr`` rows (zero past M), K in blocks of ``kc``."""
     m, k = a.shape
     p = -(-m // mr)
     buf = np.zeros((p * mr, k), np.float32)
     buf[:m] = a
-    return np.ascontiguousarray(buf.reshape(p, mr, k).transpose(0, 2, 1))
+    return _k_blocks(buf.reshape(p, mr, k).transpose(0, 2, 1), kc)
 
 
-def pack_b(b: np.ndarray, nr: int) -> np.ndarray:
-    """[K, N] -> panels [ceil(N/nr), K, nr], zero columns past N (the runtime's packed-B layout)."""
+def pack_b(b: np.ndarray, nr: int, kc: int) -> np.ndarray:
+    """[K, N] -> the runtime's packed-B layout: panels of ``nr`` columns (zero past N), K in blocks of ``kc``."""
     k, n = b.shape
     p = -(-n // nr)
     buf = np.zeros((k, p * nr), np.float32)
     buf[:, :n] = b
-    return np.ascontiguousarray(buf.reshape(k, p, nr).transpose(1, 0, 2))
+    return _k_blocks(buf.reshape(k, p, nr).transpose(1, 0, 2), kc)
 
 
-def _batched_pack(x: np.ndarray, rows: int, cols: int, batch: int, fn: Any, width: int) -> tuple[np.ndarray, int]:
+def _batched_pack(x: np.ndarray, rows: int, cols: int, fn: Any, width: int, kc: int) -> tuple[np.ndarray, int]:
     mats = x.reshape(-1, rows, cols)
-    packed = [fn(mats[i], width) for i in range(mats.shape[0])]
+    packed = [fn(mats[i], width, kc) for i in range(mats.shape[0])]
     per = packed[0].size
     return np.concatenate([p.reshape(-1) for p in packed]), (per if mats.shape[0] > 1 else 0)
 
@@ -171,10 +177,10 @@ def matmul(node: Node, em: Emitter, _: Any = None) -> str:
     a_args = f"{em.ptr(a)}, NULL, {g.a_bs}, {g.k}, 1"
     b_args = f"{em.ptr(b)}, NULL, {g.b_bs}, {g.n}, 1"
     if b.const is not None:
-        packed, bs = _batched_pack(b.const.astype(np.float32), g.k, g.n, g.batch, pack_b, em.nr)
+        packed, bs = _batched_pack(b.const.astype(np.float32), g.k, g.n, pack_b, em.nr, em.kc)
         b_args = f"NULL, {em.const(packed)}, {bs}, 0, 0"
     elif a.const is not None:
-        packed, bs = _batched_pack(a.const.astype(np.float32), g.m, g.k, g.batch, pack_a, mr)
+        packed, bs = _batched_pack(a.const.astype(np.float32), g.m, g.k, pack_a, mr, em.kc)
         a_args = f"NULL, {em.const(packed)}, {bs}, 0, 0"
     decl, epi, res_bs = em.epilogue(node, g.view)
     call = (f"hf_matmul({g.batch}, {g.m}, {g.n}, {g.k}, {a_args}, {b_args}, {em.out(node)}, {g.m * g.n}, "
@@ -213,8 +219,11 @@ def conv_epilogue(node: Node) -> View3:
     return (0,), (1,), tuple(range(2, rank))
 
 
-TRANSPOSE_MIN_K = 128
-"""Below this reduction length the transposed product's final transpose costs more than it saves."""
+TRANSPOSE_MAX_PIXELS = 64
+"""Transposed products only pay off for small images (7 x 7): packing pixels into narrow panels and
+transposing the result back cost more than the padded columns they save on anything larger (measured)."""
+TRANSPOSE_MIN_K = 256
+"""Below this reduction length the final transpose costs more than it saves."""
 
 
 @dataclass(frozen=True)
@@ -232,10 +241,10 @@ def conv_plan(node: Node, variants: tuple[int, ...], nr: int) -> ConvPlan:
     mg, n, k = y[1] // group, y[2] * y[3], w[1] * w[2] * w[3]
     mr, eff = pick_mr(mg, variants)
     normal = eff * n / (-(-n // nr) * nr)
-    if k >= TRANSPOSE_MIN_K:
+    if k >= TRANSPOSE_MIN_K and n <= TRANSPOSE_MAX_PIXELS:
         mr_t, eff_t = pick_mr(n, variants)
-        transposed = eff_t * mg / (-(-mg // nr) * nr) * (1.0 - 4.0 / k)
-        if transposed > normal * 1.02:
+        transposed = eff_t * mg / (-(-mg // nr) * nr)
+        if transposed > normal * 1.2:
             return ConvPlan("transposed", mr_t)
     return ConvPlan("gemm", mr)
 
@@ -266,10 +275,10 @@ def conv(node: Node, em: Emitter, _: Any = None) -> str:
         mg, k = y[1] // group, w[1] * w[2] * w[3]
         mats = weight.reshape(group, mg, k)
         if plan.kind == "transposed":
-            packed = np.concatenate([pack_b(mats[i].T, em.nr).reshape(-1) for i in range(group)])
+            packed = np.concatenate([pack_b(mats[i].T, em.nr, em.kc) for i in range(group)])
             scratch = f"(float*)({em.scratch(node)})"
         else:
-            packed = np.concatenate([pack_a(mats[i], plan.mr).reshape(-1) for i in range(group)])
+            packed = np.concatenate([pack_a(mats[i], plan.mr, em.kc) for i in range(group)])
             scratch = "NULL"
         call = f"hf_conv2d_gemm(&g, {xp}, {em.const(packed)}, {yp}, {epi}, {res_bs}, {plan.mr}, {scratch});"
     return f"{{ {geom}\n  {decl}\n  {call} }}"
@@ -424,6 +433,8 @@ def slice_view(node: Node) -> int | None:
     """A byte offset when the slice is one contiguous run of x (only the outermost non-unit axis cut)."""
     x, y = shape_of(node.inputs[0]), shape_of(node.outputs[0])  # type: ignore[arg-type]
     starts, steps = _slice_index(node)
+    if any(steps[d] != 1 and y[d] > 1 for d in range(len(x))):
+        return None  # strided or reversed: a copy
     cut = [d for d in range(len(x)) if y[d] != x[d]]
     if not cut:
         return 0

@@ -22,12 +22,19 @@ from hetflow.backends.fpga_hls.fixedpoint import FixedType
 from hetflow.backends.fpga_hls.lower import Design, LoweringError, lower
 from hetflow.ir import Graph, Node, verify
 from hetflow.targets import MachineDescription, get_preset
+from hetflow.targets.catalog import list_presets
 
 DEFAULT_TARGET = "xilinx/alveo-u250"
 
 
 def resolve_target(target: MachineDescription | str) -> MachineDescription:
-    return target if isinstance(target, MachineDescription) else get_preset(target)
+    """The board description; one whose backend is not fpga_hls is refused (its resources mean nothing here)."""
+    description = target if isinstance(target, MachineDescription) else get_preset(target)
+    if description.backend != "fpga_hls":
+        boards = [name for name in list_presets() if get_preset(name).backend == "fpga_hls"]
+        raise HLSConfigError(f"target {description.name} is not an fpga_hls board (its backend is "
+                             f"{description.backend}); fpga_hls boards: {', '.join(boards)}")
+    return description
 
 
 class FpgaHlsBackend:
@@ -39,20 +46,21 @@ class FpgaHlsBackend:
         return table.supports(node)
 
     def compile(self, graph: Graph, *, config: HLSConfig | dict[str, Any] | None = None,
-                target: MachineDescription | str = DEFAULT_TARGET, fit: Literal["error", "fold"] = "error",
+                target: MachineDescription | str = DEFAULT_TARGET, fit: Literal["error", "fold", "ignore"] = "error",
                 toolchain: Toolchain | None = None, build: bool = True, name: str | None = None,
                 **options: Any) -> FpgaExecutable:
         """Lower, estimate and (``build``) compile the C simulation of ``graph`` for ``target``.
 
         ``fit="error"`` refuses a design that does not fit the board; ``fit="fold"`` first raises the
-        reuse factors of the layers using most of the exhausted resource. Every node must be in the
+        reuse factors of the layers using most of the exhausted resource; ``fit="ignore"`` only estimates
+        (``estimate.fits`` says whether it would fit: for sweeps and reports). Every node must be in the
         table: ``hf.compile(graph, cluster)`` keeps the others on a CPU.
         """
         if options:
             raise HLSConfigError(f"fpga_hls.compile: unknown option(s) {sorted(options)}; it takes config, target, "
                                  f"fit, toolchain, build, name")
-        if fit not in ("error", "fold"):
-            raise HLSConfigError(f"fpga_hls.compile: fit must be 'error' or 'fold', got {fit!r}")
+        if fit not in ("error", "fold", "ignore"):
+            raise HLSConfigError(f"fpga_hls.compile: fit must be 'error', 'fold' or 'ignore', got {fit!r}")
         verify(graph)
         description = resolve_target(target)
         design = lower(graph, HLSConfig.of(config), name=name)
@@ -61,7 +69,8 @@ class FpgaHlsBackend:
             est, notes = fold_to_fit(design, description)
         else:
             est = estimate(design, description)
-        est.check_fit(design)
+        if fit != "ignore":
+            est.check_fit(design)
         return FpgaExecutable(graph, design, est, toolchain=toolchain, build=build, notes=notes)
 
 

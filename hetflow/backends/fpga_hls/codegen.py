@@ -173,7 +173,8 @@ def _plan_streams(d: Design) -> _Streams:
             plan.readers[(name, 0)] = source
             continue
 
-        def reader_stream(k: int) -> str:
+        def reader_stream(k: int, name: str = name, t: Tensor = t,
+                          readers: list[tuple[Layer | None, int]] = readers) -> str:
             reader, slot = readers[k]
             return name if reader is None else declare(f"{name}_c{k}", t, d.fifo_depth(t, reader, slot))
 

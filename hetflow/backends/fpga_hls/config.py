@@ -200,7 +200,7 @@ def snap_reuse_factor(requested: int, n_mult: int, layer: str) -> int:
     legal = legal_reuse_factors(n_mult)
     chosen = min(legal, key=lambda r: (abs(r - requested), -r))
     if chosen != requested:
-        near = [r for r in legal if abs(r - requested) <= abs(chosen - requested) * 2 + 1][:6]
+        near = sorted(sorted(legal, key=lambda r: abs(r - requested))[:4])
         why = (f"it exceeds the layer's {n_mult} multiplications per step" if requested > n_mult
                else f"it does not divide the layer's {n_mult} multiplications per step")
         warnings.warn(ReuseFactorWarning(

@@ -133,13 +133,15 @@ class DesignEstimate:
         over = self.overflows()
         if not over:
             return
-        kind = over[0]
+        kind = max(over, key=lambda k: self.usage[k] / self.capacity[k])  # the most over-subscribed resource
+        others = [k for k in over if k != kind]
         worst = max(self.layers, key=lambda e: _layer_usage(e, kind, self))
         layer = next(lay for lay in design.layers if lay.name == worst.name and lay.template == worst.template)
         share = _layer_usage(worst, kind, self)
         raise DesignDoesNotFit(
             f"design {self.design!r} does not fit {self.target}: it needs {self.usage[kind]:,.0f} {kind} of "
-            f"{self.capacity[kind]:,} ({self.architecture} architecture); layer {worst.name!r} ({worst.op}) alone "
+            f"{self.capacity[kind]:,} ({self.architecture} architecture{'; also over: ' + ', '.join(others) if others else ''}); "
+            f"layer {worst.name!r} ({worst.op}) alone "
             f"uses {share:,.0f} at reuse_factor={worst.reuse}. {_advice(kind, layer, self.architecture)}")
 
 

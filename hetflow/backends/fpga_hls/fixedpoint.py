@@ -208,22 +208,7 @@ def to_float(raw: np.ndarray, t: FixedType | int) -> np.ndarray:
     return np.asarray(raw, dtype=np.float64) * np.float64(2.0 ** -frac)
 
 
-def cast(raw: np.ndarray, src: FixedType, dst: FixedType) -> np.ndarray:
-    """``dst(src_value)``: re-quantize a tensor of ``src`` into ``dst``."""
-    return requantize(raw, src.frac, dst)
-
-
-# ---------------------------------------------------------------- exact arithmetic types (ap_fixed's RType)
-
-
-def plus_type(a: FixedType, b: FixedType) -> FixedType:
-    """The exact type of ``a + b`` or ``a - b``, as ap_fixed's operator+ returns it."""
-    frac = max(a.frac, b.frac)
-    signed = a.signed or b.signed
-    ia = a.integer + (1 if signed and not a.signed else 0)
-    ib = b.integer + (1 if signed and not b.signed else 0)
-    integer = max(ia, ib) + 1
-    return FixedType(integer + frac, integer, signed)
+# ---------------------------------------------------------------- exact arithmetic types
 
 
 def mult_type(a: FixedType, b: FixedType) -> FixedType:

@@ -174,18 +174,21 @@ _IDENT = re.compile(r"[^0-9A-Za-z_]")
 def c_identifier(name: str, taken: set[str]) -> str:
     """A C identifier for ``name``, unique among ``taken`` (which it joins)."""
     base = _IDENT.sub("_", name) or "v"
-    if base[0].isdigit():
+    if base[0].isdigit() or base in _RESERVED or _GENERATED.match(base):
         base = "v_" + base
     ident, k = base, 1
-    while ident in taken or ident in _RESERVED:
+    while ident in taken:
         ident = f"{base}_{k}"
         k += 1
     taken.add(ident)
     return ident
 
 
-_RESERVED = {"int", "float", "double", "char", "unsigned", "signed", "void", "const", "static", "struct", "class",
-             "return", "if", "else", "for", "while", "do", "switch", "case", "default", "break", "continue",
+_GENERATED = re.compile(r"^(?:w|b|s|t|c|inv|exp|table|alpha|lim|ab|config|stage|in|out|a)\d+"
+                        r"(?:_mult|_raw|_loaded)?$")
+"""Names the generator gives parameters, configs, stages and locals: a tensor never takes one."""
+_RESERVED = {"main", "r", "i", "j", "int", "float", "double", "char", "unsigned", "signed", "void", "const", "static",
+             "struct", "class", "return", "if", "else", "for", "while", "do", "switch", "case", "default", "break", "continue",
              "auto", "register", "namespace", "template", "typename", "new", "delete", "this", "operator", "hf", "hls"}
 
 

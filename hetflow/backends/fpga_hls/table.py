@@ -355,9 +355,10 @@ def build_binary(node: Node, b: Builder) -> None:
     c = _const(node, k)
     assert c is not None
     x = b.tensor(_act(node, 1 - k))
-    n_const, inner = const_pattern(x.shape, tuple(c.shape))  # type: ignore[misc]
+    shape = _shape(_act(node, 1 - k))  # the IR value's shape (a tensor may be an alias of another shape)
+    n_const, inner = const_pattern(shape, tuple(c.shape))  # type: ignore[misc]
     ptype = s.weight if node.op == "mul" else s.bias
-    flat = np.broadcast_to(c, (1,) * (len(x.shape) - c.ndim) + tuple(c.shape)).reshape(-1)
+    flat = np.broadcast_to(c, (1,) * (len(shape) - c.ndim) + tuple(c.shape)).reshape(-1)
     values = flat if flat.size == n_const else np.broadcast_to(c.reshape(-1), (n_const,))
     param = L.Param(f"c{b.index}", fx.quantize(values, ptype), ptype)
     b.add(L.BinaryConst(node.name, node.op, [x], b.output(node.outputs[0], s.result), [param],
@@ -372,14 +373,15 @@ def check_batch_norm(node: Node) -> str | None:
 
 def build_batch_norm(node: Node, b: Builder) -> None:
     x = b.tensor(_act(node))
+    shape = _shape(_act(node))
     s = b.settings(node)
-    scale, shift = channel_affine(node, x.shape[1], -3) if len(x.shape) == 4 else (None, None)
+    scale, shift = channel_affine(node, shape[1], -3) if len(shape) == 4 else (None, None)
     if scale is None:
         params = [np.asarray(_const(node, k), np.float64) for k in range(1, 5)]
         scale = params[0] / np.sqrt(params[3] + node.attrs["epsilon"])
         shift = params[1] - params[2] * scale
     assert shift is not None
-    inner = math.prod(x.shape[2:])
+    inner = math.prod(shape[2:])
     b.add(L.BinaryConst(node.name, node.op, [x], b.output(node.outputs[0], s.result),
                         [L.Param(f"s{b.index}", fx.quantize(scale, s.weight), s.weight),
                          L.Param(f"t{b.index}", fx.quantize(shift, s.bias), s.bias)], template="scale_shift", inner=inner))
@@ -396,14 +398,16 @@ def check_concat(node: Node) -> str | None:
 
 def build_concat(node: Node, b: Builder) -> None:
     s = b.settings(node)
-    ins = [b.tensor(v) for v in node.inputs if v is not None]
-    axis = node.attrs["axis"] % len(ins[0].shape)
-    outer = math.prod(ins[0].shape[:axis])
-    acc = ins[0]
+    values = [v for v in node.inputs if v is not None]
+    ins = [b.tensor(v) for v in values]
+    shapes = [_shape(v) for v in values]
+    axis = node.attrs["axis"] % len(shapes[0])
+    outer = math.prod(shapes[0][:axis])
+    acc, acc_shape = ins[0], shapes[0]
     for k, nxt in enumerate(ins[1:], 1):
         last = k == len(ins) - 1
-        shape = tuple(d if j != axis else acc.shape[axis] + nxt.shape[axis] for j, d in enumerate(acc.shape))
-        out = b.output(node.outputs[0], s.result) if last else b.temp(f"{node.name}_part{k}", shape, s.result)
+        acc_shape = tuple(d if j != axis else acc_shape[axis] + shapes[k][axis] for j, d in enumerate(acc_shape))
+        out = b.output(node.outputs[0], s.result) if last else b.temp(f"{node.name}_part{k}", acc_shape, s.result)
         b.add(L.Concat2(node.name, node.op, [acc, nxt], out, n_outer=outer,
                         inner=(acc.size // outer, nxt.size // outer)))
         acc = out
@@ -417,9 +421,10 @@ def check_transpose(node: Node) -> str | None:
 
 def build_transpose(node: Node, b: Builder) -> None:
     x = b.tensor(_act(node))
+    shape = _shape(_act(node))
     perm = list(node.attrs["perm"])
-    in_strides = [math.prod(x.shape[k + 1:]) for k in range(len(x.shape))]
-    dims = [1] * (4 - len(perm)) + [x.shape[p] for p in perm]
+    in_strides = [math.prod(shape[k + 1:]) for k in range(len(shape))]
+    dims = [1] * (4 - len(perm)) + [shape[p] for p in perm]
     strides = [0] * (4 - len(perm)) + [in_strides[p] for p in perm]
     s = b.settings(node)
     b.add(L.Transpose(node.name, node.op, [x], b.output(node.outputs[0], s.result), dims=tuple(dims),  # type: ignore[arg-type]
@@ -436,7 +441,7 @@ def check_softmax(node: Node) -> str | None:
 
 def build_softmax(node: Node, b: Builder) -> None:
     x = b.tensor(_act(node))
-    shape = x.shape
+    shape = _shape(_act(node))
     axis = node.attrs["axis"] % len(shape)
     n = shape[axis]
     s = b.settings(node)

@@ -295,3 +295,117 @@ def dft(x: np.ndarray, *, axis: int, length: int, inverse: bool, onesided: bool)
     if onesided:
         y = np.take(y, np.arange(length // 2 + 1), axis=axis)
     return np.stack([y.real, y.imag], axis=-1).astype(x.dtype)
+
+
+# ------------------------------------------------------------------ region-of-interest pooling
+
+
+def _roi_align_infer(node: Node) -> list[TensorType]:
+    x, rois = in_type(node, 0), in_type(node, 1)
+    if x.shape is not None and len(x.shape) != 4:
+        raise IRError(f"node {node.name!r} (roi_align): input must be [N, C, H, W], got {x}")
+    n = rois.shape[0] if rois.shape else f"{node.name}_rois"
+    c = x.shape[1] if x.shape else f"{node.name}_c"
+    return [TensorType(x.dtype, (n, c, node.attrs["output_height"], node.attrs["output_width"]))]
+
+
+def _roi_samples(start: float, size: float, bins: int, grid: int, limit: int) -> tuple[np.ndarray, ...]:
+    """Along one axis: per sample (bin-major), the low and high pixel, the weight of each, and whether it counts."""
+    pos = start + np.arange(bins)[:, None] * size + (np.arange(grid)[None, :] + 0.5) * size / grid
+    pos = pos.reshape(-1)
+    outside = (pos < -1.0) | (pos > limit)
+    pos = np.maximum(pos, 0)
+    low = pos.astype(np.int64)
+    at_edge = low >= limit - 1
+    low = np.where(at_edge, limit - 1, low)
+    high = np.where(at_edge, limit - 1, low + 1)
+    frac = np.where(at_edge, 0.0, pos - low)
+    return low, high, 1.0 - frac, frac, ~outside
+
+
+@defop("roi_align", family="nn", infer=_roi_align_infer,
+       attrs={"mode": "avg", "output_height": 1, "output_width": 1, "sampling_ratio": 0, "spatial_scale": 1.0,
+              "half_pixel": True})
+def roi_align(x: np.ndarray, rois: np.ndarray, batch_indices: np.ndarray, *, mode: str, output_height: int,
+              output_width: int, sampling_ratio: int, spatial_scale: float, half_pixel: bool) -> np.ndarray:
+    """Pool each box rois[r] = (x1, y1, x2, y2) of image batch_indices[r] into [C, out_h, out_w] bins, each
+    the average (or max) of bilinear samples on a regular grid (sampling_ratio per side, or adaptive)."""
+    if mode not in ("avg", "max"):
+        raise IRError(f"roi_align mode must be avg or max; got {mode!r}")
+    height, width = x.shape[2:]
+    out = np.zeros((rois.shape[0], x.shape[1], output_height, output_width), dtype=x.dtype)
+    shift = 0.5 if half_pixel else 0.0
+    for r, (box, b) in enumerate(zip(rois.astype(np.float64), batch_indices.reshape(-1))):
+        x0, y0, x1, y1 = box[:4] * spatial_scale - shift
+        roi_w, roi_h = x1 - x0, y1 - y0
+        if not half_pixel:
+            roi_w, roi_h = max(roi_w, 1.0), max(roi_h, 1.0)
+        gh = sampling_ratio if sampling_ratio > 0 else int(np.ceil(roi_h / output_height))
+        gw = sampling_ratio if sampling_ratio > 0 else int(np.ceil(roi_w / output_width))
+        ylo, yhi, wyl, wyh, yok = _roi_samples(y0, roi_h / output_height, output_height, gh, height)
+        xlo, xhi, wxl, wxh, xok = _roi_samples(x0, roi_w / output_width, output_width, gw, width)
+        image = x[int(b)].astype(np.float64)  # [C, H, W]
+        ok = (yok[:, None] & xok[None, :]).astype(np.float64)  # a sample outside the image reads 0
+        corners = [image[:, ya][:, :, xa] * (wy[:, None] * wx[None, :] * ok)
+                   for ya, wy in ((ylo, wyl), (yhi, wyh)) for xa, wx in ((xlo, wxl), (xhi, wxh))]
+        shape = (x.shape[1], output_height, gh, output_width, gw)
+        if mode == "avg":
+            pooled = sum(corners).reshape(shape).sum(axis=(2, 4)) / max(gh * gw, 1)
+        else:  # the maximum, over samples, of the largest weighted corner
+            pooled = np.max(corners, axis=0).reshape(shape).max(axis=(2, 4))
+        out[r] = pooled
+    return out
+
+
+# ------------------------------------------------------------------ n-gram counting
+
+
+def _tfidf_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    size = node.attrs["output_size"]
+    if x.shape is not None and len(x.shape) not in (1, 2):
+        raise IRError(f"node {node.name!r} (tfidf_vectorizer): input must be [T] or [B, T], got {x}")
+    shape = None if x.shape is None else ((size,) if len(x.shape) == 1 else (x.shape[0], size))
+    return [TensorType(DType.float32, shape)]
+
+
+@defop("tfidf_vectorizer", family="nn", infer=_tfidf_infer,
+       attrs={"ngrams": REQUIRED, "indexes": REQUIRED, "output_size": REQUIRED, "min_gram_length": 1,
+              "max_gram_length": 1, "max_skip_count": 0, "mode": "TF", "weights": None})
+def tfidf_vectorizer(x: np.ndarray, *, ngrams: tuple, indexes: tuple[int, ...], output_size: int,
+                     min_gram_length: int, max_gram_length: int, max_skip_count: int, mode: str,
+                     weights: tuple[float, ...] | None) -> np.ndarray:
+    """Per row of x, count each n-gram of ``ngrams`` (output slot indexes[i]), its tokens taken every
+    1..max_skip_count+1 positions; unigrams count once. Mode TF gives counts, IDF weights[i] where the
+    count is positive, TFIDF count * weights[i] (weights default to 1)."""
+    pool = {tuple(g): i for i, g in enumerate(ngrams) if min_gram_length <= len(g) <= max_gram_length}
+    rows = x.reshape(1, -1) if x.ndim == 1 else x
+    counts = np.zeros((rows.shape[0], output_size), np.float32)
+    for r, row in enumerate(rows.tolist()):
+        first = min_gram_length
+        for skip in range(1, max_skip_count + 2):
+            for start in range(len(row)):
+                if start + skip * (first - 1) >= len(row):
+                    break
+                for n in range(first, max_gram_length + 1):
+                    last = start + skip * (n - 1)
+                    if last >= len(row):
+                        break
+                    hit = pool.get(tuple(row[start:last + 1:skip]))
+                    if hit is not None:
+                        counts[r, indexes[hit]] += 1
+            if first == 1:  # unigrams do not depend on the skip
+                first = 2
+                if first > max_gram_length:
+                    break
+    scale = np.ones(output_size, np.float32)
+    if weights is not None:
+        for i, w in enumerate(weights):
+            scale[indexes[i]] = w
+    if mode == "IDF":
+        counts = (counts > 0) * scale
+    elif mode == "TFIDF":
+        counts = counts * scale
+    elif mode != "TF":
+        raise IRError(f"tfidf_vectorizer mode must be TF, IDF or TFIDF; got {mode!r}")
+    return counts.reshape(-1) if x.ndim == 1 else counts

@@ -62,12 +62,13 @@ def test_residual_add_and_relu_finish_in_the_conv_tiles() -> None:
 
 
 def test_a_transposed_convolution_keeps_its_epilogue() -> None:
-    g = Graph("small_pixels")
+    g = Graph("small_pixels")  # DenseNet's last block: 7 x 7 pixels, few output channels, long reduction
     x = g.add_input("x", "float32", (1, 256, 7, 7))
-    y = conv(g, x, 256, k=1)
-    y = g.add_node("add", [y, x]).outputs[0]
+    r = g.add_input("r", "float32", (1, 32, 7, 7))
+    y = conv(g, x, 32, k=1)
+    y = g.add_node("add", [y, r]).outputs[0]
     g.outputs = [g.add_node("relu", [y]).outputs[0]]
-    exe = compare(g, {"x": rand(1, 256, 7, 7)}, rtol=1e-4, atol=1e-5)
+    exe = compare(g, {"x": rand(1, 256, 7, 7), "r": rand(1, 32, 7, 7)}, rtol=1e-4, atol=1e-5)
     call = exe.source.split("hf_conv2d_gemm(")[1].split(";")[0]
     assert len(units(exe.source)) == 1 and not call.endswith("NULL)")  # a scratch: the transposed product
 

@@ -31,3 +31,27 @@ def test_zoo_model_matches_the_reference(name: str, request: pytest.FixtureReque
     scale = float(np.abs(want).max())
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * scale, err_msg=name)
     assert all(p.backend == "cpu_c" for p in exe.placement()), exe.report()
+
+
+def _benchmark_models():  # noqa: ANN202 - a module loaded from a file path
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / "cpu_vs_ort.py"
+    spec = importlib.util.spec_from_file_location("cpu_vs_ort", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["mlp", "transformer"])
+def test_benchmark_models_match_the_reference(name: str) -> None:
+    bench = _benchmark_models()
+    model, feeds = bench.mlp_model() if name == "mlp" else bench.transformer_model()
+    graph = hf.load(model)
+    exe = CpuCBackend().compile(graph, fallback="error")
+    got = exe.run(feeds)
+    want = ReferenceBackend().compile(graph).run(feeds)
+    for key, w in want.items():
+        np.testing.assert_allclose(got[key], w, rtol=1e-4, atol=1e-5 * float(np.abs(w).max()), err_msg=key)

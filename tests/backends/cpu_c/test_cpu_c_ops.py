@@ -165,7 +165,7 @@ CONVS = {
     "1d": dict(x=(2, 4, 30), w=(6, 4, 5), strides=(2,), pads=(2, 1)),
     # few pixels, many channels: the product runs pixels x channels and is transposed back
     "transposed_3x3": dict(x=(2, 64, 7, 7), w=(64, 64, 3, 3), strides=(1, 1), pads=(1, 1, 1, 1)),
-    "transposed_1x1": dict(x=(1, 256, 7, 7), w=(96, 256, 1, 1), strides=(1, 1), pads=(0, 0, 0, 0)),
+    "transposed_1x1": dict(x=(1, 256, 7, 7), w=(32, 256, 1, 1), strides=(1, 1), pads=(0, 0, 0, 0)),
     "transposed_s2_grouped": dict(x=(1, 128, 13, 13), w=(128, 64, 3, 3), strides=(2, 2), pads=(1, 1, 1, 1), group=2),
 }
 
@@ -291,6 +291,8 @@ SLICES = {
     "inner": dict(starts=(1, 0), ends=(4, 100), axes=(1, 2), steps=(1, 2)),
     "negative_step": dict(starts=(-1,), ends=(-100,), axes=(2,), steps=(-2,)),
     "negative_bounds": dict(starts=(-3,), ends=(-1,), axes=(1,), steps=(1,)),
+    "reversed_whole_axis": dict(starts=(-1,), ends=(-(2**62),), axes=(0,), steps=(-1,)),
+    "one_of_a_unit_axis": dict(starts=(0,), ends=(1,), axes=(1,), steps=(-1,)),
 }
 
 

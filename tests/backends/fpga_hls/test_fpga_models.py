@@ -7,6 +7,7 @@ precision buys, and ``trace_precision`` says where the rest goes.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from fpga_helpers import LENET_CONFIG, SQUEEZENET_CONFIG, check, lenet, mlp, squeezenet64
 
 from hetflow.backends.fpga_hls.precision import trace_precision
@@ -37,6 +38,7 @@ def test_lenet_cnn():
     assert exe.run({"x": x})["probs"].shape == (3, 10)
 
 
+@pytest.mark.filterwarnings("ignore::hetflow.backends.fpga_hls.ReuseFactorWarning")
 def test_squeezenet_from_the_onnx_zoo_at_64x64():
     g, x = squeezenet64()
     exe = check(g, {g.inputs[0].name: x}, atol=SQUEEZENET_ATOL, config=SQUEEZENET_CONFIG, fit="fold")

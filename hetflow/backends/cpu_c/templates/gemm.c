@@ -58,6 +58,7 @@ double hf_clock(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 int hf_gemm_mr(void) { return MR_VARIANTS[0]; }
+int hf_gemm_kc(void) { return HF_KC; }
 int hf_gemm_nr(void) { return HF_NR; }
 const char* hf_isa(void) { return HF_ISA; }
 
@@ -298,10 +299,11 @@ static inline void zero_floats(float* d, long n) {
 
 /* ------------------------------------------------------------------ operands and packing */
 typedef struct operand {
-    const float* packed;    /* compile-time packed panels over the full K */
+    const float* packed;    /* compile-time packed panels, K blocked as the loop nest reads them */
     const float* p;         /* strided source */
     long rs, cs;
     const hf_conv2d* conv;  /* an implicit im2col of p (one image, one group): B [k, pixel], or A = its transpose */
+    long panels;            /* packed: panels across the whole M (A) or N (B) */
 } operand;
 
 /* Panels of ``width`` pixels of the im2col matrix: dst[panel][k][j] = x[ci, oh*sh - ph + r*dh, ow*sw - pw + s*dw]
@@ -420,9 +422,9 @@ static void gemm_rect(int MR, long K, const operand* a, const operand* b, float*
             const hf_epilogue* last = k0 + kc >= K ? e : NULL;
             const float* bp;
             long b_ps;
-            if (b->packed) {
-                bp = b->packed + (n0 / HF_NR) * K * HF_NR + k0 * HF_NR;
-                b_ps = K * HF_NR;
+            if (b->packed) {  /* layout [K block][panel][kc][NR]: each K block's panels are contiguous */
+                bp = b->packed + k0 * b->panels * HF_NR + (n0 / HF_NR) * kc * HF_NR;
+                b_ps = kc * HF_NR;
             } else {
                 pack_b(b, k0, kc, n0, nc, buf_b);
                 bp = buf_b;
@@ -433,8 +435,8 @@ static void gemm_rect(int MR, long K, const operand* a, const operand* b, float*
                 const float* ap;
                 long a_ps;
                 if (a->packed) {
-                    ap = a->packed + (m0 / MR) * K * MR + k0 * MR;
-                    a_ps = K * MR;
+                    ap = a->packed + k0 * a->panels * MR + (m0 / MR) * kc * MR;
+                    a_ps = kc * MR;
                 } else {
                     pack_a(a, MR, m0, mc, k0, kc, buf_a);
                     ap = buf_a;
@@ -465,7 +467,7 @@ static void gemm_rect(int MR, long K, const operand* a, const operand* b, float*
 
 static inline __attribute__((always_inline)) void skinny_panel(const int rows, long K, const float* a, long a_rs,
                                                                long a_cs, const float* b, long ldb, float* c,
-                                                               long ldc, long nr) {
+                                                               long ldc, long nr, int accum) {
 #if defined(__AVX512F__)
     __m512 acc[HF_SKINNY][4];
     for (int i = 0; i < rows; i++)
@@ -495,8 +497,13 @@ static inline __attribute__((always_inline)) void skinny_panel(const int rows, l
         }
     }
     for (int i = 0; i < rows; i++) {
-        _mm512_mask_storeu_ps(c + i * ldc, m0, _mm512_add_ps(acc[i][0], acc[i][2]));
-        _mm512_mask_storeu_ps(c + i * ldc + 16, m1, _mm512_add_ps(acc[i][1], acc[i][3]));
+        __m512 lo = _mm512_add_ps(acc[i][0], acc[i][2]), hi = _mm512_add_ps(acc[i][1], acc[i][3]);
+        if (accum) {
+            lo = _mm512_add_ps(lo, _mm512_maskz_loadu_ps(m0, c + i * ldc));
+            hi = _mm512_add_ps(hi, _mm512_maskz_loadu_ps(m1, c + i * ldc + 16));
+        }
+        _mm512_mask_storeu_ps(c + i * ldc, m0, lo);
+        _mm512_mask_storeu_ps(c + i * ldc + 16, m1, hi);
     }
 #else
     float acc[HF_SKINNY][HF_NR] = {{0}};
@@ -506,28 +513,34 @@ static inline __attribute__((always_inline)) void skinny_panel(const int rows, l
             for (long j = 0; j < nr; j++) acc[i][j] += av * b[k * ldb + j];
         }
     for (int i = 0; i < rows; i++)
-        for (long j = 0; j < nr; j++) c[i * ldc + j] = acc[i][j];
+        for (long j = 0; j < nr; j++) c[i * ldc + j] = (accum ? c[i * ldc + j] : 0.0f) + acc[i][j];
 #endif
 }
 
-static void gemm_skinny(int MR, long M, long N, long K, const operand* a, const operand* b, float* c, long ldc,
+static void gemm_skinny(long M, long N, long K, const operand* a, const operand* b, float* c, long ldc,
                         const hf_epilogue* e, int threads) {
     long panels = (N + HF_NR - 1) / HF_NR;
-    const float* ap = a->packed ? a->packed : a->p;
-    long a_rs = a->packed ? 1 : a->rs, a_cs = a->packed ? MR : a->cs;
-    long ldb = b->packed ? HF_NR : b->rs;
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && M * N * K >= HF_PARALLEL_MIN_MACS)
-    for (long p = 0; p < panels; p++) {
-        long n0 = p * HF_NR, nr = min_l(HF_NR, N - n0);
-        const float* bp = b->packed ? b->packed + p * K * HF_NR : b->p + n0;
-        float* cp = c + n0;
-        switch (M) {
-            case 1: skinny_panel(1, K, ap, a_rs, a_cs, bp, ldb, cp, ldc, nr); break;
-            case 2: skinny_panel(2, K, ap, a_rs, a_cs, bp, ldb, cp, ldc, nr); break;
-            case 3: skinny_panel(3, K, ap, a_rs, a_cs, bp, ldb, cp, ldc, nr); break;
-            default: skinny_panel(4, K, ap, a_rs, a_cs, bp, ldb, cp, ldc, nr); break;
+    int par = threads > 1 && M * N * K >= HF_PARALLEL_MIN_MACS;
+    /* K blocks outer, so that a packed B streams from memory in order; later blocks add to C */
+    for (long k0 = 0; k0 < K; k0 += HF_KC) {
+        long kc = b->packed ? min_l(HF_KC, K - k0) : K;
+        const float* ak = a->p + k0 * a->cs;
+#pragma omp parallel for num_threads(threads) schedule(static) if (par)
+        for (long p = 0; p < panels; p++) {
+            long n0 = p * HF_NR, nr = min_l(HF_NR, N - n0);
+            const float* bp = b->packed ? b->packed + k0 * panels * HF_NR + p * kc * HF_NR : b->p + n0;
+            long ldb = b->packed ? HF_NR : b->rs;
+            float* cp = c + n0;
+            int acc = k0 > 0;
+            switch (M) {
+                case 1: skinny_panel(1, kc, ak, a->rs, a->cs, bp, ldb, cp, ldc, nr, acc); break;
+                case 2: skinny_panel(2, kc, ak, a->rs, a->cs, bp, ldb, cp, ldc, nr, acc); break;
+                case 3: skinny_panel(3, kc, ak, a->rs, a->cs, bp, ldb, cp, ldc, nr, acc); break;
+                default: skinny_panel(4, kc, ak, a->rs, a->cs, bp, ldb, cp, ldc, nr, acc); break;
+            }
+            if (e && k0 + kc >= K) hf_epilogue_tile(e, cp, ldc, 0, M, n0, nr);
         }
-        if (e) hf_epilogue_tile(e, cp, ldc, 0, M, n0, nr);
+        if (!b->packed) break;
     }
 }
 
@@ -535,8 +548,8 @@ static void gemm_skinny(int MR, long M, long N, long K, const operand* a, const 
  * repeats the packing of A (free when A was packed at compile time), splitting M repeats B's. */
 static void gemm(int MR, long M, long N, long K, const operand* a, const operand* b, float* c, long ldc,
                  const hf_epilogue* e, int threads) {
-    if (M <= HF_SKINNY && K > 0 && !b->conv && !a->conv && (b->packed || b->cs == 1)) {
-        gemm_skinny(MR, M, N, K, a, b, c, ldc, e, threads);
+    if (M <= HF_SKINNY && K > 0 && !a->packed && !a->conv && !b->conv && (b->packed || b->cs == 1)) {
+        gemm_skinny(M, N, K, a, b, c, ldc, e, threads);
         return;
     }
     long tiles_m = (M + MR - 1) / MR, tiles_n = (N + HF_NR - 1) / HF_NR;
@@ -573,8 +586,9 @@ static void matmul_one(int MR, long i, long M, long N, long K,
                        const float* a, const float* a_packed, long a_bs, long a_rs, long a_cs,
                        const float* b, const float* b_packed, long b_bs, long b_rs, long b_cs,
                        float* c, long c_bs, const hf_epilogue* epi, long res_bs, int threads) {
-    operand oa = {a_packed ? a_packed + i * a_bs : NULL, a ? a + i * a_bs : NULL, a_rs, a_cs, NULL};
-    operand ob = {b_packed ? b_packed + i * b_bs : NULL, b ? b + i * b_bs : NULL, b_rs, b_cs, NULL};
+    operand oa = {a_packed ? a_packed + i * a_bs : NULL, a ? a + i * a_bs : NULL, a_rs, a_cs, NULL, (M + MR - 1) / MR};
+    operand ob = {b_packed ? b_packed + i * b_bs : NULL, b ? b + i * b_bs : NULL, b_rs, b_cs, NULL,
+                  (N + HF_NR - 1) / HF_NR};
     hf_epilogue e;
     if (epi) {
         e = *epi;
@@ -636,13 +650,14 @@ void hf_conv2d_gemm(const hf_conv2d* g, const float* x, const float* w_packed, f
                 if (e.res) e.res += bi * res_bs + gi * mg * e.res_rs;
             }
             float* yg = y + (bi * g->m + gi * mg) * N;
-            operand w = {w_packed + gi * w_group, NULL, 0, 0, NULL};
+            operand w = {w_packed + gi * w_group, NULL, 0, 0, NULL,
+                         transposed ? (mg + HF_NR - 1) / HF_NR : (mg + MR - 1) / MR};
             if (transposed) {  /* pixels x channels, then back */
-                operand xt = {NULL, xg, direct ? 1 : 0, direct ? N : 0, direct ? NULL : g};
+                operand xt = {NULL, xg, direct ? 1 : 0, direct ? N : 0, direct ? NULL : g, 0};
                 gemm(MR, N, mg, K, &xt, &w, transposed, mg, NULL, threads);
                 untranspose(transposed, N, mg, yg, epi ? &e : NULL, threads);
             } else {
-                operand xb = {NULL, xg, direct ? N : 0, direct ? 1 : 0, direct ? NULL : g};
+                operand xb = {NULL, xg, direct ? N : 0, direct ? 1 : 0, direct ? NULL : g, 0};
                 gemm(MR, mg, N, K, &w, &xb, yg, N, epi ? &e : NULL, threads);
             }
         }

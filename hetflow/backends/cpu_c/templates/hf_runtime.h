@@ -32,6 +32,8 @@ float* hf_thread_scratch(long* floats);
 int hf_gemm_mr(void);
 int hf_gemm_nr(void);
 int hf_gemm_mr_variants(int* out);
+/* The K block of the loop nest; packed operands are laid out block by block (see below). */
+int hf_gemm_kc(void);
 /* What the library was compiled for, e.g. "avx512f", "avx2+fma", "generic". */
 const char* hf_isa(void);
 
@@ -59,9 +61,10 @@ typedef struct hf_epilogue {
 void hf_epilogue_tile(const hf_epilogue* e, float* c, long ldc, long m0, long mr, long n0, long nr);
 
 /* ------------------------------------------------------------------ GEMM */
-/* Packed layouts (built once, at compile time, for constant operands):
- *   A [M, K] -> panels of mr rows: packed[p][k][i] = A[p*mr + i][k], rows past M are zero;
- *   B [K, N] -> panels of NR cols: packed[p][k][j] = B[k][p*NR + j], cols past N are zero. */
+/* Packed layouts (built once, at compile time, for constant operands), K cut into blocks of KC and
+ * every block stored whole, in the order the loop nest reads it:
+ *   A [M, K] -> packed[kb][p][k][i] = A[p*mr + i][kb*KC + k], rows past M are zero;
+ *   B [K, N] -> packed[kb][p][k][j] = B[kb*KC + k][p*NR + j], cols past N are zero. */
 
 /* Batched matmul: C[b] = A[b] @ B[b] for b < batch, per-operand batch strides (0 broadcasts).
  * An operand is either strided (ptr, row stride, col stride) or packed (then its batch stride counts

@@ -8,15 +8,12 @@ static long min_l(long a, long b) { return a < b ? a : b; }
 static long max_l(long a, long b) { return a > b ? a : b; }
 
 /* ------------------------------------------------------------------ sliding windows
- * Depthwise convolution and pooling share one loop nest: per plane, per output row, per kernel tap,
- * a run of output columns whose input column is inside the image. The run bounds depend only on the
- * tap's column, so they are computed once per call. The nest is inlined per (op, stride) so that
- * the inner loop has a constant stride and vectorizes. */
+ * Per output row, per kernel tap: a run of output columns whose input column is inside the image.
+ * The run bounds depend only on the tap's column, so they are computed once per call; the loops are
+ * inlined per stride so that the inner one has a constant stride and vectorizes. */
 typedef struct window {
     long h, w, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw;
 } window;
-
-enum { WIN_FMA = 0, WIN_MAX = 1, WIN_SUM = 2 };
 
 /* The output columns [lo, hi) whose input column o*s + off lies inside [0, n). */
 static void valid_range(long out, long s, long off, long n, long* lo, long* hi) {
@@ -27,52 +24,31 @@ static void valid_range(long out, long s, long off, long n, long* lo, long* hi) 
     *hi = max_l(*lo, min_l(b, out));
 }
 
-static inline __attribute__((always_inline)) void window_plane(const window* g, const float* xp, float* yp,
-                                                               const float* wp, const long* lo, const long* hi,
-                                                               const int op, const long sw) {
-    float init = op == WIN_MAX ? -HUGE_VALF : 0.0f;
+static inline __attribute__((always_inline)) void depthwise_rows(const window* g, const float* xp, float* yp,
+                                                                 const float* wp, const long* lo, const long* hi,
+                                                                 const long sw) {
     for (long oh = 0; oh < g->oh; oh++) {
         float* row = yp + oh * g->ow;
-        for (long j = 0; j < g->ow; j++) row[j] = init;
+        for (long j = 0; j < g->ow; j++) row[j] = 0.0f;
         for (long r = 0; r < g->kh; r++) {
             long ih = oh * g->sh - g->ph + r * g->dh;
             if (ih < 0 || ih >= g->h) continue;
             const float* xr = xp + ih * g->w;
             for (long s = 0; s < g->kw; s++) {
                 const float* xs = xr + s * g->dw - g->pw;
-                long a = lo[s], b = hi[s];
-                if (op == WIN_FMA) {
-                    float wv = wp[r * g->kw + s];
+                float wv = wp[r * g->kw + s];
 #pragma omp simd
-                    for (long j = a; j < b; j++) row[j] += wv * xs[j * sw];
-                } else if (op == WIN_MAX) {
-#pragma omp simd
-                    for (long j = a; j < b; j++) {
-                        float v = xs[j * sw];
-                        row[j] = (v > row[j] || v != v) ? v : row[j];
-                    }
-                } else {
-#pragma omp simd
-                    for (long j = a; j < b; j++) row[j] += xs[j * sw];
-                }
+                for (long j = lo[s]; j < hi[s]; j++) row[j] += wv * xs[j * sw];
             }
         }
     }
 }
 
-static void window_dispatch(const window* g, const float* xp, float* yp, const float* wp, const long* lo,
-                            const long* hi, int op) {
-    if (g->sw == 1) {
-        if (op == WIN_FMA) window_plane(g, xp, yp, wp, lo, hi, WIN_FMA, 1);
-        else if (op == WIN_MAX) window_plane(g, xp, yp, wp, lo, hi, WIN_MAX, 1);
-        else window_plane(g, xp, yp, wp, lo, hi, WIN_SUM, 1);
-    } else if (g->sw == 2) {
-        if (op == WIN_FMA) window_plane(g, xp, yp, wp, lo, hi, WIN_FMA, 2);
-        else if (op == WIN_MAX) window_plane(g, xp, yp, wp, lo, hi, WIN_MAX, 2);
-        else window_plane(g, xp, yp, wp, lo, hi, WIN_SUM, 2);
-    } else {
-        window_plane(g, xp, yp, wp, lo, hi, op, g->sw);
-    }
+static void depthwise_dispatch(const window* g, const float* xp, float* yp, const float* wp, const long* lo,
+                               const long* hi) {
+    if (g->sw == 1) depthwise_rows(g, xp, yp, wp, lo, hi, 1);
+    else if (g->sw == 2) depthwise_rows(g, xp, yp, wp, lo, hi, 2);
+    else depthwise_rows(g, xp, yp, wp, lo, hi, g->sw);
 }
 
 static void column_ranges(const window* g, long* lo, long* hi) {
@@ -120,7 +96,7 @@ void hf_conv2d_depthwise(const hf_conv2d* g, const float* x, const float* w, flo
         float* yp = y + p * plane_out;
         long cap = 0;
         float* buf = flat ? hf_thread_scratch(&cap) : NULL;
-        if (!flat || !depthwise_flat(g, xp, wt, yp, buf, cap)) window_dispatch(&win, xp, yp, wt, lo, hi, WIN_FMA);
+        if (!flat || !depthwise_flat(g, xp, wt, yp, buf, cap)) depthwise_dispatch(&win, xp, yp, wt, lo, hi);
         if (epi) {
             hf_epilogue e = *epi;
             e.outer = bi;
@@ -128,21 +104,6 @@ void hf_conv2d_depthwise(const hf_conv2d* g, const float* x, const float* w, flo
             hf_epilogue_tile(&e, yp, plane_out, oc, 1, 0, plane_out);
         }
     }
-}
-
-/* ------------------------------------------------------------------ pooling */
-static window pool_window(const hf_pool2d* p) {
-    window win = {p->h, p->w, p->oh, p->ow, p->kh, p->kw, p->sh, p->sw, p->ph, p->pw, p->dh, p->dw};
-    return win;
-}
-
-void hf_max_pool2d(const hf_pool2d* p, const float* x, float* y) {
-    window win = pool_window(p);
-    long planes = p->n * p->c, plane_in = p->h * p->w, plane_out = p->oh * p->ow;
-    long lo[p->kw], hi[p->kw];
-    column_ranges(&win, lo, hi);
-#pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (planes * plane_out > 4096)
-    for (long q = 0; q < planes; q++) window_dispatch(&win, x + q * plane_in, y + q * plane_out, NULL, lo, hi, WIN_MAX);
 }
 
 /* Taps of a window that count toward the average: inside x, or inside x plus its explicit pads. */
@@ -155,24 +116,86 @@ static long taps(long o, long s, long pb, long pe, long k, long d, long n, int i
     return count;
 }
 
-void hf_avg_pool2d(const hf_pool2d* p, const float* x, float* y) {
-    window win = pool_window(p);
+/* ------------------------------------------------------------------ pooling */
+/* Windows are rectangles, so pooling separates: per output row, reduce the window's input rows into
+ * one row (long contiguous loops), then reduce each output's columns of that row. */
+static inline float max_nan(float a, float b) { return (b > a || b != b) ? b : a; }
+
+static inline __attribute__((always_inline)) void pool_plane(const hf_pool2d* p, const float* xp, float* yp,
+                                                             float* rowbuf, const long* lo, const long* hi,
+                                                             const int is_max, const long sw) {
+    float init = is_max ? -HUGE_VALF : 0.0f;
+    for (long oh = 0; oh < p->oh; oh++) {
+        for (long j = 0; j < p->w; j++) rowbuf[j] = init;
+        for (long r = 0; r < p->kh; r++) {
+            long ih = oh * p->sh - p->ph + r * p->dh;
+            if (ih < 0 || ih >= p->h) continue;
+            const float* xr = xp + ih * p->w;
+            if (is_max) {
+#pragma omp simd
+                for (long j = 0; j < p->w; j++) rowbuf[j] = max_nan(rowbuf[j], xr[j]);
+            } else {
+#pragma omp simd
+                for (long j = 0; j < p->w; j++) rowbuf[j] += xr[j];
+            }
+        }
+        float* out = yp + oh * p->ow;
+        for (long j = 0; j < p->ow; j++) out[j] = init;
+        for (long s = 0; s < p->kw; s++) {
+            const float* src = rowbuf + s * p->dw - p->pw;
+            long a = lo[s], b = hi[s];
+            if (is_max) {
+#pragma omp simd
+                for (long j = a; j < b; j++) out[j] = max_nan(out[j], src[j * sw]);
+            } else {
+#pragma omp simd
+                for (long j = a; j < b; j++) out[j] += src[j * sw];
+            }
+        }
+    }
+}
+
+static void pool_dispatch(const hf_pool2d* p, const float* xp, float* yp, float* rowbuf, const long* lo, const long* hi,
+                          int is_max) {
+    if (p->sw == 1) {
+        if (is_max) pool_plane(p, xp, yp, rowbuf, lo, hi, 1, 1);
+        else pool_plane(p, xp, yp, rowbuf, lo, hi, 0, 1);
+    } else if (p->sw == 2) {
+        if (is_max) pool_plane(p, xp, yp, rowbuf, lo, hi, 1, 2);
+        else pool_plane(p, xp, yp, rowbuf, lo, hi, 0, 2);
+    } else {
+        pool_plane(p, xp, yp, rowbuf, lo, hi, is_max, p->sw);
+    }
+}
+
+static void pool(const hf_pool2d* p, const float* x, float* y, int is_max) {
+    window win = {p->h, p->w, p->oh, p->ow, p->kh, p->kw, p->sh, p->sw, p->ph, p->pw, p->dh, p->dw};
     long planes = p->n * p->c, plane_in = p->h * p->w, plane_out = p->oh * p->ow;
     long lo[p->kw], hi[p->kw];
     column_ranges(&win, lo, hi);
     /* the divisor per output position, the same for every plane */
     float count_h[p->oh], count_w[p->ow];
-    for (long i = 0; i < p->oh; i++) count_h[i] = (float)taps(i, p->sh, p->ph, p->pe_h, p->kh, p->dh, p->h, p->count_include_pad);
-    for (long j = 0; j < p->ow; j++) count_w[j] = (float)taps(j, p->sw, p->pw, p->pe_w, p->kw, p->dw, p->w, p->count_include_pad);
+    if (!is_max) {
+        for (long i = 0; i < p->oh; i++)
+            count_h[i] = (float)taps(i, p->sh, p->ph, p->pe_h, p->kh, p->dh, p->h, p->count_include_pad);
+        for (long j = 0; j < p->ow; j++)
+            count_w[j] = (float)taps(j, p->sw, p->pw, p->pe_w, p->kw, p->dw, p->w, p->count_include_pad);
+    }
 #pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (planes * plane_out > 4096)
     for (long q = 0; q < planes; q++) {
+        long cap = 0;
+        float* rowbuf = hf_thread_scratch(&cap);
         float* yp = y + q * plane_out;
-        window_dispatch(&win, x + q * plane_in, yp, NULL, lo, hi, WIN_SUM);
-        for (long i = 0; i < p->oh; i++)
+        pool_dispatch(p, x + q * plane_in, yp, rowbuf, lo, hi, is_max);
+        if (!is_max)
+            for (long i = 0; i < p->oh; i++)
 #pragma omp simd
-            for (long j = 0; j < p->ow; j++) yp[i * p->ow + j] /= count_h[i] * count_w[j];
+                for (long j = 0; j < p->ow; j++) yp[i * p->ow + j] /= count_h[i] * count_w[j];
     }
 }
+
+void hf_max_pool2d(const hf_pool2d* p, const float* x, float* y) { pool(p, x, y, 1); }
+void hf_avg_pool2d(const hf_pool2d* p, const float* x, float* y) { pool(p, x, y, 0); }
 
 /* ------------------------------------------------------------------ softmax */
 static void softmax_row(const float* x, float* y, long n, int log_softmax) {

@@ -1,10 +1,11 @@
-"""ONNX ops with no IR node of their own, decomposed into existing IR ops.
+"""Transformer-era ONNX ops with no IR node of their own, decomposed into existing IR ops.
 
-Attention (scaled dot-product with masks, causal and sliding windows, KV cache, grouped heads),
-the normalizations RMSNormalization and LpNormalization, the losses NegativeLogLikelihoodLoss and
-SoftmaxCrossEntropyLoss, RotaryEmbedding, Swish and SwiGLU. Each follows the ONNX reference
-implementation step by step (the conformance data comes from it), so rounding in 16-bit types
-matches as well as the IR's ops allow.
+Attention (scaled dot-product with masks, causal and sliding windows, KV cache, grouped heads) and
+FlexAttention (its score/probability subgraphs inlined), RotaryEmbedding, TensorScatter (a KV-cache
+write), the recurrent sequence mixers LinearAttention and CausalConvWithState (unrolled over the
+static sequence), RMSNormalization and LpNormalization, the losses NegativeLogLikelihoodLoss and
+SoftmaxCrossEntropyLoss, Swish and SwiGLU. Each follows the ONNX reference implementation step by
+step (the conformance data comes from it), so that 16-bit rounding matches as well as the IR allows.
 """
 
 from __future__ import annotations
@@ -59,6 +60,17 @@ def _split_heads(ctx: Ctx, x: Value, heads: int) -> Value:
     """[B, S, heads * D] -> [B, heads, S, D]."""
     x = ctx.emit("reshape", [x], shape=(0, 0, int(heads), -1), allowzero=False)
     return ctx.emit("transpose", [x], perm=(0, 2, 1, 3))
+
+
+def _share_heads(ctx: Ctx, x: Value, q_heads: int, kv_heads: int) -> Value:
+    """[B, kv_heads, ...] -> [B, q_heads, ...]: grouped-query attention, where each key/value head
+    serves q_heads / kv_heads consecutive query heads."""
+    if q_heads == kv_heads:
+        return x
+    if q_heads % kv_heads:
+        raise ctx.fail(f"{q_heads} query heads are not a multiple of {kv_heads} key/value heads")
+    heads = ctx.const(np.repeat(np.arange(kv_heads, dtype=np.int64), q_heads // kv_heads), name="kv_heads")
+    return ctx.emit("gather", [x, heads], axis=1)
 
 
 def _masked_where(ctx: Ctx, allowed: Value, dtype: DType) -> Value:
@@ -154,6 +166,7 @@ def _attention(ctx: Ctx, q: Value, k: Value, v: Value, mask: Value | None, past_
                q_num_heads: int | None, qk_matmul_output_mode: int, scale: float | None, softcap: float,
                softmax_precision: int | None, left: int = -1, right: int = -1) -> list[Value | None]:
     rank = _rank(ctx, q, "Attention")
+    given = (k, v)
     if rank == 3:
         if not q_num_heads or not kv_num_heads:
             raise ctx.fail("3-D Q, K and V need the q_num_heads and kv_num_heads attributes")
@@ -178,13 +191,7 @@ def _attention(ctx: Ctx, q: Value, k: Value, v: Value, mask: Value | None, past_
     bias = _attention_bias(ctx, dtype, mask, q_len, kv_len, bool(is_causal), past_len, nonpad, left, right)
 
     q_heads, kv_heads = _dim(ctx, q, 1, "Attention"), _dim(ctx, k, 1, "Attention")
-    if q_heads != kv_heads:
-        if q_heads % kv_heads:
-            raise ctx.fail(f"{q_heads} query heads are not a multiple of {kv_heads} key/value heads")
-        # Grouped-query attention: each KV head serves q_heads / kv_heads consecutive query heads.
-        heads = ctx.const(np.repeat(np.arange(kv_heads, dtype=np.int64), q_heads // kv_heads), name="kv_heads")
-        k = ctx.emit("gather", [k, heads], axis=1)
-        v = ctx.emit("gather", [v, heads], axis=1)
+    k, v = _share_heads(ctx, k, q_heads, kv_heads), _share_heads(ctx, v, q_heads, kv_heads)
     k_t = ctx.emit("transpose", [k], perm=(0, 1, 3, 2))
     raw = ctx.emit("matmul", [ctx.emit("mul", [q, root]), ctx.emit("mul", [k_t, root])])
     scores = raw
@@ -197,10 +204,12 @@ def _attention(ctx: Ctx, q: Value, k: Value, v: Value, mask: Value | None, past_
     biased = scores
     if softmax_precision is not None:
         scores = ctx.emit("cast", [scores], to=onnx_dtype(softmax_precision, ctx.where).value)
-    probs = _softmax(ctx, scores)
     dead = _fully_masked_rows(ctx, bias) if bias is not None else None
-    if dead is not None:  # a row with no key to attend is zero, not NaN
-        probs = ctx.emit("where", [dead, _scalar(ctx, 0, probs.type.dtype), probs])
+    if dead is not None:  # a row with no key to attend is zero, not NaN: soften it to zeros, then zero it
+        zero = _scalar(ctx, 0, scores.type.dtype)
+        probs = ctx.emit("where", [dead, zero, _softmax(ctx, ctx.emit("where", [dead, zero, scores]))])
+    else:
+        probs = _softmax(ctx, scores)
     probs = _narrow(ctx, probs, dtype)
     y = ctx.emit("matmul", [probs, v])
     if rank == 3:
@@ -211,8 +220,10 @@ def _attention(ctx: Ctx, q: Value, k: Value, v: Value, mask: Value | None, past_
         if qk_matmul_output_mode not in modes:
             raise ctx.fail(f"qk_matmul_output_mode {qk_matmul_output_mode} is not one of 0, 1, 2, 3")
         qk = modes[qk_matmul_output_mode]
-    wants = [ctx.wants_output(i) for i in (1, 2)]
-    return [y, present_k if wants[0] else None, present_v if wants[1] else None, qk]
+    # A present cache that is the K or V input itself gets a node of its own, so naming it never renames an input.
+    present = [None if not ctx.wants_output(i) else ctx.emit("identity", [p]) if any(p is g for g in given) else p
+               for i, p in ((1, present_k), (2, present_v))]
+    return [y, *present, qk]
 
 
 @onnx_op(since=23)
@@ -291,11 +302,7 @@ def FlexAttention(ctx: Ctx, q: Value, k: Value, v: Value, *, prob_mod: onnx.Grap
         scale = 1 / np.sqrt(_dim(ctx, q, 3, "the default FlexAttention scale"))
     root = _scalar(ctx, np.sqrt(np.float32(scale)), dtype, "sqrt_scale")
     q_heads, kv_heads = _dim(ctx, q, 1, "FlexAttention"), _dim(ctx, k, 1, "FlexAttention")
-    if q_heads != kv_heads:
-        if q_heads % kv_heads:
-            raise ctx.fail(f"{q_heads} query heads are not a multiple of {kv_heads} key/value heads")
-        heads = ctx.const(np.repeat(np.arange(kv_heads, dtype=np.int64), q_heads // kv_heads), name="kv_heads")
-        k, v = ctx.emit("gather", [k, heads], axis=1), ctx.emit("gather", [v, heads], axis=1)
+    k, v = _share_heads(ctx, k, q_heads, kv_heads), _share_heads(ctx, v, q_heads, kv_heads)
     k_t = ctx.emit("transpose", [ctx.emit("mul", [k, root])], perm=(0, 1, 3, 2))
     scores = _narrow(ctx, ctx.emit("matmul", [ctx.emit("mul", [q, root]), k_t]), compute)
     if score_mod is not None:
@@ -308,7 +315,7 @@ def FlexAttention(ctx: Ctx, q: Value, k: Value, v: Value, *, prob_mod: onnx.Grap
 
 @onnx_op(since=23)
 def RotaryEmbedding(ctx: Ctx, x: Value, cos_cache: Value, sin_cache: Value, position_ids: Value | None = None, *,
-                    interleaved: int = 0, num_heads: int = 0, rotary_embedding_dim: int = 0) -> Value:
+                    interleaved: int = 0, num_heads: int | None = None, rotary_embedding_dim: int = 0) -> Value:
     rank = _rank(ctx, x, "RotaryEmbedding")
     if rank == 4:  # [B, H, S, D] -> [B, S, H, D]
         x = ctx.emit("transpose", [x], perm=(0, 2, 1, 3))
@@ -364,7 +371,8 @@ def RMSNormalization(ctx: Ctx, x: Value, scale: Value, *, axis: int = -1, epsilo
     return ctx.emit("mul", [normalized, scale])
 
 
-def _lp_normalization(ctx: Ctx, x: Value, axis: int, p: int) -> Value:
+@onnx_op(since=1)
+def LpNormalization(ctx: Ctx, x: Value, *, axis: int = -1, p: int = 2) -> Value:
     rank = _rank(ctx, x, "LpNormalization")
     if not -rank <= axis < rank:
         raise ctx.fail(f"axis {axis} is out of range for rank {rank}")
@@ -378,11 +386,6 @@ def _lp_normalization(ctx: Ctx, x: Value, axis: int, p: int) -> Value:
     # A zero norm means a zero slice: dividing it by 1 keeps it zero instead of 0/0.
     zero = ctx.emit("equal", [norm, _scalar(ctx, 0, x.type.dtype)])
     return ctx.emit("div", [x, ctx.emit("where", [zero, _scalar(ctx, 1, x.type.dtype), norm])])
-
-
-@onnx_op(since=1)
-def LpNormalization(ctx: Ctx, x: Value, *, axis: int = -1, p: int = 2) -> Value:
-    return _lp_normalization(ctx, x, axis, p)
 
 
 # ------------------------------------------------------------------ losses
@@ -549,8 +552,6 @@ def LinearAttention(ctx: Ctx, query: Value, key: Value, value: Value, past_state
     state = ctx.emit("cast", [past_state], to="float32") if past_state is not None else ctx.const(
         np.zeros((_dim(ctx, query, 0, "LinearAttention"), kv_num_heads, d_k, d_v), np.float32), name="state")
     k_cols = ctx.emit("transpose", [k], perm=(0, 1, 3, 2))  # [B, H, d_k, T]
-    group = q_num_heads // kv_num_heads
-    heads = ctx.const(np.repeat(np.arange(kv_num_heads, dtype=np.int64), group), name="kv_heads")
     factor = _scalar(ctx, scale or 1 / np.sqrt(d_k), DType.float32, "scale")
     outputs = []
     for t in range(steps):
@@ -563,7 +564,7 @@ def LinearAttention(ctx: Ctx, query: Value, key: Value, value: Value, past_state
             v_t = ctx.emit("mul", [_step(ctx, beta, t), ctx.emit("sub", [v_t, retrieved])])
         k_col = ctx.emit("slice", [k_cols], starts=(t,), ends=(t + 1,), axes=(3,), steps=(1,))
         state = ctx.emit("add", [state, ctx.emit("matmul", [k_col, v_t])])
-        read = state if group == 1 else ctx.emit("gather", [state, heads], axis=1)
+        read = _share_heads(ctx, state, q_num_heads, kv_num_heads)
         outputs.append(ctx.emit("mul", [ctx.emit("matmul", [_step(ctx, q, t), read]), factor]))
     y = outputs[0] if steps == 1 else ctx.emit("concat", outputs, axis=2)  # [B, Hq, T, d_v]
     y = ctx.emit("reshape", [ctx.emit("transpose", [y], perm=(0, 2, 1, 3))], shape=(0, 0, -1), allowzero=False)

@@ -1,9 +1,11 @@
-"""Signal, image-geometry and detection ops: DFT, STFT, the spectral windows, MelWeightMatrix, GridSample,
-AffineGrid, Col2Im, CenterCropPad, MaxUnpool, NonMaxSuppression; and CumProd, BitCast, Det.
+"""Signal, image-geometry, detection and text ops: DFT, STFT, the spectral windows, MelWeightMatrix,
+GridSample, AffineGrid, Col2Im, CenterCropPad, MaxUnpool, DeformConv, RoiAlign, NonMaxSuppression,
+TfIdfVectorizer; and CumProd, BitCast, Det.
 
-Most map onto the IR's ``extra`` ops (dft, grid_sample, non_max_suppression, cumprod, bitcast, det);
-Col2Im, CenterCropPad, AffineGrid and MaxUnpool decompose into existing IR ops; the windows and the mel
-filter bank are constants computed from their (import-time) parameters.
+Most map onto the IR's ``extra`` ops (dft, grid_sample, roi_align, non_max_suppression,
+tfidf_vectorizer, cumprod, bitcast, det). Col2Im (a transposed convolution), CenterCropPad, AffineGrid,
+MaxUnpool and DeformConv (one grid_sample and a matmul) decompose into existing IR ops; the windows and
+the mel filter bank are constants computed from their import-time parameters.
 """
 
 from __future__ import annotations
@@ -287,3 +289,92 @@ def _max_unpool(ctx: Ctx, x: Value, indices: Value, output_shape: Value | None, 
 def MaxUnpool_v9(ctx: Ctx, x: Value, indices: Value, output_shape: Value | None = None, *,
                  kernel_shape: Sequence[int], pads: Ints = None, strides: Ints = None) -> Value:
     return _max_unpool(ctx, x, indices, output_shape, kernel_shape, pads, strides)
+
+
+def _roi_align(ctx: Ctx, x: Value, rois: Value, batch_indices: Value, mode: str, output_height: int,
+               output_width: int, sampling_ratio: int, spatial_scale: float, half_pixel: bool) -> Value:
+    if mode not in ("avg", "max"):
+        raise ctx.fail(f"mode must be avg or max, got {mode!r}")
+    return ctx.emit("roi_align", [x, rois, batch_indices], mode=mode, output_height=int(output_height),
+                    output_width=int(output_width), sampling_ratio=int(sampling_ratio),
+                    spatial_scale=float(spatial_scale), half_pixel=half_pixel)
+
+
+@onnx_op(since=10)
+def RoiAlign_v10(ctx: Ctx, x: Value, rois: Value, batch_indices: Value, *, mode: str = "avg", output_height: int = 1,
+                 output_width: int = 1, sampling_ratio: int = 0, spatial_scale: float = 1.0) -> Value:
+    return _roi_align(ctx, x, rois, batch_indices, mode, output_height, output_width, sampling_ratio, spatial_scale,
+                      False)
+
+
+@onnx_op(since=16)
+def RoiAlign_v16(ctx: Ctx, x: Value, rois: Value, batch_indices: Value, *,
+                 coordinate_transformation_mode: str = "half_pixel", mode: str = "avg", output_height: int = 1,
+                 output_width: int = 1, sampling_ratio: int = 0, spatial_scale: float = 1.0) -> Value:
+    if coordinate_transformation_mode not in ("half_pixel", "output_half_pixel"):
+        raise ctx.fail(f"coordinate_transformation_mode must be half_pixel or output_half_pixel, "
+                       f"got {coordinate_transformation_mode!r}")
+    return _roi_align(ctx, x, rois, batch_indices, mode, output_height, output_width, sampling_ratio, spatial_scale,
+                      coordinate_transformation_mode == "half_pixel")
+
+
+@onnx_op(since=19)
+def DeformConv(ctx: Ctx, x: Value, w: Value, offset: Value, b: Value | None = None, mask: Value | None = None, *,
+               dilations: Ints = None, group: int = 1, kernel_shape: Ints = None, offset_group: int = 1,
+               pads: Ints = None, strides: Ints = None) -> Value:
+    """2-D deformable convolution: every kernel tap reads x bilinearly (zero outside) at its offset
+    position, one grid_sample for all taps; the masked columns then meet the weights in one matmul."""
+    if _rank(ctx, x, "DeformConv") != 4:
+        raise ctx.fail(f"only 2-D deformable convolution is supported, input is {x.type}")
+    n, c, height, width = (_dim(ctx, x, i, "DeformConv") for i in range(4))
+    oc, kh, kw = _dim(ctx, w, 0, "DeformConv"), _dim(ctx, w, 2, "DeformConv"), _dim(ctx, w, 3, "DeformConv")
+    if kernel_shape and tuple(kernel_shape) != (kh, kw):
+        raise ctx.fail(f"kernel_shape {list(kernel_shape)} disagrees with weight {w.type}")
+    oh, ow = _dim(ctx, offset, 2, "DeformConv"), _dim(ctx, offset, 3, "DeformConv")
+    g, k = int(offset_group), kh * kw
+    if c % g or c % group or oc % group or _dim(ctx, offset, 1, "DeformConv") != 2 * g * k:
+        raise ctx.fail(f"channels {c}, offset_group {g}, group {group} and offset {offset.type} do not fit")
+    (sh, sw), (dh, dw) = tuple(strides or (1, 1)), tuple(dilations or (1, 1))
+    pad_h, pad_w = tuple(pads or (0, 0, 0, 0))[:2]
+    dtype = x.type.dtype
+    # Absolute sampling positions: the tap's place in the undeformed window plus its learned offset.
+    base_h = (-pad_h + sh * np.arange(oh))[None, :, None] + dh * np.arange(kh).repeat(kw)[:, None, None]
+    base_w = (-pad_w + sw * np.arange(ow))[None, None, :] + dw * np.tile(np.arange(kw), kh)[:, None, None]
+    off = ctx.emit("reshape", [offset], shape=(n, g, k, 2, oh, ow), allowzero=False)
+    coords = []
+    for axis, base, size in ((1, base_w, width), (0, base_h, height)):  # grid_sample wants (x, y)
+        pos = ctx.emit("add", [ctx.emit("reshape", [ctx.emit("slice", [off], starts=(axis,), ends=(axis + 1,), axes=(3,),
+                                                                steps=(1,))], shape=(n, g, k, oh, ow, 1), allowzero=False),
+                               ctx.const(base[..., None].astype(dtype.numpy), name="tap_pos")])
+        # Normalize for align_corners=1: -1 is pixel 0, 1 is pixel size - 1.
+        coords.append(ctx.emit("sub", [ctx.emit("mul", [pos, ctx.const(np.asarray(2 / max(size - 1, 1), dtype.numpy))]),
+                                       ctx.const(np.asarray(1, dtype.numpy))]))
+    grid = ctx.emit("reshape", [ctx.emit("concat", coords, axis=-1)], shape=(n * g, k * oh, ow, 2), allowzero=False)
+    per_group = ctx.emit("reshape", [x], shape=(n * g, c // g, height, width), allowzero=False)
+    cols = ctx.emit("grid_sample", [per_group, grid], mode="linear", padding_mode="zeros", align_corners=True)
+    cols = ctx.emit("reshape", [cols], shape=(n, g, c // g, k, oh, ow), allowzero=False)
+    if mask is not None:
+        cols = ctx.emit("mul", [cols, ctx.emit("reshape", [mask], shape=(n, g, 1, k, oh, ow), allowzero=False)])
+    cols = ctx.emit("reshape", [cols], shape=(n, group, (c // group) * k, oh * ow), allowzero=False)
+    weights = ctx.emit("reshape", [w], shape=(group, oc // group, (c // group) * k), allowzero=False)
+    y = ctx.emit("reshape", [ctx.emit("matmul", [weights, cols])], shape=(n, oc, oh, ow), allowzero=False)
+    return y if b is None else ctx.emit("add", [y, ctx.emit("reshape", [b], shape=(oc, 1, 1), allowzero=False)])
+
+
+@onnx_op(since=9)
+def TfIdfVectorizer(ctx: Ctx, x: Value, *, max_gram_length: int, max_skip_count: int, min_gram_length: int, mode: str,
+                    ngram_counts: Sequence[int], ngram_indexes: Sequence[int], pool_int64s: Ints = None,
+                    pool_strings: Sequence[str] | None = None, weights: Sequence[float] | None = None) -> Value:
+    pool = list(pool_int64s) if pool_int64s is not None else list(pool_strings or [])
+    if mode not in ("TF", "IDF", "TFIDF"):
+        raise ctx.fail(f"mode must be TF, IDF or TFIDF, got {mode!r}")
+    # ngram_counts[i] is where the (i + 1)-grams start in the pool.
+    bounds = list(ngram_counts) + [len(pool)]
+    grams = tuple(tuple(pool[j:j + n]) for n, (lo, hi) in enumerate(zip(bounds, bounds[1:]), start=1)
+                  for j in range(lo, hi, n))
+    if len(grams) != len(ngram_indexes):
+        raise ctx.fail(f"the pool holds {len(grams)} n-grams but ngram_indexes has {len(ngram_indexes)} entries")
+    return ctx.emit("tfidf_vectorizer", [x], ngrams=grams, indexes=tuple(int(i) for i in ngram_indexes),
+                    output_size=max(ngram_indexes) + 1 if ngram_indexes else 0, min_gram_length=int(min_gram_length),
+                    max_gram_length=int(max_gram_length), max_skip_count=int(max_skip_count), mode=mode,
+                    weights=tuple(float(w) for w in weights) if weights is not None else None)

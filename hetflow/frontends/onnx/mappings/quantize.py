@@ -49,7 +49,7 @@ def _quant_param(ctx: Ctx, p: Value, x: Value, axis: int, block_size: int) -> Va
 
 
 def _saturate(ctx: Ctx, q: Value, target: DType) -> Value:
-    """Round a float to the nearest even integer and saturate it into ``target``."""
+    """Clamp an integral value (already rounded) into the range of ``target`` and cast it there."""
     if target not in _QUANT_RANGES:
         raise ctx.fail(f"quantizing to {target} is not supported; hetflow quantizes to {sorted(map(str, _QUANT_RANGES))}")
     lo, hi = _QUANT_RANGES[target]
@@ -107,13 +107,14 @@ def QuantizeLinear_v23(ctx: Ctx, x: Value, y_scale: Value, y_zero_point: Value |
 def _dequantize(ctx: Ctx, x: Value, scale: Value, zero_point: Value | None, axis: int = 1, block_size: int = 0,
                 output_dtype: int = 0) -> Value:
     out = onnx_dtype(output_dtype, ctx.where) if output_dtype else scale.type.dtype
-    y = ctx.emit("cast", [x], to="float32")
+    # In float32, or float64 for a float64 scale; then rounded once to the output type.
+    wide = "float64" if scale.type.dtype is DType.float64 else "float32"
+    y = ctx.emit("cast", [x], to=wide)
     if zero_point is not None:
-        zp = ctx.emit("cast", [_quant_param(ctx, zero_point, x, axis, block_size)], to="float32")
+        zp = ctx.emit("cast", [_quant_param(ctx, zero_point, x, axis, block_size)], to=wide)
         y = ctx.emit("sub", [y, zp])
-    s = _quant_param(ctx, scale, x, axis, block_size)
-    y = ctx.emit("mul", [y, _widen(ctx, s) if s.type.dtype is not DType.float64 else s])
-    return _narrow(ctx, y, out)
+    s = ctx.emit("cast", [_quant_param(ctx, scale, x, axis, block_size)], to=wide)
+    return _narrow(ctx, ctx.emit("mul", [y, s]), out)
 
 
 @onnx_op(since=10)
@@ -184,6 +185,8 @@ def MatMulInteger(ctx: Ctx, a: Value, b: Value, a_zero_point: Value | None = Non
 def QLinearMatMul(ctx: Ctx, a: Value, a_scale: Value, a_zero_point: Value | None, b: Value, b_scale: Value,
                   b_zero_point: Value | None, y_scale: Value, y_zero_point: Value | None = None) -> Value:
     acc = ctx.emit("matmul", [_centered(ctx, a, a_zero_point, per_row=True), _centered(ctx, b, b_zero_point)])
+    if a_scale.type.rank == 1 and a_scale.type.numel != 1:  # per row of a, as its zero point
+        a_scale = ctx.emit("reshape", [a_scale], shape=(-1, 1), allowzero=False)
     multiplier = ctx.emit("div", [ctx.emit("mul", [a_scale, b_scale]), y_scale])
     target = y_zero_point.type.dtype if y_zero_point is not None else a.type.dtype
     return _requantize(ctx, acc, multiplier, y_zero_point, target)

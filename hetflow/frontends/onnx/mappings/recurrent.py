@@ -56,6 +56,7 @@ def _activations(ctx: Ctx, names: Sequence[str] | None, defaults: Sequence[str],
     names = list(names) if names else list(defaults) * directions
     if len(names) == per:
         names *= directions
+    names = names[:per * directions]  # a forward layer may list the spec's two-direction default
     if len(names) != per * directions:
         raise ctx.fail(f"activations lists {len(names)} functions; {per} per direction are needed")
     alphas, betas = list(alphas or []), list(betas or [])
