@@ -3,8 +3,8 @@
 For every model: median latency of cpu_c and onnxruntime at 1 and 2 threads (runs interleaved, so
 that load from other processes hits both alike), their ratio, the geometric mean of the ratios,
 cpu_c's compile time (cold: empty cache, runtime library included; cached: a second compile) and
-peak memory of each engine (each measured in a fresh process: peak RSS over the process' baseline
-after the model is loaded; for cpu_c also tracemalloc's peak of Python-side allocations).
+peak memory of each engine (each in a fresh process: the peak resident memory it adds to the loaded
+model, and cpu_c's arena of intermediates; the raw JSON also has tracemalloc's peak).
 
 Models: six CNNs of the ONNX light zoo with seeded random weights (tests/models/zoo.py), a
 784-512-512-10 MLP at batch 64, and one transformer encoder block (sequence 128, hidden 256,
@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import resource
 import subprocess
 import sys
 import tempfile
@@ -171,27 +170,35 @@ def work_timing(name: str, threads: list[int], reps: int) -> dict[str, Any]:
         want = engines[f"ort/{threads[0]}"](feeds)[0]
         got = next(iter(engines[f"cpu_c/{threads[0]}"](feeds).values()))
         result["max_rel_diff"] = float(np.abs(got - want).max() / (np.abs(want).max() or 1.0))
-        for run in engines.values():
-            run(feeds)
-            run(feeds)
+        # Rounds of back-to-back runs per engine, engines alternating: within a block the other engines'
+        # thread pools have gone idle, and over the rounds a change in machine load hits every engine.
         wall: dict[str, list[float]] = {k: [] for k in engines}
         cpu: dict[str, list[float]] = {k: [] for k in engines}
-        for _ in range(reps):
+        rounds = 3
+        for _ in range(rounds):
             for key, run in engines.items():
-                w, c = time.perf_counter(), time.thread_time()
-                run(feeds)
-                cpu[key].append(time.thread_time() - c)
-                wall[key].append(time.perf_counter() - w)
+                run(feeds)  # let the previous engine's threads go quiet
+                for _ in range(max(reps // rounds, 1)):
+                    w, c = time.perf_counter(), time.thread_time()
+                    run(feeds)
+                    cpu[key].append(time.thread_time() - c)
+                    wall[key].append(time.perf_counter() - w)
     result["median_ms"] = {k: 1e3 * float(np.median(v)) for k, v in wall.items()}
     result["cpu_ms_1_thread"] = {k: 1e3 * float(np.median(v)) for k, v in cpu.items() if k.endswith("/1")}
     return result
 
 
 def work_memory(name: str, engine: str, threads: int) -> dict[str, Any]:
-    """Peak RSS over the baseline after loading the model; for cpu_c also tracemalloc's peak."""
+    """Peak resident memory the engine adds (compile and three runs) over what the loaded model already
+    holds: Linux's high-water mark is reset after loading (clear_refs) and read back after the runs.
+    For cpu_c also tracemalloc's peak of Python-side allocations (NumPy arrays: packed weights, arena)."""
+    import gc
+
     model, feeds = load(name)
-    base = _maxrss()
-    traced = None
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    base = _status_kb("VmRSS")
+    traced, arena = None, None
     if engine == "cpu_c":
         import hetflow as hf
         from hetflow.backends.cpu_c import CpuCBackend
@@ -202,16 +209,21 @@ def work_memory(name: str, engine: str, threads: int) -> dict[str, Any]:
             exe.run(feeds)
         traced = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
+        arena = exe.info.arena_bytes
     else:
         session = _ort_session(model, threads)
         for _ in range(3):
             session.run(None, feeds)
-    return {"model": name, "engine": engine, "peak_rss_mb": (_maxrss() - base) / 2**20,
-            "tracemalloc_peak_mb": None if traced is None else traced / 2**20}
+    return {"model": name, "engine": engine, "peak_rss_mb": (_status_kb("VmHWM") - base) / 1024,
+            "tracemalloc_peak_mb": None if traced is None else traced / 2**20,
+            "arena_mb": None if arena is None else arena / 2**20}
 
 
-def _maxrss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def _status_kb(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
 
 
 def _flops(graph: Any) -> int:
@@ -236,7 +248,7 @@ def report(rows: list[dict[str, Any]], threads: list[int]) -> str:
     head = f"{'model':<14} {'GFLOP':>6}"
     for t in threads:
         head += f" | {'cpu_c':>8} {'ort':>8} {'ratio':>6} @{t}t"
-    head += " | compile cold / cached | peak MB cpu_c (py) / ort"
+    head += " | compile cold / cached | peak MB: cpu_c (arena) / ort"
     lines = [head, "-" * len(head)]
     for r in rows:
         line = f"{r['model']:<14} {r['flop'] / 1e9:>6.2f}"
@@ -246,8 +258,7 @@ def report(rows: list[dict[str, Any]], threads: list[int]) -> str:
         line += f" | {r['compile_cold_s']:>6.2f} s / {r['compile_cached_s']:>5.2f} s"
         if "mem" in r:
             m = r["mem"]
-            line += f" | {m['cpu_c']['peak_rss_mb']:>7.1f} ({m['cpu_c']['tracemalloc_peak_mb']:.1f}) / " \
-                    f"{m['ort']['peak_rss_mb']:.1f}"
+            line += f" | {m['cpu_c']['peak_rss_mb']:>7.1f} ({m['cpu_c']['arena_mb']:.1f}) / {m['ort']['peak_rss_mb']:.1f}"
         lines.append(line)
     lines.append("-" * len(head))
     for t in threads:
@@ -255,7 +266,8 @@ def report(rows: list[dict[str, Any]], threads: list[int]) -> str:
         cpu = [r["cpu_ms_1_thread"]["cpu_c/1"] / r["cpu_ms_1_thread"]["ort/1"] for r in rows] if t == 1 else []
         extra = f"  (by thread CPU time: {_geomean(cpu):.3f})" if cpu else ""
         lines.append(f"geomean cpu_c/onnxruntime at {t} thread(s): {_geomean(ratios):.3f}{extra}")
-    lines.append("latency: median wall-clock ms (measured); ratio < 1 means cpu_c is faster")
+    lines.append("latency: median wall-clock ms (measured); ratio < 1 means cpu_c is faster; peak MB: resident memory "
+                 "each engine adds to the loaded model (measured, compile + 3 runs), arena: cpu_c's intermediates")
     return "\n".join(lines)
 
 

@@ -29,6 +29,10 @@ class Config:
     """The C compiler for the cpu_c backend."""
     cxx: str = field(default_factory=lambda: os.environ.get("HETFLOW_CXX", "g++"))
     """The C++ compiler for the fpga_hls C simulation."""
+    omp_spin_count: int = field(default_factory=lambda: int(os.environ.get("HETFLOW_OMP_SPINCOUNT", "1000")))
+    """How long generated code's OpenMP threads spin at a barrier before they sleep (GOMP_SPINCOUNT). Kept
+    short: on a machine whose cores are busy with other work, a thread spinning for a thread that is not
+    running takes the very core that thread needs."""
 
 
 _config: Config | None = None
@@ -39,6 +43,13 @@ def get_config() -> Config:
     if _config is None:
         _config = Config()
     return _config
+
+
+def export_openmp_settings() -> None:
+    """Put the OpenMP settings into the environment, where the OpenMP runtime reads them once, when it loads
+    (call before loading generated code). Settings the user gave the OpenMP runtime directly win."""
+    if "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ:
+        os.environ["GOMP_SPINCOUNT"] = str(get_config().omp_spin_count)
 
 
 def set_config(config: Config | None) -> None:

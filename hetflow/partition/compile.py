@@ -10,7 +10,9 @@ from typing import Any
 import numpy as np
 
 from hetflow.backends import get_backend
+from hetflow.devices import driver_factory
 from hetflow.ir import Graph, Node, Value, get_op
+from hetflow.ir.errors import HetflowError
 from hetflow.ir.registry import _sample_bytes
 from hetflow.partition.capability import (
     CapabilityTable,
@@ -27,11 +29,20 @@ from hetflow.partition.pipeline import bottleneck_many, place_throughput
 from hetflow.partition.placement import WORK_BUDGET, Placement, merge, place_latency
 from hetflow.partition.plan import OBJECTIVES, NodeChoice, Plan, PlanDevice, PlanEstimate, Subgraph, Transfer
 from hetflow.partition.problem import Edge, Problem, topological_groups
-from hetflow.targets import Cluster
+from hetflow.targets import Cluster, DeviceInstance
 
 EMULATION_BACKEND = "reference"
-"""What computes an emulated device's subgraphs on this host: the oracle, exact and with nothing to compile.
-``emulate_with="auto"`` uses the chip's own backend where it is installed (its output runs on the host)."""
+"""What computes an emulated device's subgraphs on this host when nothing closer to the chip can: the oracle,
+exact and with nothing to compile."""
+
+EMULATE_MODES = ("device", "auto")
+"""``emulate_with`` values that are not a backend name. ``"device"`` (the default): a subgraph on an emulated
+device whose backend ships a driver that models the chip's time (its ``time_source`` is ``model:<name>``, e.g.
+fpga_hls: the g++ C simulation of the generated HLS C++, timed by ``model:hls-cycles``) is compiled for that
+chip's description and runs through that driver; other emulated subgraphs run on ``EMULATION_BACKEND``, timed by
+the plan's estimates. ``"auto"``: as ``"device"``, and the rest use the chip's own backend where it is installed
+(its output runs on the host). A backend name (e.g. ``"reference"``): that backend computes every emulated
+subgraph, timed by the plan's estimates."""
 
 # The boundary penalty never drops below this: a launch and its completion signal cost at least
 # this much on any device, even one that shares host memory.
@@ -52,12 +63,14 @@ def compile_for_host(graph: Graph, *, backend: str = "cpu_c", **options: Any) ->
 
 def compile_for_cluster(graph: Graph, cluster: Cluster | str | Path, *, objective: str = "latency",
                         pins: Any = None, no_fallback: bool = False, profile: Profile | str | Path | None = None,
-                        backend: str | None = None, emulate_with: str = EMULATION_BACKEND,
+                        backend: str | None = None, emulate_with: str = "device",
                         budget: int = WORK_BUDGET) -> Plan:
     """Place ``graph`` on ``cluster`` for ``objective`` and compile every subgraph for its device.
 
-    Subgraphs on this machine's CPU are compiled by its backend; those on emulated devices by
-    ``emulate_with`` (``backend`` is accepted as another name for it, as the CLI passes it).
+    Subgraphs on this machine's CPU are compiled by its backend; those on emulated devices as
+    ``emulate_with`` says (see ``EMULATE_MODES``; ``backend`` is accepted as another name for it,
+    as the CLI passes it). A subgraph compiled for its chip's own modelling driver has its
+    estimate refined from the compiled design's model, and the plan's end-to-end estimates with it.
     """
     started = time.perf_counter()
     if objective not in OBJECTIVES:
@@ -72,7 +85,13 @@ def compile_for_cluster(graph: Graph, cluster: Cluster | str | Path, *, objectiv
     placement, period, method = _place(problem, ctx, objective, budget)
     plan = _build(ctx, problem, placement, objective, backend or emulate_with)
     replicas = ctx.replicas(objective)
-    plan.estimate = PlanEstimate(placement.makespan, period if period is not None else
+    latency = placement.makespan
+    present = {d.id: d.present for d in plan.devices}
+    refined = [_refine(sub, present[sub.device]) for sub in plan.subgraphs]  # every one, not up to the first
+    if any(refined):
+        problem = _with_plan_estimates(problem, plan, ctx)
+        latency, period = problem.simulate(placement.assign).makespan, None
+    plan.estimate = PlanEstimate(latency, period if period is not None else
                                  float(bottleneck_many(problem, replicas, placement.assign[None])[0]),
                                  _estimate_source(plan), method)
     plan.options = {"objective": objective, "no_fallback": no_fallback, "pins": [str(p) for p in ctx.pins],
@@ -236,16 +255,15 @@ def _build(ctx: _Context, problem: Problem, placement: Placement, objective: str
         d = int(assign[members[0]])
         device = devices[d]
         nodes = [graph.nodes[n] for n in members]
-        backend = ctx.capability.backend[members[0]][d]
-        assert backend is not None
-        if not is_present(device) and (emulate_with != "auto" or backend_or_none(backend) is None):
-            backend = EMULATION_BACKEND if emulate_with == "auto" else emulate_with
+        capable = ctx.capability.backend[members[0]][d]
+        assert capable is not None
+        backend, driver = _runner(device, capable, emulate_with)
         name = f"sub{i}"
         sub_graph = extract(graph, nodes, consumers_outside, f"{graph.name}.{name}")
-        executable = get_backend(backend).compile(sub_graph)
+        executable = _compile(sub_graph, backend, device if driver == backend and not is_present(device) else None,
+                              f"subgraph {name} ({len(nodes)} node{'s' if len(nodes) > 1 else ''} from {nodes[0].name!r})")
         subgraphs.append(Subgraph(
-            name, device.id, backend, nodes, executable, sub_graph,
-            driver=backend if is_present(device) else "emulated",
+            name, device.id, backend, nodes, executable, sub_graph, driver=driver,
             node_estimates=[ctx.estimates[n][d] for n in members],  # type: ignore[misc]
             replicas=pools.get(d, [device.id]),
             flops=sum(get_op(node.op).flop_count(node) for node in nodes)))
@@ -260,6 +278,70 @@ def _build(ctx: _Context, problem: Problem, placement: Placement, objective: str
                 links[f"{a}|{b}"] = (link.latency, link.bandwidth, link.kind)
     return Plan(graph, subgraphs, devices=plan_devices, transfers=_transfers(ctx, subgraphs), home=ctx.home,
                 objective=objective, choices=_choices(ctx, placement), cluster_name=ctx.cluster.name, links=links)
+
+
+def _runner(device: DeviceInstance, capable: str, emulate_with: str) -> tuple[str, str]:
+    """(backend that compiles, driver that runs) a subgraph that ``capable`` can run on ``device``."""
+    if is_present(device):
+        return capable, capable
+    if emulate_with not in EMULATE_MODES:
+        return emulate_with, "emulated"
+    if capable == device.backend and backend_or_none(capable) is not None and models_time(capable):
+        return capable, capable
+    if emulate_with == "auto" and backend_or_none(capable) is not None:
+        return capable, "emulated"
+    return EMULATION_BACKEND, "emulated"
+
+
+def models_time(backend: str) -> bool:
+    """Whether ``backend`` ships a driver that can stand in for an absent chip: one whose time is a stated model."""
+    factory = driver_factory(backend)
+    return str(getattr(factory, "time_source", "measured")).startswith("model:")
+
+
+def _compile(sub_graph: Graph, backend: str, device: DeviceInstance | None, what: str) -> Any:
+    """``backend``'s executable for ``sub_graph``: for ``device``'s description when given (``compile_for``)."""
+    compiler = get_backend(backend)
+    compile_for = getattr(compiler, "compile_for", None) if device is not None else None
+    if compile_for is None:
+        return compiler.compile(sub_graph)
+    try:
+        return compile_for(sub_graph, device.description)  # type: ignore[union-attr]
+    except HetflowError as exc:
+        raise PlacementError(f"{what} cannot be built for {device.id} ({device.description.name}): "  # type: ignore[union-attr]
+                             f"{str(exc).rstrip('.')}; pin some of its nodes to another device, or compile with "
+                             f"emulate_with='reference' to emulate it without building it") from exc
+
+
+def _refine(sub: Subgraph, present: bool) -> bool:
+    """Replace a subgraph's per-node estimates by its compiled design's own model (kept in proportion).
+
+    Only for a subgraph its emulated chip's own driver runs, from an executable that states its
+    modelled time (``modelled_time() -> (seconds, source)``): the run will report that model's
+    time, so the plan's estimate says the same.
+    """
+    modelled = getattr(sub.executable, "modelled_time", None)
+    if present or sub.driver == "emulated" or modelled is None or not sub.node_estimates:
+        return False
+    seconds, source = modelled()
+    total = sum(e.seconds for e in sub.node_estimates)
+    shares = [e.seconds / total for e in sub.node_estimates] if total > 0 else [1 / len(sub.node_estimates)] * len(
+        sub.node_estimates)
+    sub.node_estimates = [Estimate(seconds * share, source) for share in shares]
+    return True
+
+
+def _with_plan_estimates(problem: Problem, plan: Plan, ctx: _Context) -> Problem:
+    """``problem`` with each placed node's compute time on its device(s) taken from the plan's subgraphs."""
+    task = {node.name: n for n, node in enumerate(ctx.graph.nodes)}
+    index = {device.id: d for d, device in enumerate(ctx.devices)}
+    compute = problem.compute.copy()
+    for sub in plan.subgraphs:
+        for node, estimate in zip(sub.nodes, sub.node_estimates):
+            for replica in sub.replicas:
+                compute[task[node.name], index[replica]] = estimate.seconds
+    return Problem(problem.names, compute, problem.edges, problem.host, problem.latency, problem.inv_bandwidth,
+                   problem.penalty)
 
 
 def _split_by_backend(groups: list[list[int]], assign: np.ndarray, capability: CapabilityTable) -> list[list[int]]:

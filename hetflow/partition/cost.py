@@ -3,8 +3,9 @@
 In order of preference a node's time on a device is:
 
 1. ``measured``: a profile (``hetflow profile``) timed this op at this shape on this device;
-2. ``model:<backend>``: the device's backend estimates it (a backend may define
-   ``estimate_time(node, description) -> float | None``, e.g. from a cycle model);
+2. the device's backend's own model, with the source it names: a backend may define
+   ``estimate_node(node, description) -> (seconds, source) | None`` (fpga_hls: its cycle model at
+   the description's clock, ``model:hls-cycles``); None, or no such method, falls through;
 3. ``model:profile``: the roofline scaled by what the profile measured for the op's family;
 4. ``model:roofline``: ``max(flops / peak[dtype], bytes / memory bandwidth)``.
 
@@ -106,12 +107,11 @@ class CostModel:
             seconds = measured.get(shape_key(node))
             if seconds is not None:
                 return Estimate(seconds, "measured")
-        backend = self._backend(desc.backend)
-        estimator = getattr(backend, "estimate_time", None)
-        if estimator is not None:
-            seconds = estimator(node, desc)
-            if seconds is not None:
-                return Estimate(float(seconds), f"model:{desc.backend}")
+        estimator = getattr(self._backend(desc.backend), "estimate_node", None)
+        found = estimator(node, desc) if estimator is not None else None
+        if found is not None:
+            seconds, source = found
+            return Estimate(float(seconds), source)
         ratio = self.profile.family_ratio.get(desc.name, {}).get(get_op(node.op).family)
         if ratio is not None:
             return Estimate(roofline(node, desc) * ratio, "model:profile")

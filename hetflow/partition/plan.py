@@ -37,10 +37,6 @@ class PlanDevice:
     present: bool  # this machine itself (times measured) rather than emulated (times modelled)
     penalty: float  # seconds per launch boundary (value arriving from another device)
 
-    @property
-    def time_source(self) -> str:
-        return "measured" if self.present else "model:roofline"
-
 
 @dataclass
 class Transfer:
@@ -198,9 +194,19 @@ class Plan:
                      f"(one item per {format_seconds(est.period)}; {est.source})")
         for d in self.devices:
             if d.id in used:
-                how = "this machine, time measured" if d.present else "emulated on this host, time model:roofline"
-                lines.append(f"  device {d.id}: {d.description.name} ({d.description.kind}), {how}")
+                lines.append(f"  device {d.id}: {d.description.name} ({d.description.kind}), {self._how(d)}")
         return "\n".join(lines)
+
+    def _how(self, device: PlanDevice) -> str:
+        """How a device's subgraphs are run, and where its times come from."""
+        if device.present:
+            return "this machine, time measured"
+        subs = [s for s in self.subgraphs if device.id in s.replicas]
+        source = combine_sources(e.source for s in subs for e in s.node_estimates)
+        backends = ", ".join(sorted({s.backend for s in subs}))
+        drivers = sorted({s.driver for s in subs} - {"emulated"})
+        through = f" through driver {', '.join(drivers)}" if drivers else ""
+        return f"emulated on this host, time {source}; computed by backend {backends}{through}"
 
     def explain(self, node: str) -> str:
         """Why ``node`` runs where it does: the deciding rule and what every device answered."""

@@ -215,7 +215,7 @@ def save_plan(plan: Any, root: Path) -> Path:
         "format": PLAN_FORMAT, "version": PLAN_VERSION, "graph": "graph", "objective": plan.objective,
         "cluster": plan.cluster_name, "home": plan.home, "options": _jsonable(plan.options),
         "devices": [{"id": d.id, "host": d.host, "present": d.present, "penalty": d.penalty,
-                     "description": _description_json(d.description)} for d in plan.devices],
+                     "description": d.description.model_dump(mode="json")} for d in plan.devices],
         "links": {k: list(v) for k, v in plan.links.items()},
         "subgraphs": subgraphs,
         "transfers": [{"value": t.value, "nbytes": t.nbytes, "src": t.src, "dst": t.dst, "latency": t.latency,
@@ -243,6 +243,9 @@ def load_plan(root: Path, *, recompile: bool = False) -> Any:
         verify_checksums(root, manifest["files"])
         graph = read_graph(root, manifest["graph"])
         by_name = {n.name: n for n in graph.nodes}
+        devices = [PlanDevice(d["id"], d["host"], MachineDescription.model_validate(d["description"]), d["present"],
+                              d["penalty"]) for d in manifest["devices"]]
+        by_id = {d.id: d for d in devices}
         subgraphs = []
         for s in manifest["subgraphs"]:
             sub_graph = read_graph(root / "subgraphs", s["name"])
@@ -251,15 +254,13 @@ def load_plan(root: Path, *, recompile: bool = False) -> Any:
             elif s["backend"] in _INTERPRETERS:
                 executable = _interpret(s["backend"], sub_graph)
             elif recompile:
-                executable = get_backend(s["backend"]).compile(sub_graph)
+                executable = _recompile(s, sub_graph, by_id.get(s["device"]))
             else:
                 raise PlanFormatError(f"{root}: subgraph {s['name']}: backend {s['backend']} saved no artifact to load; "
                                       f"load with recompile=True to compile it again")
             subgraphs.append(Subgraph(s["name"], s["device"], s["backend"], [by_name[n] for n in s["nodes"]], executable,
                                       sub_graph, s["driver"], [Estimate(sec, src) for sec, src in s["node_estimates"]],
                                       list(s["replicas"]), s["flops"]))
-        devices = [PlanDevice(d["id"], d["host"], MachineDescription.model_validate(d["description"]), d["present"],
-                              d["penalty"]) for d in manifest["devices"]]
         transfers = [Transfer(**t) for t in manifest["transfers"]]
         estimate = None if manifest["estimate"] is None else PlanEstimate(**manifest["estimate"])
         choices = {name: NodeChoice(c["device"], c["rule"], [(dev, None if e is None else Estimate(*e), why)
@@ -272,6 +273,17 @@ def load_plan(root: Path, *, recompile: bool = False) -> Any:
         raise
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise PlanFormatError(f"{root / 'manifest.json'}: malformed plan manifest ({type(exc).__name__}: {exc})") from None
+
+
+def _recompile(entry: dict[str, Any], graph: Graph, device: Any) -> Any:
+    """Compile a subgraph again as the plan did: for its chip's description when its chip's own driver runs it."""
+    from hetflow.backends import get_backend
+
+    backend = get_backend(entry["backend"])
+    compile_for = getattr(backend, "compile_for", None)
+    if device is not None and not device.present and entry["driver"] == entry["backend"] and compile_for is not None:
+        return compile_for(graph, device.description)
+    return backend.compile(graph)
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:
@@ -290,16 +302,6 @@ def _read_manifest(root: Path) -> dict[str, Any]:
         raise PlanFormatError(f"{path}: plan format version {manifest.get('version')!r} is not supported "
                               f"(this hetflow reads version {PLAN_VERSION}); recompile the plan")
     return manifest
-
-
-def _description_json(desc: Any) -> dict[str, Any]:
-    """A description as JSON that validates again: ``"*"`` op lists are written back as ``"*"``."""
-    data = desc.model_dump(mode="json")
-    capability = data["capability"]
-    for table in (capability, *capability.get("rules", [])):
-        if table.get("ops") == ["*"]:
-            table["ops"] = "*"
-    return data
 
 
 def _jsonable(value: Any) -> Any:

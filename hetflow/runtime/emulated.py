@@ -19,7 +19,7 @@ from hetflow.backends import Executable
 from hetflow.devices import BaseDevice, Program, register_driver
 from hetflow.ir import Graph, verify
 from hetflow.ir.registry import _sample_bytes
-from hetflow.partition.cost import CostModel
+from hetflow.partition.cost import roofline
 from hetflow.targets import MachineDescription
 
 
@@ -63,14 +63,15 @@ class EmulatedDevice(BaseDevice):
 
 
 def emulate(graph: Graph, description: MachineDescription) -> EmulatedArtifact:
-    """An artifact for ``graph`` computed by the reference interpreter, timed by ``description``'s roofline."""
+    """An artifact for ``graph`` computed by the reference interpreter, timed by ``description``'s roofline.
+
+    Only the roofline: the device says ``model:roofline`` unless told otherwise, and a backend's own
+    model belongs to that backend's driver (a plan brings its own estimates in its artifacts).
+    """
     from hetflow.backends.reference import ReferenceExecutable
 
-    costs = CostModel()
-    estimates = [costs.node(n, description) for n in graph.nodes]
-    sources = {e.source for e in estimates}
-    return EmulatedArtifact(ReferenceExecutable(graph), graph, [e.seconds for e in estimates],
-                            sources.pop() if len(sources) == 1 else "model:roofline")
+    return EmulatedArtifact(ReferenceExecutable(graph), graph, [roofline(n, description) for n in graph.nodes],
+                            "model:roofline")
 
 
 def batch_scale(graph: Graph, inputs: dict[str, np.ndarray]) -> float:

@@ -17,7 +17,17 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PositiveInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from hetflow.ir.dtypes import DType
 from hetflow.ir.errors import HetflowError
@@ -53,15 +63,20 @@ DTypeName = Annotated[str, BeforeValidator(_dtype_name)]
 
 
 def _op_list(raw: object) -> tuple[str, ...]:
-    """``"*"`` (every op) or a list of IR op names."""
-    if raw == "*":
+    """``"*"`` (every op) or a list of IR op names; ``["*"]`` is read as ``"*"``."""
+    if raw == "*" or (isinstance(raw, (list, tuple)) and list(raw) == ["*"]):
         return ("*",)
     if not isinstance(raw, (list, tuple)) or not all(isinstance(x, str) and _IDENT.match(x) for x in raw):
         raise ValueError(f'expected "*" or a list of IR op names such as ["conv", "relu"], got {raw!r}')
     return tuple(raw)
 
 
-OpList = Annotated[tuple[str, ...], BeforeValidator(_op_list)]
+def _dump_op_list(ops: tuple[str, ...]) -> str | tuple[str, ...]:
+    """Written back the way a description file says it: every op as ``"*"``, so that a dump validates again."""
+    return "*" if ops == ("*",) else ops
+
+
+OpList = Annotated[tuple[str, ...], BeforeValidator(_op_list), PlainSerializer(_dump_op_list)]
 
 
 class _Model(BaseModel):

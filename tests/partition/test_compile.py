@@ -49,11 +49,17 @@ def squeezenet():
 # ---------------------------------------------------------------- heterogeneous plans agree with the oracle
 
 
+# These plans emulate every device on the reference backend (emulate_with="reference"), so that outputs are exact:
+# they check the partitioner and the runtime. By default the FPGA's subgraphs run as their C simulation, in fixed
+# point (tests/partition/test_fpga_placement.py).
+
+
 def test_pinned_heterogeneous_mlp_matches_reference():
     g = mlp()
     feeds = feeds_for(g)
     plan = hf.compile(g, DATACENTER, pins={"mm_a": "node0/h200:0", "mm_b": "node0/alveo-u250:0",
-                                          "exp_b": "node0/cpu:0", "op:sigmoid": "node0/cpu:0"})
+                                          "exp_b": "node0/cpu:0", "op:sigmoid": "node0/cpu:0"},
+                      emulate_with="reference")
     assert len({s.device for s in plan.subgraphs}) >= 3
     got = plan.run(feeds)
     want = reference(g, feeds)
@@ -66,7 +72,7 @@ def test_squeezenet_heterogeneous_plans_match_reference(squeezenet, objective):
     graph, feeds = squeezenet
     # Convolutions on the FPGA and pooling on the CPU force a plan over three devices.
     pins = {"op:conv": "node0/alveo-u250:0", "op:max_pool": "node0/cpu:0"} if objective != "mincut" else None
-    plan = hf.compile(graph, DATACENTER, objective=objective, pins=pins)
+    plan = hf.compile(graph, DATACENTER, objective=objective, pins=pins, emulate_with="reference")
     want = reference(graph, feeds)
     got = plan.run(feeds)
     if objective != "mincut":
@@ -78,7 +84,7 @@ def test_squeezenet_heterogeneous_plans_match_reference(squeezenet, objective):
 def test_squeezenet_throughput_plan_pipelines_a_stream(squeezenet):
     graph, feeds = squeezenet
     plan = hf.compile(graph, DATACENTER, objective="throughput",
-                      pins={"op:conv": "node0/alveo-u250:0", "op:max_pool": "node0/cpu:0"})
+                      pins={"op:conv": "node0/alveo-u250:0", "op:max_pool": "node0/cpu:0"}, emulate_with="reference")
     rng = np.random.default_rng(1)
     stream = [{k: rng.standard_normal(v.shape).astype(v.dtype) for k, v in feeds.items()} for _ in range(3)]
     outs = plan.run_stream(stream)

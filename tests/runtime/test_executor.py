@@ -55,16 +55,27 @@ def feeds(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     return {v.name: rng.standard_normal(v.type.shape).astype(np.float32) for v in graph.inputs}
 
 
-def test_modelled_run_of_a_chain_equals_the_plan_estimate():
+SIGMOID_ATOL = 0.01
+"""The FPGA's sigmoid is a 1024-entry lookup table over [-8, 8) in fixed point (fixed<16,6>, table fixed<18,2>)."""
+
+
+@pytest.mark.parametrize("emulate_with", ["reference", "device"])
+def test_modelled_run_of_a_chain_equals_the_plan_estimate(emulate_with):
+    # "reference": every device computes on the NumPy oracle (exact); "device" (the default): the FPGA's part runs
+    # as the C simulation of its HLS design. Either way the FPGA's time is the cycle model's, the others' the roofline.
     g = chain()
-    plan = hf.compile(g, DATACENTER, pins=CHAIN_PINS)
+    plan = hf.compile(g, DATACENTER, pins=CHAIN_PINS, emulate_with=emulate_with)
     assert [s.device for s in plan.subgraphs] == ["node0/h200:0", "node0/cpu:0", "node0/alveo-u250:0"]
-    out = plan.run(feeds(g))
-    np.testing.assert_array_equal(
-        out[g.outputs[0].name], hf.compile(g, backend="reference").run(feeds(g))[g.outputs[0].name])
+    out = plan.run(feeds(g))[g.outputs[0].name]
+    want = hf.compile(g, backend="reference").run(feeds(g))[g.outputs[0].name]
+    if emulate_with == "reference":
+        np.testing.assert_array_equal(out, want)
+    else:
+        assert plan.subgraphs[2].driver == "fpga_hls"
+        np.testing.assert_allclose(out, want, rtol=0, atol=SIGMOID_ATOL)
     report = plan.last_run
     assert report.latency == pytest.approx(plan.estimate.latency, rel=1e-9)
-    assert report.source == "model:discrete-event over model:link + model:roofline"
+    assert report.source == "model:discrete-event over model:hls-cycles + model:link + model:roofline"
     assert "not a wall-clock measurement" in str(report)
 
 
@@ -107,7 +118,7 @@ def test_trace_has_one_track_per_device_and_link(tmp_path):
 
 def test_stream_is_pipelined_and_outputs_stay_in_order():
     g = chain()
-    plan = hf.compile(g, DATACENTER, pins=CHAIN_PINS)
+    plan = hf.compile(g, DATACENTER, pins=CHAIN_PINS, emulate_with="reference")  # exact outputs
     items = [feeds(g, seed) for seed in range(4)]
     outs = plan.run_stream(items)
     oracle = hf.compile(g, backend="reference")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hetflow.targets import (
     get_preset,
     list_presets,
     load_description,
+    parse_description,
     preset_path,
     render_description,
 )
@@ -61,6 +63,26 @@ def test_preset_kinds_and_backends():
     assert kinds[HOST_PRESET] == kinds["arm/cortex-a72"] == ("cpu", "cpu_c")
     assert get_preset("xilinx/alveo-u250").resources["dsp"] == 11508
     assert get_preset("nvidia/nvdla-full").resources["macs_int8"] == 2048
+
+
+@pytest.mark.parametrize("name", list_presets())
+def test_a_description_saved_and_read_again_is_the_same(name):
+    """A dump (as JSON, or as Python values) validates again: "every op" is written back as "*"."""
+    desc = get_preset(name)
+    as_json = json.loads(json.dumps(desc.model_dump(mode="json")))
+    assert parse_description(as_json, source=name) == desc
+    assert parse_description(desc.model_dump(), source=name) == desc
+    if desc.capability.ops == ("*",):
+        assert as_json["capability"]["ops"] == "*"
+
+
+def test_every_op_reads_the_same_written_as_a_string_or_a_one_element_list():
+    data = tomllib.loads(preset_path("intel/xeon-platinum-8480").read_text())
+    data["capability"]["ops"] = ["*"]
+    assert parse_description(data).capability.ops == ("*",) == get_preset("intel/xeon-platinum-8480").capability.ops
+    data["capability"]["ops"] = ["*", "relu"]
+    with pytest.raises(DescriptionError, match=r'capability\.ops: expected "\*" or a list of IR op names'):
+        parse_description(data)
 
 
 def test_unknown_preset_lists_the_known_ones():

@@ -188,10 +188,10 @@ class Emitter:
             f"    char* arena = fr->arena; void** k = fr->k; void** in = fr->in;\n"
             f"    (void)arena; (void)k; (void)in; (void)outer;\n"
             + "\n".join(decls) + "\n"
-            f"    for (long i = 0; i < mr; i++) {{\n"
-            f"        long m = m0 + i;\n"
-            f"        float* restrict row = c + i * ldc;\n"
-            f"        (void)m;\n"
+            "    for (long i = 0; i < mr; i++) {\n"
+            "        long m = m0 + i;\n"
+            "        float* restrict row = c + i * ldc;\n"
+            "        (void)m;\n"
             + "\n".join(row_decls) + "\n"
             f"#pragma omp simd\n"
             f"        for (long j = 0; j < nr; j++) {{\n"
@@ -248,19 +248,21 @@ class Emitter:
         total = math.prod(shape)
         inner = [*stmts, f"y[{offset(out_st)}] = {result};"]
         if not shape:
-            return "{\n  " + "\n  ".join(lines + inner) + "\n}"
+            return _block(lines + inner)
         par = f"num_threads(hf_get_threads()) schedule(static) if ({total}L >= {PARALLEL_MIN_ELEMENTS}L)"
         if len(shape) == 1:
             lines.append(f"#pragma omp parallel for simd {par}")
         else:
             collapse_n = f" collapse({len(shape) - 1})" if len(shape) > 2 else ""
             lines.append(f"#pragma omp parallel for{collapse_n} {par}")
+        depth = len(shape)
         for d, n in enumerate(shape):
-            if d == len(shape) - 1 and len(shape) > 1:
-                lines.append("#pragma omp simd")
-            lines.append(f"for (long i{d} = 0; i{d} < {n}L; i{d}++) {{")
-        lines += inner + ["}"] * len(shape)
-        return "{\n" + "\n".join(lines) + "\n}"
+            if d == depth - 1 and depth > 1:
+                lines.append("    " * d + "#pragma omp simd")
+            lines.append("    " * d + f"for (long i{d} = 0; i{d} < {n}L; i{d}++) {{")
+        lines += ["    " * depth + line for line in inner]
+        lines += ["    " * d + "}" for d in range(depth - 1, -1, -1)]
+        return _block(lines)
 
     def unit_code(self, unit: Unit) -> str:
         self.unit = unit
@@ -279,6 +281,11 @@ class Emitter:
                 code = entry.render(node, self, None)
         self.unit = None
         return _comment(what) + "\n" + code
+
+
+def _block(lines: list[str]) -> str:
+    """``lines`` as one C block (its own scope), indented."""
+    return "{\n" + "\n".join("    " + line if not line.startswith("#") else line for line in lines) + "\n}"
 
 
 def segments_of(units: list[Unit]) -> list[Segment]:

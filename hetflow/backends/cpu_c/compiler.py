@@ -18,7 +18,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hetflow.config import get_config
+from hetflow.config import export_openmp_settings, get_config
 from hetflow.ir.errors import HetflowError
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -151,9 +151,10 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def load(lib: Path) -> ctypes.CDLL:
-    """dlopen ``lib`` once per process."""
+    """dlopen ``lib`` once per process (the OpenMP runtime it pulls in reads its settings now)."""
     with _lock:
         key = str(lib)
         if key not in _loaded:
+            export_openmp_settings()
             _loaded[key] = ctypes.CDLL(key)
         return _loaded[key]

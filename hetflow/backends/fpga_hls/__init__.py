@@ -6,6 +6,10 @@ a ``Design``; ``layers.py`` gives each layer its C++ configuration, its bit-exac
 (``fixedpoint.py``) and its work; ``codegen.py`` writes the sources; ``csim.py`` compiles and runs
 them; ``estimate.py`` is the ``model:hls-cycles`` cycle and resource model; ``driver.py`` is the
 device; ``export.py`` writes a Vitis HLS project; ``precision.py`` traces where precision is lost.
+
+The partitioner asks the backend two more things, both driven by the board's description:
+``estimate_node`` (a node's ``model:hls-cycles`` time, for the cost model) and ``compile_for`` (the
+design a board of that description runs, which its driver executes as a C simulation).
 """
 
 from __future__ import annotations
@@ -14,17 +18,20 @@ from typing import Any, Literal
 
 from hetflow.backends.base import register_backend
 from hetflow.backends.fpga_hls import table
-from hetflow.backends.fpga_hls.config import HLSConfig, HLSConfigError, ReuseFactorWarning
+from hetflow.backends.fpga_hls.config import Architecture, HLSConfig, HLSConfigError, ReuseFactorWarning
 from hetflow.backends.fpga_hls.csim import CompileError, CompilerNotFoundError, Toolchain
 from hetflow.backends.fpga_hls.estimate import TIME_SOURCE, DesignDoesNotFit, DesignEstimate, estimate, fold_to_fit
 from hetflow.backends.fpga_hls.executable import FpgaExecutable
-from hetflow.backends.fpga_hls.fixedpoint import FixedType
-from hetflow.backends.fpga_hls.lower import Design, LoweringError, lower
+from hetflow.backends.fpga_hls.fixedpoint import FixedPointError, FixedType
+from hetflow.backends.fpga_hls.lower import Design, LoweringError, lower, node_graph
 from hetflow.ir import Graph, Node, verify
 from hetflow.targets import MachineDescription, get_preset
 from hetflow.targets.catalog import list_presets
 
 DEFAULT_TARGET = "xilinx/alveo-u250"
+DEVICE_ARCHITECTURES: tuple[Architecture, ...] = ("parallel", "stream")
+"""What a board builds a graph as when given no settings: the default settings in the first of these architectures
+whose design fits once folded. As hls4ml users do: io_parallel, and io_stream for what is too big to unroll."""
 
 
 def resolve_target(target: MachineDescription | str) -> MachineDescription:
@@ -73,9 +80,53 @@ class FpgaHlsBackend:
             est.check_fit(design)
         return FpgaExecutable(graph, design, est, toolchain=toolchain, build=build, notes=notes)
 
+    def compile_for(self, graph: Graph, description: MachineDescription, *,
+                    config: HLSConfig | dict[str, Any] | None = None, toolchain: Toolchain | None = None,
+                    build: bool = True, name: str | None = None) -> FpgaExecutable:
+        """What a device of ``description`` runs ``graph`` as: ``config`` folded to fit the board, or without one
+        the default settings in the first of ``DEVICE_ARCHITECTURES`` that fits. Raises DesignDoesNotFit otherwise."""
+        verify(graph)
+        description = resolve_target(description)
+        design, est, notes = fit_design(graph, description, config, name=name)
+        return FpgaExecutable(graph, design, est, toolchain=toolchain, build=build, notes=notes)
+
+    def estimate_node(self, node: Node, description: MachineDescription) -> tuple[float, str] | None:
+        """Seconds for one sample of ``node`` alone on the board, as ``compile_for`` would build it, from the cycle
+        model at the description's clock; None when the table lacks the node or no design of it fits the board."""
+        if description.backend != self.name or table.supports(node) is not None:
+            return None
+        try:
+            _, est, _ = fit_design(node_graph(node), description)
+        except (LoweringError, HLSConfigError, FixedPointError, DesignDoesNotFit):
+            return None
+        return est.run_seconds(1), est.time_source
+
+
+def fit_design(graph: Graph, description: MachineDescription, config: HLSConfig | dict[str, Any] | None = None, *,
+               name: str | None = None) -> tuple[Design, DesignEstimate, list[str]]:
+    """Lower ``graph`` and fold it until it fits ``description``: the design, its estimate and the folds made.
+
+    With ``config``, that configuration; without, the default settings in each of ``DEVICE_ARCHITECTURES`` in turn.
+    Raises DesignDoesNotFit (naming the layer and the knob) when no candidate fits.
+    """
+    configs = [HLSConfig.of(config)] if config is not None else [HLSConfig().with_architecture(a)
+                                                                  for a in DEVICE_ARCHITECTURES]
+    # Lowering does not depend on the architecture: lower once, then retarget the design for each candidate.
+    design = lower(graph, configs[0], name=name)
+    chosen = [layer.reuse_factor for layer in design.layers]
+    for candidate in configs:
+        design.architecture = candidate.architecture
+        for layer, reuse in zip(design.layers, chosen):
+            layer.reuse_factor = reuse
+        est, notes = fold_to_fit(design, description)
+        if est.fits:
+            break
+    est.check_fit(design)  # raises when the last candidate does not fit either
+    return design, est, notes
+
 
 register_backend("fpga_hls", FpgaHlsBackend)
 
-__all__ = ["TIME_SOURCE", "CompileError", "CompilerNotFoundError", "Design", "DesignDoesNotFit", "DesignEstimate",
-           "FixedType", "FpgaExecutable", "FpgaHlsBackend", "HLSConfig", "HLSConfigError", "LoweringError",
-           "ReuseFactorWarning", "Toolchain", "estimate", "lower"]
+__all__ = ["DEVICE_ARCHITECTURES", "TIME_SOURCE", "CompileError", "CompilerNotFoundError", "Design", "DesignDoesNotFit",
+           "DesignEstimate", "FixedType", "FpgaExecutable", "FpgaHlsBackend", "HLSConfig", "HLSConfigError",
+           "LoweringError", "ReuseFactorWarning", "Toolchain", "estimate", "fit_design", "lower"]

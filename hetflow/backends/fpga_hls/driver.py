@@ -1,7 +1,8 @@
 """The fpga_hls device driver: an emulated FPGA board.
 
-Programs are IR graphs (compiled here for the device's description, folding reuse factors until
-the design fits the board) or ``FpgaExecutable``s compiled beforehand with explicit settings. A
+Programs are IR graphs (compiled here for the device's description by ``FpgaHlsBackend.compile_for``:
+the device's settings, or by default the first architecture whose folded design fits the board) or
+``FpgaExecutable``s compiled beforehand (the partitioner compiles a plan's FPGA subgraphs that way). A
 run executes the design's g++ C simulation on the host; its device time is the cycle model's
 ``model:hls-cycles`` at the description's clock: the pipeline's latency plus one initiation
 interval for each further sample of the batch. Nothing here is a measurement of an FPGA.
@@ -29,13 +30,12 @@ class FpgaHlsDevice(BaseDevice):
     def __init__(self, description: MachineDescription, instance_id: str | None = None, host: str | None = None,
                  *, config: HLSConfig | dict[str, Any] | None = None) -> None:
         super().__init__(description, instance_id, host)
-        self.config = HLSConfig.of(config if config is not None else {"architecture": "stream"})
+        self.config = None if config is None else HLSConfig.of(config)  # None: the board's default (compile_for)
 
     def compile(self, artifact: Any, name: str | None) -> Program:
         if isinstance(artifact, Graph):
             verify(artifact)
-            artifact = FpgaHlsBackend().compile(artifact, config=self.config, target=self._description, fit="fold",
-                                                name=name)
+            artifact = FpgaHlsBackend().compile_for(artifact, self._description, config=self.config, name=name)
         if not isinstance(artifact, FpgaExecutable):
             raise TypeError(f"the fpga_hls driver loads an IR Graph or an FpgaExecutable, not {type(artifact).__name__}")
         if artifact.estimate.target != self._description.name:  # compiled for another board: re-estimate for this one

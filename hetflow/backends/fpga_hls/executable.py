@@ -34,6 +34,10 @@ class FpgaExecutable:
             self._csim = CSim(self.design, self._toolchain)
         return self._csim
 
+    def modelled_time(self) -> tuple[float, str]:
+        """Device seconds for one sample (the partitioner's unit: a symbolic batch counts as 1), and their source."""
+        return self.estimate.run_seconds(1), self.estimate.time_source
+
     def samples(self, feeds: dict[str, np.ndarray]) -> tuple[list[np.ndarray], int]:
         """The inputs in port order, checked, and how many samples they hold."""
         arrays, batch = [], None

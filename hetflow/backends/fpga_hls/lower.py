@@ -252,6 +252,22 @@ class Builder:
                                    f"fixed-point model cannot hold exactly; narrow the precision")
 
 
+def node_graph(node: Node) -> Graph:
+    """A graph of ``node`` alone: its activations become inputs, its constants stay constants (for estimates)."""
+    g = Graph(node.name or node.op)
+    values: dict[int, Value] = {}
+
+    def value(v: Value) -> Value:
+        if id(v) not in values:
+            values[id(v)] = g.constant(v.const, v.name) if v.is_const else g.add_input(v.name, v.type.dtype, v.type.shape)
+        return values[id(v)]
+
+    copy = g.add_node(node.op, [None if v is None else value(v) for v in node.inputs], dict(node.attrs),
+                      name=node.name or None, num_outputs=len(node.outputs))
+    g.outputs = list(copy.outputs)
+    return g
+
+
 def lower(graph: Graph, config: HLSConfig | None = None, *, name: str | None = None) -> Design:
     """Build the design for ``graph``: every node must be in the table (``supports``)."""
     config = HLSConfig.of(config)

@@ -520,27 +520,32 @@ static inline __attribute__((always_inline)) void skinny_panel(const int rows, l
 static void gemm_skinny(long M, long N, long K, const operand* a, const operand* b, float* c, long ldc,
                         const hf_epilogue* e, int threads) {
     long panels = (N + HF_NR - 1) / HF_NR;
-    int par = threads > 1 && M * N * K >= HF_PARALLEL_MIN_MACS;
-    /* K blocks outer, so that a packed B streams from memory in order; later blocks add to C */
-    for (long k0 = 0; k0 < K; k0 += HF_KC) {
-        long kc = b->packed ? min_l(HF_KC, K - k0) : K;
-        const float* ak = a->p + k0 * a->cs;
-#pragma omp parallel for num_threads(threads) schedule(static) if (par)
-        for (long p = 0; p < panels; p++) {
-            long n0 = p * HF_NR, nr = min_l(HF_NR, N - n0);
-            const float* bp = b->packed ? b->packed + k0 * panels * HF_NR + p * kc * HF_NR : b->p + n0;
-            long ldb = b->packed ? HF_NR : b->rs;
-            float* cp = c + n0;
-            int acc = k0 > 0;
-            switch (M) {
-                case 1: skinny_panel(1, kc, ak, a->rs, a->cs, bp, ldb, cp, ldc, nr, acc); break;
-                case 2: skinny_panel(2, kc, ak, a->rs, a->cs, bp, ldb, cp, ldc, nr, acc); break;
-                case 3: skinny_panel(3, kc, ak, a->rs, a->cs, bp, ldb, cp, ldc, nr, acc); break;
-                default: skinny_panel(4, kc, ak, a->rs, a->cs, bp, ldb, cp, ldc, nr, acc); break;
+    if (threads > 1 && M * N * K < HF_PARALLEL_MIN_MACS) threads = 1;
+    /* Each thread owns a range of panels (columns of C) for the whole K: one fork, no barrier per K
+     * block. K blocks are outer within a thread, so that a packed B streams from memory in order. */
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        int t = omp_get_thread_num(), nt = omp_get_num_threads();
+        long p_lo = panels * t / nt, p_hi = panels * (t + 1) / nt;
+        for (long k0 = 0; k0 < K; k0 += HF_KC) {
+            long kc = b->packed ? min_l(HF_KC, K - k0) : K;
+            const float* ak = a->p + k0 * a->cs;
+            for (long p = p_lo; p < p_hi; p++) {
+                long n0 = p * HF_NR, nr = min_l(HF_NR, N - n0);
+                const float* bp = b->packed ? b->packed + k0 * panels * HF_NR + p * kc * HF_NR : b->p + n0;
+                long ldb = b->packed ? HF_NR : b->rs;
+                float* cp = c + n0;
+                int acc = k0 > 0;
+                switch (M) {
+                    case 1: skinny_panel(1, kc, ak, a->rs, a->cs, bp, ldb, cp, ldc, nr, acc); break;
+                    case 2: skinny_panel(2, kc, ak, a->rs, a->cs, bp, ldb, cp, ldc, nr, acc); break;
+                    case 3: skinny_panel(3, kc, ak, a->rs, a->cs, bp, ldb, cp, ldc, nr, acc); break;
+                    default: skinny_panel(4, kc, ak, a->rs, a->cs, bp, ldb, cp, ldc, nr, acc); break;
+                }
+                if (e && k0 + kc >= K) hf_epilogue_tile(e, cp, ldc, 0, M, n0, nr);
             }
-            if (e && k0 + kc >= K) hf_epilogue_tile(e, cp, ldc, 0, M, n0, nr);
+            if (!b->packed) break;
         }
-        if (!b->packed) break;
     }
 }
 

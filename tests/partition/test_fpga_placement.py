@@ -1,0 +1,223 @@
+"""FPGA boards in a cluster: the cycle model as cost, FPGA-capable subgraphs placed on the board and run as
+their C simulation, ops the table lacks kept on the CPU, and two boards that differ only in their descriptions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import hetflow as hf
+from hetflow.backends.fpga_hls import FpgaExecutable, FpgaHlsBackend, fit_design
+from hetflow.backends.fpga_hls.lower import node_graph
+from hetflow.ir import Graph
+from hetflow.partition.capability import PlacementError
+from hetflow.partition.cost import CostModel, roofline
+from hetflow.partition.plan import Plan
+from hetflow.partition.serialize import PlanFormatError
+from hetflow.targets import Cluster, get_preset
+
+BOARDS = ["xilinx/alveo-u250", "intel/arria10-pac"]
+FPGA = "box0/fpga:0"
+CPU = "box0/cpu:0"
+LENET_ATOL = 0.08
+"""Softmax probabilities when LeNet's conv/dense part runs on the FPGA at the default settings (fixed<16,6>,
+truncating): 0.053 is the worst seen over 20 random inputs; the ELU and what follows it are float32 on the CPU."""
+
+# A modest host: next to the Xeon 8480 preset the card's PCIe hops (10 us each way) cost more than LeNet itself.
+CLUSTER = """
+name = "arm-fpga"
+description = "a Cortex-A72 host with one FPGA card"
+
+[[hosts]]
+name = "box0"
+devices = [{{ preset = "arm/cortex-a72", id = "cpu" }}, {{ preset = "{board}", id = "fpga" }}]
+"""
+
+
+def lenet_elu(seed: int = 0) -> Graph:
+    """LeNet-5 style, one 1x28x28 image -> 10 classes; the first dense layer's activation is an ELU."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape: int, fan: int) -> np.ndarray:
+        return (rng.uniform(-1, 1, shape) * np.sqrt(6 / fan)).astype(np.float32)
+
+    inits = [numpy_helper.from_array(a, n) for n, a in [
+        ("c1w", w(6, 1, 5, 5, fan=25)), ("c1b", w(6, fan=600)), ("c2w", w(16, 6, 5, 5, fan=150)),
+        ("c2b", w(16, fan=600)), ("f1w", w(256, 120, fan=256)), ("f1b", w(120, fan=600)),
+        ("f2w", w(120, 84, fan=120)), ("f2b", w(84, fan=600)), ("f3w", w(84, 10, fan=84)), ("f3b", w(10, fan=600)),
+        ("flat_shape", np.array([1, 256], np.int64))]]
+    nodes = [
+        helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], name="conv1", kernel_shape=[5, 5]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Conv", ["p1", "c2w", "c2b"], ["c2"], name="conv2", kernel_shape=[5, 5]),
+        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        helper.make_node("MaxPool", ["r2"], ["p2"], name="pool2", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Reshape", ["p2", "flat_shape"], ["flat"], name="flatten"),
+        helper.make_node("MatMul", ["flat", "f1w"], ["m1"], name="fc1"),
+        helper.make_node("Add", ["m1", "f1b"], ["a1"], name="fc1_bias"),
+        helper.make_node("Elu", ["a1"], ["h1"], name="elu3"),
+        helper.make_node("MatMul", ["h1", "f2w"], ["m2"], name="fc2"),
+        helper.make_node("Add", ["m2", "f2b"], ["a2"], name="fc2_bias"),
+        helper.make_node("Relu", ["a2"], ["h2"], name="relu4"),
+        helper.make_node("MatMul", ["h2", "f3w"], ["m3"], name="fc3"),
+        helper.make_node("Add", ["m3", "f3b"], ["logits"], name="fc3_bias"),
+        helper.make_node("Softmax", ["logits"], ["probs"], name="softmax", axis=1),
+    ]
+    graph = helper.make_graph(nodes, "lenet", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 28, 28])],
+                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, None)], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return hf.load(model)
+
+
+def image(seed: int) -> dict[str, np.ndarray]:
+    return {"x": np.random.default_rng(seed).standard_normal((1, 1, 28, 28)).astype(np.float32)}
+
+
+def cluster_file(tmp_path_factory: pytest.TempPathFactory, board: str) -> str:
+    path = tmp_path_factory.mktemp("clusters") / f"{board.replace('/', '_')}.toml"
+    path.write_text(CLUSTER.format(board=board))
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def graph() -> Graph:
+    return lenet_elu()
+
+
+@pytest.fixture(scope="module")
+def plans(graph, tmp_path_factory) -> dict[str, Plan]:
+    """The throughput plan of LeNet on the Cortex-A72 host with each board."""
+    return {board: hf.compile(graph, cluster_file(tmp_path_factory, board), objective="throughput")
+            for board in BOARDS}
+
+
+# ---------------------------------------------------------------- the cost model asks the backend
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_the_cost_model_uses_the_cycle_model_for_what_the_fpga_table_covers(graph, board):
+    desc = get_preset(board)
+    costs = CostModel()
+    conv = graph.node("conv1")
+    got = costs.node(conv, desc)
+    _, alone, _ = fit_design(node_graph(conv), desc)  # the node as the board would build it on its own
+    assert got.source == "model:hls-cycles"
+    assert got.seconds == pytest.approx(alone.latency_cycles / desc.clock_hz)
+    assert got.seconds != pytest.approx(roofline(conv, desc))
+    # the table lacks elu: the description's roofline, saying so
+    elu = costs.node(graph.node("elu3"), desc)
+    assert elu.source == "model:roofline" and elu.seconds == roofline(graph.node("elu3"), desc)
+    # a CPU has no cycle model
+    assert costs.node(conv, get_preset("arm/cortex-a72")).source == "model:roofline"
+
+
+def test_a_node_too_big_for_the_board_falls_back_to_the_roofline_and_cannot_be_built():
+    g = Graph("wide")
+    x = g.add_input("x", "float32", (1, 2048))
+    w = g.constant(np.full((2048, 2048), 0.01, np.float32), "w")  # 67 Mbit of weights; the Arria 10 has 54 Mbit of M20K
+    g.outputs = [g.add_node("matmul", [x, w], name="fc_wide").outputs[0]]
+    assert CostModel().node(g.nodes[0], get_preset("intel/arria10-pac")).source == "model:roofline"
+    with pytest.raises(PlacementError) as info:
+        hf.compile(g, Cluster.of("arm/cortex-a72", "intel/arria10-pac"), pins={"fc_wide": "host0/arria10-pac:0"})
+    text = str(info.value)
+    assert "\n" not in text and "host0/arria10-pac:0" in text and "does not fit" in text and "m20k" in text
+    assert "emulate_with='reference'" in text
+
+
+def test_estimates_come_from_the_description_alone(graph):
+    """A U250 description given the Arria 10's fabric and clock estimates exactly as the Arria 10 does."""
+    u250, a10 = get_preset("xilinx/alveo-u250"), get_preset("intel/arria10-pac")
+    hybrid = u250.model_copy(update={"resources": a10.resources, "clock_hz": a10.clock_hz})
+    slow = u250.model_copy(update={"clock_hz": u250.clock_hz / 2})
+    backend = FpgaHlsBackend()
+    for node in graph.nodes:
+        if node.op == "elu":
+            continue
+        on_u250, on_a10, on_hybrid, on_slow = (backend.estimate_node(node, d)[0] for d in (u250, a10, hybrid, slow))
+        assert on_hybrid == on_a10, node.name
+        assert on_slow == pytest.approx(2 * on_u250), node.name
+    assert backend.estimate_node(graph.node("conv1"), a10)[0] > backend.estimate_node(graph.node("conv1"), u250)[0]
+
+
+# ---------------------------------------------------------------- placement, report, run
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_throughput_puts_the_cnn_on_the_fpga_and_keeps_elu_on_the_cpu(plans, graph, board):
+    plan = plans[board]
+    where = plan.placement()
+    assert {where[n] for n in ("conv1", "conv2", "fc1")} == {FPGA}
+    assert where["elu3"] == CPU
+    fpga = [s for s in plan.subgraphs if s.device == FPGA]
+    assert fpga and all(s.backend == "fpga_hls" and s.driver == "fpga_hls" for s in fpga)
+    assert all(isinstance(s.executable, FpgaExecutable) and s.executable.estimate.target == board for s in fpga)
+    # the subgraph's estimate is its compiled design's cycle model, at the board's clock
+    for s in fpga:
+        est = s.executable.estimate
+        assert s.estimate.source == "model:hls-cycles"
+        assert s.estimate.seconds == pytest.approx(est.latency_cycles / get_preset(board).clock_hz)
+    assert "model:hls-cycles" in plan.estimate.source
+    why = plan.explain("elu3")
+    assert "not in the fpga_hls kernel table" in why and f"* {CPU}" in why
+    assert "model:hls-cycles" in plan.explain("conv1")
+    report = plan.report()
+    line = next(row for row in report.splitlines() if row.strip().startswith(fpga[0].name))
+    assert FPGA in line and "fpga_hls" in line and "(model:hls-cycles)" in line
+    assert f"device {FPGA}: {board} (fpga), emulated on this host, time model:hls-cycles; computed by backend " \
+           f"fpga_hls through driver fpga_hls" in report
+    assert "measured" not in report
+
+
+@pytest.mark.parametrize("board", BOARDS)
+def test_the_plan_runs_the_c_simulation_within_the_fixed_point_tolerance(plans, graph, board):
+    plan = plans[board]
+    oracle = hf.compile(graph, backend="reference")
+    for seed in range(3):
+        got = plan.run(image(seed))["probs"]
+        np.testing.assert_allclose(got, oracle.run(image(seed))["probs"], rtol=0, atol=LENET_ATOL)
+    report = plan.last_run
+    assert report.device_busy[FPGA][1] == "model:hls-cycles"
+    assert report.source == "model:discrete-event over model:hls-cycles + model:link + model:roofline"
+    assert report.latency == pytest.approx(plan.estimate.latency, rel=1e-9)  # the design's model, as planned
+    spans = [s for s in report.spans if s.track == FPGA and s.kind == "subgraph"]
+    assert spans and all(s.args["source"] == "model:hls-cycles" for s in spans)
+
+
+def test_the_two_boards_take_the_same_path_and_differ_only_in_estimates(plans):
+    u250, a10 = (plans[b] for b in BOARDS)
+    assert u250.placement() == a10.placement()
+    assert [(s.device, s.backend, s.driver, [n.name for n in s.nodes]) for s in u250.subgraphs] == \
+           [(s.device, s.backend, s.driver, [n.name for n in s.nodes]) for s in a10.subgraphs]
+    fpga = {b: next(s for s in plans[b].subgraphs if s.device == FPGA) for b in BOARDS}
+    estimates = {b: fpga[b].executable.estimate for b in BOARDS}
+    assert {b: e.capacity["dsp"] for b, e in estimates.items()} == {b: get_preset(b).resources["dsp"] for b in BOARDS}
+    assert estimates[BOARDS[1]].latency_cycles > estimates[BOARDS[0]].latency_cycles  # fewer DSPs: folded further
+    assert fpga[BOARDS[1]].estimate.seconds > fpga[BOARDS[0]].estimate.seconds
+    assert u250.estimate.period != a10.estimate.period
+    # and they compute the same values: the precision is the configuration's, not the board's
+    x = image(7)
+    np.testing.assert_array_equal(u250.run(x)["probs"], a10.run(x)["probs"])
+
+
+def test_next_to_a_fast_host_lenet_stays_on_the_cpu(graph):
+    cluster = Cluster.of("intel/xeon-platinum-8480", "xilinx/alveo-u250")
+    for objective in ("latency", "throughput"):
+        plan = hf.compile(graph, cluster, objective=objective)
+        assert {s.device for s in plan.subgraphs} == {"host0/xeon-platinum-8480:0"}
+        why = plan.explain("conv1")  # the board was considered, at its cycle model's estimate
+        assert "host0/alveo-u250:0" in why and "model:hls-cycles" in why
+
+
+def test_an_fpga_plan_reloads_by_compiling_for_its_board_again(plans, tmp_path):
+    board = BOARDS[1]
+    root = plans[board].save(tmp_path / "plan")
+    with pytest.raises(PlanFormatError, match="recompile=True"):
+        Plan.load(root)
+    loaded = Plan.load(root, recompile=True)
+    fpga = next(s for s in loaded.subgraphs if s.device == FPGA)
+    assert fpga.executable.estimate.target == board and fpga.driver == "fpga_hls"
+    assert loaded.report() == plans[board].report()
+    np.testing.assert_array_equal(loaded.run(image(1))["probs"], plans[board].run(image(1))["probs"])
