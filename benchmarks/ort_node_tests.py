@@ -14,7 +14,6 @@ sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]
 sys.argv = sys.argv[:1]
 import onnx.backend.test  # noqa: E402
 import onnxruntime.backend as ort_backend  # noqa: E402
-
 import test_onnx_backend as hf_suite  # noqa: E402  (for its exclusion patterns and outcomes)
 
 bt = onnx.backend.test.BackendTest(ort_backend, "ort_node")
