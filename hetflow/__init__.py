@@ -4,12 +4,13 @@ from hetflow.api import compile, load
 from hetflow.devices import DeviceError, open_device
 from hetflow.errors import HetflowError, InputError, ModelError, UnsupportedOpError
 from hetflow.ir import DType, Graph, TensorType
+from hetflow.partition import Plan
 from hetflow.targets import Cluster, DescriptionError
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DType", "Graph", "HetflowError", "InputError", "ModelError", "TensorType", "UnsupportedOpError",
-    "compile", "load",
+    "Plan", "compile", "load",
     "Cluster", "DescriptionError", "DeviceError", "open_device",
 ]
