@@ -8,6 +8,7 @@ reference backend between generated segments, and ``placement()`` says which ran
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hetflow.backends.base import register_backend
@@ -37,6 +38,11 @@ class CpuCBackend:
         toolchain = Toolchain(flags=BASE_FLAGS + tuple(cflags))
         return CpuCExecutable(graph, threads=threads if threads is not None else get_config().num_threads,
                               toolchain=toolchain, profile=profile, fallback=fallback)
+
+
+    def load_saved(self, directory: Path, graph: Graph) -> CpuCExecutable:
+        """A compiled graph written by ``CpuCExecutable.save``, loaded without compiling."""
+        return CpuCExecutable.load(directory, graph, Toolchain())
 
 
 register_backend("cpu_c", CpuCBackend)

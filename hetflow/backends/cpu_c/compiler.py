@@ -151,10 +151,19 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def load(lib: Path) -> ctypes.CDLL:
-    """dlopen ``lib`` once per process (the OpenMP runtime it pulls in reads its settings now)."""
+    """dlopen ``lib`` once per process (the OpenMP runtime it pulls in reads its settings now).
+
+    Never RTLD_GLOBAL: a runtime library in the global scope would take the place of the one a graph
+    library was built against (other flags, other packing). A graph library finds its runtime by soname,
+    which names the runtime's hash, among the libraries already loaded, or along its rpath."""
     with _lock:
         key = str(lib)
         if key not in _loaded:
             export_openmp_settings()
             _loaded[key] = ctypes.CDLL(key)
         return _loaded[key]
+
+
+def digest(text: str) -> str:
+    """SHA-256 of generated source, as saved beside a library."""
+    return hashlib.sha256(text.encode()).hexdigest()

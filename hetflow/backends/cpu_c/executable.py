@@ -9,9 +9,12 @@ outputs.
 from __future__ import annotations
 
 import ctypes
+import json
+import shutil
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -36,6 +39,15 @@ class Placement:
     unit: str  # the fused unit, e.g. "conv1 (conv) + relu1 (relu)"
     reason: str | None = None  # why it fell back to the reference backend
     folded_into: str | None = None  # a node whose weights absorbed this one
+
+
+@dataclass(frozen=True)
+class Prebuilt:
+    """A library saved with a plan: loaded instead of compiled, if the C it came from is what we generate now."""
+
+    runtime: Path
+    library: Path
+    source_sha256: str
 
 
 @dataclass
@@ -68,12 +80,13 @@ class _Compiled:
     """One specialization: library, arena, constant pointers, and the run loop."""
 
     def __init__(self, graph: Graph, toolchain: compiler.Toolchain, threads: int, profile: bool = False,
-                 fallback: str = "reference") -> None:
+                 fallback: str = "reference", prebuilt: Prebuilt | None = None) -> None:
         start, runs = time.perf_counter(), compiler.STATS.compiler_runs
         self.graph = graph
         self.threads = threads
         self.profiling = profile
-        runtime = compiler.load(toolchain.runtime())
+        self.runtime_library = prebuilt.runtime if prebuilt else toolchain.runtime()
+        runtime = compiler.load(self.runtime_library)
         self.fusion: Fusion = fuse(graph)
         self.units: list[Unit] = self.fusion.units
         refused = [u for u in self.units if u.kind == "reference"]
@@ -100,7 +113,13 @@ class _Compiled:
         self._unit_seconds = [0.0] * len(self.units)
         self._c_seconds: Any = None
         if any(s.kind == "c" for s in self.segments):
-            self.library = toolchain.build(graph.name, source.text)
+            if prebuilt is not None:
+                if compiler.digest(source.text) != prebuilt.source_sha256:
+                    raise HetflowError(f"{prebuilt.library}: this hetflow generates different C for graph {graph.name!r} "
+                                       f"than the saved library was built from; compile the graph again")
+                self.library = prebuilt.library
+            else:
+                self.library = toolchain.build(graph.name, source.text)
             lib = compiler.load(self.library)
             if profile:
                 self._c_seconds = (ctypes.c_double * max(len(self.units), 1)).in_dll(lib, "hf_profile_seconds")
@@ -228,6 +247,66 @@ class CpuCExecutable:
             compiled = self._get([a.shape for a in arrays])
             outs = compiled.run(arrays)
         return {v.name: a for v, a in zip(self.graph.outputs, outs)}
+
+    # ---------------------------------------------------------------- saved libraries
+    ARTIFACT_VERSION = 1
+
+    def save(self, directory: Path) -> None:
+        """Write every compiled specialization (its C, its library) and the runtime library to ``directory``;
+        ``CpuCBackend.load_saved`` loads them without compiling."""
+        from hetflow.targets import detect_host
+
+        directory = Path(directory)
+        specs, runtime = [], None
+        for i, (shapes, compiled) in enumerate(self._compiled.items()):
+            runtime = compiled.runtime_library
+            entry: dict[str, Any] = {"shapes": [list(s) for s in shapes], "library": None}
+            if compiled.library is not None:
+                entry["library"] = f"graph{i}.so"
+                entry["source_sha256"] = compiler.digest(compiled.source_text)
+                shutil.copyfile(compiled.library, directory / entry["library"])
+                (directory / f"graph{i}.c").write_text(compiled.source_text)
+            specs.append(entry)
+        if runtime is not None:
+            shutil.copyfile(runtime, directory / runtime.name)
+        manifest = {"version": self.ARTIFACT_VERSION, "threads": self.threads, "fallback": self.fallback,
+                    "flags": list(self.toolchain.flags), "isa": list(detect_host().isa),
+                    "runtime": None if runtime is None else runtime.name, "specializations": specs}
+        (directory / "cpu_c.json").write_text(json.dumps(manifest, indent=1))
+
+    @classmethod
+    def load(cls, directory: Path, graph: Graph, toolchain: compiler.Toolchain) -> CpuCExecutable:
+        """The executable ``save`` wrote, loaded without compiling (the C is generated again and must match
+        what the saved library was built from)."""
+        from hetflow.targets import detect_host
+
+        directory = Path(directory)
+        try:
+            manifest = json.loads((directory / "cpu_c.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise HetflowError(f"{directory}: not a cpu_c artifact ({exc})") from None
+        if manifest.get("version") != cls.ARTIFACT_VERSION:
+            raise HetflowError(f"{directory}: cpu_c artifact version {manifest.get('version')}; this hetflow reads "
+                               f"{cls.ARTIFACT_VERSION}; compile the graph again")
+        missing = sorted(set(manifest["isa"]) - set(detect_host().isa))
+        if missing:
+            raise HetflowError(f"{directory}: built for a CPU with {', '.join(missing)}, which this one lacks; "
+                               f"compile the graph again here")
+        exe = cls.__new__(cls)
+        exe.graph, exe.profiling, exe.fallback = graph, False, manifest["fallback"]
+        exe.threads, exe.toolchain = manifest["threads"], toolchain
+        exe._lock, exe._compiled = threading.Lock(), {}
+        runtime = directory / manifest["runtime"] if manifest["runtime"] else toolchain.runtime()
+        if manifest["runtime"]:
+            compiler.load(runtime)  # loaded first: the libraries below find it by its soname
+        for spec in manifest["specializations"]:
+            shapes = tuple(tuple(s) for s in spec["shapes"])
+            prebuilt = None
+            if spec["library"]:
+                prebuilt = Prebuilt(runtime, directory / spec["library"], spec["source_sha256"])
+            exe._compiled[shapes] = _Compiled(specialize(graph, list(shapes)), toolchain, exe.threads, False,
+                                              exe.fallback, prebuilt)
+        return exe
 
     # ---------------------------------------------------------------- introspection
     def _latest(self) -> _Compiled:

@@ -126,35 +126,48 @@ def matmul_epilogue(node: Node) -> View3 | None:
     return geom.view if geom else None
 
 
-def _k_blocks(panels: np.ndarray, kc: int) -> np.ndarray:
-    """[P, K, w] panels -> the runtime's K-blocked layout [K block][P][kc][w], flattened."""
-    k = panels.shape[1]
-    return np.concatenate([panels[:, k0:k0 + kc, :].reshape(-1) for k0 in range(0, max(k, 1), kc)])
+def k_block(k: int, kc: int) -> int:
+    """The runtime's K block for a reduction of length ``k`` (gemm.c kc_for): ceil(k / ceil(k / kc))."""
+    blocks = -(-k // kc)
+    return -(-k // blocks) if blocks else kc
+
+
+def _pack_panels(src: np.ndarray, width: int, kc: int) -> np.ndarray:
+    """[K, W] (column j of panel p is src[:, p*width + j]) -> the runtime's layout [K block][panel][kc][width]
+    (``kc`` the largest block; the blocks are made even), zero past W. Written into one buffer: no padded or transposed copies
+    of the weights on the way (a VGG fully connected layer is 400 MB)."""
+    k, w = src.shape
+    kc = k_block(k, kc)
+    p, full = -(-w // width), w // width
+    out = np.zeros(p * width * k, np.float32)
+    offset = 0
+    for k0 in range(0, k, kc):
+        kb = min(kc, k - k0)
+        block = out[offset:offset + p * kb * width].reshape(p, kb, width)
+        if full:
+            block[:full] = src[k0:k0 + kb, :full * width].reshape(kb, full, width).transpose(1, 0, 2)
+        if w % width:
+            block[full, :, :w % width] = src[k0:k0 + kb, full * width:]
+        offset += p * kb * width
+    return out
 
 
 def pack_a(a: np.ndarray, mr: int, kc: int) -> np.ndarray:
     """[M, K] -> the runtime's packed-A layout: panels of ``mr`` rows (zero past M), K in blocks of ``kc``."""
-    m, k = a.shape
-    p = -(-m // mr)
-    buf = np.zeros((p * mr, k), np.float32)
-    buf[:m] = a
-    return _k_blocks(buf.reshape(p, mr, k).transpose(0, 2, 1), kc)
+    return _pack_panels(np.asarray(a, np.float32).T, mr, kc)
 
 
 def pack_b(b: np.ndarray, nr: int, kc: int) -> np.ndarray:
     """[K, N] -> the runtime's packed-B layout: panels of ``nr`` columns (zero past N), K in blocks of ``kc``."""
-    k, n = b.shape
-    p = -(-n // nr)
-    buf = np.zeros((k, p * nr), np.float32)
-    buf[:, :n] = b
-    return _k_blocks(buf.reshape(k, p, nr).transpose(1, 0, 2), kc)
+    return _pack_panels(np.asarray(b, np.float32), nr, kc)
 
 
 def _batched_pack(x: np.ndarray, rows: int, cols: int, fn: Any, width: int, kc: int) -> tuple[np.ndarray, int]:
     mats = x.reshape(-1, rows, cols)
+    if mats.shape[0] == 1:
+        return fn(mats[0], width, kc), 0
     packed = [fn(mats[i], width, kc) for i in range(mats.shape[0])]
-    per = packed[0].size
-    return np.concatenate([p.reshape(-1) for p in packed]), (per if mats.shape[0] > 1 else 0)
+    return np.concatenate(packed), packed[0].size
 
 
 # How fast each micro-kernel height runs relative to the tallest, per row of output computed
@@ -177,10 +190,10 @@ def matmul(node: Node, em: Emitter, _: Any = None) -> str:
     a_args = f"{em.ptr(a)}, NULL, {g.a_bs}, {g.k}, 1"
     b_args = f"{em.ptr(b)}, NULL, {g.b_bs}, {g.n}, 1"
     if b.const is not None:
-        packed, bs = _batched_pack(b.const.astype(np.float32), g.k, g.n, pack_b, em.nr, em.kc)
+        packed, bs = _batched_pack(b.const, g.k, g.n, pack_b, em.nr, em.kc)
         b_args = f"NULL, {em.const(packed)}, {bs}, 0, 0"
     elif a.const is not None:
-        packed, bs = _batched_pack(a.const.astype(np.float32), g.m, g.k, pack_a, mr, em.kc)
+        packed, bs = _batched_pack(a.const, g.m, g.k, pack_a, mr, em.kc)
         a_args = f"NULL, {em.const(packed)}, {bs}, 0, 0"
     decl, epi, res_bs = em.epilogue(node, g.view)
     call = (f"hf_matmul({g.batch}, {g.m}, {g.n}, {g.k}, {a_args}, {b_args}, {em.out(node)}, {g.m * g.n}, "
@@ -259,7 +272,7 @@ def conv_scratch(node: Node, variants: tuple[int, ...], nr: int) -> int:
 
 def conv(node: Node, em: Emitter, _: Any = None) -> str:
     x, w, y, win = _conv2d_dims(node)
-    weight = node.inputs[1].const.astype(np.float32).reshape(w)  # type: ignore[union-attr]
+    weight = np.asarray(node.inputs[1].const, np.float32).reshape(w)  # type: ignore[union-attr]
     b = node.inputs[2] if len(node.inputs) > 2 else None
     bias = b.const.astype(np.float32).reshape(-1) if b is not None and b.const is not None else None
     group = node.attrs["group"]
@@ -275,11 +288,12 @@ def conv(node: Node, em: Emitter, _: Any = None) -> str:
         mg, k = y[1] // group, w[1] * w[2] * w[3]
         mats = weight.reshape(group, mg, k)
         if plan.kind == "transposed":
-            packed = np.concatenate([pack_b(mats[i].T, em.nr, em.kc) for i in range(group)])
+            parts = [pack_b(mats[i].T, em.nr, em.kc) for i in range(group)]
             scratch = f"(float*)({em.scratch(node)})"
         else:
-            packed = np.concatenate([pack_a(mats[i], plan.mr, em.kc) for i in range(group)])
+            parts = [pack_a(mats[i], plan.mr, em.kc) for i in range(group)]
             scratch = "NULL"
+        packed = parts[0] if group == 1 else np.concatenate(parts)
         call = f"hf_conv2d_gemm(&g, {xp}, {em.const(packed)}, {yp}, {epi}, {res_bs}, {plan.mr}, {scratch});"
     return f"{{ {geom}\n  {decl}\n  {call} }}"
 

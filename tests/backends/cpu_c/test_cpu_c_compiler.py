@@ -13,6 +13,7 @@ import pytest
 from hetflow.backends.cpu_c import CompileError, CompilerNotFoundError, CpuCBackend, Toolchain, compiler
 from hetflow.config import get_config, set_config
 from hetflow.ir import Graph
+from hetflow.ir.errors import HetflowError
 
 
 @pytest.fixture
@@ -92,3 +93,26 @@ def test_a_compile_error_shows_the_file_and_the_compiler_message(fresh_cache: Pa
     path = message.split("generated file ", 1)[1].split(":", 1)[0]
     assert path.endswith(".c") and Path(path).read_text().startswith("void f(void)")
     assert "error" in message and "this" in message
+
+
+def test_saved_libraries_load_without_compiling(fresh_cache: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    g = small_graph()
+    exe = CpuCBackend().compile(g, threads=1)
+    x = np.ones((4, 16), np.float32)
+    want = exe.run({"x": x})
+    exe.save(tmp_path)
+    assert (tmp_path / "cpu_c.json").exists() and (tmp_path / "graph0.c").read_text() == exe.source
+    runs = compiler.STATS.compiler_runs
+    monkeypatch.setattr(compiler.subprocess, "run", lambda *a, **k: pytest.fail(f"compiler invoked: {a}"))
+    loaded = CpuCBackend().load_saved(tmp_path, small_graph())
+    got = loaded.run({"x": x})
+    assert compiler.STATS.compiler_runs == runs and loaded.threads == 1
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+
+
+def test_saved_libraries_from_another_graph_are_refused(fresh_cache: Path, tmp_path: Path) -> None:
+    CpuCBackend().compile(small_graph()).save(tmp_path)
+    with pytest.raises(HetflowError, match="generates different C"):
+        CpuCBackend().load_saved(tmp_path, small_graph(op="sigmoid"))

@@ -59,6 +59,14 @@ double hf_clock(void) {
 }
 int hf_gemm_mr(void) { return MR_VARIANTS[0]; }
 int hf_gemm_kc(void) { return HF_KC; }
+
+/* The K block for a reduction of length K: at most HF_KC, the blocks as even as possible (K = 784 runs
+ * as 4 x 196, not 3 x 256 + 16, whose short block would pay a full tile load and store for little work).
+ * Packed operands are laid out with it; render.py computes the same. */
+static long kc_for(long K) {
+    long blocks = (K + HF_KC - 1) / HF_KC;
+    return blocks ? (K + blocks - 1) / blocks : HF_KC;
+}
 int hf_gemm_nr(void) { return HF_NR; }
 const char* hf_isa(void) { return HF_ISA; }
 
@@ -417,8 +425,9 @@ static void gemm_rect(int MR, long K, const operand* a, const operand* b, float*
     long MC = (long)MR * HF_MC_PANELS;
     for (long n0 = n_lo; n0 < n_hi; n0 += HF_NC) {
         long nc = min_l(HF_NC, n_hi - n0);
-        for (long k0 = 0; k0 < K; k0 += HF_KC) {
-            long kc = min_l(HF_KC, K - k0);
+        long kb = kc_for(K);
+        for (long k0 = 0; k0 < K; k0 += kb) {
+            long kc = min_l(kb, K - k0);
             const hf_epilogue* last = k0 + kc >= K ? e : NULL;
             const float* bp;
             long b_ps;
@@ -527,8 +536,9 @@ static void gemm_skinny(long M, long N, long K, const operand* a, const operand*
     {
         int t = omp_get_thread_num(), nt = omp_get_num_threads();
         long p_lo = panels * t / nt, p_hi = panels * (t + 1) / nt;
-        for (long k0 = 0; k0 < K; k0 += HF_KC) {
-            long kc = b->packed ? min_l(HF_KC, K - k0) : K;
+        long kb = kc_for(K);
+        for (long k0 = 0; k0 < K; k0 += kb) {
+            long kc = b->packed ? min_l(kb, K - k0) : K;
             const float* ak = a->p + k0 * a->cs;
             for (long p = p_lo; p < p_hi; p++) {
                 long n0 = p * HF_NR, nr = min_l(HF_NR, N - n0);

@@ -32,7 +32,8 @@ float* hf_thread_scratch(long* floats);
 int hf_gemm_mr(void);
 int hf_gemm_nr(void);
 int hf_gemm_mr_variants(int* out);
-/* The K block of the loop nest; packed operands are laid out block by block (see below). */
+/* The largest K block of the loop nest; a reduction of length K runs in ceil(K / KC) equal blocks, and
+ * packed operands are laid out block by block (see below). */
 int hf_gemm_kc(void);
 /* What the library was compiled for, e.g. "avx512f", "avx2+fma", "generic". */
 const char* hf_isa(void);
@@ -61,8 +62,9 @@ typedef struct hf_epilogue {
 void hf_epilogue_tile(const hf_epilogue* e, float* c, long ldc, long m0, long mr, long n0, long nr);
 
 /* ------------------------------------------------------------------ GEMM */
-/* Packed layouts (built once, at compile time, for constant operands), K cut into blocks of KC and
- * every block stored whole, in the order the loop nest reads it:
+/* Packed layouts (built once, at compile time, for constant operands), K cut into blocks of
+ * kc = ceil(K / ceil(K / KC)) (the last one shorter) and every block stored whole, in the order the loop
+ * nest reads it:
  *   A [M, K] -> packed[kb][p][k][i] = A[p*mr + i][kb*KC + k], rows past M are zero;
  *   B [K, N] -> packed[kb][p][k][j] = B[kb*KC + k][p*NR + j], cols past N are zero. */
 
