@@ -11,15 +11,15 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
-import shutil
-import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hetflow.backends.native import CompileError, CompilerNotFoundError, CompileStats, build_library, compiler_identity
 from hetflow.config import export_openmp_settings, get_config
-from hetflow.ir.errors import HetflowError
+
+__all__ = ["STATS", "CompileError", "CompilerNotFoundError", "Toolchain", "digest", "load"]
 
 TEMPLATES = Path(__file__).parent / "templates"
 RUNTIME_SOURCES = ("gemm.c", "kernels.c")
@@ -28,45 +28,18 @@ BASE_FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=gnu1
               "-mprefer-vector-width=512")
 
 
-class CompilerNotFoundError(HetflowError):
-    """The C compiler that cpu_c needs is not installed."""
-
-
-class CompileError(HetflowError):
-    """gcc rejected a generated file."""
-
-
-@dataclass
-class CompileStats:
-    """Counts for this process: how often a compiler ran, and how often the cache answered."""
-
-    compiler_runs: int = 0
-    cache_hits: int = 0
-    seconds: float = 0.0
-
-
 STATS = CompileStats()
 _lock = threading.Lock()
-_identity: dict[str, str] = {}
 _loaded: dict[str, ctypes.CDLL] = {}
 
 
 def _compiler_identity(cc: str) -> str:
     """``cc --version``'s first line, once per process; a clear error when ``cc`` is missing."""
-    if cc in _identity:
-        return _identity[cc]
-    path = shutil.which(cc)
-    if path is None:
-        raise CompilerNotFoundError(
-            f"C compiler '{cc}' not found: the cpu_c backend compiles generated C at run time. "
-            "Install gcc (Debian/Ubuntu: apt-get install gcc; Fedora: dnf install gcc) or set HETFLOW_CC "
-            "to a C compiler; or compile with backend='reference'.")
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60, check=False)
-    except OSError as exc:
-        raise CompilerNotFoundError(f"C compiler '{cc}' ({path}) cannot run: {exc}") from None
-    _identity[cc] = f"{path}: {(out.stdout or out.stderr).splitlines()[0] if (out.stdout or out.stderr) else '?'}"
-    return _identity[cc]
+    return compiler_identity(
+        cc,
+        f"C compiler '{cc}' not found: the cpu_c backend compiles generated C at run time. "
+        "Install gcc (Debian/Ubuntu: apt-get install gcc; Fedora: dnf install gcc) or set HETFLOW_CC "
+        "to a C compiler; or compile with backend='reference'.")
 
 
 @dataclass
@@ -115,27 +88,8 @@ class Toolchain:
         return lib
 
     def _run(self, args: list[str], lib: Path, shown: Path) -> None:
-        import time
-
         _compiler_identity(self.cc)
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib.parent)
-        os.close(fd)
-        cmd = [self.cc, *self.flags, *args, "-o", tmp, "-lm"]
-        start = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        except OSError as exc:
-            os.unlink(tmp)
-            raise CompilerNotFoundError(f"C compiler '{self.cc}' cannot run: {exc}") from None
-        STATS.compiler_runs += 1
-        STATS.seconds += time.perf_counter() - start
-        if proc.returncode != 0:
-            os.unlink(tmp)
-            message = (proc.stderr or proc.stdout).strip()
-            raise CompileError(f"{self.cc} failed to compile the generated file {shown}:\n{message}\n"
-                               f"command: {' '.join(cmd)}")
-        os.replace(tmp, lib)
+        build_library(self.cc, [*self.flags, *args, "-lm"], lib, STATS, f"the generated file {shown}")
 
 
 def _safe(name: str) -> str:

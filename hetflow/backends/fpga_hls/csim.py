@@ -10,12 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
-import time
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +19,12 @@ import numpy as np
 
 from hetflow.backends.fpga_hls import codegen
 from hetflow.backends.fpga_hls.lower import Design
+from hetflow.backends.native import CompileError, CompilerNotFoundError, CompileStats, build_library
+from hetflow.backends.native import compiler_identity as native_identity
 from hetflow.config import get_config
 from hetflow.ir.errors import HetflowError
+
+__all__ = ["CSim", "CompileError", "CompilerNotFoundError", "STATS", "Toolchain", "compiler_identity"]
 
 INCLUDE = Path(__file__).parent / "include"
 LIBRARY = INCLUDE / "hetflow_hls"
@@ -35,44 +34,18 @@ BASE_FLAGS = ("-std=c++14", "-O1", "-shared", "-fPIC", "-w")
 """-O1: most of -O2's speed on ap_fixed arithmetic for a third of its compile time; -w: ap_types is noisy."""
 
 
-class CompilerNotFoundError(HetflowError):
-    """The C++ compiler the C simulation needs is missing."""
-
-
-class CompileError(HetflowError):
-    """g++ rejected the generated design; the message carries its diagnostics."""
-
-
-@dataclass
-class CompileStats:
-    compiler_runs: int = 0
-    cache_hits: int = 0
-    seconds: float = 0.0
-
-
 STATS = CompileStats()
 _lock = threading.Lock()
-_identity: dict[str, str] = {}
 _headers_hash: list[str] = []
 
 
 def compiler_identity(cxx: str) -> str:
     """``cxx --version``'s first line, once per process; a clear error when it is missing."""
-    if cxx in _identity:
-        return _identity[cxx]
-    path = shutil.which(cxx)
-    if path is None:
-        raise CompilerNotFoundError(
-            f"C++ compiler '{cxx}' not found: the fpga_hls backend compiles its generated HLS C++ with g++ for C "
-            f"simulation. Install g++ (Debian/Ubuntu: apt-get install g++; Fedora: dnf install gcc-c++) or set "
-            f"HETFLOW_CXX to a C++ compiler.")
-    try:
-        out = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise CompilerNotFoundError(f"C++ compiler '{cxx}' ({path}) cannot run: {exc}") from None
-    text = (out.stdout or out.stderr).strip()
-    _identity[cxx] = f"{path}: {text.splitlines()[0] if text else '?'}"
-    return _identity[cxx]
+    return native_identity(
+        cxx,
+        f"C++ compiler '{cxx}' not found: the fpga_hls backend compiles its generated HLS C++ with g++ for C "
+        f"simulation. Install g++ (Debian/Ubuntu: apt-get install g++; Fedora: dnf install gcc-c++) or set "
+        f"HETFLOW_CXX to a C++ compiler.")
 
 
 def _library_hash() -> str:
@@ -118,34 +91,7 @@ class Toolchain:
         return lib
 
     def _run(self, args: list[str], lib: Path) -> None:
-        lib.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".so", dir=lib.parent)
-        os.close(fd)
-        cmd = [self.cxx, *self.flags, *args, "-o", tmp]
-        start = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        except OSError as exc:
-            os.unlink(tmp)
-            raise CompilerNotFoundError(f"C++ compiler '{self.cxx}' cannot run: {exc}") from None
-        STATS.compiler_runs += 1
-        STATS.seconds += time.perf_counter() - start
-        if proc.returncode != 0:
-            os.unlink(tmp)
-            message = _first_errors((proc.stderr or proc.stdout).strip())
-            raise CompileError(f"{self.cxx} failed to compile the generated HLS design ({args[0]}):\n{message}\n"
-                               f"command: {' '.join(cmd)}")
-        os.replace(tmp, lib)
-
-
-def _first_errors(text: str, limit: int = 30) -> str:
-    """g++'s first error lines (template errors run to thousands of lines)."""
-    lines = text.splitlines()
-    errors = [k for k, line in enumerate(lines) if "error" in line]
-    start = max(errors[0] - 2, 0) if errors else 0
-    shown = lines[start:start + limit]
-    more = len(lines) - start - len(shown)
-    return "\n".join(shown) + (f"\n... ({more} more lines)" if more > 0 else "")
+        build_library(self.cxx, [*self.flags, *args], lib, STATS, f"the generated HLS design ({args[0]})", trim=True)
 
 
 _loaded: dict[str, ctypes.CDLL] = {}

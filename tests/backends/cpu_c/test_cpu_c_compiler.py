@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hetflow.backends import native
 from hetflow.backends.cpu_c import CompileError, CompilerNotFoundError, CpuCBackend, Toolchain, compiler
 from hetflow.config import get_config, set_config
 from hetflow.ir import Graph
@@ -47,7 +48,7 @@ def test_a_second_compile_runs_no_compiler(fresh_cache: Path, monkeypatch: pytes
     hits = compiler.STATS.cache_hits
     exe = CpuCBackend().compile(small_graph())
     assert compiler.STATS.compiler_runs == before + 2 and compiler.STATS.cache_hits > hits
-    monkeypatch.setattr(compiler.subprocess, "run", no_compiler)
+    monkeypatch.setattr(native.subprocess, "run", no_compiler)
     out = exe.run({"x": np.ones((4, 16), np.float32)})
     assert float(next(iter(out.values()))[0, 0]) == 16.0
 
@@ -101,11 +102,11 @@ def test_saved_libraries_load_without_compiling(fresh_cache: Path, tmp_path: Pat
     exe = CpuCBackend().compile(g, threads=1)
     x = np.ones((4, 16), np.float32)
     want = exe.run({"x": x})
-    exe.save(tmp_path)
+    exe.save_artifact(tmp_path)
     assert (tmp_path / "cpu_c.json").exists() and (tmp_path / "graph0.c").read_text() == exe.source
     runs = compiler.STATS.compiler_runs
-    monkeypatch.setattr(compiler.subprocess, "run", lambda *a, **k: pytest.fail(f"compiler invoked: {a}"))
-    loaded = CpuCBackend().load_saved(tmp_path, small_graph())
+    monkeypatch.setattr(native.subprocess, "run", lambda *a, **k: pytest.fail(f"compiler invoked: {a}"))
+    loaded = CpuCBackend().load_artifact(tmp_path, small_graph())
     got = loaded.run({"x": x})
     assert compiler.STATS.compiler_runs == runs and loaded.threads == 1
     for name in want:
@@ -113,6 +114,6 @@ def test_saved_libraries_load_without_compiling(fresh_cache: Path, tmp_path: Pat
 
 
 def test_saved_libraries_from_another_graph_are_refused(fresh_cache: Path, tmp_path: Path) -> None:
-    CpuCBackend().compile(small_graph()).save(tmp_path)
+    CpuCBackend().compile(small_graph()).save_artifact(tmp_path)
     with pytest.raises(HetflowError, match="generates different C"):
-        CpuCBackend().load_saved(tmp_path, small_graph(op="sigmoid"))
+        CpuCBackend().load_artifact(tmp_path, small_graph(op="sigmoid"))
