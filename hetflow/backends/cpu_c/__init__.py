@@ -40,8 +40,8 @@ class CpuCBackend:
                               toolchain=toolchain, profile=profile, fallback=fallback)
 
 
-    def load_saved(self, directory: Path, graph: Graph) -> CpuCExecutable:
-        """A compiled graph written by ``CpuCExecutable.save``, loaded without compiling."""
+    def load_artifact(self, directory: Path, graph: Graph) -> CpuCExecutable:
+        """A compiled graph written by ``CpuCExecutable.save_artifact``, loaded without compiling."""
         return CpuCExecutable.load(directory, graph, Toolchain())
 
 

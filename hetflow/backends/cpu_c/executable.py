@@ -251,9 +251,9 @@ class CpuCExecutable:
     # ---------------------------------------------------------------- saved libraries
     ARTIFACT_VERSION = 1
 
-    def save(self, directory: Path) -> None:
+    def save_artifact(self, directory: Path) -> None:
         """Write every compiled specialization (its C, its library) and the runtime library to ``directory``;
-        ``CpuCBackend.load_saved`` loads them without compiling."""
+        ``CpuCBackend.load_artifact`` loads them without compiling."""
         from hetflow.targets import detect_host
 
         directory = Path(directory)

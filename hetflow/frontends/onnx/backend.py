@@ -23,7 +23,7 @@ from hetflow.ir.errors import InputError, ModelError
 if TYPE_CHECKING:
     from hetflow.partition import Plan
 
-DEVICE_BACKENDS: dict[str, str] = {"CPU": "reference"}
+DEVICE_BACKENDS: dict[str, str] = {"CPU": "cpu_c"}
 """The hetflow code generator used for each ONNX device type when the caller names none."""
 
 MAX_SPECIALIZATIONS = 32

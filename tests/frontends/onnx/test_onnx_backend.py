@@ -31,8 +31,9 @@ from hetflow.frontends.onnx.backend import HetflowBackend
 from hetflow.frontends.onnx.table import lookup
 from hetflow.ir.errors import UnsupportedOpError
 
-BACKEND = "reference"
-"""The hetflow code generator the suite compiles with."""
+BACKEND = globals().get("CONFORMANCE_BACKEND", "reference")
+"""The hetflow code generator the suite compiles with: the reference oracle here;
+test_onnx_backend_cpu_c.py loads this module again with CONFORMANCE_BACKEND = "cpu_c"."""
 
 NODE_PASS_FLOOR = 1590
 """Node test cases that must pass (of the 1,884 CPU cases in onnx 1.23)."""
