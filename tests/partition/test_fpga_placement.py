@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from backends.fpga_hls.fpga_helpers import lenet_onnx
 
 import hetflow as hf
 from hetflow.backends.fpga_hls import FpgaExecutable, FpgaHlsBackend, fit_design
@@ -37,39 +37,7 @@ devices = [{{ preset = "arm/cortex-a72", id = "cpu" }}, {{ preset = "{board}", i
 
 def lenet_elu(seed: int = 0) -> Graph:
     """LeNet-5 style, one 1x28x28 image -> 10 classes; the first dense layer's activation is an ELU."""
-    rng = np.random.default_rng(seed)
-
-    def w(*shape: int, fan: int) -> np.ndarray:
-        return (rng.uniform(-1, 1, shape) * np.sqrt(6 / fan)).astype(np.float32)
-
-    inits = [numpy_helper.from_array(a, n) for n, a in [
-        ("c1w", w(6, 1, 5, 5, fan=25)), ("c1b", w(6, fan=600)), ("c2w", w(16, 6, 5, 5, fan=150)),
-        ("c2b", w(16, fan=600)), ("f1w", w(256, 120, fan=256)), ("f1b", w(120, fan=600)),
-        ("f2w", w(120, 84, fan=120)), ("f2b", w(84, fan=600)), ("f3w", w(84, 10, fan=84)), ("f3b", w(10, fan=600)),
-        ("flat_shape", np.array([1, 256], np.int64))]]
-    nodes = [
-        helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], name="conv1", kernel_shape=[5, 5]),
-        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
-        helper.make_node("MaxPool", ["r1"], ["p1"], name="pool1", kernel_shape=[2, 2], strides=[2, 2]),
-        helper.make_node("Conv", ["p1", "c2w", "c2b"], ["c2"], name="conv2", kernel_shape=[5, 5]),
-        helper.make_node("Relu", ["c2"], ["r2"], name="relu2"),
-        helper.make_node("MaxPool", ["r2"], ["p2"], name="pool2", kernel_shape=[2, 2], strides=[2, 2]),
-        helper.make_node("Reshape", ["p2", "flat_shape"], ["flat"], name="flatten"),
-        helper.make_node("MatMul", ["flat", "f1w"], ["m1"], name="fc1"),
-        helper.make_node("Add", ["m1", "f1b"], ["a1"], name="fc1_bias"),
-        helper.make_node("Elu", ["a1"], ["h1"], name="elu3"),
-        helper.make_node("MatMul", ["h1", "f2w"], ["m2"], name="fc2"),
-        helper.make_node("Add", ["m2", "f2b"], ["a2"], name="fc2_bias"),
-        helper.make_node("Relu", ["a2"], ["h2"], name="relu4"),
-        helper.make_node("MatMul", ["h2", "f3w"], ["m3"], name="fc3"),
-        helper.make_node("Add", ["m3", "f3b"], ["logits"], name="fc3_bias"),
-        helper.make_node("Softmax", ["logits"], ["probs"], name="softmax", axis=1),
-    ]
-    graph = helper.make_graph(nodes, "lenet", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 28, 28])],
-                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, None)], inits)
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
-    return hf.load(model)
+    return hf.load(lenet_onnx(seed, fc1_activation="Elu", batch=1))
 
 
 def image(seed: int) -> dict[str, np.ndarray]:

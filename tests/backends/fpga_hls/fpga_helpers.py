@@ -30,8 +30,9 @@ def mlp(seed: int = 0) -> Graph:
     return g
 
 
-def lenet_onnx(seed: int = 0) -> onnx.ModelProto:
-    """LeNet-5 style, 1x28x28 -> 10 classes, He-uniform random weights, symbolic batch."""
+def lenet_onnx(seed: int = 0, *, fc1_activation: str = "Relu", batch: int | str = "N") -> onnx.ModelProto:
+    """LeNet-5 style, 1x28x28 -> 10 classes, He-uniform random weights; the first dense layer's activation
+    and the batch dim (symbolic by default) can be chosen."""
     rng = np.random.default_rng(seed)
 
     def w(*shape: int, fan: int) -> np.ndarray:
@@ -41,7 +42,7 @@ def lenet_onnx(seed: int = 0) -> onnx.ModelProto:
         ("c1w", w(6, 1, 5, 5, fan=25)), ("c1b", w(6, fan=600)), ("c2w", w(16, 6, 5, 5, fan=150)),
         ("c2b", w(16, fan=600)), ("f1w", w(256, 120, fan=256)), ("f1b", w(120, fan=600)),
         ("f2w", w(120, 84, fan=120)), ("f2b", w(84, fan=600)), ("f3w", w(84, 10, fan=84)), ("f3b", w(10, fan=600)),
-        ("flat_shape", np.array([-1, 256], np.int64))]]
+        ("flat_shape", np.array([-1 if isinstance(batch, str) else batch, 256], np.int64))]]
     nodes = [
         helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], name="conv1", kernel_shape=[5, 5]),
         helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
@@ -52,7 +53,7 @@ def lenet_onnx(seed: int = 0) -> onnx.ModelProto:
         helper.make_node("Reshape", ["p2", "flat_shape"], ["flat"], name="flatten"),
         helper.make_node("MatMul", ["flat", "f1w"], ["m1"], name="fc1"),
         helper.make_node("Add", ["m1", "f1b"], ["a1"], name="fc1_bias"),
-        helper.make_node("Relu", ["a1"], ["h1"], name="relu3"),
+        helper.make_node(fc1_activation, ["a1"], ["h1"], name=f"{fc1_activation.lower()}3"),
         helper.make_node("MatMul", ["h1", "f2w"], ["m2"], name="fc2"),
         helper.make_node("Add", ["m2", "f2b"], ["a2"], name="fc2_bias"),
         helper.make_node("Relu", ["a2"], ["h2"], name="relu4"),
@@ -60,7 +61,7 @@ def lenet_onnx(seed: int = 0) -> onnx.ModelProto:
         helper.make_node("Add", ["m3", "f3b"], ["logits"], name="fc3_bias"),
         helper.make_node("Softmax", ["logits"], ["probs"], name="softmax", axis=1),
     ]
-    graph = helper.make_graph(nodes, "lenet", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 1, 28, 28])],
+    graph = helper.make_graph(nodes, "lenet", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 1, 28, 28])],
                               [helper.make_tensor_value_info("probs", TensorProto.FLOAT, None)], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
