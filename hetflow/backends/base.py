@@ -23,7 +23,7 @@ class Backend(Protocol):
     """A code generator. ``supports`` answers capability before anything is lowered.
 
     Two optional methods, which the partitioner looks for with ``getattr``:
-    ``estimate_node(node, description) -> (seconds, source) | None``, the backend's own time model
+    ``estimate_node(node, description) -> (seconds, source[, interval]) | None``, the backend's own time model
     for one node on a chip of that description (None: no estimate, the roofline is used); and
     ``compile_for(graph, description) -> Executable``, what a chip of that description runs (its
     driver loads it), where ``compile`` alone would not know the chip.

@@ -153,6 +153,8 @@ class _Context:
         D = len(self.devices)
         compute = np.array([[e.seconds if e is not None else np.inf for e in row] + [np.inf] for row in self.estimates])
         compute = compute.reshape(len(self.graph.nodes), D + 1)
+        intervals = np.array([[e.interval if e is not None else np.inf for e in row] + [np.inf]
+                              for row in self.estimates]).reshape(compute.shape)
         latency = np.zeros((D + 1, D + 1))
         inv_bw = np.zeros((D + 1, D + 1))
         for a in range(D + 1):
@@ -160,7 +162,8 @@ class _Context:
                 if a != b:
                     latency[a, b], inv_bw[a, b] = link_tables(self.cluster.link(self.endpoint(a), self.endpoint(b)))
         penalty = np.array([max(d.attach.latency, MIN_BOUNDARY_S) for d in self.devices] + [0.0])
-        return Problem([n.name for n in self.graph.nodes], compute, graph_edges(self.graph), D, latency, inv_bw, penalty)
+        return Problem([n.name for n in self.graph.nodes], compute, graph_edges(self.graph), D, latency, inv_bw, penalty,
+                       intervals)
 
     def pools(self) -> list[list[int]]:
         """Devices of one description on one host: replicas of each other."""
@@ -233,11 +236,12 @@ def _place(problem: Problem, ctx: _Context, objective: str, budget: int) -> tupl
 
 def _restrict_to_pools(problem: Problem, pools: list[list[int]]) -> Problem:
     """Only each pool's first device takes work (its replicas copy it)."""
-    compute = problem.compute.copy()
+    compute, intervals = problem.compute.copy(), problem.occupancy.copy()
     for pool in pools:
         compute[:, pool[1:]] = np.inf
+        intervals[:, pool[1:]] = np.inf
     return Problem(problem.names, compute, problem.edges, problem.host, problem.latency, problem.inv_bandwidth,
-                   problem.penalty)
+                   problem.penalty, intervals)
 
 
 # ---------------------------------------------------------------- building the Plan
@@ -317,17 +321,18 @@ def _refine(sub: Subgraph, present: bool) -> bool:
     """Replace a subgraph's per-node estimates by its compiled design's own model (kept in proportion).
 
     Only for a subgraph its emulated chip's own driver runs, from an executable that states its
-    modelled time (``modelled_time() -> (seconds, source)``): the run will report that model's
-    time, so the plan's estimate says the same.
+    modelled time (``modelled_time() -> (seconds, source) | (seconds, source, interval)``): the run
+    will report that model's time, so the plan's estimate says the same.
     """
     modelled = getattr(sub.executable, "modelled_time", None)
     if present or sub.driver == "emulated" or modelled is None or not sub.node_estimates:
         return False
-    seconds, source = modelled()
+    seconds, source, *interval = modelled()
     total = sum(e.seconds for e in sub.node_estimates)
     shares = [e.seconds / total for e in sub.node_estimates] if total > 0 else [1 / len(sub.node_estimates)] * len(
         sub.node_estimates)
-    sub.node_estimates = [Estimate(seconds * share, source) for share in shares]
+    every = interval[0] if interval else seconds
+    sub.node_estimates = [Estimate(seconds * share, source, every * share) for share in shares]
     return True
 
 
@@ -335,13 +340,14 @@ def _with_plan_estimates(problem: Problem, plan: Plan, ctx: _Context) -> Problem
     """``problem`` with each placed node's compute time on its device(s) taken from the plan's subgraphs."""
     task = {node.name: n for n, node in enumerate(ctx.graph.nodes)}
     index = {device.id: d for d, device in enumerate(ctx.devices)}
-    compute = problem.compute.copy()
+    compute, intervals = problem.compute.copy(), problem.occupancy.copy()
     for sub in plan.subgraphs:
         for node, estimate in zip(sub.nodes, sub.node_estimates):
             for replica in sub.replicas:
                 compute[task[node.name], index[replica]] = estimate.seconds
+                intervals[task[node.name], index[replica]] = estimate.interval
     return Problem(problem.names, compute, problem.edges, problem.host, problem.latency, problem.inv_bandwidth,
-                   problem.penalty)
+                   problem.penalty, intervals)
 
 
 def _split_by_backend(groups: list[list[int]], assign: np.ndarray, capability: CapabilityTable) -> list[list[int]]:

@@ -4,13 +4,18 @@ In order of preference a node's time on a device is:
 
 1. ``measured``: a profile (``hetflow profile``) timed this op at this shape on this device;
 2. the device's backend's own model, with the source it names: a backend may define
-   ``estimate_node(node, description) -> (seconds, source) | None`` (fpga_hls: its cycle model at
-   the description's clock, ``model:hls-cycles``); None, or no such method, falls through;
+   ``estimate_node(node, description) -> (seconds, source) | (seconds, source, interval) | None``
+   (fpga_hls: its cycle model at the description's clock, ``model:hls-cycles``); None, or no such
+   method, falls through;
 3. ``model:profile``: the roofline scaled by what the profile measured for the op's family;
 4. ``model:roofline``: ``max(flops / peak[dtype], bytes / memory bandwidth)``.
 
 A transfer costs ``latency + bytes / bandwidth`` of the link between two endpoints (``model:link``).
 Symbolic dims (a batch) count as 1: estimates are per sample.
+
+An estimate also carries its ``interval``: how long the node occupies its device per item of a
+stream, which the throughput objective charges. It is the latency unless a backend knows better
+(a pipelined FPGA design takes a new item every initiation interval, long before the first is done).
 """
 
 from __future__ import annotations
@@ -33,10 +38,16 @@ PROFILE_VERSION = 1
 
 @dataclass(frozen=True)
 class Estimate:
-    """A time in seconds and its source: ``measured`` or ``model:<name>``."""
+    """A time in seconds and its source: ``measured`` or ``model:<name>``; ``interval``: seconds the device is
+    busy per item of a stream (the latency, unless the source models pipelining)."""
 
     seconds: float
     source: str
+    interval: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.interval is None:
+            object.__setattr__(self, "interval", self.seconds)
 
     def __str__(self) -> str:
         return f"{format_seconds(self.seconds)} ({self.source})"
@@ -110,8 +121,8 @@ class CostModel:
         estimator = getattr(self._backend(desc.backend), "estimate_node", None)
         found = estimator(node, desc) if estimator is not None else None
         if found is not None:
-            seconds, source = found
-            return Estimate(float(seconds), source)
+            seconds, source, *interval = found
+            return Estimate(float(seconds), source, float(interval[0]) if interval else None)
         ratio = self.profile.family_ratio.get(desc.name, {}).get(get_op(node.op).family)
         if ratio is not None:
             return Estimate(roofline(node, desc) * ratio, "model:profile")

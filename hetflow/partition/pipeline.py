@@ -3,8 +3,10 @@
 For a stream of inputs every device and every link is a pipeline stage: the steady-state time
 per item is the busiest one's load. Devices of one description on one host form a pool whose
 replicas take items in turn, so a stage placed on a pool of ``r`` runs ``r`` copies and its load
-is divided by ``r``. A device's load per item is its tasks' compute (a boundary penalty delays an
-item but does not occupy the device, as in the runtime's clock); a directed device pair's load
+is divided by ``r``. A device's load per item is its tasks' occupancy (``Problem.occupancy``: the
+time until it takes the next item, shorter than the latency for a pipelined design; a boundary
+penalty delays an item but does not occupy the device, as in the runtime's clock); a directed
+device pair's load
 is the transfers it carries, each value once per receiving device, shared out over the links of
 the replicas at either end (each replica has its own).
 
@@ -39,7 +41,7 @@ def _bottleneck(problem: Problem, replicas: np.ndarray, assigns: np.ndarray) -> 
     D, E, host = problem.num_devices, len(problem.edges), problem.host
     rows = np.arange(m)[:, None]
     # compute on each device
-    device = np.bincount((rows * D + assigns).ravel(), weights=problem.compute[np.arange(n), assigns].ravel(),
+    device = np.bincount((rows * D + assigns).ravel(), weights=problem.occupancy[np.arange(n), assigns].ravel(),
                          minlength=m * D).reshape(m, D)
     # which devices receive each value (once per device), from where
     producers = np.array([e.producer for e in problem.edges], dtype=np.int64)
@@ -94,7 +96,7 @@ def pipeline_stages(problem: Problem, replicas: np.ndarray, chunks: int = 32) ->
     n, D = problem.n, problem.num_devices
     if n == 0:
         return None
-    compute = problem.compute[order]
+    compute = problem.occupancy[order]
     finite = np.isfinite(compute)
     work = np.where(finite, compute, 0.0)
     mean = np.where(finite.any(axis=1), work.sum(axis=1) / np.maximum(finite.sum(axis=1), 1), 0.0)

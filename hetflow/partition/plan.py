@@ -77,7 +77,8 @@ class Subgraph:
     @property
     def estimate(self) -> Estimate:
         seconds = sum(e.seconds for e in self.node_estimates)
-        return Estimate(seconds, combine_sources(e.source for e in self.node_estimates))
+        return Estimate(seconds, combine_sources(e.source for e in self.node_estimates),
+                        sum(e.interval for e in self.node_estimates))
 
     @property
     def inputs(self) -> list[str]:

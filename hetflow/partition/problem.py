@@ -44,7 +44,13 @@ class Problem:
     latency: np.ndarray  # (D, D) seconds per transfer, 0 on the diagonal
     inv_bandwidth: np.ndarray  # (D, D) seconds per byte, 0 on the diagonal
     penalty: np.ndarray  # (D,) seconds charged when a value arrives from another device
+    intervals: np.ndarray | None = None  # (n, D) seconds a task occupies its device per streamed item; None: compute
     _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def occupancy(self) -> np.ndarray:
+        """(n, D) seconds each task keeps its device busy per item of a stream (the throughput objective's load)."""
+        return self.compute if self.intervals is None else self.intervals
 
     @property
     def n(self) -> int:

@@ -209,7 +209,8 @@ def save_plan(plan: Any, root: Path) -> Path:
         subgraphs.append({
             "name": sub.name, "device": sub.device, "backend": sub.backend, "driver": sub.driver,
             "replicas": sub.replicas, "flops": sub.flops, "graph": f"subgraphs/{sub.name}", "artifact": artifact,
-            "nodes": [n.name for n in sub.nodes], "node_estimates": [[e.seconds, e.source] for e in sub.node_estimates],
+            "nodes": [n.name for n in sub.nodes],
+            "node_estimates": [[e.seconds, e.source, e.interval] for e in sub.node_estimates],
         })
     manifest = {
         "format": PLAN_FORMAT, "version": PLAN_VERSION, "graph": "graph", "objective": plan.objective,
@@ -222,7 +223,8 @@ def save_plan(plan: Any, root: Path) -> Path:
                        "bandwidth": t.bandwidth, "kind": t.kind} for t in plan.transfers],
         "estimate": None if plan.estimate is None else vars(plan.estimate),
         "choices": {name: {"device": c.device, "rule": c.rule,
-                           "options": [[dev, None if e is None else [e.seconds, e.source], why] for dev, e, why in c.options]}
+                           "options": [[dev, None if e is None else [e.seconds, e.source, e.interval], why]
+                                       for dev, e, why in c.options]}
                     for name, c in plan.choices.items()},
         "files": checksums(root, files),
     }
@@ -259,7 +261,7 @@ def load_plan(root: Path, *, recompile: bool = False) -> Any:
                 raise PlanFormatError(f"{root}: subgraph {s['name']}: backend {s['backend']} saved no artifact to load; "
                                       f"load with recompile=True to compile it again")
             subgraphs.append(Subgraph(s["name"], s["device"], s["backend"], [by_name[n] for n in s["nodes"]], executable,
-                                      sub_graph, s["driver"], [Estimate(sec, src) for sec, src in s["node_estimates"]],
+                                      sub_graph, s["driver"], [Estimate(*e) for e in s["node_estimates"]],
                                       list(s["replicas"]), s["flops"]))
         transfers = [Transfer(**t) for t in manifest["transfers"]]
         estimate = None if manifest["estimate"] is None else PlanEstimate(**manifest["estimate"])

@@ -8,12 +8,14 @@ import pytest
 from backends.fpga_hls.fpga_helpers import lenet_onnx
 
 import hetflow as hf
-from hetflow.backends.fpga_hls import FpgaExecutable, FpgaHlsBackend, fit_design
+from hetflow.backends.fpga_hls import FpgaExecutable, FpgaHlsBackend, csim, fit_design
 from hetflow.backends.fpga_hls.lower import node_graph
 from hetflow.ir import Graph
 from hetflow.partition.capability import PlacementError
-from hetflow.partition.cost import CostModel, roofline
+from hetflow.partition.cost import CostModel, Estimate, roofline
+from hetflow.partition.pipeline import bottleneck_many
 from hetflow.partition.plan import Plan
+from hetflow.partition.problem import Edge, Problem
 from hetflow.partition.serialize import PlanFormatError
 from hetflow.targets import Cluster, get_preset
 
@@ -179,13 +181,70 @@ def test_next_to_a_fast_host_lenet_stays_on_the_cpu(graph):
         assert "host0/alveo-u250:0" in why and "model:hls-cycles" in why
 
 
-def test_an_fpga_plan_reloads_by_compiling_for_its_board_again(plans, tmp_path):
+def test_an_fpga_plan_reloads_from_its_artifact_without_a_compiler(plans, tmp_path):
     board = BOARDS[1]
     root = plans[board].save(tmp_path / "plan")
-    with pytest.raises(PlanFormatError, match="recompile=True"):
-        Plan.load(root)
-    loaded = Plan.load(root, recompile=True)
+    assert (root / "artifacts" / "sub0" / "fpga_hls.json").is_file() and (root / "artifacts" / "sub0" / "csim.so").is_file()
+    runs, hits = csim.STATS.compiler_runs, csim.STATS.cache_hits
+    loaded = Plan.load(root)
     fpga = next(s for s in loaded.subgraphs if s.device == FPGA)
     assert fpga.executable.estimate.target == board and fpga.driver == "fpga_hls"
     assert loaded.report() == plans[board].report()
-    np.testing.assert_array_equal(loaded.run(image(1))["probs"], plans[board].run(image(1))["probs"])
+    for seed in range(2):
+        np.testing.assert_array_equal(loaded.run(image(seed))["probs"], plans[board].run(image(seed))["probs"])
+    assert (csim.STATS.compiler_runs, csim.STATS.cache_hits) == (runs, hits)  # no g++, not even a cache lookup
+    assert fpga.executable.csim.library == root / "artifacts" / fpga.name / "csim.so"
+    assert loaded.estimate == plans[board].estimate
+    assert [e.interval for e in fpga.node_estimates] == \
+           [e.interval for e in next(s for s in plans[board].subgraphs if s.device == FPGA).node_estimates]
+
+
+def test_a_damaged_fpga_artifact_is_refused(plans, tmp_path):
+    root = plans[BOARDS[0]].save(tmp_path / "plan")
+    (root / "artifacts" / "sub0" / "params.npz").write_bytes(b"not numpy")
+    with pytest.raises(PlanFormatError, match="params.npz"):
+        Plan.load(root)
+
+
+# ---------------------------------------------------------------- throughput: the initiation interval
+
+
+def test_a_pipelined_design_is_charged_its_interval_per_item_and_its_latency_once(tmp_path):
+    """A stream design takes a sample every II cycles; the throughput plan's FPGA stage costs the II, not the latency."""
+    desc = get_preset("intel/arria10-pac")
+    graph = hf.load(lenet_onnx(0, batch=1))
+    stream = FpgaHlsBackend().compile(graph, config={"architecture": "stream"}, target=desc, fit="fold", build=False)
+    latency, source, interval = stream.modelled_time()
+    assert source == "model:hls-cycles" and interval == pytest.approx(stream.estimate.ii_s) and interval < latency
+    conv = CostModel().node(graph.node("conv1"), desc)
+    _, alone, _ = fit_design(node_graph(graph.node("conv1")), desc)
+    assert conv.interval == pytest.approx(alone.ii_s) and conv.interval < conv.seconds
+    # the whole network pinned to the board, behind a fast link: the board is the bottleneck, at its II
+    cluster = tmp_path / "fast.toml"
+    cluster.write_text(CLUSTER.format(board="intel/arria10-pac") + FAST_LINK)
+    plan = hf.compile(graph, str(cluster), objective="throughput", pins={n.name: FPGA for n in graph.nodes})
+    (sub,) = plan.subgraphs
+    design = sub.executable.estimate
+    assert sum(e.interval for e in sub.node_estimates) == pytest.approx(design.ii_s)
+    assert sum(e.seconds for e in sub.node_estimates) == pytest.approx(design.latency_s)
+    assert plan.estimate.period == pytest.approx(design.ii_s) and plan.estimate.period < design.latency_s
+    assert plan.estimate.latency >= design.latency_s
+
+
+def test_the_bottleneck_charges_occupancy_and_the_schedule_latency():
+    problem = Problem(["t"], np.array([[1.0, np.inf]]), [Edge(-1, [0], 0), Edge(0, [], 0, True)], 1,
+                      np.zeros((2, 2)), np.zeros((2, 2)), np.zeros(2), np.array([[0.25, np.inf]]))
+    assign = np.zeros((1, 1), dtype=np.int64)
+    assert bottleneck_many(problem, np.ones(2), assign)[0] == pytest.approx(0.25)
+    assert problem.simulate(assign[0]).makespan == pytest.approx(1.0)
+    assert Estimate(1.0, "model:x").interval == 1.0
+
+
+FAST_LINK = """
+[[links]]
+a = "box0"
+b = "box0/fpga:0"
+bandwidth = "1 TB/s"
+latency = "1 ns"
+"""
+

@@ -14,6 +14,7 @@ design a board of that description runs, which its driver executes as a C simula
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from hetflow.backends.base import register_backend
@@ -90,16 +91,21 @@ class FpgaHlsBackend:
         design, est, notes = fit_design(graph, description, config, name=name)
         return FpgaExecutable(graph, design, est, toolchain=toolchain, build=build, notes=notes)
 
-    def estimate_node(self, node: Node, description: MachineDescription) -> tuple[float, str] | None:
-        """Seconds for one sample of ``node`` alone on the board, as ``compile_for`` would build it, from the cycle
-        model at the description's clock; None when the table lacks the node or no design of it fits the board."""
+    def load_artifact(self, directory: Path, graph: Graph) -> FpgaExecutable:
+        """A design written by ``FpgaExecutable.save_artifact``, loaded without running a compiler."""
+        return FpgaExecutable.load(directory, graph)
+
+    def estimate_node(self, node: Node, description: MachineDescription) -> tuple[float, str, float] | None:
+        """(latency, source, interval) of one sample of ``node`` alone on the board, as ``compile_for`` would build
+        it, from the cycle model at the description's clock: the interval is the design's II, how often it takes a
+        new sample. None when the table lacks the node or no design of it fits the board."""
         if description.backend != self.name or table.supports(node) is not None:
             return None
         try:
             _, est, _ = fit_design(node_graph(node), description)
         except (LoweringError, HLSConfigError, FixedPointError, DesignDoesNotFit):
             return None
-        return est.run_seconds(1), est.time_source
+        return est.run_seconds(1), est.time_source, est.ii_s
 
 
 def fit_design(graph: Graph, description: MachineDescription, config: HLSConfig | dict[str, Any] | None = None, *,

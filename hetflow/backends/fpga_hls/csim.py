@@ -122,6 +122,17 @@ class CSim:
         self._params = codegen.raw_params(design)
         self._run_lock = _lock_for(self.library)
 
+    @classmethod
+    def prebuilt(cls, design: Design, sources: codegen.Sources, library: Path, params: list[np.ndarray],
+                 toolchain: Toolchain | None = None) -> CSim:
+        """A simulation of ``design`` from a library built before (a saved artifact): nothing is compiled."""
+        sim = cls.__new__(cls)
+        sim.design, sim.toolchain, sim.sources, sim.library = design, toolchain or Toolchain(), sources, library
+        sim._dll = _load(library)
+        sim._params = [np.ascontiguousarray(p, dtype=np.int64) for p in params]
+        sim._run_lock = _lock_for(library)
+        return sim
+
     def _bind_params(self) -> None:
         for k, raw in enumerate(self._params):
             ptr = raw.ctypes.data_as(ctypes.POINTER(ctypes.c_longlong))

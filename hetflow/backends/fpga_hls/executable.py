@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import io
+import json
+import shutil
+import warnings
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 
+from hetflow.backends.fpga_hls import codegen
+from hetflow.backends.fpga_hls.config import HLSConfig, LayerSettings, LayerSpec, ReuseFactorWarning
 from hetflow.backends.fpga_hls.csim import CSim, Toolchain
-from hetflow.backends.fpga_hls.estimate import DesignEstimate
-from hetflow.backends.fpga_hls.lower import Design
+from hetflow.backends.fpga_hls.estimate import DesignEstimate, layer_estimate
+from hetflow.backends.fpga_hls.lower import Design, lower
 from hetflow.ir import Graph
 from hetflow.ir.errors import HetflowError
 
@@ -34,9 +43,10 @@ class FpgaExecutable:
             self._csim = CSim(self.design, self._toolchain)
         return self._csim
 
-    def modelled_time(self) -> tuple[float, str]:
-        """Device seconds for one sample (the partitioner's unit: a symbolic batch counts as 1), and their source."""
-        return self.estimate.run_seconds(1), self.estimate.time_source
+    def modelled_time(self) -> tuple[float, str, float]:
+        """Device seconds for one sample (the partitioner's unit: a symbolic batch counts as 1), their source, and
+        the seconds between samples of a stream (the II)."""
+        return self.estimate.run_seconds(1), self.estimate.time_source, self.estimate.ii_s
 
     def samples(self, feeds: dict[str, np.ndarray]) -> tuple[list[np.ndarray], int]:
         """The inputs in port order, checked, and how many samples they hold."""
@@ -89,3 +99,74 @@ class FpgaExecutable:
         lines += [f"  note: {n}" for n in self.notes]
         lines.append(self.estimate.table())
         return "\n".join(lines)
+
+    # ---------------------------------------------------------------- saved artifacts
+    ARTIFACT_VERSION = 1
+
+    def save_artifact(self, directory: Path) -> None:
+        """Write the generated sources, the C simulation library, the quantized parameters and the design's
+        settings (``fpga_hls.json``); ``FpgaHlsBackend.load_artifact`` loads them without running a compiler."""
+        directory = Path(directory)
+        sim = self.csim
+        for path, text in sim.sources.files.items():
+            target = directory / "sources" / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        shutil.copyfile(sim.library, directory / "csim.so")
+        buffer = io.BytesIO()
+        np.savez(buffer, *sim._params)
+        (directory / "params.npz").write_bytes(buffer.getvalue())
+        est = self.estimate
+        manifest = {
+            "version": self.ARTIFACT_VERSION, "design": self.design.name, "architecture": self.design.architecture,
+            "settings": {name: _settings_json(s) for name, s in self.design.settings.items()},
+            "reuse_factors": [layer.reuse_factor for layer in self.design.layers],
+            "sources": sorted(sim.sources.files), "notes": self.notes,
+            "estimate": {"target": est.target, "clock_hz": est.clock_hz, "ii_cycles": est.ii_cycles,
+                         "latency_cycles": est.latency_cycles, "usage": est.usage, "capacity": est.capacity},
+        }
+        (directory / "fpga_hls.json").write_text(json.dumps(manifest, indent=1))
+
+    @classmethod
+    def load(cls, directory: Path, graph: Graph) -> FpgaExecutable:
+        """The executable ``save_artifact`` wrote: the design is lowered again with the saved settings and must
+        generate the saved sources; the saved library runs it, so no compiler runs."""
+        directory = Path(directory)
+        try:
+            manifest = json.loads((directory / "fpga_hls.json").read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise HetflowError(f"{directory}: not an fpga_hls artifact ({exc})") from None
+        if manifest.get("version") != cls.ARTIFACT_VERSION:
+            raise HetflowError(f"{directory}: fpga_hls artifact version {manifest.get('version')}; this hetflow reads "
+                               f"{cls.ARTIFACT_VERSION}; compile the graph again")
+        config = HLSConfig(manifest["architecture"],
+                           name=tuple((name, _spec(s)) for name, s in manifest["settings"].items()))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ReuseFactorWarning)  # the saved factors were legal when compiled
+            design = lower(graph, config, name=manifest["design"])
+        for layer, reuse in zip(design.layers, manifest["reuse_factors"], strict=True):
+            layer.reuse_factor = reuse
+        sources = codegen.render(design, runtime_params=True)
+        for path in manifest["sources"]:
+            if (directory / "sources" / path).read_text() != sources.files.get(path):
+                raise HetflowError(f"{directory / 'sources' / path}: the design lowered from the saved settings "
+                                   f"generates different code (a different hetflow?); compile the graph again")
+        with np.load(directory / "params.npz", allow_pickle=False) as npz:
+            params = [npz[f"arr_{k}"] for k in range(len(npz.files))]
+        saved = manifest["estimate"]
+        est = DesignEstimate(design.name, saved["target"], design.architecture, saved["clock_hz"],
+                             [layer_estimate(layer, design) for layer in design.layers], saved["ii_cycles"],
+                             saved["latency_cycles"], saved["usage"], saved["capacity"])
+        exe = cls(graph, design, est, build=False, notes=manifest["notes"])
+        exe._csim = CSim.prebuilt(design, sources, directory / "csim.so", params)
+        return exe
+
+
+def _settings_json(s: LayerSettings) -> dict[str, Any]:
+    roles = {"result": s.result, "weight": s.weight, "bias": s.bias, "accum": s.accum, "table": s.table}
+    return {"precision": {k: str(t) for k, t in roles.items() if t is not None}, "reuse_factor": s.reuse_factor,
+            "table_size": s.table_size}
+
+
+def _spec(raw: dict[str, Any]) -> LayerSpec:
+    return LayerSpec.parse(raw, "saved settings")
