@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
-from hetflow.ir import DType, Graph, TensorType
+from hetflow.ir import DType, Graph, TensorType, verify
 from hetflow.ir.errors import HetflowError
 from hetflow.targets import Cluster, DeviceInstance, MachineDescription, get_preset
 
@@ -544,6 +544,34 @@ class BaseDevice:
                 self._slots[buffer.id] = _Slot(buffer, array)
             out[port.name] = buffer
         return out
+
+
+class ExecutableDevice(BaseDevice):
+    """A driver whose programs are host executables (``run(feeds)`` and ``graph``); IR graphs go through ``build``.
+
+    Subclasses name the executable types they load in ``executable_types`` (empty: any executable).
+    """
+
+    executable_types: ClassVar[tuple[type, ...]] = ()
+
+    def build(self, graph: Graph) -> Any:
+        """Compile a verified IR graph into this driver's executable."""
+        raise NotImplementedError
+
+    def compile(self, artifact: Any, name: str | None) -> Program:
+        if isinstance(artifact, Graph):
+            verify(artifact)
+            artifact = self.build(artifact)
+        graph = getattr(artifact, "graph", None)
+        wanted = self.executable_types
+        if (wanted and not isinstance(artifact, wanted)) or not callable(getattr(artifact, "run", None)) \
+                or not isinstance(graph, Graph):
+            kinds = " or ".join(f"a {t.__name__}" for t in wanted) or "an executable with .run(feeds) and .graph"
+            raise TypeError(f"the {self.driver} driver loads an IR Graph or {kinds}, not {type(artifact).__name__}")
+        return Program.from_graph(graph, artifact, name)
+
+    def execute(self, program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return program.handle.run(inputs)
 
 
 def _parse_spec(spec: BufferSpec, device: str) -> tuple[DType | None, tuple[int, ...] | None, int]:

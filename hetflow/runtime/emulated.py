@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from hetflow.backends import Executable
-from hetflow.devices import BaseDevice, Program, register_driver
-from hetflow.ir import Graph, verify
+from hetflow.devices import BaseDevice, ExecutableDevice, Program, register_driver
+from hetflow.ir import Graph
 from hetflow.ir.registry import _sample_bytes
 from hetflow.partition.cost import roofline
 from hetflow.targets import MachineDescription
@@ -85,7 +85,7 @@ def batch_scale(graph: Graph, inputs: dict[str, np.ndarray]) -> float:
     return scale
 
 
-class HostDevice(BaseDevice):
+class HostDevice(ExecutableDevice):
     """This machine's CPU running any backend's host executable (one with ``run(feeds)``); time is measured.
 
     The runtime uses it for a present device whose backend ships no driver of its own.
@@ -94,21 +94,13 @@ class HostDevice(BaseDevice):
     driver = "host"
     time_source = "measured"
 
-    def compile(self, artifact: Any, name: str | None) -> Program:
-        if isinstance(artifact, Graph):  # compiled by the description's backend when installed, else interpreted
-            from hetflow.partition.capability import FALLBACK_BACKEND, backend_or_none
+    def build(self, graph: Graph) -> Any:
+        """Compiled by the description's backend when installed, else interpreted."""
+        from hetflow.partition.capability import FALLBACK_BACKEND, backend_or_none
 
-            verify(artifact)
-            backend = backend_or_none(self.description.backend) or backend_or_none(FALLBACK_BACKEND)
-            assert backend is not None
-            artifact = backend.compile(artifact)
-        graph = getattr(artifact, "graph", None)
-        if not callable(getattr(artifact, "run", None)) or not isinstance(graph, Graph):
-            raise TypeError(f"the host driver loads an executable with .run(feeds) and .graph, not {type(artifact).__name__}")
-        return Program.from_graph(graph, artifact, name)
-
-    def execute(self, program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return program.handle.run(inputs)
+        backend = backend_or_none(self.description.backend) or backend_or_none(FALLBACK_BACKEND)
+        assert backend is not None
+        return backend.compile(graph)
 
 
 register_driver("emulated", EmulatedDevice)

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
 from hetflow.backends.cpu_c import CpuCBackend
 from hetflow.backends.cpu_c.executable import CpuCExecutable
-from hetflow.devices import BaseDevice, Program, register_driver
-from hetflow.ir import Graph, verify
+from hetflow.devices import ExecutableDevice, register_driver
+from hetflow.ir import Graph
 from hetflow.targets import MachineDescription
 
 
-class CpuCDevice(BaseDevice):
+class CpuCDevice(ExecutableDevice):
     """Backend ``cpu_c``: loads an IR Graph (compiled here) or a CpuCExecutable; buffers bound by value names.
 
     Kernels use as many threads as the description gives the device (``compute.threads``, else its
@@ -29,16 +25,10 @@ class CpuCDevice(BaseDevice):
         compute = description.compute
         self.threads = threads or (compute.threads or compute.units if compute is not None else None)
 
-    def compile(self, artifact: Any, name: str | None) -> Program:
-        if isinstance(artifact, Graph):
-            verify(artifact)
-            artifact = CpuCBackend().compile(artifact, threads=self.threads)
-        if not isinstance(artifact, CpuCExecutable):
-            raise TypeError(f"the cpu_c driver loads an IR Graph or a CpuCExecutable, not {type(artifact).__name__}")
-        return Program.from_graph(artifact.graph, artifact, name)
+    executable_types = (CpuCExecutable,)
 
-    def execute(self, program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return program.handle.run(inputs)
+    def build(self, graph: Graph) -> CpuCExecutable:
+        return CpuCBackend().compile(graph, threads=self.threads)
 
 
 register_driver("cpu_c", CpuCDevice)

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
 from hetflow.backends.reference.interpreter import ReferenceExecutable
-from hetflow.devices import BaseDevice, Program, register_driver
-from hetflow.ir import Graph, verify
+from hetflow.devices import ExecutableDevice, register_driver
+from hetflow.ir import Graph
 
 
-class ReferenceDevice(BaseDevice):
+class ReferenceDevice(ExecutableDevice):
     """Backend ``reference``: programs are IR graphs (or ReferenceExecutables), buffers bound by graph value names."""
 
     driver = "reference"
     time_source = "measured"
 
-    def compile(self, artifact: Any, name: str | None) -> Program:
-        if isinstance(artifact, Graph):
-            verify(artifact)
-            artifact = ReferenceExecutable(artifact)
-        if not isinstance(artifact, ReferenceExecutable):
-            raise TypeError(f"the reference driver loads an IR Graph or a ReferenceExecutable, not {type(artifact).__name__}")
-        return Program.from_graph(artifact.graph, artifact, name)
+    executable_types = (ReferenceExecutable,)
 
-    def execute(self, program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return program.handle.run(inputs)
+    def build(self, graph: Graph) -> ReferenceExecutable:
+        return ReferenceExecutable(graph)
 
 
 register_driver("reference", ReferenceDevice)
