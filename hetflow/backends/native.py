@@ -7,6 +7,7 @@ concurrent or interrupted build never leaves a half-written library behind.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -89,3 +90,15 @@ def first_errors(text: str, limit: int = 30) -> str:
     shown = lines[start:start + limit]
     more = len(lines) - start - len(shown)
     return "\n".join(shown) + (f"\n... ({more} more lines)" if more > 0 else "")
+
+
+def read_artifact_manifest(directory: Path, filename: str, kind: str, version: int) -> dict:
+    """The JSON manifest of a saved compiled artifact, checked for its format version; one-line errors otherwise."""
+    try:
+        manifest = json.loads((directory / filename).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise HetflowError(f"{directory}: not a saved {kind} artifact ({exc})") from None
+    if manifest.get("version") != version:
+        raise HetflowError(f"{directory}: {kind} artifact version {manifest.get('version')}; this hetflow reads "
+                           f"{version}; compile the graph again")
+    return manifest

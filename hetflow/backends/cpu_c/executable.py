@@ -24,6 +24,7 @@ from hetflow.backends.cpu_c.codegen import Segment, generate
 from hetflow.backends.cpu_c.fusion import Fusion, Unit, fuse
 from hetflow.backends.cpu_c.memplan import Loc, MemoryPlan, plan_memory
 from hetflow.backends.cpu_c.table import TABLE, Kernel
+from hetflow.backends.native import read_artifact_manifest
 from hetflow.ir import Graph, Value, get_op
 from hetflow.ir.errors import HetflowError, InputError
 from hetflow.ir.types import TensorType
@@ -281,13 +282,7 @@ class CpuCExecutable:
         from hetflow.targets import detect_host
 
         directory = Path(directory)
-        try:
-            manifest = json.loads((directory / "cpu_c.json").read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise HetflowError(f"{directory}: not a cpu_c artifact ({exc})") from None
-        if manifest.get("version") != cls.ARTIFACT_VERSION:
-            raise HetflowError(f"{directory}: cpu_c artifact version {manifest.get('version')}; this hetflow reads "
-                               f"{cls.ARTIFACT_VERSION}; compile the graph again")
+        manifest = read_artifact_manifest(directory, "cpu_c.json", "cpu_c", cls.ARTIFACT_VERSION)
         missing = sorted(set(manifest["isa"]) - set(detect_host().isa))
         if missing:
             raise HetflowError(f"{directory}: built for a CPU with {', '.join(missing)}, which this one lacks; "

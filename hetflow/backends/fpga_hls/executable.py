@@ -16,6 +16,7 @@ from hetflow.backends.fpga_hls.config import HLSConfig, LayerSettings, LayerSpec
 from hetflow.backends.fpga_hls.csim import CSim, Toolchain
 from hetflow.backends.fpga_hls.estimate import DesignEstimate, layer_estimate
 from hetflow.backends.fpga_hls.lower import Design, lower
+from hetflow.backends.native import read_artifact_manifest
 from hetflow.ir import Graph
 from hetflow.ir.errors import HetflowError
 
@@ -132,13 +133,7 @@ class FpgaExecutable:
         """The executable ``save_artifact`` wrote: the design is lowered again with the saved settings and must
         generate the saved sources; the saved library runs it, so no compiler runs."""
         directory = Path(directory)
-        try:
-            manifest = json.loads((directory / "fpga_hls.json").read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise HetflowError(f"{directory}: not an fpga_hls artifact ({exc})") from None
-        if manifest.get("version") != cls.ARTIFACT_VERSION:
-            raise HetflowError(f"{directory}: fpga_hls artifact version {manifest.get('version')}; this hetflow reads "
-                               f"{cls.ARTIFACT_VERSION}; compile the graph again")
+        manifest = read_artifact_manifest(directory, "fpga_hls.json", "fpga_hls", cls.ARTIFACT_VERSION)
         config = HLSConfig(manifest["architecture"],
                            name=tuple((name, _spec(s)) for name, s in manifest["settings"].items()))
         with warnings.catch_warnings():
