@@ -37,8 +37,9 @@ class Registry(Generic[T]):
 
     def register(self, name: str, factory: Callable[..., T]) -> None:
         """Make ``factory`` the one called ``name``; a second registration of a name raises."""
-        if name in self._factories:
-            raise RegistryError(f"{self.what} {name!r} is registered twice")
+        if name in self._factories or _entry_points(self.group, name):
+            raise RegistryError(f"{self.what} {name!r} is registered twice (in code, or declared by an entry point "
+                                f"in {self.group!r})")
         self._factories[name] = factory
 
     def unregister(self, name: str) -> None:
@@ -60,9 +61,7 @@ class Registry(Generic[T]):
         except Exception as exc:  # any import failure of a plug-in becomes one line naming it
             raise RegistryError(f"{self.what} {name!r} from entry point {points[0].value!r} ({self.group}) failed to "
                                 f"load: {type(exc).__name__}: {exc}") from exc
-        if name not in self._factories:  # loading it may have registered it already (a module that registers itself)
-            self.register(name, factory)
-        return self._factories[name]
+        return self._factories.setdefault(name, factory)  # loading may have registered it (a module registering itself)
 
     def names(self) -> list[str]:
         """Every name that is registered or declared by an entry point."""

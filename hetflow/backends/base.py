@@ -15,7 +15,6 @@ Required
 
 Declared, with defaults (override the ones that apply; callers never probe)
     ``time_source``               what its driver reports: ``"measured"`` or ``"model:<name>"``.
-    ``interprets``                True when artifacts are the IR itself (nothing to save; rebuilding is free).
     ``falls_back``                True when ``compile`` runs nodes ``supports`` refused on another backend
                                   instead of raising ``UnsupportedNodeError``.
     ``saves_artifacts``           True when ``save_artifact`` / ``load_artifact`` round-trip an artifact.
@@ -103,7 +102,6 @@ class Backend(ABC):
 
     name: ClassVar[str]
     time_source: ClassVar[str] = "measured"
-    interprets: ClassVar[bool] = False
     falls_back: ClassVar[bool] = False
     saves_artifacts: ClassVar[bool] = False
 

@@ -48,6 +48,11 @@ class Calibration:
     compute_eff: dict[str, float]
     memory_eff: float
 
+    def arithmetic(self, node: Node, desc: MachineDescription) -> float:
+        """Seconds of ``node``'s arithmetic alone, at the vector rate the generated loops reach (the conv class)."""
+        peak = desc.peak(compute_dtype(node)) or min(desc.peak_ops.values())
+        return get_op(node.op).flop_count(node) / (peak * self.compute_eff["conv"])
+
     def estimate(self, node: Node, desc: MachineDescription, source: str) -> Estimate:
         if node.op in VIEWS:
             return Estimate(0.0, source)

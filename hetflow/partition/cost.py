@@ -3,14 +3,14 @@
 In order of preference a node's time on a device is:
 
 1. ``measured``: a profile (``hetflow profile``) timed this op at this shape on this device;
-2. the own model of the backend that will run the node on that device (``Backend.estimate``; the
+2. ``model:profile``: the roofline scaled by what the profile measured for the op's family there;
+3. the own model of the backend that will run the node on that device (``Backend.estimate``; the
    fallback backend's for a node the device's backend refuses), with the source it names
    (fpga_hls: its cycle model, ``model:hls-cycles``; cpu_c and the reference interpreter: models
    calibrated on this host); None falls through;
-3. ``model:profile``: the roofline scaled by what the profile measured for the op's family;
 4. ``model:roofline``: ``max(flops / peak[dtype], bytes / memory bandwidth)``.
 
-3 and 4 add the description's per-kernel launch overhead (``launch.kernel``); the partitioner
+2 and 4 add the description's per-kernel launch overhead (``launch.kernel``); the partitioner
 charges ``launch.subgraph`` at every subgraph boundary.
 
 A transfer costs ``latency + bytes / bandwidth`` of the link between two endpoints (``model:link``).
@@ -94,14 +94,14 @@ class CostModel:
             seconds = measured.get(shape_key(node))
             if seconds is not None:
                 return Estimate(seconds, "measured")
+        launch = desc.launch.kernel
+        ratio = self.profile.family_ratio.get(desc.name, {}).get(get_op(node.op).family)
+        if ratio is not None:  # measured on this very device: preferred to any model
+            return Estimate(launch + roofline(node, desc) * ratio, "model:profile")
         runner = self._backend(backend or desc.backend)
         found = runner.estimate(node, desc) if runner is not None else None
         if found is not None:
             return found
-        launch = desc.launch.kernel
-        ratio = self.profile.family_ratio.get(desc.name, {}).get(get_op(node.op).family)
-        if ratio is not None:
-            return Estimate(launch + roofline(node, desc) * ratio, "model:profile")
         return Estimate(launch + roofline(node, desc), "model:roofline")
 
     @staticmethod

@@ -8,8 +8,8 @@ Layout of a plan directory::
     artifacts/<name>/    what a backend saved of its compiled form (when it can save one)
 
 Loading never compiles: a subgraph's executable comes from its backend's ``load_artifact(dir,
-graph)`` when the backend saved one, and otherwise from a backend that executes the IR as it is
-(the reference interpreter), which has nothing to compile. Every file is listed in the manifest
+graph)``; a backend that declares ``saves_artifacts`` writes one (the reference interpreter's is the
+subgraph's IR itself, so its directory is empty). Every file is listed in the manifest
 with its SHA-256, so a damaged directory is caught with a one-line error naming the file.
 """
 
@@ -191,7 +191,7 @@ def save_plan(plan: Any, root: Path) -> Path:
         assert sub.graph is not None
         files += [f"subgraphs/{f}" for f in write_graph(sub.graph, root / "subgraphs", sub.name)]
         artifact = None
-        if _saves(sub.backend):
+        if get_backend(sub.backend).saves_artifacts:
             artifact = f"artifacts/{sub.name}"
             (root / artifact).mkdir(parents=True, exist_ok=True)
             get_backend(sub.backend).save_artifact(sub.executable, root / artifact)
@@ -240,11 +240,8 @@ def load_plan(root: Path, *, recompile: bool = False) -> Any:
         subgraphs = []
         for s in manifest["subgraphs"]:
             sub_graph = read_graph(root / "subgraphs", s["name"])
-            backend = get_backend(s["backend"])
             if s["artifact"] is not None:
-                executable = backend.load_artifact(root / s["artifact"], sub_graph)
-            elif backend.interprets:  # the artifact is the IR itself: building it is not compiling
-                executable = backend.compile(sub_graph)
+                executable = get_backend(s["backend"]).load_artifact(root / s["artifact"], sub_graph)
             elif recompile:
                 executable = _recompile(s, sub_graph, by_id.get(s["device"]))
             else:
@@ -273,12 +270,6 @@ def _recompile(entry: dict[str, Any], graph: Graph, device: Any) -> Any:
     if device is not None and not device.present and entry["driver"] == entry["backend"]:
         return backend.compile(graph, device.description)
     return backend.compile(graph)
-
-
-def _saves(backend: str) -> bool:
-    """Whether ``backend`` writes its artifacts into a saved plan (an interpreter's artifact is the saved IR)."""
-    declared = get_backend(backend)
-    return declared.saves_artifacts and not declared.interprets
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """cpu_c's time per node on a CPU: its generated kernels calibrated on this host (``calibrate.py``).
 
 Elementwise nodes that cpu_c fuses into the output tiles of the convolution or matmul producing
-their input cost no pass over memory of their own, so they are charged nothing beyond that kernel.
+their input cost no pass over memory of their own: they are charged their arithmetic only.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ def kernel_estimate(node: Node, description: MachineDescription) -> Estimate | N
     """Seconds cpu_c's code takes for ``node`` on a CPU of ``description``; None on other chips."""
     if description.kind != "cpu":
         return None
+    calibration = host_calibration()
     if fused_into_producer(node):
-        return Estimate(0.0, SOURCE)
-    return host_calibration().estimate(node, description, SOURCE)
+        return Estimate(calibration.arithmetic(node, description), SOURCE)
+    return calibration.estimate(node, description, SOURCE)
