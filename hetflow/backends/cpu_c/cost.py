@@ -10,11 +10,15 @@ import functools
 
 from hetflow.backends.base import Estimate
 from hetflow.backends.calibrate import Calibration, calibrate
-from hetflow.ir import Node, get_op
+from hetflow.ir import Node, Value, get_op
 from hetflow.targets import MachineDescription, detect_host
 
 SOURCE = "model:cpu_c-calibrated"
 _ANCHORS = frozenset({"conv", "matmul", "gemm"})
+_EPILOGUE = frozenset({"batch_norm"})
+"""Not elementwise in the IR, but folded into the producing kernel's weights or epilogue by cpu_c."""
+_PLACED = frozenset({"concat"})
+"""Written in place: memory planning lays each operand out inside the concatenated buffer."""
 
 
 @functools.cache
@@ -25,14 +29,22 @@ def host_calibration() -> Calibration:
     return calibrate(CpuCBackend().compile, detect_host())
 
 
-def fused_into_producer(node: Node) -> bool:
-    """Whether ``node`` is elementwise work on a kernel's output, which cpu_c does inside that kernel's tiles."""
-    if get_op(node.op).family != "elementwise" or not node.inputs or node.inputs[0] is None:
-        return False
-    producer = node.inputs[0].producer
-    while producer is not None and get_op(producer.op).family == "elementwise":
-        producer = producer.inputs[0].producer if producer.inputs and producer.inputs[0] is not None else None
+def _epilogue_op(node: Node) -> bool:
+    return get_op(node.op).family == "elementwise" or node.op in _EPILOGUE
+
+
+def _from_kernel(value: Value | None) -> bool:
+    """Whether ``value`` is a kernel's output, possibly through other epilogue work."""
+    producer = value.producer if value is not None else None
+    while producer is not None and _epilogue_op(producer) and producer.inputs and producer.inputs[0] is not None:
+        producer = producer.inputs[0].producer
     return producer is not None and producer.op in _ANCHORS
+
+
+def fused_into_producer(node: Node) -> bool:
+    """Whether ``node`` is epilogue work on a kernel's output (an activation, a folded batch norm, a residual sum),
+    which cpu_c does inside that kernel's output tiles."""
+    return _epilogue_op(node) and any(_from_kernel(v) for v in node.inputs[:2])
 
 
 def kernel_estimate(node: Node, description: MachineDescription) -> Estimate | None:
@@ -40,6 +52,8 @@ def kernel_estimate(node: Node, description: MachineDescription) -> Estimate | N
     if description.kind != "cpu":
         return None
     calibration = host_calibration()
+    if node.op in _PLACED:
+        return Estimate(0.0, SOURCE)
     if fused_into_producer(node):
         return Estimate(calibration.arithmetic(node, description), SOURCE)
     return calibration.estimate(node, description, SOURCE)
