@@ -9,6 +9,10 @@ symbolic-batch LeNet, which cpu_c refuses (symbolic shapes) and the interpreter 
 
     python benchmarks/cost_model.py                       # the zoo, the MLP and the LeNet
     python benchmarks/cost_model.py --models squeezenet,lenet --reps 21
+    python benchmarks/cost_model.py --threads 1           # cpu_c on one core (a host shared with other work)
+
+The header prints the host's load average: on a host whose cores other processes also use, OpenMP
+threads wait at every barrier for a time slice, and both the calibration and the runs say so.
 """
 
 from __future__ import annotations
@@ -58,19 +62,38 @@ def measure(plan, feeds: dict[str, np.ndarray], reps: int) -> float:  # noqa: AN
     return statistics.median(samples)
 
 
+def host_cluster(threads: int | None):  # noqa: ANN201 - a Cluster
+    """This host's CPU alone, with ``threads`` OpenMP threads for cpu_c when given (else the description's)."""
+    from hetflow.targets import Cluster, detect_host
+
+    host = detect_host()
+    if threads is not None:
+        host = host.model_copy(update={"compute": host.compute.model_copy(update={"threads": threads})})
+    return Cluster.of(host, name="host-only")
+
+
 def main() -> int:
+    import os
+
     import hetflow as hf
+    from hetflow.targets import detect_host
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--reps", type=int, default=0, help="runs per model (default: by model size)")
+    parser.add_argument("--threads", type=int, default=None, help="cpu_c threads (default: the host's)")
     args = parser.parse_args()
+    cluster = host_cluster(args.threads)
+    host = cluster.devices[0].description
+    print(f"host: {host.model}, {host.compute.units} cores, cpu_c threads {host.compute.threads}; "
+          f"load average {os.getloadavg()[0]:.1f}; launch {detect_host().launch.kernel * 1e6:.2f} us per kernel, "
+          f"{host.launch.subgraph * 1e6:.1f} us per subgraph (measured)")
     print(f"{'model':<14}{'backends':<20}{'estimated':>12}{'measured':>12}{'est/meas':>10}   bar        source")
     within = 0
     names = args.models.split(",")
     for name in names:
         graph, feeds = load(name)
-        plan = hf.compile(graph, "host-only")
+        plan = hf.compile(graph, cluster)
         measured = measure(plan, feeds, args.reps or REPS.get(name, 21))
         estimated = plan.estimate.latency
         ratio = estimated / measured

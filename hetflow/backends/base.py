@@ -19,10 +19,18 @@ Declared, with defaults (override the ones that apply; callers never probe)
                                   instead of raising ``UnsupportedNodeError``.
     ``saves_artifacts``           True when ``save_artifact`` / ``load_artifact`` round-trip an artifact.
     ``estimate(node, description) -> Estimate | None``
-                                  its own time model for ``node`` on a chip of ``description``; None: no model.
+                                  its own time model for ``node`` on a chip of ``description``, per sample
+                                  (symbolic dims as 1), its own per-kernel overhead included; None: no model
+                                  (the partitioner then uses the description's roofline plus ``launch.kernel``).
+    ``save_artifact(artifact, dir)`` / ``load_artifact(dir, graph)``
+                                  write / read a compiled artifact without compiling (``saves_artifacts``).
     ``modelled_time(artifact) -> Estimate | None``
                                   a compiled artifact's stated time per run (e.g. a cycle model), if any.
     ``driver()``                  its device driver factory from the driver registry, or None.
+
+A new backend declares itself in its package's entry points (``[project.entry-points."hetflow.backends"]``
+``mychip = "mypkg:MyChipBackend"``, and its driver under ``hetflow.drivers``), and runs the conformance suite:
+subclass ``tests/backends/conformance.py``'s ``BackendConformance`` with its name.
 """
 
 from __future__ import annotations

@@ -22,11 +22,20 @@ _PLACED = frozenset({"concat"})
 
 
 @functools.cache
-def host_calibration() -> Calibration:
-    """cpu_c's kernels timed on the calibration suite on this host, once per process (builds are cached)."""
+def host_calibration(threads: int) -> Calibration:
+    """cpu_c's kernels at ``threads`` OpenMP threads timed on the calibration suite on this host, once per process
+    and thread count (builds are cached)."""
     from hetflow.backends.cpu_c import CpuCBackend
 
-    return calibrate(CpuCBackend().compile, detect_host())
+    backend = CpuCBackend()
+    return calibrate(lambda graph: backend.compile(graph, threads=threads), detect_host())
+
+
+def device_threads(description: MachineDescription) -> int:
+    """The threads cpu_c's driver gives a device of ``description``, as many as this host has at most."""
+    host = detect_host().compute
+    wanted = description.compute.threads or description.compute.units
+    return max(1, min(wanted, host.threads or host.units))
 
 
 def _epilogue_op(node: Node) -> bool:
@@ -51,7 +60,7 @@ def kernel_estimate(node: Node, description: MachineDescription) -> Estimate | N
     """Seconds cpu_c's code takes for ``node`` on a CPU of ``description``; None on other chips."""
     if description.kind != "cpu":
         return None
-    calibration = host_calibration()
+    calibration = host_calibration(device_threads(description))
     if node.op in _PLACED:
         return Estimate(0.0, SOURCE)
     if fused_into_producer(node):

@@ -69,9 +69,6 @@ class FpgaHlsBackend(Backend):
         table: ``hf.compile(graph, cluster)`` keeps the others on a CPU. With ``description``, the design a board of
         that description runs (``compile_for``: folded to fit, ``target`` and ``fit`` unused).
         """
-        refused = self.unsupported(graph)
-        if refused is not None:
-            raise refused
         if options:
             raise HLSConfigError(f"fpga_hls.compile: unknown option(s) {sorted(options)}; it takes config, target, "
                                  f"fit, toolchain, build, name")
