@@ -4,8 +4,9 @@ A backend that runs on this host (the reference interpreter, cpu_c) times its ow
 small synthetic suite — never on the model being placed — once per process: tiny kernels for its
 fixed cost per op, and representative ops per class (GEMM, convolution, depthwise convolution,
 pooling, streaming elementwise) for the fraction of the host's roofline it reaches. A node is then
-``overhead + max(flops / (peak * compute_eff), bytes / (bandwidth * memory_eff))`` for its class,
-on any CPU description (the efficiencies carry over; the peaks and bandwidth are that CPU's).
+``overhead + max(flops / (peak * compute_eff), bytes / (bandwidth * memory_eff))`` for its class.
+Only for this host: efficiencies measured here (under this host's load) say nothing of another CPU,
+whose description's roofline stands.
 """
 
 from __future__ import annotations

@@ -151,6 +151,11 @@ def describe_host(info: CpuInfo, *, threads: int, clock_hz: float | None, memory
     return parse_description(data, source="detected host CPU")
 
 
+def is_this_host(description: MachineDescription) -> bool:
+    """Whether ``description`` is this machine's detected CPU (whose costs can be measured), not a chip described."""
+    return description.name == HOST_PRESET
+
+
 @functools.cache
 def detect_host() -> MachineDescription:
     """This machine's CPU as a machine description (detected once per process)."""

@@ -34,6 +34,9 @@ def test_the_cost_model_asks_the_backend_named_for_the_node():
     assert costs.node(node, host).source == CPU_C  # the description's own backend by default
     gpu = get_preset("nvidia/h200")  # no installed backend: the roofline plus the description's kernel launch
     assert costs.node(node, gpu).seconds == pytest.approx(gpu.launch.kernel + roofline(node, gpu))
+    xeon = get_preset("intel/xeon-platinum-8480")  # calibrated here, so not a model of another CPU: its roofline
+    found = costs.node(node, xeon, "cpu_c")
+    assert found.source == "model:roofline" and found.seconds == pytest.approx(xeon.launch.kernel + roofline(node, xeon))
 
 
 def test_every_preset_declares_its_launch_overheads_with_a_cited_figure():

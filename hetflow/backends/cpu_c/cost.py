@@ -11,7 +11,7 @@ import functools
 from hetflow.backends.base import Estimate
 from hetflow.backends.calibrate import Calibration, calibrate
 from hetflow.ir import Node, Value, get_op
-from hetflow.targets import MachineDescription, detect_host
+from hetflow.targets import MachineDescription, detect_host, is_this_host
 
 SOURCE = "model:cpu_c-calibrated"
 _ANCHORS = frozenset({"conv", "matmul", "gemm"})
@@ -32,10 +32,8 @@ def host_calibration(threads: int) -> Calibration:
 
 
 def device_threads(description: MachineDescription) -> int:
-    """The threads cpu_c's driver gives a device of ``description``, as many as this host has at most."""
-    host = detect_host().compute
-    wanted = description.compute.threads or description.compute.units
-    return max(1, min(wanted, host.threads or host.units))
+    """The threads cpu_c's driver gives a device of ``description`` (as ``CpuCDevice`` does)."""
+    return description.compute.threads or description.compute.units
 
 
 def _epilogue_op(node: Node) -> bool:
@@ -57,8 +55,9 @@ def fused_into_producer(node: Node) -> bool:
 
 
 def kernel_estimate(node: Node, description: MachineDescription) -> Estimate | None:
-    """Seconds cpu_c's code takes for ``node`` on a CPU of ``description``; None on other chips."""
-    if description.kind != "cpu":
+    """Seconds cpu_c's code takes for ``node`` on this host's CPU; None for any other chip
+    (the partitioner then uses that description's roofline)."""
+    if not is_this_host(description):  # measured here: it says nothing of another CPU
         return None
     calibration = host_calibration(device_threads(description))
     if node.op in _PLACED:

@@ -7,7 +7,7 @@ import functools
 from hetflow.backends.base import Estimate
 from hetflow.backends.calibrate import Calibration, calibrate
 from hetflow.ir import Node
-from hetflow.targets import MachineDescription, detect_host
+from hetflow.targets import MachineDescription, detect_host, is_this_host
 
 SOURCE = "model:reference-calibrated"
 
@@ -21,7 +21,8 @@ def host_calibration() -> Calibration:
 
 
 def interpreter_estimate(node: Node, description: MachineDescription) -> Estimate | None:
-    """Seconds the NumPy interpreter takes for ``node`` on a CPU of ``description``; None on other chips."""
-    if description.kind != "cpu":
+    """Seconds the NumPy interpreter takes for ``node`` on this host's CPU; None for any other chip
+    (the partitioner then uses that description's roofline)."""
+    if not is_this_host(description):  # measured here: it says nothing of another CPU
         return None
     return host_calibration().estimate(node, description, SOURCE)
