@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from hetflow.compiler import compile_graph
 from hetflow.ir import Graph
-from hetflow.partition import Plan, compile_graph
+from hetflow.partition import Plan
 
 
 def load(source: str | Path | bytes | Any, **options: Any) -> Graph:

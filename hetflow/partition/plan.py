@@ -1,6 +1,6 @@
 """The Plan: subgraphs compiled for devices, the transfers between them, the schedule and its estimates.
 
-``compile_graph`` (``hf.compile``) makes one; ``Plan.run`` executes it (through the runtime and
+``hetflow.compiler.compile_graph`` (``hf.compile``) makes one; ``Plan.run`` executes it (through the runtime and
 the device API when it spans a cluster); ``Plan.report`` says where each part runs and what it
 is estimated to cost, with the source of every number; ``Plan.explain`` says why a node went
 where it did; ``Plan.save`` / ``Plan.load`` keep it on disk without recompiling.
@@ -300,16 +300,3 @@ def check_feeds(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndar
                     raise InputError(f"input '{v.name}': dim {axis} is '{d}'={symbols[d]} elsewhere, got {n}")
         out[v.name] = array
     return out
-
-
-def compile_graph(graph: Graph, cluster: Any = None, **options: Any) -> Plan:
-    """Compile ``graph`` for ``cluster`` (a Cluster, a cluster file or preset name), or for this host when None.
-
-    Options: ``objective`` (latency | throughput | mincut), ``pins``, ``no_fallback``, ``profile``
-    (a Profile or a path), ``backend`` (the host plan's backend when ``cluster`` is None).
-    """
-    from hetflow.partition.compile import compile_for_cluster, compile_for_host
-
-    if cluster is None:
-        return compile_for_host(graph, **options)
-    return compile_for_cluster(graph, cluster, **options)
