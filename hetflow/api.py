@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import hetflow.runtime  # noqa: F401 - registers the runner behind Plan.run
 from hetflow.compiler import compile_graph
 from hetflow.ir import Graph
 from hetflow.partition import Plan

@@ -1,13 +1,15 @@
 """The Plan: subgraphs compiled for devices, the transfers between them, the schedule and its estimates.
 
-``hetflow.compiler.compile_graph`` (``hf.compile``) makes one; ``Plan.run`` executes it (through the runtime and
-the device API when it spans a cluster); ``Plan.report`` says where each part runs and what it
-is estimated to cost, with the source of every number; ``Plan.explain`` says why a node went
-where it did; ``Plan.save`` / ``Plan.load`` keep it on disk without recompiling.
+``hetflow.compiler.compile_graph`` (``hf.compile``) makes one. A Plan is data: ``Plan.run`` hands it to
+the runner the runtime registers (``register_runner``), so that the partitioner never imports the
+runtime above it. ``Plan.report`` says where each part runs and what it is estimated to cost, with the
+source of every number; ``Plan.explain`` says why a node went where it did; ``Plan.save`` /
+``Plan.load`` keep it on disk without recompiling.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,6 +27,28 @@ if TYPE_CHECKING:
     from hetflow.runtime.executor import RunReport
 
 OBJECTIVES = ("latency", "throughput", "mincut")
+
+Runner = Callable[["Plan", list[dict[str, np.ndarray]], "str | Path | None"],
+                  tuple[list[dict[str, np.ndarray]], "RunReport | None"]]
+"""``runner(plan, checked_items, trace) -> (outputs per item, report or None)``: what executes a Plan."""
+
+_RUNNER: list[Runner] = []
+
+
+def register_runner(runner: Runner) -> None:
+    """Make ``runner`` what ``Plan.run`` calls (the runtime registers itself on import); registering twice raises."""
+    if _RUNNER:
+        raise HetflowError("a plan runner is registered twice")
+    _RUNNER.append(runner)
+
+
+def _run(plan: Plan, items: list[dict[str, np.ndarray]], trace: str | Path | None) -> list[dict[str, np.ndarray]]:
+    if not _RUNNER:
+        raise HetflowError("no runtime is registered to run plans; import hetflow (or hetflow.runtime) first")
+    outputs, report = _RUNNER[0](plan, items, trace)
+    if report is not None:
+        plan.last_run = report
+    return outputs
 
 
 @dataclass
@@ -135,28 +159,12 @@ class Plan:
     # ------------------------------------------------------------ running
     def run(self, feeds: dict[str, np.ndarray], *, trace: str | Path | None = None) -> dict[str, np.ndarray]:
         """Run on named inputs; returns outputs by name. ``trace`` writes a Chrome/Perfetto trace JSON."""
-        checked = check_feeds(self.graph, feeds)
-        if not self.devices:
-            env = dict(checked)
-            for sub in self.subgraphs:
-                env.update(sub.executable.run(env))
-            return {v.name: env[v.name] if v.name in env else np.asarray(v.const) for v in self.graph.outputs}
-        # The runtime sits above the partitioner: imported here, where a plan is run, not where it is made.
-        from hetflow.runtime.executor import execute
-
-        outputs, self.last_run = execute(self, [checked], trace=trace)
-        return outputs[0]
+        return _run(self, [check_feeds(self.graph, feeds)], trace)[0]
 
     def run_stream(self, feeds: list[dict[str, np.ndarray]], *, trace: str | Path | None = None
                    ) -> list[dict[str, np.ndarray]]:
         """Run many inputs pipelined through the devices; outputs in input order."""
-        checked = [check_feeds(self.graph, f) for f in feeds]
-        if not self.devices:
-            return [self.run(f) for f in checked]
-        from hetflow.runtime.executor import execute
-
-        outputs, self.last_run = execute(self, checked, trace=trace)
-        return outputs
+        return _run(self, [check_feeds(self.graph, f) for f in feeds], trace)
 
     # ------------------------------------------------------------ explaining
     def report(self) -> str:
