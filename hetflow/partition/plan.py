@@ -12,24 +12,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from hetflow.backends import Executable
-from hetflow.ir import DType, Graph, Node
-from hetflow.ir.errors import HetflowError, InputError
+from hetflow.ir import Graph, Node
+from hetflow.ir.errors import HetflowError
+from hetflow.ir.feeds import check_feeds
 from hetflow.partition.cost import Estimate
 from hetflow.targets import MachineDescription
 from hetflow.targets.units import format_bytes, format_seconds
 
-if TYPE_CHECKING:
-    from hetflow.runtime.executor import RunReport
-
 OBJECTIVES = ("latency", "throughput", "mincut")
 
+class RunSummary(Protocol):
+    """What a run reports back (the runtime's ``RunReport``): end-to-end times and where they come from."""
+
+    items: int
+    latency: float
+    makespan: float
+    source: str
+
+
 Runner = Callable[["Plan", list[dict[str, np.ndarray]], "str | Path | None"],
-                  tuple[list[dict[str, np.ndarray]], "RunReport | None"]]
+                  tuple[list[dict[str, np.ndarray]], "RunSummary | None"]]
 """``runner(plan, checked_items, trace) -> (outputs per item, report or None)``: what executes a Plan."""
 
 _RUNNER: list[Runner] = []
@@ -147,7 +154,7 @@ class Plan:
     choices: dict[str, NodeChoice] = field(default_factory=dict)
     cluster_name: str = ""
     links: dict[str, tuple[float, float, str]] = field(default_factory=dict)  # "a|b" -> (latency, bandwidth, kind)
-    last_run: RunReport | None = field(default=None, repr=False)
+    last_run: RunSummary | None = field(default=None, repr=False)  # the runtime's RunReport of the latest run
 
     def link_time(self, src: str, dst: str, nbytes: int) -> float:
         """Modelled seconds to move ``nbytes`` from endpoint ``src`` to ``dst``."""
@@ -279,32 +286,3 @@ def combine_sources(sources: Any) -> str:
     if not found:
         return "model:roofline"
     return found[0] if len(found) == 1 else f"mixed({'+'.join(found)})"
-
-
-def check_feeds(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Validate inputs against the graph signature; one-line InputError naming the input otherwise."""
-    expected = {v.name for v in graph.inputs}
-    extra = set(feeds) - expected
-    if extra:
-        raise InputError(f"unknown input(s) {sorted(extra)}; the model takes {sorted(expected)}")
-    out: dict[str, np.ndarray] = {}
-    symbols: dict[str, int] = {}
-    for v in graph.inputs:
-        if v.name not in feeds:
-            raise InputError(f"input '{v.name}' ({v.type}) is missing")
-        array = np.asarray(feeds[v.name])
-        want = v.type.dtype
-        got = DType.of(array.dtype) if array.dtype.kind not in "USO" else DType.string
-        if got is not want:
-            raise InputError(f"input '{v.name}': expected dtype {want}, got {got}")
-        shape = v.type.shape
-        if shape is not None:
-            if array.ndim != len(shape):
-                raise InputError(f"input '{v.name}': expected shape {v.type}, got {list(array.shape)} (rank differs)")
-            for axis, (d, n) in enumerate(zip(shape, array.shape)):
-                if isinstance(d, int) and d != n:
-                    raise InputError(f"input '{v.name}': expected shape {v.type}, got {list(array.shape)} (dim {axis})")
-                if isinstance(d, str) and symbols.setdefault(d, n) != n:
-                    raise InputError(f"input '{v.name}': dim {axis} is '{d}'={symbols[d]} elsewhere, got {n}")
-        out[v.name] = array
-    return out
