@@ -170,6 +170,11 @@ class Executor:
         self._arenas.clear()
 
     @property
+    def devices(self) -> list[Device]:
+        """The devices this session has open (one per device and driver)."""
+        return list(self._devices.values())
+
+    @property
     def allocations(self) -> int:
         """Buffers the arenas have allocated since the plan's session began."""
         return sum(a.allocations for a in self._arenas.values())
