@@ -266,15 +266,15 @@ class Executor:
         origin, src, at = state.wait(item, value)
         if isinstance(origin, np.ndarray):
             buffer = self._arenas[key].take(origin.shape, origin.dtype)
-            upload(device, buffer, origin, state.moved, src)
+            route = upload(device, buffer, origin, state.moved, src)
         else:
             buffer = self._arenas[key].take(origin.buffer.shape, origin.buffer.dtype)
-            copy(self._devices[origin.key], origin.buffer, device, buffer, state.moved)
+            route = copy(self._devices[origin.key], origin.buffer, device, buffer, state.moved)
             self._release(state, origin)
         if src != device_id:
             seconds = plan.link_time(src, device_id, buffer.nbytes)
             at = state.clock.transfer(f"{src} -> {device_id}", at, seconds, item=item, value=value,
-                                      nbytes=buffer.nbytes) + self._plan_devices[device_id].penalty
+                                      nbytes=buffer.nbytes, route=route) + self._plan_devices[device_id].penalty
         resident = _Resident(key, buffer, at, state.consumers(item, value, key))
         state.put_local(item, value, key, resident)
         return resident
@@ -285,7 +285,7 @@ class Executor:
         array = download(device, resident.buffer, state.moved, plan.home)
         seconds = plan.link_time(device_id, plan.home, array.nbytes)
         at = state.clock.transfer(f"{device_id} -> {plan.home}", resident.at, seconds, item=item, value=value,
-                                  nbytes=array.nbytes)
+                                  nbytes=array.nbytes, route="read")
         state.deliver(item, value, array, at)
         self._release(state, resident)
 

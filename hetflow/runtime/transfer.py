@@ -53,10 +53,11 @@ class TransferLog:
         return sum(c.nbytes for c in self.links.values())
 
 
-def upload(device: Device, buffer: Buffer, array: np.ndarray, log: TransferLog, src: str) -> None:
-    """Host -> device: ``array`` from host ``src`` into ``buffer``."""
+def upload(device: Device, buffer: Buffer, array: np.ndarray, log: TransferLog, src: str) -> str:
+    """Host -> device: ``array`` from host ``src`` into ``buffer``. Returns the route (``write``)."""
     device.write(buffer, array)
     log.record(src, device.id, buffer.nbytes, "write")
+    return "write"
 
 
 def copy(src_device: Device, src: Buffer, dst_device: Device, dst: Buffer, log: TransferLog) -> str:
