@@ -20,6 +20,10 @@ CLEANUP: Phase = ("cleanup", ("constant_fold", "dce", "cse", "dce"))
 REGIONS: Phase = ("regions", ("form_regions",))
 """Group nodes into layers and blocks under the network root."""
 
+BACKEND_REWRITES: Phase = ("rewrites", ("fold_affine", "group_epilogues"))
+"""The rewrites every backend consumes: affine folding into conv / matmul weights, then fusion grouping
+(an analysis; each backend groups its private copy with its own ``FusionRules``)."""
+
 IMPORT_PIPELINE: tuple[Phase, ...] = (CLEANUP,)
 """What a frontend runs on a freshly imported graph."""
 
@@ -31,6 +35,11 @@ def pass_names(phases: Iterable[Phase]) -> tuple[str, ...]:
     """The passes of ``phases``, in order."""
     return tuple(name for _, names in phases for name in names)
 
+
+COMPILE_PIPELINE: tuple[Phase, ...] = (REGIONS,)
+"""What the compile driver runs before partitioning: region formation, so that pins and reports name
+layers and blocks (``--pin 'region:*fire2*=...'``). The graph is already clean from import; rewrites
+that change nodes run per backend on its own copy, so the plan still names the nodes the user wrote."""
 
 IMPORT_PASSES: tuple[str, ...] = pass_names(IMPORT_PIPELINE)
 
