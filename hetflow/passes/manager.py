@@ -69,6 +69,22 @@ def run_passes(
         if check:
             verify(graph)
         if name in dumps or "*" in dumps:
-            extra = f"\n{REPORTS[name](graph)}" if name in REPORTS else ""
-            print(f"// ---- IR after {name}\n{format_graph(graph)}{extra}", file=out or sys.stderr)
+            _print_dump(name, graph, REPORTS[name](graph) if name in REPORTS else None, out)
     return graph
+
+
+def _print_dump(name: str, graph: Graph, report: str | None, out: TextIO | None) -> None:
+    extra = f"\n{report}" if report else ""
+    print(f"// ---- IR after {name}\n{format_graph(graph)}{extra}", file=out or sys.stderr)
+
+
+def dump_if_asked(name: str, graph: Graph, report: str | None = None, *, out: TextIO | None = None) -> None:
+    """Print the IR after pass ``name`` (and ``report``) when ``HETFLOW_DUMP`` asks for it.
+
+    For a backend that applies a shared rewrite to its private copy of a subgraph (with its own rules),
+    so that ``HETFLOW_DUMP=after:<pass>`` shows what that backend received.
+    """
+    asked = get_config().dump_after
+    dumps = {asked} if isinstance(asked, str) else set(asked or ())
+    if name in dumps or "*" in dumps:
+        _print_dump(f"{name} ({graph.name})", graph, report, out)

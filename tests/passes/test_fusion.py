@@ -9,7 +9,9 @@ import numpy as np
 from typer.testing import CliRunner
 
 import hetflow as hf
+from hetflow.backends.cpu_c import CpuCBackend
 from hetflow.cli import app, resolve_model
+from hetflow.config import set_config
 from hetflow.ir import Graph, Node
 from hetflow.passes import COMPILE_PIPELINE, PASSES, run_passes
 from hetflow.passes.fusion import IR_RULES, FusionRules, Group, group_fusion
@@ -115,3 +117,20 @@ def test_region_pin_matches_squeezenet_fire2_through_the_cli():
                                       "region:*fire2*=node0/cpu:0"])
     assert result.exit_code == 0, result.output
     assert "node0/cpu:0" in result.output and "no region" not in result.output
+
+
+def test_hetflow_dump_shows_the_new_passes_in_compile_and_in_each_backend(monkeypatch, capsys):
+    monkeypatch.setenv("HETFLOW_DUMP", "after:form_regions,after:fold_affine,after:group_epilogues")
+    set_config(None)
+    try:
+        hf.compile(residual_block(), "host-only", emulate_with="reference")
+        err = capsys.readouterr().err
+        assert "// ---- IR after form_regions" in err
+        CpuCBackend().compile(residual_block())
+        err = capsys.readouterr().err
+        assert "// ---- IR after fold_affine (residual)" in err and "// cpu_c fusion groups:" in err
+        assert "conv1 (conv) + relu1 -> %relu1" in err  # bias1 was folded into conv1's bias first
+        assert "conv2 (conv) + skip, clip -> %clip" in err
+    finally:
+        monkeypatch.delenv("HETFLOW_DUMP")
+        set_config(None)

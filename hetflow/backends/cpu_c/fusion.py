@@ -16,7 +16,8 @@ import numpy as np
 from hetflow.backends.cpu_c.table import TABLE, Elementwise, Kernel, Lower, View, supports
 from hetflow.ir import Graph, Node, Value
 from hetflow.passes.affine import batch_norm_affine, fold_affine_into
-from hetflow.passes.fusion import FusionRules, Group, group_fusion
+from hetflow.passes.fusion import FusionRules, Group, describe, group_fusion
+from hetflow.passes.manager import dump_if_asked
 
 UnitKind = Literal["kernel", "elementwise", "view", "reference"]
 
@@ -69,6 +70,7 @@ def fuse(graph: Graph) -> Fusion:
     """Rewrite ``graph`` (a private copy) for cpu_c and cut it into units."""
     result = Fusion(graph, [])
     result.fate.update(fold_affine_into(graph))
+    dump_if_asked("fold_affine", graph)
     _lower(graph, result)
     result.units = _units(graph)
     return result
@@ -154,6 +156,7 @@ def _units(graph: Graph) -> list[Unit]:
     """The shared grouping, cut into units in execution order (a unit runs at its last node's place)."""
     index = {id(n): i for i, n in enumerate(graph.nodes)}
     grouping = group_fusion(graph, RULES)
+    dump_if_asked("group_epilogues", graph, "// cpu_c fusion groups:\n" + describe(graph, grouping))
     in_epilogue = grouping.in_epilogue()
     placed: dict[int, Unit] = {}  # unit by the index of the node it runs at
     for node in graph.nodes:

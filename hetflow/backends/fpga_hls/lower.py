@@ -21,7 +21,8 @@ from hetflow.backends.fpga_hls.layers import Cast, Layer, Tensor
 from hetflow.ir import Graph, Node, Value, get_op
 from hetflow.ir.errors import HetflowError
 from hetflow.passes.affine import Affine, channel_affine, fold_affine_into
-from hetflow.passes.fusion import FusionRules, group_fusion
+from hetflow.passes.fusion import FusionRules, describe, group_fusion
+from hetflow.passes.manager import dump_if_asked
 
 
 class LoweringError(HetflowError):
@@ -184,8 +185,11 @@ def fold(graph: Graph) -> Folds:
     folds = Folds()
     for name, anchor in fold_affine_into(graph).items():
         folds.names.setdefault(anchor, []).append(name)
+    dump_if_asked("fold_affine", graph)
     users = graph.users()
     grouping = group_fusion(graph, RULES)
+    dump_if_asked("group_epilogues", graph, "// fpga_hls fusion groups (each keeps its affine prefix):\n"
+                  + describe(graph, grouping))
     for node in graph.nodes:
         epilogue = grouping.epilogue(node)
         if epilogue is None:
