@@ -20,26 +20,24 @@ CLEANUP: Phase = ("cleanup", ("constant_fold", "dce", "cse", "dce"))
 REGIONS: Phase = ("regions", ("form_regions",))
 """Group nodes into layers and blocks under the network root."""
 
-BACKEND_REWRITES: Phase = ("rewrites", ("fold_affine", "group_epilogues"))
-"""The rewrites every backend consumes: affine folding into conv / matmul weights, then fusion grouping
-(an analysis; each backend groups its private copy with its own ``FusionRules``)."""
-
 IMPORT_PIPELINE: tuple[Phase, ...] = (CLEANUP,)
 """What a frontend runs on a freshly imported graph."""
 
 ANALYSIS_PIPELINE: tuple[Phase, ...] = (CLEANUP, REGIONS)
 """Import cleanup plus region formation: what reports (``hetflow inspect``) and the partitioner read."""
 
+COMPILE_PIPELINE: tuple[Phase, ...] = (REGIONS,)
+"""What the compile driver runs before partitioning: region formation, so that pins and reports name
+layers and blocks (``--pin 'region:*fire2*=...'``). The graph is already clean from import; rewrites
+that change nodes (``fold_affine``, then ``group_epilogues`` with the backend's own ``FusionRules``) run
+inside each backend on its private copy, so the plan still names the nodes the user wrote and a node
+another device takes is never folded into one it does not."""
+
 
 def pass_names(phases: Iterable[Phase]) -> tuple[str, ...]:
     """The passes of ``phases``, in order."""
     return tuple(name for _, names in phases for name in names)
 
-
-COMPILE_PIPELINE: tuple[Phase, ...] = (REGIONS,)
-"""What the compile driver runs before partitioning: region formation, so that pins and reports name
-layers and blocks (``--pin 'region:*fire2*=...'``). The graph is already clean from import; rewrites
-that change nodes run per backend on its own copy, so the plan still names the nodes the user wrote."""
 
 IMPORT_PASSES: tuple[str, ...] = pass_names(IMPORT_PIPELINE)
 
