@@ -415,7 +415,8 @@ def codegen(
     reuse_factor: Annotated[int | None, typer.Option("--reuse-factor", help="Model-wide reuse factor.")] = None,
     precision: Annotated[str | None, typer.Option(help="Model-wide precision, e.g. 'fixed<16,6>'.")] = None,
     config: Annotated[Path | None, typer.Option(help="HLSConfig as a JSON or TOML file (model/op_type/name).")] = None,
-    fold: Annotated[bool, typer.Option("--fold", help="Raise reuse factors until the design fits the board.")] = False,
+    fold: Annotated[bool, typer.Option("--fold/--no-fold", help="Raise reuse factors until the design fits the "
+                                       "board (the default); --no-fold refuses a design that does not fit.")] = True,
     trace_precision: Annotated[bool, typer.Option("--trace-precision",
                                                   help="Print per-layer error against float and where it is lost.")] = False,
     inputs: Annotated[list[str] | None, typer.Option("--input", "-i", help="Golden input NAME=FILE.npy.")] = None,
