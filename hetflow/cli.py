@@ -48,18 +48,31 @@ class _Command(TyperCommand):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for param in self.params:
-            flag = isinstance(param, TyperOption) and param.is_flag
-            label = None if flag or isinstance(param, TyperArgument) else param.metavar or (param.name or "").upper()
-            # Instance attributes override typer's methods for this one parameter only.
-            param.display_type_rich = lambda ctx, label=label: label  # type: ignore[method-assign]
-            if isinstance(param, TyperArgument):
-                name = param.metavar or (param.name or "").upper()
-                param._usage_display_name = lambda n=name, req=param.required: n if req else f"[{n}]"  # type: ignore
+            _label(param)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            _label(option)
+        return option
+
+
+def _label(param: Any) -> None:
+    """Show ``param``'s metavar (or nothing, for a flag) in help instead of its Python type."""
+    flag = isinstance(param, TyperOption) and param.is_flag
+    label = None if flag or isinstance(param, TyperArgument) else param.metavar or (param.name or "").upper()
+    # Instance attributes override typer's methods for this one parameter only.
+    param.display_type_rich = lambda ctx, label=label: label
+    if isinstance(param, TyperArgument):
+        name = param.metavar or (param.name or "").upper()
+        param._usage_display_name = lambda n=name, req=param.required: n if req else f"[{n}]"
 
 
 app = typer.Typer(
     name="hetflow",
-    help="hetflow: one model, many chips. Import a model, compile it for this host's devices, run it.",
+    help="hetflow: one model, many chips. Import a model, compile it for this host's devices, run it.\n\n"
+         "Compiled code is cached in HETFLOW_CACHE_DIR (default ~/.cache/hetflow). GPU, FPGA and ASIC devices of a "
+         "cluster are emulated: computed on this host, their times modelled (model:<name>), never measured.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -166,10 +179,10 @@ def _compile_error_line(exc: CompileError) -> str:
     return f"{lines[0] if lines else type(exc).__name__} {first[:300]} (--debug shows the full compiler output)"
 
 
-def _choice(value: str, choices: tuple[str, ...], flag: str) -> str:
+def _choice(value: str, choices: tuple[str, ...], flag: str, what: str) -> str:
     """``value`` if it is one of ``choices``; else a one-line error naming the flag."""
     if value not in choices:
-        raise InputError(f"{flag} {value!r}: expected one of {', '.join(choices)}")
+        raise InputError(f"{flag} {value}: unknown {what}; expected one of {', '.join(choices)}")
     return value
 
 
@@ -195,11 +208,7 @@ def _main(
         bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    """hetflow: one model, many chips.
-
-    Compiled code is cached in HETFLOW_CACHE_DIR (default ~/.cache/hetflow). GPU, FPGA and ASIC devices of a
-    cluster are emulated: their results are computed on this host and their times are modelled (model:<name>).
-    """
+    """hetflow: one model, many chips (the app's help says more)."""
 
 
 # ---------------------------------------------------------------- run
@@ -343,7 +352,7 @@ def run(
     on this host and report modelled time.
     """
     with _user_errors(debug):
-        _choice(objective, OBJECTIVES, "--objective")
+        _choice(objective, OBJECTIVES, "--objective", "objective")
         _writable(output, "--output")
         _writable(trace, "--trace")
         if trace is not None and cluster is None:
@@ -374,9 +383,9 @@ def run(
             console.print(escape(str(compiled.last_run)))
             if trace is not None:
                 console.print(f"trace written to {trace}")
-            console.print(timing.line("the cluster's, emulated devices computing on this host"))
+            console.print(timing.line("the cluster's, emulated devices computing on this host"), soft_wrap=True)
         else:
-            console.print(timing.line(str(used)))
+            console.print(timing.line(str(used)), soft_wrap=True)
         if written is not None:
             console.print(f"outputs written to {written}")
 
@@ -473,7 +482,7 @@ def inspect_model(
 ) -> None:
     """Show a model's graph at a grain (op, layer, block, network), with FLOPs and parameter bytes."""
     with _user_errors(debug):
-        _choice(granularity, GRAINS, "--granularity")
+        _choice(granularity, GRAINS, "--granularity", "grain")
         graph = hf.load(resolve_model(model))
         rows = regions.summarize(graph, granularity)  # type: ignore[arg-type]
         if as_json:
@@ -564,7 +573,7 @@ def plan(
 ) -> None:
     """Place a model on a cluster and print where every part runs, what it is estimated to cost, and why."""
     with _user_errors(debug):
-        _choice(objective, OBJECTIVES, "--objective")
+        _choice(objective, OBJECTIVES, "--objective", "objective")
         graph = hf.load(resolve_model(model))
         explained = explain_targets(graph, explain or [])  # checked before the (long) placement
         compiled = hf.compile(graph, cluster, objective=objective, pins=pin or None, no_fallback=no_fallback,

@@ -190,11 +190,11 @@ def test_unknown_backend_cli(small: Path) -> None:
     _assert_one_line_error(runner.invoke(app, ["run", str(small), "--random", "--backend", "abacus"]), "abacus")
 
 
-# ---------------------------------------------------------------- --debug shows the traceback instead
-def test_debug_raises_instead_of_one_line(tmp_path: Path) -> None:
+# ---------------------------------------------------------------- --debug shows the traceback as well
+def test_debug_shows_the_traceback_with_the_same_exit_code(tmp_path: Path) -> None:
     path = tmp_path / "strings.onnx"
     _unmapped_model(path)
     result = runner.invoke(app, ["run", str(path), "--random", "--debug"])
-    assert result.exit_code != 0
-    assert isinstance(result.exception, hf.UnsupportedOpError)
-    assert not result.stderr.startswith("error: ")
+    assert result.exit_code == 2  # as without --debug: scripts see the same status
+    assert "Traceback" in result.stderr and "UnsupportedOpError" in result.stderr
+    assert result.stderr.rstrip().splitlines()[-1].startswith("error: ")

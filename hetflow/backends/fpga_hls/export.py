@@ -177,7 +177,8 @@ def testbench(exe: FpgaExecutable, tolerance: float) -> str:
     n_out = " + ".join(f"N_OUTPUT_{k}" for k in range(len(d.outputs)))
     lines = [cg.HEADER, f"// Testbench for {d.name}: runs the golden inputs, checks every output bit for bit against hetflow's",
              "// C simulation and reports the error against the float reference (pass within the tolerance).",
-             "#include <cmath>", "#include <cstdio>", "#include <fstream>", "#include <sstream>", "#include <string>", "#include <vector>",
+             "#include <cmath>", "#include <cstdio>", "#include <fstream>", "#include <sstream>", "#include <string>",
+             "#include <vector>",
              "", f'#include "{d.name}.h"', "",
              "static bool read_row(std::ifstream& f, std::vector<double>& row) {",
              "    std::string line;", "    if (!std::getline(f, line)) return false;",
@@ -308,7 +309,8 @@ Target: {description.name} at {description.clock_hz / 1e6:g} MHz; {d.architectur
 
 ## Run
 
-C simulation with g++ only: `make test` (prints `PASS: ...` and exits 0 when bit-exact and within tolerance of float). Syntax check: `make syntax`.
+C simulation with g++ only: `make test` (prints `PASS: ...` and exits 0 when bit-exact and within tolerance of
+float). Syntax check: `make syntax`.
 
 Synthesis: install Vitis HLS, then in this directory run `vitis_hls -f build_prj.tcl`. The part is
 `{part or "not known for this board: set it in build_prj.tcl"}` and the clock period {1e9 / description.clock_hz:.3f} ns.
