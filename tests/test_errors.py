@@ -130,6 +130,17 @@ def test_unmapped_op_cli(tmp_path: Path) -> None:
     _assert_one_line_error(result, "StringNormalizer", "opset 17", "'normalize'", "hetflow ops")
 
 
+def test_unmapped_op_of_a_custom_domain_does_not_claim_the_main_opset(tmp_path: Path) -> None:
+    node = helper.make_node("Frobnicate", ["x"], ["y"], name="frob", domain="com.example")
+    graph = helper.make_graph([node], "custom", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
+    model.ir_version = 8
+    with pytest.raises(hf.UnsupportedOpError) as info:
+        hf.load(model)
+    assert "domain 'com.example'" in str(info.value) and "opset 17" not in str(info.value)
+
+
 # ---------------------------------------------------------------- inputs of the wrong shape or dtype
 def test_wrong_shape_api(small: Path) -> None:
     plan = hf.compile(hf.load(small))

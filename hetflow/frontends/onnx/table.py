@@ -58,8 +58,10 @@ def lookup(op_type: str, domain: str, opset: int, where: str) -> Mapping:
     domain = "" if domain == "ai.onnx" else domain
     entries = _TABLE.get((op_type, domain))
     if not entries:
+        # The opset passed is the model's ai.onnx one: name it only for that domain.
+        version = f", opset {opset}" if not domain else ""
         raise UnsupportedOpError(
-            f"{where}: ONNX op '{op_type}' (domain '{domain or 'ai.onnx'}', opset {opset}) is not supported; "
+            f"{where}: ONNX op '{op_type}' (domain '{domain or 'ai.onnx'}'{version}) is not supported; "
             f"hetflow maps {len(_TABLE)} ONNX ops (run `hetflow ops` for the list)"
         )
     usable = [m for m in entries if m.since <= opset]
