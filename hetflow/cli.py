@@ -34,6 +34,7 @@ from rich.table import Table
 from typer.core import TyperArgument, TyperCommand, TyperOption
 
 import hetflow as hf
+from hetflow import zoo
 from hetflow.backends.native import CompileError
 from hetflow.errors import HetflowError, InputError, ModelError
 from hetflow.frontends.onnx.table import table as mapping_table
@@ -79,31 +80,14 @@ app = typer.Typer(
 )
 console = Console(highlight=False)
 
-BUNDLED_MODELS: dict[str, str] = {
-    "resnet50": "light_resnet50.onnx",
-    "squeezenet": "light_squeezenet.onnx",
-    "densenet121": "light_densenet121.onnx",
-    "alexnet": "light_bvlc_alexnet.onnx",
-    "inception_v1": "light_inception_v1.onnx",
-    "inception_v2": "light_inception_v2.onnx",
-    "shufflenet": "light_shufflenet.onnx",
-    "vgg19": "light_vgg19.onnx",
-    "zfnet512": "light_zfnet512.onnx",
-}
-"""Model names ``hetflow run`` accepts in place of a path: the light model zoo in the onnx wheel."""
+BUNDLED_MODELS = zoo.MODELS
+"""Model names any MODEL argument takes in place of a path (`hetflow models` lists them)."""
 
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error, and debug logs.")]
 ModelArgument = Annotated[
     str, typer.Argument(metavar="MODEL", show_default=False,
                         help=f"An ONNX file, or a bundled model (`hetflow models`): {', '.join(BUNDLED_MODELS)}.")
 ]
-
-
-def bundled_models_dir() -> Path:
-    """Where the onnx wheel keeps its light model zoo."""
-    import onnx
-
-    return Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 
 
 def resolve_model(model: str) -> Path:
@@ -113,10 +97,7 @@ def resolve_model(model: str) -> Path:
         return path
     if model not in BUNDLED_MODELS:
         raise ModelError(f"{model}: no such file, and not a bundled model ({', '.join(BUNDLED_MODELS)})")
-    bundled = bundled_models_dir() / BUNDLED_MODELS[model]
-    if not bundled.exists():
-        raise ModelError(f"bundled model '{model}' is missing from the onnx package ({bundled})")
-    return bundled
+    return zoo.model_path(model)
 
 
 CLI_SPELLING: tuple[tuple[str, str], ...] = (
@@ -668,18 +649,34 @@ def clusters(as_json: JsonOption = False, debug: DebugOption = False) -> None:
 
 
 @app.command(cls=_Command)
-def models(as_json: JsonOption = False, debug: DebugOption = False) -> None:
-    """List the bundled models any MODEL argument takes by name (the onnx wheel's light model zoo)."""
+def models(
+    name: Annotated[str | None, typer.Argument(metavar="[NAME]", help="A bundled model to write out with -o.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE.onnx",
+                                                help="With NAME: write that model to this ONNX file.")] = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """List the bundled models any MODEL argument takes by name, or write one out (NAME -o FILE.onnx)."""
+    import shutil
+
     with _user_errors(debug):
-        rows = [(name, bundled_models_dir() / file) for name, file in BUNDLED_MODELS.items()]
-        if as_json:
-            _print_json([{"name": name, "path": str(path), "present": path.exists()} for name, path in rows])
+        if name is not None:
+            if output is None:
+                raise InputError(f"models {name}: give -o FILE.onnx to write it out")
+            _writable(output, "--output")
+            shutil.copyfile(resolve_model(name), output)
+            typer.echo(f"{name} written to {output}")
             return
-        table = Table(title="bundled models", title_justify="left")
+        rows = [(name, zoo.model_path(name)) for name in BUNDLED_MODELS]
+        if as_json:
+            _print_json([{"name": n, "path": str(path)} for n, path in rows])
+            return
+        table = Table(title="bundled models (give the name as MODEL; the light zoo's weights are constants)",
+                      title_justify="left")
         table.add_column("name")
-        table.add_column("file")
-        for name, path in rows:
-            table.add_row(name, str(path) if path.exists() else f"missing: {path}")
+        table.add_column("file", overflow="fold")
+        for n, path in rows:
+            table.add_row(n, str(path))
         console.print(table)
 
 

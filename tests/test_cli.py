@@ -13,7 +13,8 @@ import pytest
 from test_errors import _small_model
 from typer.testing import CliRunner
 
-from hetflow.cli import BUNDLED_MODELS, app, bundled_models_dir, emitted_ir_ops, top_k
+from hetflow import zoo
+from hetflow.cli import BUNDLED_MODELS, app, emitted_ir_ops, top_k
 from hetflow.frontends.onnx.table import table
 
 runner = CliRunner()
@@ -65,8 +66,8 @@ def test_run_bundled_squeezenet_random() -> None:
 
 
 def test_bundled_models_ship_with_onnx() -> None:
-    for name, file in BUNDLED_MODELS.items():
-        assert (bundled_models_dir() / file).is_file(), name
+    for name in BUNDLED_MODELS:
+        assert zoo.model_path(name).is_file(), name
 
 
 def test_top_k_takes_sample_zero() -> None:
