@@ -265,3 +265,13 @@ def test_dump_after_an_unknown_pass_is_refused(small: Path, monkeypatch) -> None
     finally:
         set_config(before)
     assert "HETFLOW_DUMP=after:nosuchpass: no pass of that name" in out
+
+
+def test_an_fpga_last_subgraph_keeps_the_models_output_shape(tmp_path: Path) -> None:
+    out = tmp_path / "a.npz"
+    result = runner.invoke(app, ["run", "squeezenet", "--cluster", "datacenter-node", "--objective", "throughput",
+                                 "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "alveo" in result.output  # the last subgraph ran on the (emulated) FPGA
+    with np.load(out) as saved:
+        assert saved["softmaxout_1"].shape == (1, 1000, 1, 1)
