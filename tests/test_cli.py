@@ -275,3 +275,21 @@ def test_an_fpga_last_subgraph_keeps_the_models_output_shape(tmp_path: Path) -> 
     assert "alveo" in result.output  # the last subgraph ran on the (emulated) FPGA
     with np.load(out) as saved:
         assert saved["softmaxout_1"].shape == (1, 1000, 1, 1)
+
+
+def test_warm_up_runs_are_not_timed() -> None:
+    """The first run (compilation caches, the specialization of dynamic dims) happens in the warm-up."""
+    from hetflow.cli import timed_runs
+
+    calls = []
+
+    def run() -> dict[str, np.ndarray]:
+        calls.append(1)
+        if len(calls) == 1:
+            import time
+
+            time.sleep(0.3)
+        return {"y": np.zeros(1)}
+
+    _, timing = timed_runs(run, repeat=3, warmup=1)
+    assert len(calls) == 4 and len(timing.times) == 3 and max(timing.times) < 0.2

@@ -161,9 +161,11 @@ def export_project(graph: Graph, directory: str | Path, *, target: MachineDescri
     write("Makefile", makefile(d.name))
     precision = trace_precision(d, [a[:1].reshape(t.shape) if d.batched else a for a, t in zip(arrays, d.inputs)]) \
         if trace else None
-    write("hetflow_report.txt", "\n".join([exe.report(), *(["", precision.table()] if precision else [])]) + "\n")
+    check = FloatCheck(error, tolerance)
+    write("hetflow_report.txt", "\n".join([exe.report(), "", check.line(), *(f"note: {n}" for n in notes),
+                                           *(["", precision.table()] if precision else [])]) + "\n")
     write("README.md", readme(exe, description, part, samples, tolerance))
-    return ExportReport(root, written, exe, samples, precision, notes, FloatCheck(error, tolerance))
+    return ExportReport(root, written, exe, samples, precision, notes, check)
 
 
 # ---------------------------------------------------------------- file templates

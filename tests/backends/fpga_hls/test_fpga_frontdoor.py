@@ -64,6 +64,8 @@ def test_the_default_export_is_within_tolerance_of_onnxruntime(tmp_path, make):
     report = export_project(hf.load(model), tmp_path)
     assert report.float_check is not None and report.float_check.passed, report.float_check
     assert any("calibrat" in n for n in report.notes)
+    written = (tmp_path / "hetflow_report.txt").read_text()
+    assert "seeded random" in written and "float check" in written  # the export itself says how it was calibrated
     x = np.random.default_rng(7).standard_normal((1, 1, 28, 28)).astype(np.float32)  # not a calibration sample
     want = _ort(model, x).reshape(-1)
     got = report.executable.run_exact({"x": x})[0]
