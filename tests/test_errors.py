@@ -138,7 +138,7 @@ def test_unmapped_op_of_a_custom_domain_does_not_claim_the_main_opset(tmp_path: 
     model.ir_version = 8
     with pytest.raises(hf.UnsupportedOpError) as info:
         hf.load(model)
-    assert "domain 'com.example'" in str(info.value) and "opset 17" not in str(info.value)
+    assert "domain 'com.example', opset 1)" in str(info.value) and "opset 17" not in str(info.value)
 
 
 # ---------------------------------------------------------------- inputs of the wrong shape or dtype
