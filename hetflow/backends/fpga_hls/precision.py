@@ -171,11 +171,11 @@ def calibrated_config(graph: Graph, config: HLSConfig, stats: Statistics, *, wid
     nearest (AP_RND: truncation biases every value down by half an LSB, which sums to whole units over a
     wide dense layer) and saturate. Precision the user set per op type or per layer name wins over this.
     """
-    design = lower(graph, config)  # the uncalibrated design: which layers exist, their weights after folding
+    # The uncalibrated design says which layers exist and holds their weights after folding (batch norm, bias
+    # adds); quantized at the model's weight type, a weight beyond its range would read as saturated.
+    design = lower(graph, config)
     nodes = {n.name: n.op for n in design.graph.nodes}
-    default_weight = config.model.role("weight") or config.model.role("result")
-    named = dict(config.name)
-    out = dict(named)
+    out = dict(config.name)
     for v in design.graph.inputs:
         if v.name in stats and stats[v.name].count:
             t = _signed(stats[v.name].absmax * HEADROOM, rounding="AP_RND", overflow="AP_SAT", width=width)
@@ -183,7 +183,7 @@ def calibrated_config(graph: Graph, config: HLSConfig, stats: Statistics, *, wid
     for layer in design.layers:
         if layer.name not in nodes:  # output copies and other layers that are no node of the graph
             continue
-        roles = _layer_roles(layer, stats, design.settings[layer.name].weight or default_weight, width)
+        roles = _layer_roles(layer, stats, design.settings[layer.name].weight, width)
         if roles:
             out[layer.name] = _over(LayerSpec(tuple(roles.items())), config, layer.name, nodes[layer.name])
     return replace(config, name=tuple(out.items()))
@@ -212,7 +212,7 @@ def calibration_samples(graph: Graph, feeds: dict[str, np.ndarray] | None, seed:
             sample[v.name] = rng.standard_normal(shape).astype(v.type.dtype.numpy)
         samples.append(sample)
     return samples, (f"no calibration inputs given: calibrated on {count} seeded random normal samples (seed {seed}); "
-                     f"give representative data with --input for real data ranges")
+                     f"give representative inputs (codegen --input) for real data ranges")
 
 
 def auto_precision(graph: Graph, config: HLSConfig, feeds: dict[str, np.ndarray] | None, seed: int) -> \
