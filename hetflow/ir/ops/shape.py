@@ -11,7 +11,7 @@ from hetflow.ir.dtypes import DType
 from hetflow.ir.graph import Node
 from hetflow.ir.ops._util import broadcast_shapes, const_of, in_type, norm_axis
 from hetflow.ir.registry import REQUIRED, IRError, defop
-from hetflow.ir.types import Dim, TensorType
+from hetflow.ir.types import MAX_RANK, Dim, TensorType
 
 
 def _new_dim(node: Node, axis: int) -> str:
@@ -701,8 +701,10 @@ def _constant_of_shape_infer(node: Node) -> list[TensorType]:
     if dims is not None:
         return [TensorType(dtype, tuple(int(d) for d in dims.reshape(-1)))]
     s = in_type(node, 0).shape
-    if s is None or not isinstance(s[0], int):
+    if s is None or not s or not isinstance(s[0], int):
         return [TensorType(dtype, None)]
+    if s[0] > MAX_RANK:
+        raise IRError(f"node {node.name!r} (constant_of_shape): a shape of {s[0]} dims is more than {MAX_RANK}")
     return [TensorType(dtype, tuple(_new_dim(node, i) for i in range(s[0])))]
 
 
