@@ -26,8 +26,8 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-
 from fuzz.mutate import mutate
+
 from hetflow.api import compile as compile_graph
 from hetflow.frontends.onnx.importer import import_model
 from hetflow.ir import DType, Graph

@@ -10,7 +10,6 @@ import time
 import warnings
 
 import numpy as np
-
 from fuzz.harness import Fuzzer, load_seeds, make_case, run_case
 
 BASE_SEED = 20261206
