@@ -176,3 +176,17 @@ def test_matmul_of_a_scalar() -> None:
     """Gemm rewired into MatMul on a rank-0 operand (case 20297): IndexError in matmul's shape inference."""
     node = helper.make_node("MatMul", ["a", "b"], ["y"])
     _fails(_model([node], [_vi("a", F, []), _vi("b", F, [2, 2])], ["y"]), "rank >= 1")
+
+
+def test_gather_elements_indices_of_another_rank() -> None:
+    """Indices of rank 3 against data of rank 4 (case 949) imported, and numpy's error surfaced only at run."""
+    node = helper.make_node("GatherElements", ["x", "i"], ["y"], axis=1)
+    model = _model([node], [_vi("x", F, [3, 5, 6, 6]), _vi("i", TensorProto.INT64, [3, 1, 6])], ["y"])
+    _fails(model, "must have the rank of data")
+
+
+def test_gather_nd_index_tuple_longer_than_data_rank() -> None:
+    """Index tuples of length 2 into 1-D data (case 920): IndexError inside the kernel at run."""
+    node = helper.make_node("GatherND", ["x", "i"], ["y"])
+    model = _model([node], [_vi("x", TensorProto.INT32, [2]), _vi("i", TensorProto.INT64, [2, 2])], ["y"])
+    _fails(model, "do not fit data")
