@@ -1,4 +1,4 @@
-"""The fuzz harness: seed models, one case end to end, and a forked worker that survives crashes and hangs.
+"""The fuzz harness: seed models, one case end to end, and a worker process that survives crashes and hangs.
 
 A case is (seed model, mutation, generator) chosen from ``(base_seed, index)`` alone, so any case
 reported as a defect is reproduced by ``python -m fuzz.run --case INDEX`` (run from tests/).
@@ -195,11 +195,15 @@ class Report:
 
 
 class Fuzzer:
-    """Runs cases in a forked worker; a worker that dies or overruns the time limit is replaced."""
+    """Runs cases in a worker process; a worker that dies or overruns the time limit is replaced.
+
+    The worker is spawned, not forked: a pytest process that already ran cpu_c code holds an OpenMP thread
+    pool, which a forked child inherits broken, and its first parallel region then waits for ever.
+    """
 
     def __init__(self, seeds: tuple[Seed, ...], base_seed: int, backend: str, time_limit_s: float) -> None:
         self.seeds, self.base_seed, self.backend, self.time_limit_s = seeds, base_seed, backend, time_limit_s
-        self._ctx = multiprocessing.get_context("fork")
+        self._ctx = multiprocessing.get_context("spawn")
         self._proc: multiprocessing.process.BaseProcess | None = None
         self._conn: Connection | None = None
 

@@ -15,7 +15,7 @@ from fuzz.harness import Fuzzer, Report, load_seeds
 from fuzz.run import BASE_SEED
 
 REFERENCE_CASES, REFERENCE_BUDGET_S, REFERENCE_FLOOR = 20_000, 150.0, 3_000
-CPU_C_CASES, CPU_C_BUDGET_S, CPU_C_FLOOR = 300, 45.0, 100
+CPU_C_CASES, CPU_C_BUDGET_S, CPU_C_FLOOR = 300, 60.0, 100
 SLOW_BASE_SEED = BASE_SEED + 1
 
 
@@ -40,7 +40,7 @@ def test_fuzz_reference() -> None:
 def test_fuzz_cpu_c() -> None:
     """cpu_c compiles C for every case that imports; a crash of the generated code kills the worker and is
     reported as a defect."""
-    _check(_fuzz("cpu_c", BASE_SEED, CPU_C_CASES, CPU_C_BUDGET_S, 60.0), CPU_C_FLOOR)
+    _check(_fuzz("cpu_c", BASE_SEED, CPU_C_CASES, CPU_C_BUDGET_S, 120.0), CPU_C_FLOOR)
 
 
 @pytest.mark.slow
@@ -50,4 +50,4 @@ def test_fuzz_reference_large() -> None:
 
 @pytest.mark.slow
 def test_fuzz_cpu_c_large() -> None:
-    _check(_fuzz("cpu_c", SLOW_BASE_SEED, 3_000, 1800.0, 60.0), 1_000)
+    _check(_fuzz("cpu_c", SLOW_BASE_SEED, 3_000, 1800.0, 120.0), 1_000)

@@ -266,8 +266,8 @@ def _schema(op_type: str, domain: str, opset: int) -> Any:
 @functools.cache
 def _type_name(dtype: DType) -> str:
     """An IR dtype as ONNX's schemas write it: ``tensor(float)``."""
-    elem = next(k for k, v in _ONNX_DTYPES.items() if v is dtype)
-    return f"tensor({onnx.TensorProto.DataType.Name(elem).lower()})"
+    elem = next((k for k, v in _ONNX_DTYPES.items() if v is dtype), None)
+    return f"tensor({dtype})" if elem is None else f"tensor({onnx.TensorProto.DataType.Name(elem).lower()})"
 
 
 def _check_against_schema(node: onnx.NodeProto, inputs: list[Value | None], opset: int, where: str) -> None:
