@@ -79,3 +79,45 @@ def _check_sizes(shape: tuple[Dim, ...]) -> None:
             numel *= d
     if numel > MAX_NUMEL:
         raise IRError(f"shape {list(shape)}: {numel} elements is more than hetflow holds in one tensor ({MAX_NUMEL})")
+
+
+# ---------------------------------------------------------------- symbolic dim arithmetic
+# A symbolic dim is a name ("N") or an expression over names ("N*8", "(H+1)//2"), written so that the same
+# computation gives the same text: shape computations in exported models fold into these.
+def _operand(d: Dim) -> str:
+    return str(d) if isinstance(d, int) or d.isidentifier() else f"({d})"
+
+
+def dim_add(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return a + b
+    if a == 0 or b == 0:
+        return b if a == 0 else a
+    return f"{_operand(a)}+{_operand(b)}"
+
+
+def dim_sub(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return a - b
+    if b == 0:
+        return a
+    return 0 if a == b else f"{_operand(a)}-{_operand(b)}"
+
+
+def dim_mul(a: Dim, b: Dim) -> Dim:
+    if isinstance(a, int) and isinstance(b, int):
+        return a * b
+    if a == 1 or b == 1:
+        return b if a == 1 else a
+    if a == 0 or b == 0:
+        return 0
+    return f"{_operand(a)}*{_operand(b)}"
+
+
+def dim_floordiv(a: Dim, b: Dim) -> Dim | None:
+    """a // b; None where b is 0 (the division has no value)."""
+    if b == 0:
+        return None
+    if isinstance(a, int) and isinstance(b, int):
+        return a // b
+    return a if b == 1 else f"{_operand(a)}//{_operand(b)}"

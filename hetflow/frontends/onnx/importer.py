@@ -13,6 +13,7 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
 from hetflow.frontends.context import Ctx
+from hetflow.frontends.onnx.symbolic import propagate
 from hetflow.frontends.onnx.table import attribute_names, lookup
 from hetflow.ir import DType, Graph, Value
 from hetflow.ir.errors import HetflowError, ModelError
@@ -249,6 +250,8 @@ def _import_node(graph: Graph, env: dict[str, Value], node: onnx.NodeProto, inde
         if id(value.producer) in new_nodes if value.producer is not None else all(value is not v for v in inputs):
             graph.rename(value, out_name)
         env[out_name] = value
+    if len(node.output) == 1 and node.output[0] in env:
+        propagate(node.op_type, inputs, env[node.output[0]], attrs)
 
 
 _SCHEMA_MISSING = object()
