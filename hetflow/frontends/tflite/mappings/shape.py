@@ -1,0 +1,47 @@
+"""TFLite shape and data-movement operators -> IR shape ops."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hetflow.frontends.tflite.context import TfliteCtx
+from hetflow.frontends.tflite.table import tflite_op
+from hetflow.ir import Value
+
+
+@tflite_op()
+def RESHAPE(ctx: TfliteCtx, x: Value, shape: Value | None = None, *, new_shape: Sequence[int] = ()) -> Value:
+    dims = ctx.ints_of(shape, "RESHAPE's shape input") if shape is not None else list(new_shape)
+    if dims is None:
+        raise ctx.fail("RESHAPE has neither a shape input nor a new_shape option")
+    return ctx.emit("reshape", [x], shape=tuple(dims))
+
+
+@tflite_op()
+def PAD(ctx: TfliteCtx, x: Value, paddings: Value) -> Value:
+    pairs = ctx.ints_of(paddings, "PAD's paddings")
+    begins, ends = pairs[0::2], pairs[1::2]  # type: ignore[index]
+    return ctx.emit("pad", [x], pads=tuple(begins + ends), mode="constant", value=0)
+
+
+@tflite_op()
+def CONCATENATION(ctx: TfliteCtx, *xs: Value, axis: int = 0, fused_activation_function: int = 0) -> Value:
+    return ctx.activation(ctx.emit("concat", list(xs), axis=int(axis)), fused_activation_function)
+
+
+@tflite_op()
+def TRANSPOSE(ctx: TfliteCtx, x: Value, perm: Value) -> Value:
+    return ctx.transpose(x, tuple(ctx.ints_of(perm, "TRANSPOSE's perm") or ()))
+
+
+@tflite_op()
+def MEAN(ctx: TfliteCtx, x: Value, axes: Value, *, keep_dims: bool = False) -> Value:
+    return ctx.emit("reduce_mean", [x], axes=tuple(ctx.ints_of(axes, "MEAN's axes") or ()), keepdims=bool(keep_dims))
+
+
+@tflite_op()
+def SQUEEZE(ctx: TfliteCtx, x: Value, *, squeeze_dims: Sequence[int] = ()) -> Value:
+    shape = list(x.type.shape or ())
+    rank = len(shape)
+    drop = {d % rank for d in squeeze_dims} if squeeze_dims else {i for i, d in enumerate(shape) if d == 1}
+    return ctx.emit("reshape", [x], shape=tuple(0 if isinstance(d, str) else d for i, d in enumerate(shape) if i not in drop))
