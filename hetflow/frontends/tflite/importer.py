@@ -194,7 +194,7 @@ class _Importer:
         while inputs and inputs[-1] is None:
             inputs.pop()
         attrs = self.options(op, here, attribute_names(mapping.fn))
-        self.ctx.node_name, self.ctx.op_type = _ir_name(label), name
+        self.ctx.node_name, self.ctx.op_type = f"{_ir_name(label)}.{name.lower()}", name  # tensor names stay free for outputs
         self.ctx.out_quant = [self.quant(o) for o in outputs]
         try:
             inspect.signature(mapping.fn).bind(self.ctx, *inputs, **attrs)
