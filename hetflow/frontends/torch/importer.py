@@ -263,7 +263,7 @@ def _used_outputs(node: fx.Node, n: int) -> list[str]:
         return [node.name]
     used = [""] * n
     for user in node.users:
-        if user.target is operator.getitem and isinstance(user.args[1], int) and user.args[1] < n:
+        if user.target is operator.getitem and isinstance(user.args[1], int) and user.args[1] < n and user.users:
             used[user.args[1]] = user.name
     return used
 

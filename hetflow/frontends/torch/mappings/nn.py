@@ -103,8 +103,8 @@ def _pool_window(ctx: TorchCtx, x: Value, kernel_size: Ints, stride: Ints, paddi
 
 
 @aten_op()
-def max_pool2d_with_indices(ctx: TorchCtx, self: Value, kernel_size: Ints, stride: Ints = (), padding: Ints = 0,
-                            dilation: Ints = 1, ceil_mode: bool = False) -> list[Value | None]:
+def max_pool2d_with_indices(ctx: TorchCtx, self: Value, kernel_size: Ints, stride: Ints = (), padding: Ints = (0, 0),
+                            dilation: Ints = (1, 1), ceil_mode: bool = False) -> list[Value | None]:
     if ctx.wants_output(1):
         raise ctx.fail("the indices output of max_pool2d is not supported (only the pooled values)")
     kernel, strides, pads = _pool_window(ctx, self, kernel_size, stride, padding)
@@ -114,7 +114,7 @@ def max_pool2d_with_indices(ctx: TorchCtx, self: Value, kernel_size: Ints, strid
 
 
 @aten_op()
-def avg_pool2d(ctx: TorchCtx, self: Value, kernel_size: Ints, stride: Ints = (), padding: Ints = 0,
+def avg_pool2d(ctx: TorchCtx, self: Value, kernel_size: Ints, stride: Ints = (), padding: Ints = (0, 0),
                ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: int | None = None) -> Value:
     if divisor_override is not None:
         raise ctx.fail("avg_pool2d with divisor_override is not supported")
