@@ -38,6 +38,26 @@ class TfliteCtx(Ctx):
     def nhwc(self, x: Value) -> Value:
         return self.transpose(x, TO_NHWC)
 
+    def as_nchw(self, x: Value) -> Value | None:
+        """``x`` (NHWC, broadcastable to 4-D) in NCHW without a new transpose: a transpose's input, or a constant
+        transposed at import; None when neither holds (the caller then stays in NHWC)."""
+        node = x.producer
+        if node is not None and node.op == "transpose" and tuple(node.attrs["perm"]) == TO_NHWC:
+            return node.inputs[0]
+        if x.const is not None and x.const.ndim <= 4:
+            aligned = x.const.reshape((1,) * (4 - x.const.ndim) + x.const.shape)
+            return self.const(np.ascontiguousarray(aligned.transpose(TO_NCHW)), name=f"{x.name}_nchw")
+        return None
+
+    def layout_free(self, op: str, inputs: list[Value], **attrs: object) -> Value:
+        """An op that does not care about layout: run it in NCHW when every runtime input comes from NCHW, so
+        the transposes around convolutions cancel across it; else in NHWC as written."""
+        moved = [self.as_nchw(x) for x in inputs]
+        runtime = [x for x in inputs if x.const is None]
+        if runtime and all(m is not None for m in moved) and all(len(x.type.shape or ()) == 4 for x in runtime):
+            return self.nhwc(self.emit(op, moved, **attrs))
+        return self.emit(op, inputs, **attrs)
+
     def activation(self, x: Value, fused: int) -> Value:
         """Apply a fused activation (ActivationFunctionType: NONE, RELU, RELU_N1_TO_1, RELU6, TANH)."""
         table = {0: None, 1: ("relu", {}), 2: ("clip", {"min": -1.0, "max": 1.0}), 3: ("clip", {"min": 0.0, "max": 6.0}),
@@ -45,7 +65,7 @@ class TfliteCtx(Ctx):
         if fused not in table:
             raise self.fail(f"fused activation {fused} is not supported")
         entry = table[fused]
-        return x if entry is None else self.emit(entry[0], [x], **entry[1])
+        return x if entry is None else self.layout_free(entry[0], [x], **entry[1])
 
     def dequantize(self, q: Value, quant: Quant) -> Value:
         """Real values from quantized integers: (q - zero_point) * scale."""

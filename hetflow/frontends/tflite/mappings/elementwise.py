@@ -8,7 +8,7 @@ from hetflow.ir import DType, Value
 
 
 def _binary(ctx: TfliteCtx, op: str, a: Value, b: Value, fused: int) -> Value:
-    return ctx.activation(ctx.emit(op, [a, b]), fused)
+    return ctx.activation(ctx.layout_free(op, [a, b]), fused)
 
 
 @tflite_op()
@@ -33,52 +33,52 @@ def DIV(ctx: TfliteCtx, a: Value, b: Value, *, fused_activation_function: int = 
 
 @tflite_op()
 def MAXIMUM(ctx: TfliteCtx, a: Value, b: Value) -> Value:
-    return ctx.emit("max", [a, b])
+    return ctx.layout_free("max", [a, b])
 
 
 @tflite_op()
 def MINIMUM(ctx: TfliteCtx, a: Value, b: Value) -> Value:
-    return ctx.emit("min", [a, b])
+    return ctx.layout_free("min", [a, b])
 
 
 @tflite_op()
 def RELU(ctx: TfliteCtx, x: Value) -> Value:
-    return ctx.emit("relu", [x])
+    return ctx.layout_free("relu", [x])
 
 
 @tflite_op()
 def RELU6(ctx: TfliteCtx, x: Value) -> Value:
-    return ctx.emit("clip", [x], min=0.0, max=6.0)
+    return ctx.layout_free("clip", [x], min=0.0, max=6.0)
 
 
 @tflite_op()
 def LOGISTIC(ctx: TfliteCtx, x: Value) -> Value:
-    return ctx.emit("sigmoid", [x])
+    return ctx.layout_free("sigmoid", [x])
 
 
 @tflite_op()
 def TANH(ctx: TfliteCtx, x: Value) -> Value:
-    return ctx.emit("tanh", [x])
+    return ctx.layout_free("tanh", [x])
 
 
 @tflite_op()
 def EXP(ctx: TfliteCtx, x: Value) -> Value:
-    return ctx.emit("exp", [x])
+    return ctx.layout_free("exp", [x])
 
 
 @tflite_op()
 def LEAKY_RELU(ctx: TfliteCtx, x: Value, *, alpha: float = 0.0) -> Value:
-    return ctx.emit("leaky_relu", [x], alpha=float(alpha))
+    return ctx.layout_free("leaky_relu", [x], alpha=float(alpha))
 
 
 @tflite_op()
 def HARD_SWISH(ctx: TfliteCtx, x: Value) -> Value:
-    return ctx.emit("mul", [x, ctx.emit("hard_sigmoid", [x], alpha=1 / 6, beta=0.5)])
+    return ctx.layout_free("mul", [x, ctx.layout_free("hard_sigmoid", [x], alpha=1 / 6, beta=0.5)])
 
 
 @tflite_op()
 def PRELU(ctx: TfliteCtx, x: Value, alpha: Value) -> Value:
-    return ctx.emit("prelu", [x, alpha])
+    return ctx.layout_free("prelu", [x, alpha])
 
 
 @tflite_op()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from hetflow.frontends.tflite.context import TfliteCtx
+from hetflow.frontends.tflite.context import TO_NCHW, TfliteCtx
 from hetflow.frontends.tflite.table import tflite_op
 from hetflow.ir import Value
 
@@ -21,12 +21,22 @@ def RESHAPE(ctx: TfliteCtx, x: Value, shape: Value | None = None, *, new_shape: 
 def PAD(ctx: TfliteCtx, x: Value, paddings: Value) -> Value:
     pairs = ctx.ints_of(paddings, "PAD's paddings")
     begins, ends = pairs[0::2], pairs[1::2]  # type: ignore[index]
+    source = ctx.as_nchw(x) if x.const is None and len(begins) == 4 else None
+    if source is not None:  # pad in NCHW, so the transposes around it cancel
+        begins, ends = [begins[i] for i in TO_NCHW], [ends[i] for i in TO_NCHW]
+        return ctx.nhwc(ctx.emit("pad", [source], pads=tuple(begins + ends), mode="constant", value=0))
     return ctx.emit("pad", [x], pads=tuple(begins + ends), mode="constant", value=0)
 
 
 @tflite_op()
 def CONCATENATION(ctx: TfliteCtx, *xs: Value, axis: int = 0, fused_activation_function: int = 0) -> Value:
-    return ctx.activation(ctx.emit("concat", list(xs), axis=int(axis)), fused_activation_function)
+    rank = len(xs[0].type.shape or ())
+    moved = [ctx.as_nchw(x) for x in xs] if rank == 4 and any(x.const is None for x in xs) else []
+    if moved and all(m is not None for m in moved):  # concatenate in NCHW along the same logical axis
+        joined = ctx.nhwc(ctx.emit("concat", moved, axis=TO_NCHW.index(int(axis) % 4)))
+    else:
+        joined = ctx.emit("concat", list(xs), axis=int(axis))
+    return ctx.activation(joined, fused_activation_function)
 
 
 @tflite_op()
