@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -55,3 +58,25 @@ def test_transformer_encoder_matches_eager() -> None:
     STATS.reset()
     _run(torch.nn.TransformerEncoder(layer, 2, enable_nested_tensor=False), [(1, 8, 256), (2, 8, 256)])
     assert STATS.compiled >= 1
+
+
+@pytest.mark.parametrize("name", ["bert", "lstm_gru", "mobilenet_v2", "vit",
+                                  pytest.param("resnet50", marks=pytest.mark.slow)])
+def test_model_set_matches_eager(name: str) -> None:
+    """The frontend's model set through torch.compile, at batch 1 and 2 (Dynamo recompiles on the new shape)."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "frontends" / "torch"))
+    from test_torch_models import MODELS, _first, _seeded
+
+    make, inputs = MODELS[name]
+    model = _seeded(make)
+    torch._dynamo.reset()
+    STATS.reset()
+    compiled = torch.compile(model, backend="hetflow", options={"backend": "reference"})
+    # Dynamo leaves nn.LSTM/GRU to eager unless told to trace them (allow_rnn).
+    with torch.no_grad(), torch._dynamo.config.patch(allow_rnn=True):
+        for batch in (1, 2):
+            args = inputs(batch)
+            expected, got = _first(model(*args)), _first(compiled(*args))
+            scale = float(expected.abs().max()) + 1e-30
+            assert float((got - expected).abs().max()) <= 1e-4 * scale + 1e-5
+    assert STATS.compiled >= 1 and STATS.fallbacks == 0, STATS.reasons
