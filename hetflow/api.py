@@ -20,6 +20,13 @@ def load(source: str | Path | bytes | Any, **options: Any) -> Graph:
     return load_model(source, **options)
 
 
+def from_torch(module: Any, example_inputs: Any, *, dynamic_batch: bool = True, **options: Any) -> Graph:
+    """Convert a PyTorch module through ``torch.export`` (see ``hetflow.frontends.torch``); batch dim symbolic."""
+    from hetflow.frontends.torch import from_torch as convert
+
+    return convert(module, example_inputs, dynamic_batch=dynamic_batch, **options)
+
+
 def compile(graph: Graph, cluster: Any = None, **options: Any) -> Plan:  # noqa: A001 - public name per DESIGN
     """Compile ``graph`` into a runnable Plan for ``cluster`` (default: this host)."""
     return compile_graph(graph, cluster, **options)

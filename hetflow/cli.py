@@ -10,6 +10,7 @@ keywords (``HLSConfig ... reuse_factor``): ``CLI_SPELLING`` rewrites them. ``pla
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import json
 import logging
@@ -37,7 +38,6 @@ import hetflow as hf
 from hetflow import zoo
 from hetflow.backends.native import CompileError
 from hetflow.errors import HetflowError, InputError, ModelError
-from hetflow.frontends.onnx.table import table as mapping_table
 from hetflow.ir import Graph, Value, all_ops
 from hetflow.passes import regions
 
@@ -417,7 +417,7 @@ def emitted_ir_ops(fn: Callable[..., Any], depth: int = 3) -> set[str]:
                 dynamic = True
         elif isinstance(callee, ast.Name) and depth > 0:
             helper = getattr(fn, "__globals__", {}).get(callee.id)
-            if inspect.isfunction(helper) and helper.__module__.startswith("hetflow.frontends.onnx"):
+            if inspect.isfunction(helper) and helper.__module__.startswith("hetflow.frontends"):
                 found |= emitted_ir_ops(helper, depth - 1)
     if dynamic:  # the op name is chosen at run time: take the op names the function spells out
         found |= {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and n.value in ir_ops}
@@ -425,15 +425,21 @@ def emitted_ir_ops(fn: Callable[..., Any], depth: int = 3) -> set[str]:
 
 
 @app.command(cls=_Command)
-def ops(debug: DebugOption = False) -> None:
-    """List the ONNX ops hetflow maps: opset versions, family, and the IR ops each emits."""
+def ops(frontend: str = typer.Option("onnx", help="onnx, torch (ATen) or tflite"), debug: DebugOption = False) -> None:
+    """List the source ops a frontend maps: versions, family, and the IR ops each emits."""
     with _user_errors(debug):
+        tables = {"onnx": "hetflow.frontends.onnx.table:ONNX_TABLE", "torch": "hetflow.frontends.torch.table:ATEN_TABLE",
+                  "tflite": "hetflow.frontends.tflite.table:TFLITE_TABLE"}
+        if frontend not in tables:
+            raise InputError(f"--frontend {frontend!r}: expected one of {', '.join(tables)}")
+        module, _, attr = tables[frontend].partition(":")
+        source = getattr(importlib.import_module(module), attr)
         grouped: dict[tuple[str, str], list[Any]] = {}
-        for mapping in mapping_table():
+        for mapping in source.entries():
             grouped.setdefault((mapping.domain, mapping.op_type), []).append(mapping)
-        table = Table(title="ONNX ops mapped by hetflow", title_justify="left")
-        table.add_column("ONNX op")
-        table.add_column("opsets from")
+        table = Table(title=f"{source.source} ops mapped by hetflow", title_justify="left")
+        table.add_column(f"{source.source} op")
+        table.add_column(f"{source.version_name}s from")
         table.add_column("family")
         table.add_column("IR ops emitted (read from the mapping source)")
         ir_used: set[str] = set()
@@ -444,7 +450,7 @@ def ops(debug: DebugOption = False) -> None:
             table.add_row(label, ", ".join(str(m.since) for m in mappings), mappings[-1].module,
                           ", ".join(sorted(emitted)) or "-")
         console.print(table)
-        console.print(f"{len(grouped)} ONNX ops ({sum(len(m) for m in grouped.values())} versioned mappings) "
+        console.print(f"{len(grouped)} {source.source} ops ({sum(len(m) for m in grouped.values())} versioned mappings) "
                       f"onto {len(ir_used)} of {len(all_ops())} IR ops")
 
 

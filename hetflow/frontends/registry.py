@@ -42,7 +42,11 @@ class Frontend:
     """Read files no other frontend recognises (at most one frontend, ONNX)."""
 
 
-_BUILTIN = {"onnx": "hetflow.frontends.onnx:FRONTEND"}
+_BUILTIN = {
+    "onnx": "hetflow.frontends.onnx:FRONTEND",
+    "torch": "hetflow.frontends.torch:FRONTEND",
+    "tflite": "hetflow.frontends.tflite:FRONTEND",
+}
 _FRONTENDS: dict[str, Frontend] = {}
 
 

@@ -1,1 +1,1 @@
-"""Framework-facing adapters that sit above the compiler: ``onnx.backend`` (and, later, ``torch.compile``)."""
+"""Framework-facing adapters that sit above the compiler: ``onnx.backend`` and the ``torch.compile`` backend."""
