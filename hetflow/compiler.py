@@ -86,7 +86,7 @@ def compile_for_host(graph: Graph, *, backend: str = "cpu_c", calibration: Sampl
         return compile_for_cluster(graph, Cluster.local(), backend=backend, calibration=calibration, **options)
     options = {k: v for k, v in options.items() if k not in _PARTITION_OPTIONS}
     notes = []
-    if backend in CALIBRATED_BACKENDS and "config" not in options:
+    if backend in CALIBRATED_BACKENDS and "config" not in options:  # a config given is used as the user wrote it
         samples, source = calibration_samples(graph, calibration)
         options["calibration"] = samples
         notes.append(f"precision: calibrated per layer on {source}")
