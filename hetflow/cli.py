@@ -556,7 +556,7 @@ def _plan_json(compiled: hf.Plan, explained: dict[str, list[str]]) -> dict[str, 
                                               "method": est.method},
         "subgraphs": [{"name": sub.name, "device": sub.device, "backend": sub.backend, "driver": sub.driver,
                        "nodes": [n.name for n in sub.nodes], "inputs": sub.inputs, "outputs": sub.outputs,
-                       "estimate": {"seconds": sub.estimate.seconds, "source": sub.estimate.source}}
+                       "estimate": {"seconds": sub.estimate.seconds, "source": sub.estimate.source}, "notes": sub.notes}
                       for sub in compiled.subgraphs],
         "transfers": [{"value": t.value, "bytes": t.nbytes, "src": t.src, "dst": t.dst, "kind": t.kind}
                       for t in compiled.transfers],
