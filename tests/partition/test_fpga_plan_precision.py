@@ -118,7 +118,7 @@ def test_a_bad_calibration_sample_is_one_clear_error(plans, cluster):
 def test_a_plan_without_an_fpga_subgraph_does_not_calibrate(plans):
     _, plan = plans["conv_gemm"]
     host = hf.compile(plan.graph, "host-only")
-    assert all(not s.notes for s in host.subgraphs) and "calibrated" not in host.report()
+    assert all(not s.notes for s in host.subgraphs) and "precision: calibrated" not in host.report()
 
 
 def test_a_host_plan_on_the_fpga_backend_calibrates_too(plans):
@@ -129,4 +129,4 @@ def test_a_host_plan_on_the_fpga_backend_calibrates_too(plans):
     want = next(iter(hf.compile(plan.graph, backend="reference").run(feeds).values()))
     assert np.abs(next(iter(host.run(feeds).values())) - want).max() <= _tolerance(want)
     fixed = hf.compile(plan.graph, backend="fpga_hls", fit="fold", config={"model": {"precision": "fixed<16,6>"}})
-    assert "calibrated" not in fixed.report()  # a config is the user's choice, used as given
+    assert "precision: calibrated" not in fixed.report()  # a config is the user's choice, used as given
