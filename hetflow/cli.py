@@ -32,7 +32,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperArgument, TyperCommand, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 import hetflow as hf
 from hetflow import zoo
@@ -69,8 +69,44 @@ def _label(param: Any) -> None:
         param._usage_display_name = lambda n=name, req=param.required: n if req else f"[{n}]"
 
 
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+"""click's UsageError (a bad option value, an unknown option or command, a missing argument), found from typer's
+public BadParameter: typer vendors its own copy of click from 0.25 on, older ones use click itself."""
+
+
+def usage_line(exc: Any) -> str:
+    """A click usage error (``_UsageError``) as one line naming the command and the option, not typer's boxed panel."""
+    where = exc.ctx.command_path if exc.ctx is not None else "hetflow"
+    return f"{where}: {' '.join(exc.format_message().split())} (see `{where} --help`)"
+
+
+@contextmanager
+def _usage_errors() -> Iterator[None]:
+    """Print a usage error as ``error: ...`` on stderr and exit 2, as every other user error."""
+    try:
+        yield
+    except _UsageError as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `hetflow` alone: the help itself, as typer shows it
+            raise
+        typer.echo(f"error: {usage_line(exc)}", err=True)
+        raise typer.Exit(2) from None
+
+
+class _Group(TyperGroup):
+    """The ``hetflow`` group: usage errors of the group and of every verb (parsed inside ``invoke``) as one line."""
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        with _usage_errors():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _usage_errors():
+            return super().invoke(ctx)
+
+
 app = typer.Typer(
     name="hetflow",
+    cls=_Group,
     help="hetflow: one model, many chips. Import a model, compile it for this host's devices, run it.\n\n"
          "Compiled code is cached in HETFLOW_CACHE_DIR (default ~/.cache/hetflow). GPU, FPGA and ASIC devices of a "
          "cluster are emulated: computed on this host, their times modelled (model:<name>), never measured.",
@@ -526,7 +562,7 @@ def _plan_json(compiled: hf.Plan, explained: dict[str, list[str]]) -> dict[str, 
                                               "method": est.method},
         "subgraphs": [{"name": sub.name, "device": sub.device, "backend": sub.backend, "driver": sub.driver,
                        "nodes": [n.name for n in sub.nodes], "inputs": sub.inputs, "outputs": sub.outputs,
-                       "estimate": {"seconds": sub.estimate.seconds, "source": sub.estimate.source}}
+                       "estimate": {"seconds": sub.estimate.seconds, "source": sub.estimate.source}, "notes": sub.notes}
                       for sub in compiled.subgraphs],
         "transfers": [{"value": t.value, "bytes": t.nbytes, "src": t.src, "dst": t.dst, "kind": t.kind}
                       for t in compiled.transfers],

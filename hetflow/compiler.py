@@ -4,6 +4,7 @@ estimates). It sits above the partitioner (DESIGN.md: ``partition <- compiler``)
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,8 @@ import numpy as np
 
 from hetflow.backends import get_backend
 from hetflow.ir import Graph, Value, get_op
-from hetflow.ir.errors import HetflowError
+from hetflow.ir.errors import HetflowError, InputError
+from hetflow.ir.feeds import check_feeds
 from hetflow.ir.registry import _sample_bytes
 from hetflow.partition.capability import (
     CapabilityTable,
@@ -52,38 +54,59 @@ MIN_BOUNDARY_S = 2e-6
 
 _PARTITION_OPTIONS = ("objective", "pins", "no_fallback", "profile")
 
+CALIBRATED_BACKENDS = frozenset({"fpga_hls"})
+"""Backends whose build chooses its number formats from the values a subgraph takes (fpga_hls: per-layer
+fixed-point types): the compiler hands them ``calibration=`` sample inputs of the subgraph. (A declared backend
+attribute once the typed backend protocol lands; a table until then, not probing.)"""
+CALIBRATION_SAMPLES = 4
+"""Seeded random samples of the model's inputs when ``calibration`` is not given: few, since each runs the model's
+reference up to the calibrated subgraphs (about 1 s per sample for ResNet-50 on this host)."""
+CALIBRATION_SEED = 0
+Samples = Iterable[Mapping[str, np.ndarray]]
+
 
 def compile_graph(graph: Graph, cluster: Any = None, **options: Any) -> Plan:
     """Compile ``graph`` for ``cluster`` (a Cluster, a cluster file or preset name), or for this host when None.
 
     Options: ``objective`` (latency | throughput | mincut), ``pins``, ``no_fallback``, ``profile``
-    (a Profile or a path), ``backend`` (the host plan's backend when ``cluster`` is None).
+    (a Profile or a path), ``backend`` (the host plan's backend when ``cluster`` is None), ``calibration``
+    (sample inputs, a list of dicts input name -> array: what subgraphs of CALIBRATED_BACKENDS choose their
+    number formats from; default: CALIBRATION_SAMPLES seeded random samples, and the plan's report says which).
     """
     if cluster is None:
         return compile_for_host(graph, **options)
     return compile_for_cluster(graph, cluster, **options)
 
 
-def compile_for_host(graph: Graph, *, backend: str = "cpu_c", **options: Any) -> Plan:
+def compile_for_host(graph: Graph, *, backend: str = "cpu_c", calibration: Samples | None = None,
+                     **options: Any) -> Plan:
     """One subgraph on this host with ``backend``: what ``hf.compile(graph)`` does without a cluster."""
     if any(options.get(k) for k in _PARTITION_OPTIONS):
-        return compile_for_cluster(graph, Cluster.local(), backend=backend, **options)
+        return compile_for_cluster(graph, Cluster.local(), backend=backend, calibration=calibration, **options)
     options = {k: v for k, v in options.items() if k not in _PARTITION_OPTIONS}
+    notes = []
+    if backend in CALIBRATED_BACKENDS and "config" not in options:  # a config given is used as the user wrote it
+        samples, source = calibration_samples(graph, calibration)
+        options["calibration"] = samples
+        notes.append(f"precision: calibrated per layer on {source}")
     executable = get_backend(backend).compile(graph, **options)
-    return Plan(graph, [Subgraph("sub0", "host", backend, list(graph.nodes), executable, graph)],
+    options.pop("calibration", None)
+    return Plan(graph, [Subgraph("sub0", "host", backend, list(graph.nodes), executable, graph, notes=notes)],
                 {"backend": backend, **options})
 
 
 def compile_for_cluster(graph: Graph, cluster: Cluster | str | Path, *, objective: str = "latency",
                         pins: Any = None, no_fallback: bool = False, profile: Profile | str | Path | None = None,
                         backend: str | None = None, emulate_with: str = "device",
-                        budget: int = WORK_BUDGET) -> Plan:
+                        budget: int = WORK_BUDGET, calibration: Samples | None = None) -> Plan:
     """Place ``graph`` on ``cluster`` for ``objective`` and compile every subgraph for its device.
 
     Subgraphs on this machine's CPU are compiled by its backend; those on emulated devices as
     ``emulate_with`` says (see ``EMULATE_MODES``; ``backend`` is accepted as another name for it,
     as the CLI passes it). A subgraph compiled for its chip's own modelling driver has its
     estimate refined from the compiled design's model, and the plan's end-to-end estimates with it.
+    A subgraph of CALIBRATED_BACKENDS is built with number formats chosen from ``calibration`` (see
+    ``compile_graph``), and its line in the report says from what.
     """
     started = time.perf_counter()
     if objective not in OBJECTIVES:
@@ -97,7 +120,7 @@ def compile_for_cluster(graph: Graph, cluster: Cluster | str | Path, *, objectiv
                    CostModel(profile), pins)
     problem = ctx.problem()
     placement, period, method = _place(problem, ctx, objective, budget)
-    plan = _build(ctx, problem, placement, objective, backend or emulate_with)
+    plan = _build(ctx, problem, placement, objective, backend or emulate_with, calibration)
     replicas = ctx.replicas(objective)
     latency = placement.makespan
     present = {d.id: d.present for d in plan.devices}
@@ -263,30 +286,35 @@ def _restrict_to_pools(problem: Problem, pools: list[list[int]]) -> Problem:
 # ---------------------------------------------------------------- building the Plan
 
 
-def _build(ctx: _Context, problem: Problem, placement: Placement, objective: str, emulate_with: str) -> Plan:
+def _build(ctx: _Context, problem: Problem, placement: Placement, objective: str, emulate_with: str,
+           calibration: Samples | None = None) -> Plan:
     graph, devices = ctx.graph, ctx.devices
     assign = placement.assign
     groups = _split_by_backend(placement.groups, assign, ctx.capability)
     groups = topological_groups(groups, problem.edges, problem.n)
     pools = {pool[0]: [devices[d].id for d in pool] for pool in ctx.pools()} if objective == "throughput" else {}
     consumers_outside = _escaping_values(graph, groups)
-    subgraphs = []
+    parts = []
     for i, members in enumerate(groups):
         d = int(assign[members[0]])
-        device = devices[d]
-        nodes = [graph.nodes[n] for n in members]
         capable = ctx.capability.backend[members[0]][d]
         assert capable is not None
-        backend, driver = _runner(device, capable, emulate_with)
-        name = f"sub{i}"
-        sub_graph = extract(graph, nodes, consumers_outside, f"{graph.name}.{name}")
+        backend, driver = _runner(devices[d], capable, emulate_with)
+        parts.append((members, d, backend, driver, extract(graph, [graph.nodes[n] for n in members], consumers_outside,
+                                                             f"{graph.name}.sub{i}")))
+    calibrated = _calibrate(graph, calibration, [sub for _, _, backend, _, sub in parts if backend in CALIBRATED_BACKENDS])
+    subgraphs = []
+    for i, (members, d, backend, driver, sub_graph) in enumerate(parts):
+        device, nodes, name = devices[d], [graph.nodes[n] for n in members], f"sub{i}"
+        options, notes = calibrated.get(sub_graph.name, ({}, []))
         executable = _compile(sub_graph, backend, device if driver == backend and not is_present(device) else None,
-                              f"subgraph {name} ({len(nodes)} node{'s' if len(nodes) > 1 else ''} from {nodes[0].name!r})")
+                              f"subgraph {name} ({len(nodes)} node{'s' if len(nodes) > 1 else ''} from {nodes[0].name!r})",
+                              options)
         subgraphs.append(Subgraph(
             name, device.id, backend, nodes, executable, sub_graph, driver=driver,
             node_estimates=[ctx.estimates[n][d] for n in members],  # type: ignore[misc]
             replicas=pools.get(d, [device.id]),
-            flops=sum(get_op(node.op).flop_count(node) for node in nodes)))
+            flops=sum(get_op(node.op).flop_count(node) for node in nodes), notes=notes))
     plan_devices = [PlanDevice(dev.id, dev.host, dev.description, is_present(dev), float(problem.penalty[d]))
                     for d, dev in enumerate(devices)]
     endpoints = [ctx.home, *(d.id for d in devices)]
@@ -319,17 +347,81 @@ def models_time(backend: str) -> bool:
     return declared.time_source.startswith("model:") and declared.driver() is not None
 
 
-def _compile(sub_graph: Graph, backend: str, device: DeviceInstance | None, what: str) -> Any:
+def _compile(sub_graph: Graph, backend: str, device: DeviceInstance | None, what: str,
+             options: dict[str, Any] | None = None) -> Any:
     """``backend``'s executable for ``sub_graph``: for ``device``'s description when given."""
     compiler = get_backend(backend)
     if device is None:
-        return compiler.compile(sub_graph)
+        return compiler.compile(sub_graph, **(options or {}))
     try:
-        return compiler.compile(sub_graph, device.description)
+        return compiler.compile(sub_graph, device.description, **(options or {}))
     except HetflowError as exc:
         raise PlacementError(f"{what} cannot be built for {device.id} ({device.description.name}): "  # type: ignore[union-attr]
                              f"{str(exc).rstrip('.')}; pin some of its nodes to another device, or compile with "
                              f"emulate_with='reference' to emulate it without building it") from exc
+
+
+# ---------------------------------------------------------------- calibration samples
+
+
+def calibration_samples(graph: Graph, calibration: Samples | None) -> tuple[list[dict[str, np.ndarray]], str]:
+    """The model-input samples to calibrate on, and what they are: the user's ``calibration`` (checked like a
+    run's inputs), else CALIBRATION_SAMPLES seeded random normal ones (a symbolic dim taken as 1)."""
+    if calibration is not None:
+        samples = [check_feeds(graph, dict(sample)) for sample in calibration]
+        if not samples:
+            raise InputError("calibration= is empty; give at least one sample ({input name: array})")
+        return samples, f"the {len(samples)} calibration sample(s) given"
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    samples = []
+    for _ in range(CALIBRATION_SAMPLES):
+        sample = {}
+        for v in graph.inputs:
+            shape = tuple(d if isinstance(d, int) else 1 for d in v.type.shape or ())
+            data = rng.standard_normal(shape) if v.type.dtype.is_float else np.zeros(shape)
+            sample[v.name] = data.astype(v.type.dtype.numpy)
+        samples.append(sample)
+    return samples, (f"{CALIBRATION_SAMPLES} seeded random normal samples of the model's inputs (seed "
+                     f"{CALIBRATION_SEED}), not real data; compile with calibration=[{{input: array}}, ...] for real "
+                     f"value ranges")
+
+
+def _calibrate(graph: Graph, calibration: Samples | None, subs: list[Graph]) -> \
+        dict[str, tuple[dict[str, Any], list[str]]]:
+    """Per subgraph of ``subs`` (by graph name): its compile options (``calibration``: the values its inputs take on
+    each model-input sample, from one reference run of what they depend on) and the report note saying so."""
+    if not subs:
+        return {}
+    samples, source = calibration_samples(graph, calibration)
+    wanted = {v.name for sub in subs for v in sub.inputs}
+    values = _values_at(graph, samples, wanted)
+    note = f"precision: calibrated per layer on {source}"
+    return {sub.name: ({"calibration": [{v.name: at[v.name] for v in sub.inputs} for at in values]}, [note])
+            for sub in subs}
+
+
+def _values_at(graph: Graph, samples: list[dict[str, np.ndarray]], names: set[str]) -> list[dict[str, np.ndarray]]:
+    """Each sample's values of ``names`` (model inputs or node outputs), running only the nodes they depend on."""
+    by_name = {v.name: v for v in graph.values()}
+    made = [by_name[n] for n in sorted(names) if by_name[n].producer is not None]
+    needed: set[int] = set()
+    stack = [v.producer for v in made]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in needed:
+            continue
+        needed.add(id(node))
+        stack += [v.producer for v in node.inputs if v is not None and not v.is_const]
+    nodes = [n for n in graph.nodes if id(n) in needed]  # the graph's topological order
+    runner = None
+    if nodes:
+        part = extract(graph, nodes, {id(v) for v in made}, f"{graph.name}.calibration")
+        runner = get_backend(EMULATION_BACKEND).compile(part)
+    out = []
+    for sample in samples:
+        computed = runner.run({v.name: sample[v.name] for v in runner.graph.inputs}) if runner is not None else {}
+        out.append({n: sample[n] if n in sample else computed[n] for n in names})
+    return out
 
 
 def _refine(sub: Subgraph, present: bool) -> bool:

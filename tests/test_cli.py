@@ -293,3 +293,52 @@ def test_warm_up_runs_are_not_timed() -> None:
 
     _, timing = timed_runs(run, repeat=3, warmup=1)
     assert len(calls) == 4 and len(timing.times) == 3 and max(timing.times) < 0.2
+
+
+# ---------------------------------------------------------------- usage errors: one line, every verb
+BAD_INVOCATIONS = [
+    (["run", "{small}", "--random", "--seed", "-1"], "'--seed'"),
+    (["run", "{small}", "--random", "--repeat", "often"], "'--repeat'"),
+    (["run", "{small}", "--random", "--warmup", "-2"], "'--warmup'"),
+    (["run", "{small}", "--random", "--objective", "bogus"], "--objective bogus"),
+    (["run", "{small}", "--no-such-flag"], "--no-such-flag"),
+    (["run"], "'MODEL'"),
+    (["plan", "{small}", "--objective", "bogus"], "--objective bogus"),
+    (["plan", "{small}", "--pin"], "'--pin'"),
+    (["profile", "--repeats", "zero"], "'--repeats'"),
+    (["profile", "--repeats", "0"], "'--repeats'"),
+    (["inspect", "{small}", "-g"], "'-g'"),
+    (["inspect"], "'MODEL'"),
+    (["codegen", "{small}"], "'--output'"),
+    (["codegen", "{small}", "-o", "d", "--reuse-factor", "x"], "'--reuse-factor'"),
+    (["codegen", "{small}", "-o", "d", "--seed", "1.5"], "'--seed'"),
+    (["targets", "a", "b"], "unexpected extra argument"),
+    (["clusters", "--json", "--bogus"], "--bogus"),
+    (["models", "--output"], "'--output'"),
+    (["ops", "--verbose"], "--verbose"),
+    (["no-such-verb"], "no-such-verb"),
+    (["--no-such-flag"], "--no-such-flag"),
+]
+
+
+@pytest.mark.parametrize(("args", "names"), BAD_INVOCATIONS, ids=[" ".join(a) for a, _ in BAD_INVOCATIONS])
+def test_a_usage_error_is_one_line_naming_the_option(small: Path, args: list[str], names: str) -> None:
+    """Typer's boxed multi-line usage panel is replaced by ``error: ...`` (exit 2) for every verb."""
+    result = runner.invoke(app, [a.replace("{small}", str(small)) for a in args], terminal_width=80)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: ") and names.lower() in lines[0].lower(), lines[0]
+    assert not any(ch in result.output for ch in "╭│╰") and "Traceback" not in result.output
+
+
+def test_a_usage_error_goes_to_stderr_from_the_installed_command(small: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "hetflow", "run", str(small), "--random", "--seed", "-1"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stdout == "", proc.stdout
+    assert proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1 and "--seed" in proc.stderr
+
+
+def test_no_arguments_still_shows_the_help() -> None:
+    result = runner.invoke(app, [])
+    assert "Usage" in result.output and "error:" not in result.output

@@ -100,6 +100,7 @@ class Subgraph:
     node_estimates: list[Estimate] = field(default_factory=list)
     replicas: list[str] = field(default_factory=list)  # devices taking items in turn; [device] if not replicated
     flops: int = 0
+    notes: list[str] = field(default_factory=list)  # what the compiler chose for it that a user should know
 
     def __post_init__(self) -> None:
         if not self.replicas:
@@ -180,6 +181,7 @@ class Plan:
         if not self.devices:
             lines = [head + " on this host"]
             lines += [f"  {s.name:<10} {s.device:<22} {s.backend:<10} {len(s.nodes)} nodes" for s in self.subgraphs]
+            lines += [f"  note: {note}" for s in self.subgraphs for note in s.notes]
             lines += _fallback_lines(self.subgraphs)
             return "\n".join(lines)
         assert self.estimate is not None
@@ -202,6 +204,7 @@ class Plan:
             ins, outs = incoming.get(s.name, []), outgoing.get(s.name, [])
             lines.append(f"  {s.name:<10} {where:<22} {s.backend:<12} {len(s.nodes):>6} {s.flops / 1e9:>9.4f}  "
                          f"{str(s.estimate):<28} {_moved(ins):>16} {_moved(outs):>16}")
+            lines += [f"  {'':<10} note: {note}" for note in s.notes]
         total = sum(t.nbytes for t in self.transfers)
         lines.append(f"  transfers: {len(self.transfers)} ({format_bytes(total)} per sample, model:link)")
         est = self.estimate

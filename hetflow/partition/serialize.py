@@ -222,6 +222,7 @@ def save_plan(plan: Any, root: Path) -> Path:
             "replicas": sub.replicas, "flops": sub.flops, "graph": f"subgraphs/{sub.name}", "artifact": artifact,
             "nodes": [n.name for n in sub.nodes],
             "node_estimates": [[e.seconds, e.source, e.interval] for e in sub.node_estimates],
+            "notes": sub.notes,
         })
     manifest = {
         "format": PLAN_FORMAT, "version": PLAN_VERSION, "graph": "graph", "objective": plan.objective,
@@ -271,7 +272,7 @@ def load_plan(root: Path, *, recompile: bool = False) -> Any:
                                       f"load with recompile=True to compile it again")
             subgraphs.append(Subgraph(s["name"], s["device"], s["backend"], [by_name[n] for n in s["nodes"]], executable,
                                       sub_graph, s["driver"], [Estimate(*e) for e in s["node_estimates"]],
-                                      list(s["replicas"]), s["flops"]))
+                                      list(s["replicas"]), s["flops"], list(s.get("notes", []))))
         transfers = [Transfer(**t) for t in manifest["transfers"]]
         estimate = None if manifest["estimate"] is None else PlanEstimate(**manifest["estimate"])
         choices = {name: NodeChoice(c["device"], c["rule"], [(dev, None if e is None else Estimate(*e), why)

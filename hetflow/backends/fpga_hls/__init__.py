@@ -18,6 +18,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+
 from hetflow.backends.base import Artifact, ArtifactError, Backend, Estimate
 from hetflow.backends.fpga_hls import table
 from hetflow.backends.fpga_hls.config import Architecture, HLSConfig, HLSConfigError, ReuseFactorWarning
@@ -26,11 +28,14 @@ from hetflow.backends.fpga_hls.estimate import TIME_SOURCE, DesignDoesNotFit, De
 from hetflow.backends.fpga_hls.executable import FpgaExecutable
 from hetflow.backends.fpga_hls.fixedpoint import FixedPointError, FixedType
 from hetflow.backends.fpga_hls.lower import Design, LoweringError, lower, node_graph
+from hetflow.backends.fpga_hls.precision import calibrate
 from hetflow.ir import Graph, Node, verify
 from hetflow.targets import MachineDescription, get_preset
 from hetflow.targets.catalog import list_presets
 
 DEFAULT_TARGET = "xilinx/alveo-u250"
+Calibration = list[dict[str, np.ndarray]] | None
+"""Sample inputs of the graph being compiled (dicts by input name), to calibrate fixed-point types on."""
 DEVICE_ARCHITECTURES: tuple[Architecture, ...] = ("parallel", "stream")
 """What a board builds a graph as when given no settings: the default settings in the first of these architectures
 whose design fits once folded. As hls4ml users do: io_parallel, and io_stream for what is too big to unroll."""
@@ -60,25 +65,29 @@ class FpgaHlsBackend(Backend):
                 config: HLSConfig | dict[str, Any] | None = None, target: MachineDescription | str = DEFAULT_TARGET,
                 fit: Literal["error", "fold", "ignore"] = "error",
                 toolchain: Toolchain | None = None, build: bool = True, name: str | None = None,
-                **options: Any) -> FpgaExecutable:
+                calibration: Calibration = None, **options: Any) -> FpgaExecutable:
         """Lower, estimate and (``build``) compile the C simulation of ``graph`` for ``target``.
 
         ``fit="error"`` refuses a design that does not fit the board; ``fit="fold"`` first raises the
         reuse factors of the layers using most of the exhausted resource; ``fit="ignore"`` only estimates
         (``estimate.fits`` says whether it would fit: for sweeps and reports). Every node must be in the
         table: ``hf.compile(graph, cluster)`` keeps the others on a CPU. With ``description``, the design a board of
-        that description runs (``compile_for``: folded to fit, ``target`` and ``fit`` unused).
+        that description runs (``compile_for``: folded to fit, ``target`` and ``fit`` unused). With ``calibration``
+        (sample inputs of ``graph``), every layer's fixed-point types are chosen from the values they take
+        (``precision.calibrate``) unless ``config`` sets a model-wide precision.
         """
         if options:
             raise HLSConfigError(f"fpga_hls.compile: unknown option(s) {sorted(options)}; it takes config, target, "
-                                 f"fit, toolchain, build, name")
+                                 f"fit, toolchain, build, name, calibration")
         if description is not None:
-            return self.compile_for(graph, description, config=config, toolchain=toolchain, build=build, name=name)
+            return self.compile_for(graph, description, config=config, toolchain=toolchain, build=build, name=name,
+                                    calibration=calibration)
         if fit not in ("error", "fold", "ignore"):
             raise HLSConfigError(f"fpga_hls.compile: fit must be 'error', 'fold' or 'ignore', got {fit!r}")
         verify(graph)
         description = resolve_target(target)
-        design = lower(graph, HLSConfig.of(config), name=name)
+        cfg = HLSConfig.of(config) if calibration is None else calibrate(graph, HLSConfig.of(config), calibration)
+        design = lower(graph, cfg, name=name)
         notes: list[str] = []
         if fit == "fold":
             est, notes = fold_to_fit(design, description)
@@ -90,12 +99,13 @@ class FpgaHlsBackend(Backend):
 
     def compile_for(self, graph: Graph, description: MachineDescription, *,
                     config: HLSConfig | dict[str, Any] | None = None, toolchain: Toolchain | None = None,
-                    build: bool = True, name: str | None = None) -> FpgaExecutable:
+                    build: bool = True, name: str | None = None, calibration: Calibration = None) -> FpgaExecutable:
         """What a device of ``description`` runs ``graph`` as: ``config`` folded to fit the board, or without one
-        the default settings in the first of ``DEVICE_ARCHITECTURES`` that fits. Raises DesignDoesNotFit otherwise."""
+        the default settings in the first of ``DEVICE_ARCHITECTURES`` that fits, with types calibrated on
+        ``calibration`` when given (see ``compile``). Raises DesignDoesNotFit otherwise."""
         verify(graph)
         description = resolve_target(description)
-        design, est, notes = fit_design(graph, description, config, name=name)
+        design, est, notes = fit_design(graph, description, config, name=name, calibration=calibration)
         return FpgaExecutable(graph, design, est, toolchain=toolchain, build=build, notes=notes)
 
     def save_artifact(self, artifact: Artifact, directory: Path) -> None:
@@ -129,14 +139,15 @@ class FpgaHlsBackend(Backend):
 
 
 def fit_design(graph: Graph, description: MachineDescription, config: HLSConfig | dict[str, Any] | None = None, *,
-               name: str | None = None) -> tuple[Design, DesignEstimate, list[str]]:
+               name: str | None = None, calibration: Calibration = None) -> tuple[Design, DesignEstimate, list[str]]:
     """Lower ``graph`` and fold it until it fits ``description``: the design, its estimate and the folds made.
 
-    With ``config``, that configuration; without, the default settings in each of ``DEVICE_ARCHITECTURES`` in turn.
-    Raises DesignDoesNotFit (naming the layer and the knob) when no candidate fits.
+    With ``config``, that configuration; without, the default settings in each of ``DEVICE_ARCHITECTURES`` in turn;
+    either calibrated on ``calibration`` when given. Raises DesignDoesNotFit (naming the layer and the knob) when no
+    candidate fits.
     """
-    configs = [HLSConfig.of(config)] if config is not None else [HLSConfig().with_architecture(a)
-                                                                  for a in DEVICE_ARCHITECTURES]
+    base = HLSConfig.of(config) if calibration is None else calibrate(graph, HLSConfig.of(config), calibration)
+    configs = [base] if config is not None else [base.with_architecture(a) for a in DEVICE_ARCHITECTURES]
     # Lowering does not depend on the architecture: lower once, then retarget the design for each candidate.
     design = lower(graph, configs[0], name=name)
     chosen = [layer.reuse_factor for layer in design.layers]

@@ -215,6 +215,15 @@ def calibration_samples(graph: Graph, feeds: dict[str, np.ndarray] | None, seed:
                      f"give representative inputs (codegen --input) for real data ranges")
 
 
+def calibrate(graph: Graph, config: HLSConfig | None, samples: list[dict[str, np.ndarray]]) -> HLSConfig:
+    """``config`` with every layer's types calibrated on ``samples`` (input dicts of ``graph``); a config that sets a
+    model-wide precision is used as given (the user chose it)."""
+    config = HLSConfig.of(config)
+    if config.model_precision_given:
+        return config
+    return calibrated_config(graph, config, collect_statistics(graph, samples))
+
+
 def auto_precision(graph: Graph, config: HLSConfig, feeds: dict[str, np.ndarray] | None, seed: int) -> \
         tuple[HLSConfig, str]:
     """``config`` calibrated on ``feeds`` (or seeded random samples), and the note saying which."""
