@@ -69,3 +69,10 @@ def export_triton_settings(*, interpret: bool) -> None:
 def triton_interpret_requested() -> bool:
     """Whether TRITON_INTERPRET asks Triton to interpret kernels."""
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def triton_compile_env() -> dict[str, str]:
+    """The environment for a child process that compiles Triton kernels for a GPU (never the interpreter)."""
+    env = dict(os.environ)
+    env.pop("TRITON_INTERPRET", None)
+    return env
