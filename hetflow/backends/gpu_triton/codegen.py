@@ -382,14 +382,6 @@ def _rownorm_layout(node: Node) -> tuple[int, int, str, str]:
     return shape[0] * groups, per_group * spatial, f"(row % {groups}) * {per_group} + rr // {spatial}", "group"
 
 
-def rownorm_check(node: Node) -> str | None:
-    try:
-        _rownorm_layout(node)
-    except HetflowError as exc:
-        return str(exc).split(": ", 1)[1]
-    return None
-
-
 def gen_rownorm(unit: Unit, name: str, config: Config) -> KernelSpec:
     node = unit.head
     x, out = node.inputs[0], node.outputs[0]

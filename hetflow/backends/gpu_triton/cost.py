@@ -8,9 +8,11 @@
   (a pointwise op after matmul, conv, pooling or another pointwise op) and for views.
 * ``efficiency[class]``: achievable fraction of peak, per op class: GEMM-like (matmul, conv),
   bandwidth-bound (pointwise, data movement), reductions (softmax, norms, pooling, reduce_*).
-* ``wave_tail``: work is issued in thread blocks, ``SMs x ctas_per_sm`` at a time; a grid of B blocks takes
-  ceil(B / slots) waves, each as long as a full one, so a grid smaller than a wave runs at B / slots of
-  the chip. Block counts follow the templates' default tiles.
+* ``wave_tail``: work is issued in thread blocks, one wave fills the SMs; a grid of B blocks takes
+  ceil(B / SMs) waves, each as long as a full one, so a grid smaller than a wave runs at B / SMs of
+  the chip (a block cannot use more than its SM). Block counts follow the templates' default tiles. The tail stretches compute time; memory
+  time is stretched only below ``SATURATING_SM_FRACTION`` of the SMs busy (fewer blocks than that cannot
+  keep enough loads in flight to reach the achievable bandwidth) -- an estimate, like the fraction itself.
 
 Every figure comes from the description (cited there); the source is ``model:gpu-cost``.
 """
@@ -28,6 +30,7 @@ FUSES_INTO = frozenset({"matmul", "conv", "max_pool", "avg_pool", *table.POINTWI
 """Producers whose output tiles a following pointwise node is fused into (no launch, no round trip)."""
 REDUCTIONS = frozenset({"softmax", "log_softmax", "layer_norm", "group_norm", "instance_norm", "max_pool",
                         "avg_pool", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min"})
+SATURATING_SM_FRACTION = 0.5
 POINTWISE_BLOCK = 1024
 REDUCE_ROWS_PER_BLOCK = 1
 
@@ -102,10 +105,11 @@ def estimate_node(node: Node, desc: MachineDescription) -> tuple[float, str] | N
     efficiency = gpu.efficiency_gemm if gemm else gpu.efficiency_reduction if node.op in REDUCTIONS \
         else gpu.efficiency_bandwidth
     peak = desc.peak(dtype) or min(desc.peak_ops.values())
-    slots = desc.compute.units * gpu.ctas_per_sm
+    slots = desc.compute.units
     blocks = max(_blocks(node, dtype in (DType.float16, DType.bfloat16)), 1)
     tail = math.ceil(blocks / slots) * slots / blocks
     bandwidth_eff = gpu.efficiency_bandwidth if gemm else efficiency
-    body = max(flops / (peak * efficiency), (read + written) / (desc.memory.bandwidth * bandwidth_eff)) * tail
+    starved = max(1.0, desc.compute.units * SATURATING_SM_FRACTION / blocks)
+    body = max(flops / (peak * efficiency) * tail, (read + written) / (desc.memory.bandwidth * bandwidth_eff) * starved)
     launch = 0.0 if fused else gpu.launch_graph
     return launch + body, SOURCE

@@ -288,17 +288,30 @@ def _one_output(node: Node) -> str | None:
     return None
 
 
+def _last_axis(node: Node) -> str | None:
+    rank = len(_shape(node.inputs[0]))
+    if node.attrs["axis"] % rank != rank - 1:
+        return f"{node.op} over a non-last axis"
+    return None
+
+
+def _static_axes(node: Node) -> str | None:
+    if len(node.inputs) > 1 and node.inputs[1] is not None and node.inputs[1].const is None:
+        return f"{node.op} with run-time axes"
+    return None
+
+
 TEMPLATES: dict[str, Template] = {
     "matmul": Template("matmul", _matmul_check, epilogue=True),
     "conv": Template("conv", _conv_check, epilogue=True),
     "max_pool": Template("window", _pool_check, epilogue=True),
     "avg_pool": Template("window", _pool_check, epilogue=True),
-    "reduce_sum": Template("reduce"),
-    "reduce_mean": Template("reduce"),
-    "reduce_max": Template("reduce"),
-    "reduce_min": Template("reduce"),
-    "softmax": Template("rownorm"),
-    "log_softmax": Template("rownorm"),
+    "reduce_sum": Template("reduce", _static_axes),
+    "reduce_mean": Template("reduce", _static_axes),
+    "reduce_max": Template("reduce", _static_axes),
+    "reduce_min": Template("reduce", _static_axes),
+    "softmax": Template("rownorm", _last_axis),
+    "log_softmax": Template("rownorm", _last_axis),
     "layer_norm": Template("rownorm", _one_output),
     "group_norm": Template("rownorm"),
     "instance_norm": Template("rownorm"),
