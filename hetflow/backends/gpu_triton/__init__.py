@@ -39,17 +39,23 @@ class GpuTritonBackend:
         return table.supports(node)
 
     def compile(self, graph: Graph, *, tf32: bool = False, fallback: str = "reference", cuda_graph: bool = True,
-                memory_capacity: int | None = None, device_name: str = "host", **options: Any) -> GpuTritonExecutable:
+                memory_capacity: int | None = None, device_name: str | None = None, tune: bool = False,
+                **options: Any) -> GpuTritonExecutable:
         """Compile ``graph``. ``tf32``: float32 matmuls on TF32 tensor cores; ``fallback="error"`` refuses nodes
         outside the table instead of running them on the host; ``cuda_graph``: replay runs as a CUDA graph;
-        ``memory_capacity``: bytes the device has (a plan that needs more is refused before any launch)."""
+        ``memory_capacity``: bytes the device has (a plan that needs more is refused before any launch);
+        ``tune``: search every kernel's launch configuration on the GPU now (never done unless asked; the
+        winners are cached on disk and used by later compiles)."""
         if fallback not in FALLBACKS:
             raise HetflowError(f"gpu_triton: fallback must be 'reference' or 'error', got {fallback!r}")
-        return GpuTritonExecutable(graph, Options(tf32, fallback, cuda_graph, memory_capacity, device_name))
+        exe = GpuTritonExecutable(graph, Options(tf32, fallback, cuda_graph, memory_capacity, device_name))
+        if tune:
+            exe.tune()
+        return exe
 
     def compile_for(self, graph: Graph, description: MachineDescription) -> GpuTritonExecutable:
-        """Compile for a GPU of ``description``: its memory bounds the plan, its name keys the tuning cache."""
-        return self.compile(graph, memory_capacity=description.memory.capacity, device_name=description.name)
+        """Compile for a GPU of ``description``: its memory bounds the plan (tuning stays keyed by the GPU present)."""
+        return self.compile(graph, memory_capacity=description.memory.capacity)
 
     def estimate_node(self, node: Node, description: MachineDescription) -> tuple[float, str] | None:
         """The GPU cost model's time for ``node`` on ``description`` (None: no GPU cost fields)."""

@@ -220,7 +220,7 @@ def gen_matmul(unit: Unit, name: str, config: Config, opts: GenOptions) -> Kerne
     body.lines += templates.MATMUL.format(
         PA=body.ptr(a), PB=body.ptr(b), M=m, N=n, K=k, A_OFF=f"({a_off}) * {m * k}", B_OFF=f"({b_off}) * {k * n}",
         PRECISION=opts.dot(str(a.type.dtype)), CAST=opts.operand(str(a.type.dtype))).splitlines()
-    space = Space(bc + ["rm[:, None]", "rn[None, :]"], "(rm[:, None] < {0}) & (rn[None, :] < {1})".format(m, n))
+    space = Space(bc + ["rm[:, None]", "rn[None, :]"], f"(rm[:, None] < {m}) & (rn[None, :] < {n})")
     body.exprs[id(out)] = "acc"
     chain(body, unit, unit.nodes[1:], space, so)
     stores(body, unit, space)

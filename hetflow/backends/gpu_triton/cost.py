@@ -10,9 +10,10 @@
   bandwidth-bound (pointwise, data movement), reductions (softmax, norms, pooling, reduce_*).
 * ``wave_tail``: work is issued in thread blocks, one wave fills the SMs; a grid of B blocks takes
   ceil(B / SMs) waves, each as long as a full one, so a grid smaller than a wave runs at B / SMs of
-  the chip (a block cannot use more than its SM). Block counts follow the templates' default tiles. The tail stretches compute time; memory
-  time is stretched only below ``SATURATING_SM_FRACTION`` of the SMs busy (fewer blocks than that cannot
-  keep enough loads in flight to reach the achievable bandwidth) -- an estimate, like the fraction itself.
+  the chip (a block cannot use more than its SM). Block counts follow the templates' default tiles.
+  The tail stretches compute time; memory time is stretched only below ``SATURATING_SM_FRACTION`` of the
+  SMs busy (fewer blocks than that cannot keep enough loads in flight to reach the achievable bandwidth)
+  -- an estimate, like the fraction itself.
 
 Every figure comes from the description (cited there); the source is ``model:gpu-cost``.
 """

@@ -9,6 +9,7 @@ CUDA graph after its first run and replayed. Without a GPU the same kernels run 
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import threading
 from dataclasses import dataclass
@@ -60,7 +61,7 @@ class Options:
     fallback: str = "reference"  # or "error"
     cuda_graph: bool = True
     memory_capacity: int | None = None  # bytes; None: no check
-    device_name: str = "host"  # the tuning cache's device key
+    device_name: str | None = None  # the tuning cache's device key (default: the GPU's own name)
 
 
 def specialize(graph: Graph, shapes: list[tuple[int, ...]]) -> Graph:
@@ -87,6 +88,8 @@ def torch_dtype(rt: GpuRuntime, dtype: DType) -> Any:
 def to_device(rt: GpuRuntime, array: np.ndarray) -> Any:
     """A contiguous torch tensor on the kernels' device (bfloat16 crosses as its bits)."""
     array = np.ascontiguousarray(array)
+    if not array.flags.writeable:  # torch wants to own writable memory; constants are often read-only views
+        array = array.copy()
     if array.dtype.name == "bfloat16":
         t = rt.torch.from_numpy(array.view(np.int16)).view(rt.torch.bfloat16)
     else:
@@ -135,6 +138,12 @@ class Compiled:
         self.graph_capture: Any = None
         self.stream = rt.torch.cuda.Stream() if not rt.interpret else None
 
+    @property
+    def device_name(self) -> str:
+        if self.options.device_name is not None:
+            return self.options.device_name
+        return "interpreter" if self.rt.interpret else str(self.rt.torch.cuda.get_device_name())
+
     def _generate(self) -> list[KernelSpec]:
         cache = tuning.TuningCache()
         out = []
@@ -146,7 +155,7 @@ class Compiled:
             dtype = str(step.unit.nodes[-1].outputs[0].type.dtype)
             opts = GenOptions(self.options.tf32, self.rt.interpret)
             probe = generate(step.unit, name, tuning.DEFAULTS[template], opts)
-            key = cache.key(probe.source_digest, probe.problem, self.options.device_name, self.rt.triton.__version__)
+            key = cache.key(probe.source_digest, probe.problem, self.device_name, self.rt.triton.__version__)
             config = (None if self.rt.interpret else cache.get(key)) or \
                 tuning.default_config(template, probe.problem, dtype, self.rt.interpret)
             step.kernel = generate(step.unit, name, config, opts)
@@ -197,11 +206,22 @@ class Compiled:
 
     # ------------------------------------------------------------ running
     def run(self, feeds: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], float | None]:
-        """Outputs, and the measured GPU seconds (None in the interpreter)."""
+        """Outputs, and the measured GPU seconds (CUDA events; None in the interpreter)."""
+        if self.rt.interpret:
+            self._write_inputs(feeds)
+            self._launch_all()
+            return self._outputs(), None
+        with self.rt.torch.cuda.stream(self.stream):  # copies ordered before the launches (or graph replay)
+            self._write_inputs(feeds)
+        seconds = self._run_cuda()
+        return self._outputs(), seconds
+
+    def _write_inputs(self, feeds: dict[str, np.ndarray]) -> None:
         for v in self.graph.inputs:
             self.tensors[id(v)].copy_(to_device(self.rt, feeds[v.name]).reshape(self.tensors[id(v)].shape))
-        seconds = self._run_cuda() if not self.rt.interpret else self._launch_all()
-        return {v.name: to_host(self.rt, self._tensor(v), v.type.dtype) for v in self.graph.outputs}, seconds
+
+    def _outputs(self) -> dict[str, np.ndarray]:
+        return {v.name: to_host(self.rt, self._tensor(v), v.type.dtype) for v in self.graph.outputs}
 
     def _tensor(self, v: Value) -> Any:
         return self.tensors[id(v)] if id(v) in self.tensors else to_device(self.rt, v.const)  # type: ignore[arg-type]
@@ -212,7 +232,6 @@ class Compiled:
                 self._host(step.unit)
             elif step.kernel is not None:
                 self._launch(step)
-        return None
 
     def _launch(self, step: Step) -> None:
         k = step.kernel
@@ -255,6 +274,38 @@ class Compiled:
             end.record(self.stream)
         end.synchronize()
         return start.elapsed_time(end) / 1e3
+
+    def tune(self, rep_ms: int = 20) -> list[tuple[str, str, float]]:
+        """Time every kernel's configuration space on the GPU; keep and file the fastest. (kernel, config, seconds)."""
+        if self.rt.interpret:
+            raise HetflowError("tuning times kernels on a CUDA GPU; this machine has none (Triton's interpreter "
+                               "stands in for one, and its timings mean nothing)")
+        cache, found = tuning.TuningCache(), []
+        opts = GenOptions(self.options.tf32, False)
+        do_bench = importlib.import_module("triton.testing").do_bench
+        for step in self.steps:
+            if step.kernel is None:
+                continue
+            template = template_of(step.unit)
+            best: tuple[float, KernelSpec] | None = None
+            for config in tuning.candidates(template, step.kernel.problem):
+                spec = generate(step.unit, step.kernel.name, config, opts)
+                trial = Step(step.unit, spec, step.fn)
+                try:
+                    ms = do_bench(lambda trial=trial: self._launch(trial), warmup=5, rep=rep_ms)
+                except Exception:  # noqa: BLE001 - a configuration that does not fit (shared memory) is skipped
+                    continue
+                if best is None or ms < best[0]:
+                    best = (ms, spec)
+            if best is None:
+                continue
+            step.kernel = best[1]
+            key = cache.key(step.kernel.source_digest, step.kernel.problem, self.device_name, self.rt.triton.__version__)
+            cache.put(key, step.kernel.config, best[0] / 1e3)
+            found.append((step.kernel.name, str(step.kernel.config), best[0] / 1e3))
+        self.kernels = [s.kernel for s in self.steps if s.kernel is not None]
+        self.graph_capture = None
+        return found
 
     def placement(self) -> list[Placement]:
         rows = []
@@ -319,6 +370,11 @@ class GpuTritonExecutable:
 
     def kernels(self) -> list[KernelSpec]:
         return self._latest().kernels
+
+    def tune(self) -> list[tuple[str, str, float]]:
+        """Search every kernel's launch configuration on the GPU (see ``Compiled.tune``); winners are cached."""
+        with self._lock:
+            return self._latest().tune()
 
     def notes(self) -> list[str]:
         """What a report should say about how this executable runs."""

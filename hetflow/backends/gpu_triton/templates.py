@@ -142,21 +142,25 @@ ATTENTION = """\
     rm = pid_m * BM + tl.arange(0, BM)
     rd = tl.arange(0, {BD})
     rdv = tl.arange(0, {BDV})
-    q = tl.load({PQ} + pid_b * {S} * {D} + rm[:, None] * {D} + rd[None, :], mask=(rm[:, None] < {S}) & (rd[None, :] < {D}), other=0.0)
+    q_mask = (rm[:, None] < {S}) & (rd[None, :] < {D})
+    q = tl.load({PQ} + pid_b * {S} * {D} + rm[:, None] * {D} + rd[None, :], mask=q_mask, other=0.0)
     m_i = tl.full((BM,), -3.0e38, tl.float32)
     l_i = tl.zeros((BM,), tl.float32)
     acc = tl.zeros((BM, {BDV}), tl.float32)
     for n0 in range(0, {SN}, BN):
         rn = n0 + tl.arange(0, BN)
-        kt = tl.load({PK} + pid_b * {D} * {SN} + rd[:, None] * {SN} + rn[None, :], mask=(rd[:, None] < {D}) & (rn[None, :] < {SN}), other=0.0)
+        k_mask = (rd[:, None] < {D}) & (rn[None, :] < {SN})
+        kt = tl.load({PK} + pid_b * {D} * {SN} + rd[:, None] * {SN} + rn[None, :], mask=k_mask, other=0.0)
         s = tl.dot(q{CAST}, kt{CAST}{PRECISION}) * {SCALE}
         s = tl.where(rn[None, :] < {SN}, s, -3.0e38)
         m_new = tl.maximum(m_i, tl.max(s, axis=1))
         p = tl.exp(s - m_new[:, None])
         alpha = tl.exp(m_i - m_new)
         l_i = l_i * alpha + tl.sum(p, axis=1)
-        v = tl.load({PV} + pid_b * {SN} * {DV} + rn[:, None] * {DV} + rdv[None, :], mask=(rn[:, None] < {SN}) & (rdv[None, :] < {DV}), other=0.0)
+        v_mask = (rn[:, None] < {SN}) & (rdv[None, :] < {DV})
+        v = tl.load({PV} + pid_b * {SN} * {DV} + rn[:, None] * {DV} + rdv[None, :], mask=v_mask, other=0.0)
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype){CAST}, v{CAST}{PRECISION})
         m_i = m_new
     acc = acc / l_i[:, None]
-    tl.store({PO} + pid_b * {S} * {DV} + rm[:, None] * {DV} + rdv[None, :], acc.to({PO}.dtype.element_ty), mask=(rm[:, None] < {S}) & (rdv[None, :] < {DV}))"""
+    o_mask = (rm[:, None] < {S}) & (rdv[None, :] < {DV})
+    tl.store({PO} + pid_b * {S} * {DV} + rm[:, None] * {DV} + rdv[None, :], acc.to({PO}.dtype.element_ty), mask=o_mask)"""

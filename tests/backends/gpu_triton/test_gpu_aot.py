@@ -1,8 +1,9 @@
 """Ahead-of-time builds: every kernel of a model compiled for sm_90 and sm_80 without a GPU.
 
 CI compiles the encoder block's kernels (matmul with epilogues, fused attention, row norms, pointwise) and a
-small CNN's (implicit-GEMM conv with batch norm, depthwise conv, pooling, reduction) for both targets; the full sweep over ResNet-50 and DenseNet-121 (hundreds of kernels, minutes of ptxas on a shared
-machine) is marked slow. Kernels are deduplicated by (code, configuration, pointer types) before compiling.
+small CNN's (implicit-GEMM conv with batch norm, depthwise conv, pooling, reduction) for both targets; the
+full sweep over ResNet-50 and DenseNet-121 (hundreds of kernels, minutes of ptxas on a shared machine) is
+marked slow. Kernels are deduplicated by (code, configuration, pointer types) before compiling.
 """
 
 from __future__ import annotations

@@ -122,7 +122,8 @@ def test_a_kernel_that_fails_names_itself_its_node_and_tritons_message(monkeypat
     g.outputs = [g.add_node("relu", [x], name="my_relu").outputs[0]]
     monkeypatch.setitem(table.POINTWISE, "relu", table.Pointwise("tl.no_such_function({0})"))
     exe = GpuTritonBackend().compile(g)
-    with pytest.raises(GpuCompileError, match=r"kernel k0_pointwise_my_relu \(from node\(s\) my_relu\) failed: .*no_such_function"):
+    message = r"kernel k0_pointwise_my_relu \(from node\(s\) my_relu\) failed: .*no_such_function"
+    with pytest.raises(GpuCompileError, match=message):
         exe.run({"x": np.ones((4, 8), np.float32)})
 
 
@@ -153,7 +154,7 @@ def test_symbolic_batch_is_specialized_per_shape() -> None:
 def test_arena_reuses_memory_by_liveness() -> None:
     g = hf.Graph("chain")
     h = g.add_input("x", "float32", (256, 256))
-    for i in range(6):  # softmax between matmuls: nothing fuses, every intermediate is a buffer
+    for _ in range(6):  # softmax between matmuls: nothing fuses, every intermediate is a buffer
         h = g.add_node("matmul", [h, g.constant(np.eye(256, dtype=np.float32))]).outputs[0]
         h = g.add_node("softmax", [h], {"axis": -1}).outputs[0]
     g.outputs = [h]

@@ -31,7 +31,8 @@ def test_pointwise_unary(op: str) -> None:
     check(unary_graph(op))
 
 
-@pytest.mark.parametrize("op,attrs", [("leaky_relu", {"alpha": 0.1}), ("elu", {"alpha": 0.7}), ("clip", {"min": -0.5, "max": 0.5}),
+@pytest.mark.parametrize("op,attrs", [("leaky_relu", {"alpha": 0.1}), ("elu", {"alpha": 0.7}),
+                                      ("clip", {"min": -0.5, "max": 0.5}),
                                       ("gelu", {"approximate": "none"}), ("gelu", {"approximate": "tanh"}),
                                       ("hard_sigmoid", {"alpha": 0.2, "beta": 0.5}), ("selu", {"alpha": 1.6, "gamma": 1.05})])
 def test_pointwise_with_attributes(op: str, attrs: dict) -> None:
