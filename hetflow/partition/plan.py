@@ -15,8 +15,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hetflow.backends import Executable
-from hetflow.ir import DType, Graph, Node
-from hetflow.ir.errors import HetflowError, InputError
+from hetflow.ir import Graph, Node
+from hetflow.ir.errors import HetflowError
+from hetflow.ir.feeds import check_feeds
 from hetflow.partition.cost import Estimate
 from hetflow.targets import MachineDescription
 from hetflow.targets.units import format_bytes, format_seconds
@@ -280,35 +281,6 @@ def combine_sources(sources: Any) -> str:
     if not found:
         return "model:roofline"
     return found[0] if len(found) == 1 else f"mixed({'+'.join(found)})"
-
-
-def check_feeds(graph: Graph, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Validate inputs against the graph signature; one-line InputError naming the input otherwise."""
-    expected = {v.name for v in graph.inputs}
-    extra = set(feeds) - expected
-    if extra:
-        raise InputError(f"unknown input(s) {sorted(extra)}; the model takes {sorted(expected)}")
-    out: dict[str, np.ndarray] = {}
-    symbols: dict[str, int] = {}
-    for v in graph.inputs:
-        if v.name not in feeds:
-            raise InputError(f"input '{v.name}' ({v.type}) is missing")
-        array = np.asarray(feeds[v.name])
-        want = v.type.dtype
-        got = DType.of(array.dtype) if array.dtype.kind not in "USO" else DType.string
-        if got is not want:
-            raise InputError(f"input '{v.name}': expected dtype {want}, got {got}")
-        shape = v.type.shape
-        if shape is not None:
-            if array.ndim != len(shape):
-                raise InputError(f"input '{v.name}': expected shape {v.type}, got {list(array.shape)} (rank differs)")
-            for axis, (d, n) in enumerate(zip(shape, array.shape)):
-                if isinstance(d, int) and d != n:
-                    raise InputError(f"input '{v.name}': expected shape {v.type}, got {list(array.shape)} (dim {axis})")
-                if isinstance(d, str) and symbols.setdefault(d, n) != n:
-                    raise InputError(f"input '{v.name}': dim {axis} is '{d}'={symbols[d]} elsewhere, got {n}")
-        out[v.name] = array
-    return out
 
 
 def compile_graph(graph: Graph, cluster: Any = None, **options: Any) -> Plan:
