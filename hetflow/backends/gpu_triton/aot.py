@@ -87,7 +87,7 @@ def plan_kernels(graph: Graph, *, tf32: bool = False, device: str = "") -> tuple
     host: dict[str, str] = {}
     kernels = []
     cache = tuning.TuningCache()
-    for i, unit in enumerate(fuse(graph, host)):
+    for i, unit in enumerate(fuse(graph.copy(), host).units):
         if unit.kind in ("host", "view"):
             continue
         template = template_of(unit)

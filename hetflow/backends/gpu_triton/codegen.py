@@ -307,7 +307,7 @@ def gen_window(unit: Unit, name: str, config: Config) -> KernelSpec:
             init, tap, finish_expr = "float('-inf')", templates.MAX_TAP, "acc"
         else:
             init, tap = "0.0", templates.SUM_TAP
-            finish_expr = "acc / cnt" if not a.get("count_include_pad") else "acc / cnt_pad"
+            finish_expr = "acc / tl.maximum(cnt, 1.0)" if not a.get("count_include_pad") else "acc / tl.maximum(cnt_pad, 1.0)"
     body.lines += templates.WINDOW.format(
         PX=body.ptr(x), C=c, H=h, W=w, KH=kernel[0], KW=kernel[1], SH=st[0], SW=st[1], PH=pads[0], PW=pads[1],
         PH_END=pads[2], PW_END=pads[3], DH=dil[0], DW=dil[1], INIT=init, TAP=tap, CHANNEL=channel).splitlines()

@@ -51,6 +51,7 @@ class Placement:
     backend: str  # "gpu_triton" or "reference"
     unit: str
     reason: str | None = None
+    folded_into: str | None = None  # a conv / matmul whose weights absorbed this node (fold_affine)
 
 
 @dataclass(frozen=True)
@@ -117,9 +118,12 @@ class Compiled:
     """One specialization: kernels loaded, arena allocated, constants uploaded."""
 
     def __init__(self, graph: Graph, rt: GpuRuntime, options: Options) -> None:
+        self.original = graph
+        graph = graph.copy()  # the shared rewrites change the graph: work on a private copy
         self.graph, self.rt, self.options = graph, rt, options
         self.fallback: dict[str, str] = {}
-        self.units = fuse(graph, self.fallback)
+        fusion = fuse(graph, self.fallback)
+        self.units, self.folded = fusion.units, fusion.folded
         if options.fallback == "error" and self.fallback:
             name, reason = next(iter(self.fallback.items()))
             op = next(n.op for n in graph.nodes if n.name == name)
@@ -308,10 +312,19 @@ class Compiled:
         return found
 
     def placement(self) -> list[Placement]:
-        rows = []
+        """Every original node, in graph order: the unit that computes it (folded nodes: their target's)."""
+        found: dict[str, Placement] = {}
         for unit in self.units:
             backend = "reference" if unit.kind == "host" else "gpu_triton"
-            rows += [Placement(n.name, n.op, backend, unit.label, unit.reason) for n in unit.nodes]
+            for n in unit.nodes:
+                found[n.name] = Placement(n.name, n.op, backend, unit.label, unit.reason)
+        rows = []
+        for n in self.original.nodes:
+            if n.name in found:
+                rows.append(found[n.name])
+            elif n.name in self.folded:
+                target = found[self.folded[n.name]]
+                rows.append(Placement(n.name, n.op, target.backend, target.unit, folded_into=target.node))
         return rows
 
 

@@ -1,13 +1,12 @@
 """Group a static graph's nodes into kernel units: what one generated kernel computes.
 
-A unit is a producer (a template kernel, a data-movement copy, or the first pointwise op) followed by the
-pointwise chain that consumes it at the same shape: that chain becomes the producer kernel's epilogue
-(bias, batch norm, residual add, activation, clip), so its intermediates never reach memory. The
-attention pattern (matmul -> scale -> softmax over the last axis -> matmul) becomes one unit, computed by
-the fused attention template with an online softmax. Reshapes are views; nodes outside the table are
-host units, run by the reference backend between kernels.
-
-Until the shared epilogue-fusion groups land in ``hetflow.passes``, this is the backend's adapter for them.
+The grouping is the shared one (``hetflow.passes.fusion``, after the shared ``fold_affine`` folds batch
+norms and per-channel affine ops into conv / matmul weights), with this backend's rules: every pointwise
+op of the table fuses, and matmul, conv and pooling take epilogues (bias, residual add, activation, clip),
+so an epilogue's intermediates never reach memory. On top of it this backend finds the attention pattern
+(matmul -> scale -> softmax over the last axis -> matmul), computed by one fused kernel with an online
+softmax. Data-movement ops are copy kernels, reshapes are views, and nodes outside the table are host
+units, run by the reference backend between kernels. A unit runs where its last node was.
 """
 
 from __future__ import annotations
@@ -16,8 +15,12 @@ from dataclasses import dataclass, field
 
 from hetflow.backends.gpu_triton import table
 from hetflow.ir import Graph, Node, Value
+from hetflow.passes.affine import fold_affine_into
+from hetflow.passes.fusion import FusionRules, describe, group_fusion
+from hetflow.passes.manager import dump_if_asked
 
 KIND_OF_TEMPLATE = {"matmul": "matmul", "conv": "conv", "window": "window", "reduce": "reduce", "rownorm": "rownorm"}
+EPILOGUE_KINDS = frozenset({"matmul", "conv", "window"})
 
 
 @dataclass
@@ -29,7 +32,7 @@ class Unit:
     nodes: list[Node]
     reason: str | None = None
     stores: list[Value] = field(default_factory=list)
-    """Values the kernel writes to memory: the chain's last value and any intermediate used elsewhere."""
+    """Values the kernel writes to memory (a group exports one value)."""
 
     @property
     def head(self) -> Node:
@@ -38,6 +41,14 @@ class Unit:
     @property
     def label(self) -> str:
         return " + ".join(f"{n.name} ({n.op})" for n in self.nodes)
+
+
+@dataclass
+class Fusion:
+    """Units in execution order; ``folded``: node folded away by ``fold_affine`` -> the node it went into."""
+
+    units: list[Unit]
+    folded: dict[str, str]
 
 
 def _kind(node: Node) -> str:
@@ -52,30 +63,55 @@ def _kind(node: Node) -> str:
     return KIND_OF_TEMPLATE[found.name]
 
 
-def fuse(graph: Graph, fallback_reason: dict[str, str]) -> list[Unit]:
-    """Units in execution order. ``fallback_reason``: node name -> why it runs on the host (filled here)."""
+def _rules(excluded: set[int]) -> FusionRules:
+    def pointwise(node: Node) -> bool:
+        return id(node) not in excluded and table.supports(node) is None and _kind(node) == "pointwise"
+
+    def anchor(node: Node) -> bool:
+        return id(node) not in excluded and table.supports(node) is None and _kind(node) in EPILOGUE_KINDS
+
+    return FusionRules(pointwise, anchor)
+
+
+def fuse(graph: Graph, fallback_reason: dict[str, str]) -> Fusion:
+    """Rewrite ``graph`` (the caller's private copy) and cut it into units in execution order.
+    ``fallback_reason``: node name -> why it runs on the host (filled here)."""
+    folded = fold_affine_into(graph)
+    dump_if_asked("fold_affine", graph)
     users = graph.users()
     outputs = {id(v) for v in graph.outputs}
-    done: set[int] = set()  # ids of nodes already in a unit
-    produced: set[int] = {id(v) for v in graph.inputs}
-    units: list[Unit] = []
+    attention = [u for u in (_attention(n, users, outputs) for n in graph.nodes) if u is not None]
+    excluded = {id(n) for u in attention for n in u.nodes}
+    grouping = group_fusion(graph, _rules(excluded))
+    dump_if_asked("group_epilogues", graph, "// gpu_triton fusion groups:\n" + describe(graph, grouping))
+    unit_of: dict[int, Unit] = {}
+    for u in attention:
+        u.stores = [u.nodes[-1].outputs[0]]
+        for n in u.nodes:
+            unit_of[id(n)] = u
+    for group in grouping.groups:
+        anchor = group.acc.producer if group.acc is not None else None
+        if anchor is not None:
+            unit = Unit(_kind(anchor), [anchor, *group.nodes], stores=[group.output])
+        else:
+            unit = Unit("pointwise", list(group.nodes), stores=[group.output])
+        for n in unit.nodes:
+            unit_of[id(n)] = unit
     for node in graph.nodes:
-        if id(node) in done:
+        if id(node) in unit_of:
             continue
         reason = table.supports(node)
         if reason is not None:
             fallback_reason[node.name] = reason
-            unit = Unit("host", [node], reason)
-        else:
-            unit = _attention(node, users, outputs) or Unit(_kind(node), [node])
-            if unit.kind in ("pointwise", "movement", "matmul", "conv", "window"):
-                _extend(unit, users, outputs, produced, done)
-        for n in unit.nodes:
-            done.add(id(n))
-            produced.update(id(o) for o in n.outputs)
-        unit.stores = _stores(unit, users, outputs)
-        units.append(unit)
-    return units
+            unit_of[id(node)] = Unit("host", [node], reason)
+            continue
+        kind = _kind(node)
+        stores = [] if kind == "view" else [node.outputs[0]]
+        unit_of[id(node)] = Unit(kind, [node], stores=stores)
+    last = {}
+    for i, node in enumerate(graph.nodes):
+        last[id(unit_of[id(node)])] = (i, unit_of[id(node)])
+    return Fusion([u for _, u in sorted(last.values(), key=lambda x: x[0])], folded)
 
 
 def _single_user(v: Value, users: dict[int, list[Node]], outputs: set[int]) -> Node | None:
@@ -83,42 +119,6 @@ def _single_user(v: Value, users: dict[int, list[Node]], outputs: set[int]) -> N
     if len(found) != 1 or id(v) in outputs:
         return None
     return found[0]
-
-
-def _extend(unit: Unit, users: dict[int, list[Node]], outputs: set[int], produced: set[int], done: set[int]) -> None:
-    """Append the pointwise chain that consumes the unit's last value at its shape."""
-    inside = {id(o) for n in unit.nodes for o in n.outputs}
-    while True:
-        tail = unit.nodes[-1].outputs[0]
-        nxt = _single_user(tail, users, outputs)
-        if nxt is None or id(nxt) in done or _kind_or_none(nxt) != "pointwise":
-            return
-        if nxt.outputs[0].type.shape != tail.type.shape or nxt.outputs[0].type.dtype != tail.type.dtype:
-            return
-        others = [v for v in nxt.inputs if v is not None and v is not tail]
-        if any(not (v.is_const or id(v) in produced or id(v) in inside) for v in others):
-            return  # an operand computed later: fusing would read it before it exists
-        if any(v is tail for v in others):
-            return  # x op x: keep it simple, one operand slot per value
-        unit.nodes.append(nxt)
-        inside.update(id(o) for o in nxt.outputs)
-
-
-def _kind_or_none(node: Node) -> str | None:
-    return _kind(node) if table.supports(node) is None else None
-
-
-def _stores(unit: Unit, users: dict[int, list[Node]], outputs: set[int]) -> list[Value]:
-    if unit.kind in ("view", "host"):
-        return []
-    members = {id(n) for n in unit.nodes}
-    out = []
-    for n in unit.nodes:
-        for v in n.outputs:
-            escapes = id(v) in outputs or any(id(u) not in members for u in users.get(id(v), []))
-            if escapes or v is unit.nodes[-1].outputs[0]:
-                out.append(v)
-    return out
 
 
 def _const_scalar(v: Value | None) -> float | None:
