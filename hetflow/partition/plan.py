@@ -198,6 +198,7 @@ class Plan:
         for d in self.devices:
             if d.id in used:
                 lines.append(f"  device {d.id}: {d.description.name} ({d.description.kind}), {self._how(d)}")
+        lines += [f"  {note}" for note in self.notes()]
         return "\n".join(lines)
 
     def notes(self) -> list[str]:
