@@ -161,3 +161,16 @@ def test_arena_reuses_memory_by_liveness() -> None:
     exe = check(g)
     memory = exe._latest().memory
     assert memory.arena_bytes <= 3 * 256 * 256 * 4 < memory.naive_bytes
+
+
+def test_an_emulated_gpu_subgraph_can_be_computed_by_the_generated_kernels(tmp_path: Path) -> None:
+    path = tmp_path / "gpu-node.toml"
+    path.write_text(GPU_NODE)
+    g = _big()
+    plan = hf.compile(g, Cluster.load(path), pins=["*=node0/h200:0"], emulate_with="auto")
+    x = np.random.default_rng(0).standard_normal((64, 64)).astype(np.float32)
+    np.testing.assert_allclose(plan.run({"x": x})[g.outputs[0].name], np.maximum(np.exp(x), 0), rtol=1e-5)
+    report = plan.report()
+    assert "computed by backend gpu_triton" in report and "model:gpu-cost" in report
+    if runtime.load_runtime().interpret:
+        assert "interpreter on the host CPU" in report
