@@ -8,7 +8,8 @@ forward pass on device-resident inputs (hetflow: its CUDA-graph replay; the othe
 hetflow/compile, hetflow's agreement with eager, and beside hetflow's measured time the GPU cost model's
 estimate for the GPU's description (``model:gpu-cost``) and its error.
 
-Written for one run on an H100 or H200 in under 5 minutes (``--quick``: batch 1 and 32 only). Needs the
+Written for one run on an H100 or H200 in under 5 minutes with default kernel configurations (``--quick``:
+batch 1 and 32 only; ``--tune`` searches hetflow's configurations first, which takes longer, and caches them). Needs the
 gpu extra and a CUDA GPU; it refuses to run on Triton's interpreter (those would not be GPU times).
 
     python benchmarks/gpu_vs_torch.py
@@ -222,12 +223,12 @@ def model_estimate(graph: hf.Graph, description: str | None) -> float | None:
 
 
 def run_case(torch: Any, name: str, batch: int, dtype: str, reps: int, description: str | None,
-             compiled_cache: dict) -> dict[str, Any]:
+             compiled_cache: dict, tune: bool = False) -> dict[str, Any]:
     make_weights, make_graph, make_torch, shape = MODELS[name]
     weights, layout = make_weights()
     started = time.perf_counter()
     graph = make_graph(weights, layout, batch, dtype)
-    exe = GpuTritonBackend().compile(graph)
+    exe = GpuTritonBackend().compile(graph, tune=tune)
     x = np.random.default_rng(1).standard_normal((batch, *shape)).astype(dtype)
     het, het_out = hetflow_seconds(exe, {"x": x}, reps)
     het_compile = time.perf_counter() - started
@@ -258,6 +259,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--quick", action="store_true", help="batches 1 and 32 only")
     ap.add_argument("--json", help="write every row here")
+    ap.add_argument("--tune", action="store_true", help="search hetflow's kernel configurations first (cached on disk)")
     args = ap.parse_args()
     rt = load_runtime()
     if rt.interpret:
@@ -275,7 +277,7 @@ def main() -> None:
     for name in args.models.split(","):
         for dtype in args.dtypes.split(","):
             for batch in batches:
-                r = run_case(torch, name, batch, dtype, args.reps, description, cache)
+                r = run_case(torch, name, batch, dtype, args.reps, description, cache, args.tune)
                 rows.append(r)
                 est = "-" if r["estimate_s"] is None else f"{r['estimate_s'] * 1e3:8.3f}ms"
                 err = "-" if r["estimate_error"] is None else f"{r['estimate_error']:+.0%}"

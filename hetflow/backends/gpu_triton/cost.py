@@ -3,8 +3,9 @@
     seconds = launch + max(flops / (peak[dtype] * efficiency[class]),
                            bytes / (bandwidth * efficiency[class])) * wave_tail
 
-* ``launch``: the per-kernel cost inside a replayed CUDA graph (the executable captures one), or eager
-  launches where a run cannot be captured; zero for a node that fuses into its producer's epilogue
+* ``launch``: the per-kernel cost inside a replayed CUDA graph (the executable captures one; a subgraph
+  with host steps launches eagerly and costs more, ``launch_eager``, which the estimate does not know of);
+  zero for a node that fuses into its producer's epilogue
   (a pointwise op after matmul, conv, pooling or another pointwise op) and for views.
 * ``efficiency[class]``: achievable fraction of peak, per op class: GEMM-like (matmul, conv),
   bandwidth-bound (pointwise, data movement), reductions (softmax, norms, pooling, reduce_*).
