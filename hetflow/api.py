@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import hetflow.runtime  # noqa: F401 - registers the runner behind Plan.run
+from hetflow.compiler import compile_graph
 from hetflow.frontends.registry import load_model
 from hetflow.ir import Graph
-from hetflow.partition import Plan, compile_graph
+from hetflow.partition import Plan
 
 
 def load(source: str | Path | bytes | Any, **options: Any) -> Graph:
