@@ -220,7 +220,7 @@ class Plan:
         found = []
         for s in self.subgraphs:
             notes = getattr(s.executable, "notes", None)  # as placement() above: until the typed protocol lands
-            found += [f"{s.name}: {n}" for n in (notes() if notes is not None else [])]
+            found += [f"{s.name}: {n}" for n in (notes() if callable(notes) else [])]
         return found
 
     def _how(self, device: PlanDevice) -> str:
