@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hetflow.backends.base import register_backend
+from hetflow.backends.base import Backend, Estimate
 from hetflow.backends.gpu_triton import table
 from hetflow.backends.gpu_triton.cost import estimate_node
 from hetflow.backends.gpu_triton.executable import (
@@ -30,15 +30,16 @@ from hetflow.targets import MachineDescription
 FALLBACKS = ("reference", "error")
 
 
-class GpuTritonBackend:
+class GpuTritonBackend(Backend):
     """Generates Triton kernels for NVIDIA GPUs (and runs them in Triton's interpreter without one)."""
 
     name = "gpu_triton"
+    falls_back = True
 
     def supports(self, node: Node) -> str | None:
         return table.supports(node)
 
-    def compile(self, graph: Graph, *, tf32: bool = False, fallback: str = "reference", cuda_graph: bool = True,
+    def compile(self, graph: Graph, description: MachineDescription | None = None, *, tf32: bool = False, fallback: str = "reference", cuda_graph: bool = True,
                 memory_capacity: int | None = None, device_name: str | None = None, tune: bool = False,
                 **options: Any) -> GpuTritonExecutable:
         """Compile ``graph``. ``tf32``: float32 matmuls on TF32 tensor cores; ``fallback="error"`` refuses nodes
@@ -46,6 +47,8 @@ class GpuTritonBackend:
         ``memory_capacity``: bytes the device has (a plan that needs more is refused before any launch);
         ``tune``: search every kernel's launch configuration on the GPU now (never done unless asked; the
         winners are cached on disk and used by later compiles)."""
+        if description is not None and memory_capacity is None:
+            memory_capacity = description.memory.capacity  # the plan must fit the GPU it is for
         if fallback not in FALLBACKS:
             raise HetflowError(f"gpu_triton: fallback must be 'reference' or 'error', got {fallback!r}")
         exe = GpuTritonExecutable(graph, Options(tf32, fallback, cuda_graph, memory_capacity, device_name))
@@ -53,16 +56,11 @@ class GpuTritonBackend:
             exe.tune()
         return exe
 
-    def compile_for(self, graph: Graph, description: MachineDescription) -> GpuTritonExecutable:
-        """Compile for a GPU of ``description``: its memory bounds the plan (tuning stays keyed by the GPU present)."""
-        return self.compile(graph, memory_capacity=description.memory.capacity)
-
-    def estimate_node(self, node: Node, description: MachineDescription) -> tuple[float, str] | None:
+    def estimate(self, node: Node, description: MachineDescription) -> Estimate | None:
         """The GPU cost model's time for ``node`` on ``description`` (None: no GPU cost fields)."""
-        return estimate_node(node, description)
+        found = estimate_node(node, description)
+        return None if found is None else Estimate(found[0], found[1])
 
-
-register_backend("gpu_triton", GpuTritonBackend)
 
 __all__ = ["INSTALL_HINT", "GpuCompileError", "GpuExtraMissingError", "GpuFallbackError", "GpuMemoryError",
            "GpuTritonBackend", "GpuTritonExecutable"]

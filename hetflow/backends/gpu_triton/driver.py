@@ -15,7 +15,7 @@ from hetflow.backends.gpu_triton import GpuTritonBackend
 from hetflow.backends.gpu_triton.cost import SOURCE, estimate_node
 from hetflow.backends.gpu_triton.executable import GpuTritonExecutable
 from hetflow.backends.gpu_triton.runtime import load_runtime
-from hetflow.devices import ExecutableDevice, Program, register_driver
+from hetflow.devices import ExecutableDevice, Program
 from hetflow.ir import Graph
 from hetflow.targets import MachineDescription
 
@@ -35,7 +35,7 @@ class GpuTritonDevice(ExecutableDevice):
         super().__init__(description, instance_id, host)
 
     def build(self, graph: Graph) -> GpuTritonExecutable:
-        return GpuTritonBackend().compile_for(graph, self.description)
+        return GpuTritonBackend().compile(graph, self.description)
 
     def execute(self, program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         exe: GpuTritonExecutable = program.handle
@@ -47,4 +47,5 @@ class GpuTritonDevice(ExecutableDevice):
         return sum((estimate_node(n, self.description) or (0.0, SOURCE))[0] for n in graph.nodes)
 
 
-register_driver("gpu_triton", GpuTritonDevice)
+# Registered through the hetflow.drivers entry point in pyproject.toml.
+__all__ = ["GpuTritonDevice"]

@@ -85,7 +85,7 @@ def test_a_plan_bigger_than_device_memory_is_refused_before_any_launch(monkeypat
     launched = []
     monkeypatch.setattr("hetflow.backends.gpu_triton.executable.Compiled._launch", lambda *a: launched.append(a))
     with pytest.raises(GpuMemoryError, match=r"graph 'cum' needs .* bytes of device memory .* more than the device's 4,096"):
-        GpuTritonBackend().compile_for(_big(), small)
+        GpuTritonBackend().compile(_big(), small)
     assert launched == []
 
 
