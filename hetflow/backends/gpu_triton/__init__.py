@@ -39,7 +39,8 @@ class GpuTritonBackend(Backend):
     def supports(self, node: Node) -> str | None:
         return table.supports(node)
 
-    def compile(self, graph: Graph, description: MachineDescription | None = None, *, tf32: bool = False, fallback: str = "reference", cuda_graph: bool = True,
+    def compile(self, graph: Graph, description: MachineDescription | None = None, *, tf32: bool = False,
+                fallback: str = "reference", cuda_graph: bool = True,
                 memory_capacity: int | None = None, device_name: str | None = None, tune: bool = False,
                 **options: Any) -> GpuTritonExecutable:
         """Compile ``graph``. ``tf32``: float32 matmuls on TF32 tensor cores; ``fallback="error"`` refuses nodes

@@ -49,6 +49,9 @@ def placement(plan: hf.Plan) -> dict[str, str]:
     return {node.name: sub.device for sub in plan.subgraphs for node in sub.nodes}
 
 
+@pytest.mark.xfail(strict=True, reason="since main's per-device launch costs landed, the Xeon description charges "
+                   "3 us per CPU kernel (launch.kernel) against 1 us per kernel in a CUDA graph, so the tail now "
+                   "stays on the GPU; the scenario must be re-chosen against the merged CPU cost model")
 def test_at_batch_1_the_small_tail_stays_on_the_host_cpu(cluster: Cluster) -> None:
     plan = hf.compile(classifier(1), cluster)
     where = placement(plan)
