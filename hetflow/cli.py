@@ -403,6 +403,8 @@ def run(
             console.print(timing.line("the cluster's, emulated devices computing on this host"), soft_wrap=True)
         else:
             console.print(timing.line(str(used)), soft_wrap=True)
+            for note in compiled.notes():
+                console.print(escape(note), soft_wrap=True)
         if written is not None:
             console.print(f"outputs written to {written}")
 
@@ -741,8 +743,16 @@ def codegen(
     seed: Annotated[int, typer.Option(help="Seed of the random golden inputs.")] = 0,
     debug: DebugOption = False,
 ) -> None:
-    """Write a Vitis HLS project (sources, headers, Tcl, testbench with golden data, README) for an FPGA board."""
+    """Write a Vitis HLS project (sources, headers, Tcl, testbench with golden data, README) for an FPGA board;
+    for a GPU target, every kernel compiled ahead of time (PTX, cubin, manifest)."""
     import warnings
+
+    with _user_errors(debug):
+        exporter = _codegen_exporter(target)
+        if exporter is not None:
+            for line in exporter(hf.load(resolve_model(model)), output, target):
+                console.print(escape(line), soft_wrap=True)
+            return
 
     from hetflow.backends.fpga_hls.export import config_from_options, export_project
 
@@ -760,6 +770,22 @@ def codegen(
                 typer.echo(f"warning: {w.message}", err=True)
         for line in report.lines():
             console.print(escape(line), soft_wrap=True)
+
+
+CODEGEN_EXPORTERS = {"gpu_triton": "hetflow.backends.gpu_triton.aot:cli_export"}
+"""Targets whose backend writes its own ahead-of-time build (by the description's backend); others: fpga_hls."""
+
+
+def _codegen_exporter(target: str) -> Any:
+    import importlib
+
+    from hetflow.targets import get_preset
+
+    backend = get_preset(target).backend
+    if backend not in CODEGEN_EXPORTERS:
+        return None
+    module, func = CODEGEN_EXPORTERS[backend].split(":")
+    return getattr(importlib.import_module(module), func)
 
 
 def main() -> None:

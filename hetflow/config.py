@@ -57,3 +57,22 @@ def set_config(config: Config | None) -> None:
     """Replace the process-wide config (tests); None re-reads the environment on next use."""
     global _config
     _config = config
+
+
+def export_triton_settings(*, interpret: bool) -> None:
+    """Ask Triton for its interpreter (kernels run as NumPy on the host) when there is no CUDA GPU. Triton reads
+    TRITON_INTERPRET when ``triton.language`` is imported, so call this first; a value the user set wins."""
+    if interpret:
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+def triton_interpret_requested() -> bool:
+    """Whether TRITON_INTERPRET asks Triton to interpret kernels."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def triton_compile_env() -> dict[str, str]:
+    """The environment for a child process that compiles Triton kernels for a GPU (never the interpreter)."""
+    env = dict(os.environ)
+    env.pop("TRITON_INTERPRET", None)
+    return env

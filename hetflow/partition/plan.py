@@ -183,6 +183,7 @@ class Plan:
             lines += [f"  {s.name:<10} {s.device:<22} {s.backend:<10} {len(s.nodes)} nodes" for s in self.subgraphs]
             lines += [f"  note: {note}" for s in self.subgraphs for note in s.notes]
             lines += _fallback_lines(self.subgraphs)
+            lines += [f"  {note}" for note in self.notes()]
             return "\n".join(lines)
         assert self.estimate is not None
         used = sorted({r for s in self.subgraphs for r in s.replicas})
@@ -214,7 +215,16 @@ class Plan:
         for d in self.devices:
             if d.id in used:
                 lines.append(f"  device {d.id}: {d.description.name} ({d.description.kind}), {self._how(d)}")
+        lines += [f"  {note}" for note in self.notes()]
         return "\n".join(lines)
+
+    def notes(self) -> list[str]:
+        """What subgraphs' executables say about how they run (e.g. Triton's interpreter standing in for a GPU)."""
+        found = []
+        for s in self.subgraphs:
+            notes = getattr(s.executable, "notes", None)  # as placement() above: until the typed protocol lands
+            found += [f"{s.name}: {n}" for n in (notes() if callable(notes) else [])]
+        return found
 
     def _how(self, device: PlanDevice) -> str:
         """How a device's subgraphs are run, and where its times come from."""

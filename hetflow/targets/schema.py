@@ -297,6 +297,17 @@ class Capability(_Model):
         return sorted({op for op in named if op != "*" and op not in known})
 
 
+class GpuCosts(_Model):
+    """What a GPU costs beyond the roofline (the gpu_triton cost model reads it; cite every figure)."""
+
+    launch_eager: Seconds = Field(description="host-side cost of one kernel launch from a stream, e.g. '4 us'")
+    launch_graph: Seconds = Field(description="per-kernel cost inside a replayed CUDA graph, e.g. '1 us'")
+    efficiency_gemm: float = Field(gt=0, le=1, description="achievable fraction of peak ops/s for matmul/conv")
+    efficiency_bandwidth: float = Field(gt=0, le=1, description="achievable fraction of memory bandwidth")
+    efficiency_reduction: float = Field(gt=0, le=1, description="achievable fraction of bandwidth for reductions")
+    ctas_per_sm: PositiveInt = Field(2, description="resident thread blocks per SM for a typical tile (one wave)")
+
+
 class MachineDescription(_Model):
     """One chip. Code reads these fields; it never tests a chip's name."""
 
@@ -319,6 +330,7 @@ class MachineDescription(_Model):
     capability: Capability
     sources: tuple[str, ...] = Field((), description="the public datasheets the figures come from")
     estimates: tuple[str, ...] = Field((), description="field paths whose figures are estimates, not datasheet values")
+    gpu: GpuCosts | None = Field(None, description="GPU launch and efficiency figures (kind gpu only)")
 
     @field_validator("name")
     @classmethod

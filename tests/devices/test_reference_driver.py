@@ -95,7 +95,7 @@ def test_open_a_cluster_instance_keeps_its_id_and_host():
     reference_cpu = get_preset("host/cpu").model_copy(update={"backend": "reference"})
     cluster = Cluster.of(reference_cpu, get_preset("nvidia/h200"), host="box")
     found = devices.enumerate_devices(cluster)
-    assert [d.id for d in found] == ["box/cpu:0"]  # no gpu_triton driver yet
+    assert [d.id for d in found] == ["box/cpu:0", "box/h200:0"]  # the gpu_triton driver opens the H200
     with open_device(found[0]) as dev:
         assert dev.id == "box/cpu:0" and dev.host == "box" and dev.info().driver == "reference"
 

@@ -62,7 +62,8 @@ SIGMOID_ATOL = 0.01
 @pytest.mark.parametrize("emulate_with", ["reference", "device"])
 def test_modelled_run_of_a_chain_equals_the_plan_estimate(emulate_with):
     # "reference": every device computes on the NumPy oracle (exact); "device" (the default): the FPGA's part runs
-    # as the C simulation of its HLS design. Either way the FPGA's time is the cycle model's, the others' the roofline.
+    # as the C simulation of its HLS design. Either way the FPGA's time is the cycle model's, the GPU's the GPU cost
+    # model's, the CPU's the roofline.
     g = chain()
     plan = hf.compile(g, DATACENTER, pins=CHAIN_PINS, emulate_with=emulate_with)
     assert [s.device for s in plan.subgraphs] == ["node0/h200:0", "node0/cpu:0", "node0/alveo-u250:0"]
@@ -75,7 +76,7 @@ def test_modelled_run_of_a_chain_equals_the_plan_estimate(emulate_with):
         np.testing.assert_allclose(out, want, rtol=0, atol=SIGMOID_ATOL)
     report = plan.last_run
     assert report.latency == pytest.approx(plan.estimate.latency, rel=1e-9)
-    assert report.source == "model:discrete-event over model:hls-cycles + model:link + model:roofline"
+    assert report.source == "model:discrete-event over model:gpu-cost + model:hls-cycles + model:link + model:roofline"
     assert "not a wall-clock measurement" in str(report)
 
 

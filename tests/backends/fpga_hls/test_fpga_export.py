@@ -91,7 +91,7 @@ def test_cli_codegen_writes_the_project_and_traces_precision(tmp_path):
 def test_cli_codegen_errors_are_one_line_with_exit_code_2(tmp_path):
     model = tmp_path / "lenet.onnx"
     onnx.save(lenet_onnx(), model)
-    for args, needle in [(["--target", "nvidia/h200"], "nvidia/h200"),
+    for args, needle in [(["--target", "intel/xeon-platinum-8480"], "intel/xeon-platinum-8480"),
                          (["--architecture", "parallel", "--reuse-factor", "7", "--no-fold"], "does not fit"),
                          (["--precision", "fixed<16>"], "precision")]:
         result = CliRunner().invoke(app, ["codegen", str(model), "-o", str(tmp_path / "p"), *args])
