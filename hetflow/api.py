@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hetflow.ir import Graph
+from hetflow.ir.errors import HetflowError
 from hetflow.partition import Plan, compile_graph
 
 
@@ -18,6 +22,30 @@ def load(source: str | Path | bytes | Any, **options: Any) -> Graph:
     return import_model(source, **options)
 
 
-def compile(graph: Graph, cluster: Any = None, **options: Any) -> Plan:  # noqa: A001 - public name per DESIGN
-    """Compile ``graph`` into a runnable Plan for ``cluster`` (default: this host)."""
-    return compile_graph(graph, cluster, **options)
+PRECISIONS = ("float32", "int8")
+
+
+def compile(graph: Graph, cluster: Any = None, *, precision: str = "float32",  # noqa: A001 - public name per DESIGN
+            calibration: Iterable[Mapping[str, np.ndarray]] | None = None, calibration_method: str = "percentile",
+            **options: Any) -> Plan:
+    """Compile ``graph`` into a runnable Plan for ``cluster`` (default: this host).
+
+    ``precision="int8"`` quantizes first (never silently): ``calibration`` sample inputs run through the
+    reference to choose scales (``calibration_method``: minmax, percentile or entropy), the quantizable ops
+    become int8 (``hetflow.passes.quantize``), and int8-only devices such as NVDLA can take them. The plan's
+    report lists what was quantized and the calibration's estimated error.
+    """
+    if precision not in PRECISIONS:
+        raise HetflowError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "float32":
+        return compile_graph(graph, cluster, **options)
+    if calibration is None:
+        raise HetflowError("precision='int8' needs calibration samples (calibration=[{input name: array}, ...]) "
+                           "to choose the int8 scales")
+    from hetflow.passes.quantize import calibrate_and_quantize
+    from hetflow.passes.scales import ScaleChoice
+
+    quantized, report = calibrate_and_quantize(graph, calibration, ScaleChoice(calibration_method))  # type: ignore[arg-type]
+    plan = compile_graph(quantized, cluster, **options)
+    plan.quantization = report.format()
+    return plan

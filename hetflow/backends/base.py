@@ -41,7 +41,7 @@ class Backend(Protocol):
 _BACKENDS: dict[str, Callable[[], Backend]] = {}
 # Built-in backends, imported on first use so that `import hetflow` stays light.
 _BUILTIN = {"reference": "hetflow.backends.reference", "cpu_c": "hetflow.backends.cpu_c",
-            "fpga_hls": "hetflow.backends.fpga_hls"}
+            "fpga_hls": "hetflow.backends.fpga_hls", "nvdla": "hetflow.backends.nvdla"}
 
 
 def register_backend(name: str, factory: Callable[[], Backend]) -> None:

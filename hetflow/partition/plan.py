@@ -125,6 +125,7 @@ class Plan:
     cluster_name: str = ""
     links: dict[str, tuple[float, float, str]] = field(default_factory=dict)  # "a|b" -> (latency, bandwidth, kind)
     last_run: RunReport | None = field(default=None, repr=False)
+    quantization: str | None = None  # what int8 quantization did before placement (hf.compile(precision="int8"))
 
     def link_time(self, src: str, dst: str, nbytes: int) -> float:
         """Modelled seconds to move ``nbytes`` from endpoint ``src`` to ``dst``."""
@@ -197,6 +198,8 @@ class Plan:
         for d in self.devices:
             if d.id in used:
                 lines.append(f"  device {d.id}: {d.description.name} ({d.description.kind}), {self._how(d)}")
+        if self.quantization:
+            lines += ["  " + line for line in self.quantization.splitlines()]
         return "\n".join(lines)
 
     def _how(self, device: PlanDevice) -> str:

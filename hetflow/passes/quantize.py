@@ -5,10 +5,11 @@ Given calibration statistics (``passes.calibrate.collect_statistics``) and a sca
 
 * ``conv`` (constant weight, optional constant bias), with a following ``batch_norm`` of constant statistics
   absorbed into per-channel weights and bias and a following ``relu`` absorbed into the requantization:
-  ``quantize_linear(x) -> conv_integer(int8 weights, per output channel symmetric) -> requantize(int32 bias,
-  16-bit multiplier + shift, rounded half up) -> dequantize_linear``;
+  ``quantize_linear(x) -> conv_requant(int8 weights per output channel symmetric, int32 accumulation, int32
+  bias, 16-bit multiplier + shift rounded half up) -> dequantize_linear``; ``conv_requant`` is
+  ``requantize(conv_integer(...))`` as one node, so no placement separates the accumulator from its rescale;
 * ``matmul`` by a constant 2-D matrix (a following ``add`` of a constant vector becomes the int32 bias): the
-  same with ``matmul_integer``, per output column;
+  same with ``matmul_requant``, per output column;
 * ``add`` of two tensors (a residual sum), with a following ``relu``: ``qadd`` (both operands rescaled to the
   output scale with one shared shift);
 * ``max_pool``: on the int8 tensor, which commutes with a positive scale, exactly.
@@ -83,6 +84,18 @@ class _State:
     report: QuantReport
     qvalue: dict[int, tuple[Value, float]] = field(default_factory=dict)  # float value -> (int8 value, scale)
     emitted: list[Node] = field(default_factory=list)
+    # int8 value made by a conv_requant -> (that node, its real input scale sx*sw, the dequantize publishing it)
+    retargetable: dict[int, tuple[Node, np.ndarray, Node]] = field(default_factory=dict)
+    pending_real: dict[int, np.ndarray] = field(default_factory=dict)
+
+    def retarget(self, q: Value, scale: float) -> None:
+        """Make the conv_requant producing ``q`` write at output ``scale`` (its dequantize follows)."""
+        node, real, deq = self.retargetable[id(q)]
+        mult, shift = fixed_point(real / scale)
+        node.inputs[3] = self.graph.constant(mult.astype(np.int32), f"{node.name}_mult")
+        node.inputs[4] = self.graph.constant(shift.astype(np.int32), f"{node.name}_shift")
+        deq.inputs[1] = self.graph.constant(np.float32(scale), f"{deq.name}_scale")
+        self.qvalue[id(deq.outputs[0])] = (q, scale)
 
     def emit(self, op: str, inputs: list[Value | None], name: str, **attrs: object) -> Value:
         node = self.graph.add_node(op, inputs, dict(attrs), name=name)
@@ -117,6 +130,8 @@ class _State:
         deq = self.emit("dequantize_linear", [q, self.graph.constant(np.float32(scale), f"{out.name}_dq_scale")],
                         f"{out.name}/dequantize")
         self.graph.replace_uses(out, deq)
+        if q.producer is not None and q.producer.op == "conv_requant" and id(q) in self.pending_real:
+            self.retargetable[id(q)] = (q.producer, self.pending_real.pop(id(q)), deq.producer)  # type: ignore[assignment]
         if id(out) in self.outputs:  # a graph output keeps its name
             name = out.name
             self.graph.rename(out, self.graph.fresh_name(f"{name}_float"))
@@ -185,11 +200,12 @@ def _conv(st: _State, node: Node) -> list[Node] | None:
     wq, sw = _weights(wf * alpha.reshape(-1, 1, 1, 1), 0)
     xq, sx = st.quantized(x)  # type: ignore[arg-type]
     sy = st.scale_of(out)
-    acc = st.emit("conv_integer", [xq, st.graph.constant(wq, f"{node.name}_wq")], f"{node.name}/conv_integer",
-                  **{k: node.attrs[k] for k in ("strides", "pads", "dilations", "group")})
-    q = st.emit("requantize", [acc, *_requant_consts(st, node.name, sx, sw, sy, bias)], f"{node.name}/requantize",
-                axis=1, relu=relu is not None, dtype="int8")
-    st.publish(group, out, q, sy, "conv_integer+requantize")
+    q = st.emit("conv_requant", [xq, st.graph.constant(wq, f"{node.name}_wq"),
+                                 *_requant_consts(st, node.name, sx, sw, sy, bias)], f"{node.name}/int8",
+                relu=relu is not None, dtype="int8", **{k: node.attrs[k] for k in ("strides", "pads", "dilations",
+                                                                                  "group")})
+    st.pending_real[id(q)] = sx * sw
+    st.publish(group, out, q, sy, "conv_requant")
     return group
 
 
@@ -211,10 +227,9 @@ def _matmul(st: _State, node: Node) -> list[Node] | None:
     wq, sw = _weights(_const(w).astype(np.float64), 1)  # type: ignore[union-attr]
     xq, sx = st.quantized(x)  # type: ignore[arg-type]
     sy = st.scale_of(out)
-    acc = st.emit("matmul_integer", [xq, st.graph.constant(wq, f"{node.name}_wq")], f"{node.name}/matmul_integer")
-    q = st.emit("requantize", [acc, *_requant_consts(st, node.name, sx, sw, sy, bias)], f"{node.name}/requantize",
-                axis=-1, dtype="int8")
-    st.publish(group, out, q, sy, "matmul_integer+requantize")
+    q = st.emit("matmul_requant", [xq, st.graph.constant(wq, f"{node.name}_wq"),
+                                   *_requant_consts(st, node.name, sx, sw, sy, bias)], f"{node.name}/int8", dtype="int8")
+    st.publish(group, out, q, sy, "matmul_requant")
     return group
 
 
@@ -258,7 +273,32 @@ def _max_pool(st: _State, node: Node) -> list[Node] | None:
     return [node]
 
 
-REWRITES: dict[str, Rewrite] = {"conv": _conv, "matmul": _matmul, "add": _add, "max_pool": _max_pool}
+def _concat(st: _State, node: Node) -> list[Node] | None:
+    """Channel concatenation of convolution outputs: each producer requantizes straight to the concatenation's
+    scale (so the int8 slices agree, and a chip can write them in place), then one int8 concat."""
+    forms = [st.qvalue.get(id(v)) for v in node.inputs]  # type: ignore[arg-type]
+    if not forms or any(f is None or id(f[0]) not in st.retargetable for f in forms):
+        return None
+    out = node.outputs[0]
+    sy = st.scale_of(out)
+    for q, _ in forms:  # type: ignore[misc]
+        st.retarget(q, sy)
+    q = st.emit("concat", [f[0] for f in forms], f"{node.name}/int8", **node.attrs)  # type: ignore[index]
+    st.publish([node], out, q, sy, "concat(int8)")
+    return [node]
+
+
+def _identity(st: _State, node: Node) -> list[Node] | None:
+    """An identity (an inference-time Dropout) of an int8 tensor is that tensor."""
+    form = st.qvalue.get(id(node.inputs[0]))  # type: ignore[arg-type]
+    if form is None:
+        return None
+    st.publish([node], node.outputs[0], form[0], form[1], "identity(int8)")
+    return [node]
+
+
+REWRITES: dict[str, Rewrite] = {"conv": _conv, "matmul": _matmul, "add": _add, "max_pool": _max_pool,
+                                "concat": _concat, "identity": _identity}
 """Which float ops have an int8 form, and the rewrite that makes it."""
 
 

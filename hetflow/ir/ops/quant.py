@@ -221,3 +221,39 @@ def fixed_point(real: np.ndarray | float, bits: int = MULTIPLIER_BITS) -> tuple[
             m = int(np.rint(v * 2.0 ** s))
         mult[i], shift[i] = m, s
     return mult, shift
+
+
+# ------------------------------------------------------------------ accumulate-and-rescale as one node
+
+
+def _requant_pair_infer(node: Node) -> list[TensorType]:
+    quant_range(node.attrs["dtype"], f"node {node.name!r} ({node.op})")
+    return [t.with_dtype(node.attrs["dtype"]) for t in _int_infer(node)]
+
+
+@defop("conv_requant", family="quant", infer=_requant_pair_infer, flops=_conv_int_flops,
+       attrs={"strides": REQUIRED, "pads": REQUIRED, "dilations": REQUIRED, "group": 1, "zero_point": 0,
+              "relu": False, "dtype": "int8"})
+def conv_requant(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, multiplier: np.ndarray, shift: np.ndarray,
+                 *, strides: tuple[int, ...], pads: tuple[int, ...], dilations: tuple[int, ...], group: int,
+                 zero_point: int, relu: bool, dtype: str) -> np.ndarray:
+    """``requantize(conv_integer(x, w), bias, multiplier, shift)`` per output channel: int32 accumulation, then the
+    explicit rescale, as one node, so that no placement separates an accumulator from its rescale (an int8
+    accelerator never writes its int32 accumulators to memory)."""
+    acc = conv_integer(x, w, strides=strides, pads=pads, dilations=dilations, group=group)
+    return requantize(acc, bias, multiplier, shift, axis=1, zero_point=zero_point, relu=relu, dtype=dtype)
+
+
+_FLOAT_INFER["conv_requant"] = _conv_infer
+_FLOAT_INFER["matmul_requant"] = _matmul_infer
+
+
+@defop("matmul_requant", family="quant", infer=_requant_pair_infer,
+       attrs={"zero_point": 0, "relu": False, "dtype": "int8"},
+       flops=lambda n: 2 * int(np.prod([d for d in (n.outputs[0].type.shape or ()) if isinstance(d, int)]))
+       * int(in_type(n, 0).shape[-1] if in_type(n, 0).shape else 1))
+def matmul_requant(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, multiplier: np.ndarray, shift: np.ndarray,
+                   *, zero_point: int, relu: bool, dtype: str) -> np.ndarray:
+    """``requantize(matmul_integer(a, b), bias, multiplier, shift)`` per output column, as one node."""
+    return requantize(matmul_integer(a, b), bias, multiplier, shift, axis=-1, zero_point=zero_point, relu=relu,
+                      dtype=dtype)
