@@ -127,6 +127,7 @@ class _State:
 
     def publish(self, nodes: list[Node], out: Value, q: Value, scale: float, op: str) -> None:
         """``q`` (int8, ``scale``) now computes ``out``: dequantize it for float users, record it."""
+        label = out.name
         deq = self.emit("dequantize_linear", [q, self.graph.constant(np.float32(scale), f"{out.name}_dq_scale")],
                         f"{out.name}/dequantize")
         self.graph.replace_uses(out, deq)
@@ -134,11 +135,13 @@ class _State:
             self.retargetable[id(q)] = (q.producer, self.pending_real.pop(id(q)), deq.producer)  # type: ignore[assignment]
         if id(out) in self.outputs:  # a graph output keeps its name
             name = out.name
-            self.graph.rename(out, self.graph.fresh_name(f"{name}_float"))
+            suffix = 0
+            while not self.graph.rename(out, f"{name}/float" + (f"_{suffix}" if suffix else "")):
+                suffix += 1
             self.graph.rename(deq, name)
         self.qvalue[id(deq)] = (q, scale)
-        err = estimated_error(self.stats[out.name], scale) if out.name in self.stats else 0.0
-        self.report.records.append(QuantRecord([n.name for n in nodes], op, out.name, scale, err))
+        err = estimated_error(self.stats[label], scale) if label in self.stats else 0.0
+        self.report.records.append(QuantRecord([n.name for n in nodes], op, label, scale, err))
 
 
 Rewrite = Callable[[_State, Node], "list[Node] | None"]
