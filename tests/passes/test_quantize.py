@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from models.small_cnn import samples as _samples
+from models.small_cnn import small_cnn
 
 import hetflow as hf
 from hetflow.backends.reference import ReferenceBackend
@@ -93,40 +95,6 @@ def test_unknown_method_is_one_line():
 
 
 # ------------------------------------------------------------------ the rewrite
-def small_cnn(seed: int = 0) -> Graph:
-    """conv-bn-relu -> max_pool -> conv -> + residual -> relu -> two-branch concat -> global pool -> fc."""
-    rng = np.random.default_rng(seed)
-    g = Graph("small_cnn")
-    x = g.add_input("x", "float32", (1, 3, 16, 16))
-
-    def conv(v, k, kernel, pad, name):
-        w = (rng.standard_normal((k, v.type.shape[1], kernel, kernel)) / np.sqrt(v.type.shape[1] * kernel ** 2))
-        return g.add_node("conv", [v, g.constant(w.astype(np.float32), f"{name}_w"),
-                                   g.constant(rng.standard_normal(k).astype(np.float32) * 0.1, f"{name}_b")],
-                          {"strides": (1, 1), "pads": (pad,) * 4, "dilations": (1, 1)}, name=name).outputs[0]
-
-    h = conv(x, 16, 3, 1, "c1")
-    bn = [g.constant(a.astype(np.float32)) for a in (rng.uniform(0.5, 1.5, 16), rng.standard_normal(16) * 0.1,
-                                                     rng.standard_normal(16) * 0.1, rng.uniform(0.5, 2, 16))]
-    h = g.add_node("batch_norm", [h, *bn], {"epsilon": 1e-5}, name="bn1").outputs[0]
-    h = g.add_node("relu", [h], name="r1").outputs[0]
-    h = g.add_node("max_pool", [h], {"kernel": (2, 2), "strides": (2, 2), "pads": (0,) * 4, "dilations": None},
-                   name="pool").outputs[0]
-    r = conv(h, 16, 3, 1, "c2")
-    h = g.add_node("relu", [g.add_node("add", [r, h], name="res").outputs[0]], name="r2").outputs[0]
-    h = g.add_node("concat", [conv(h, 8, 1, 0, "e1"), conv(h, 8, 3, 1, "e3")], {"axis": 1}, name="cat").outputs[0]
-    h = g.add_node("reduce_mean", [h], {"axes": (2, 3), "keepdims": False}, name="gap").outputs[0]
-    w = g.constant((rng.standard_normal((16, 10)) / 4).astype(np.float32), "fc_w")
-    h = g.add_node("matmul", [h, w], name="fc").outputs[0]
-    g.outputs = [g.add_node("add", [h, g.constant(np.zeros(10, np.float32))], name="logits").outputs[0]]
-    return g
-
-
-def _samples(n: int, seed: int) -> list[dict[str, np.ndarray]]:
-    rng = np.random.default_rng(seed)
-    return [{"x": rng.standard_normal((1, 3, 16, 16)).astype(np.float32)} for _ in range(n)]
-
-
 @pytest.mark.parametrize("method,tolerance", [("minmax", 0.1), ("percentile", 0.1), ("entropy", 0.25)])
 def test_rewrite_tracks_the_float_model(method, tolerance):
     """Entropy clips hardest; on four 16x16 calibration images its histograms are thin, so it is looser here."""
