@@ -8,18 +8,18 @@ from typing import Any
 
 import numpy as np
 
+from hetflow.frontends.registry import load_model
 from hetflow.ir import Graph
 from hetflow.ir.errors import HetflowError
 from hetflow.partition import Plan, compile_graph
 
 
 def load(source: str | Path | bytes | Any, **options: Any) -> Graph:
-    """Import a model (an ONNX path, bytes or ModelProto) into a hetflow Graph."""
-    if isinstance(source, Graph):
-        return source
-    from hetflow.frontends.onnx import import_model
+    """Import a model (a path, bytes or a framework's model object) into a hetflow Graph.
 
-    return import_model(source, **options)
+    The frontend is chosen by content (see ``hetflow.frontends.registry``): ONNX today; others register.
+    """
+    return load_model(source, **options)
 
 
 PRECISIONS = ("float32", "int8")

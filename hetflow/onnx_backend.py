@@ -5,7 +5,7 @@
     outputs = rep.run([x])
 """
 
-from hetflow.frontends.onnx.backend import (
+from hetflow.integrations.onnx_backend import (
     DEVICE_BACKENDS,
     HetflowBackend,
     HetflowBackendRep,

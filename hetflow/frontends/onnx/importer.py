@@ -11,7 +11,7 @@ import onnx
 from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
-from hetflow.frontends.onnx.context import Ctx
+from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.table import attribute_names, lookup
 from hetflow.ir import DType, Graph, Value
 from hetflow.ir.errors import HetflowError, ModelError

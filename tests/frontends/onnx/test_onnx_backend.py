@@ -27,8 +27,8 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnx.backend.test.loader import load_model_tests
 
-from hetflow.frontends.onnx.backend import HetflowBackend
 from hetflow.frontends.onnx.table import lookup
+from hetflow.integrations.onnx_backend import HetflowBackend
 from hetflow.ir.errors import UnsupportedOpError
 
 BACKEND = globals().get("CONFORMANCE_BACKEND", "reference")

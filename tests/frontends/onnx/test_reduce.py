@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from onnx_check import check_node, node_model, run_hetflow
 
-from hetflow.frontends.onnx.context import NeedsConstant
+from hetflow.frontends.context import NeedsConstant
 
 F32, F64, I32, I64 = np.float32, np.float64, np.int32, np.int64
 

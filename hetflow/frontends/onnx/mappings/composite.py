@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from hetflow.frontends.onnx.context import Ctx
+from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.importer import _import_node, onnx_dtype
 from hetflow.frontends.onnx.mappings.shape import _squeeze, _unsqueeze
 from hetflow.frontends.onnx.table import onnx_op
@@ -281,7 +281,7 @@ def _inline(ctx: Ctx, body: onnx.GraphProto, args: list[Value]) -> Value:
                        f"it takes {len(formal)} and gives {len(body.output)}")
     env.update(zip(formal, args))
     for index, node in enumerate(body.node):
-        _import_node(ctx.graph, env, node, index, ctx.opset, f"{ctx.where}: subgraph {body.name!r}")
+        _import_node(ctx.graph, env, node, index, ctx.version, f"{ctx.where}: subgraph {body.name!r}")
     return env[body.output[0].name]
 
 

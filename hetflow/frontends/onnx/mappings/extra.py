@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hetflow.frontends.onnx.context import Ctx
+from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.importer import onnx_dtype
 from hetflow.frontends.onnx.mappings.composite import _dim, _narrow, _rank
 from hetflow.frontends.onnx.mappings.nn import Ints

@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from hetflow.frontends.onnx.context import Ctx
+from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.importer import onnx_dtype
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import DType, Value

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hetflow.frontends.onnx.context import Ctx
+from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.importer import onnx_dtype
 from hetflow.frontends.onnx.mappings.composite import _dim, _narrow, _rank, _scalar, _widen
 from hetflow.frontends.onnx.mappings.nn import Ints, _kernel_of, _present, _window

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from hetflow.frontends.onnx.context import Ctx
+from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import Value
 from hetflow.ir.types import Dim

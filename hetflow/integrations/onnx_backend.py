@@ -1,5 +1,7 @@
 """hetflow as an ``onnx.backend.base.Backend``: the API the ONNX conformance suite drives.
 
+An integration, not a frontend: it sits above the compiler (it imports, compiles and runs).
+
 hetflow's IR has static op parameters (a Reshape's target shape, a Slice's starts, ...). When a
 model computes such a parameter from a runtime input — as many ONNX node tests do — the mapping
 raises ``NeedsConstant``; ``HetflowBackendRep.run`` then specializes the model on the values of
@@ -16,7 +18,8 @@ import numpy as np
 import onnx
 from onnx.backend.base import Backend, BackendRep, Device, DeviceType, namedtupledict
 
-from hetflow.frontends.onnx.context import NeedsConstant
+from hetflow.api import compile as compile_graph
+from hetflow.frontends.context import NeedsConstant
 from hetflow.frontends.onnx.importer import import_model, read_model
 from hetflow.ir.errors import InputError, ModelError
 
@@ -94,7 +97,6 @@ class HetflowBackendRep(BackendRep):
             return plan
 
     def _compile(self, bind: dict[str, np.ndarray]) -> Plan:
-        from hetflow.api import compile as compile_graph  # the frontend sits below the compiler; import late
 
         graph = import_model(self.model, bind=bind or None)
         return compile_graph(graph, backend=self.backend, **self.compile_options)

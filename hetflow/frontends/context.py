@@ -1,4 +1,4 @@
-"""The context a mapping function builds IR through."""
+"""The conversion context every frontend's mapping functions build IR through, and the "needs a constant" protocol."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from hetflow.ir.errors import ModelError
 class NeedsConstant(ModelError):
     """A mapping needs a value at import time that is a runtime input (e.g. a Reshape's shape).
 
-    The ONNX backend answers this by specializing on that input's value.
+    The onnx.backend adapter answers this by specializing on that input's value.
     """
 
     def __init__(self, value_name: str, where: str, what: str) -> None:
@@ -47,11 +47,14 @@ def _fold_if_constant(graph: Graph, node: Node, where: str) -> None:
 
 
 class Ctx:
-    """Per-node view of the graph under construction."""
+    """Per-node view of the graph under construction.
 
-    def __init__(self, graph: Graph, opset: int) -> None:
+    ``version`` is the source model's version of the op set being mapped (an ONNX opset, ...).
+    """
+
+    def __init__(self, graph: Graph, version: int) -> None:
         self.graph = graph
-        self.opset = opset
+        self.version = version
         self.node_name = ""
         self.op_type = ""
         self.region: str | None = None

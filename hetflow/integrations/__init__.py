@@ -1,0 +1,1 @@
+"""Framework-facing adapters that sit above the compiler: ``onnx.backend`` (and, later, ``torch.compile``)."""
