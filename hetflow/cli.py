@@ -405,6 +405,29 @@ def targets(
 
 
 # ---------------------------------------------------------------- codegen
+CODEGEN_BY_BACKEND = {"nvdla": "hetflow.backends.nvdla.export:export_loadable"}
+"""Targets whose codegen is not the FPGA project writer, by their description's backend: "module:function", called
+as ``function(graph, output, target=..., feeds=..., seed=...)`` and returning report lines."""
+
+
+def _other_codegen(model: str, output: Path, target: str, inputs: list[str] | None, seed: int) -> bool:
+    """Run the codegen of ``target``'s backend when it has one in CODEGEN_BY_BACKEND; False when it does not."""
+    import importlib
+
+    from hetflow.targets import get_preset
+
+    backend = get_preset(target).backend
+    if backend not in CODEGEN_BY_BACKEND:
+        return False
+    module, func = CODEGEN_BY_BACKEND[backend].split(":")
+    feeds = dict(_parse_input(spec) for spec in inputs or [])
+    lines = getattr(importlib.import_module(module), func)(hf.load(resolve_model(model)), output, target=target,
+                                                           feeds=feeds or None, seed=seed)
+    for line in lines:
+        console.print(escape(line), soft_wrap=True)
+    return True
+
+
 @app.command()
 def codegen(
     model: ModelArgument,
@@ -422,12 +445,15 @@ def codegen(
     seed: Annotated[int, typer.Option(help="Seed of the random golden inputs.")] = 0,
     debug: DebugOption = False,
 ) -> None:
-    """Write a Vitis HLS project (sources, headers, Tcl, testbench with golden data, README) for an FPGA board."""
+    """Write a Vitis HLS project (sources, headers, Tcl, testbench with golden data, README) for an FPGA board,
+    or for an NVDLA target (nvidia/nvdla-*) an int8 loadable with a readable dump (--input NAME=FILE.npy calibrates)."""
     import warnings
 
     from hetflow.backends.fpga_hls.export import config_from_options, export_project
 
     with _user_errors(debug), warnings.catch_warnings(record=True) as caught:
+        if _other_codegen(model, output, target, inputs, seed):
+            return
         warnings.simplefilter("always")
         try:
             graph = hf.load(resolve_model(model))
