@@ -243,11 +243,14 @@ def _plan_memory(b: _Builder) -> Loadable:
             live[root][0] = 0
         if t in _graph_outputs(b):
             live[root][1] = last
+    head: dict[int, int] = {}  # a fused op runs when the op heading its pipeline does
+    for op in b.ops:
+        head[op.id] = head[op.fused_parent] if op.fused_parent is not None else op.id
     for op in b.ops:
         for t in op.inputs + ([op.output] if op.output else []):
             root = b.alias.get(t, (t, 0))[0]
-            live[root][0] = min(live[root][0], op.id)
-            live[root][1] = max(live[root][1], op.id)
+            live[root][0] = min(live[root][0], head[op.id], op.id)
+            live[root][1] = max(live[root][1], head[op.id], op.id)
     sizes = {t: _bytes(values[t], b.config) for t in names}
     placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
     offsets: dict[str, int] = {}

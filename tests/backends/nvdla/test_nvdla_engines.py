@@ -116,3 +116,33 @@ def test_weights_are_stored_padded_to_the_atoms():
     _, _, exe = run_both(g, {"x": int8(rng, (1, 3, 5, 5))}, config())
     assert exe.blobs["op0.weights"].shape == (32, 64, 3, 3)  # atomic K 32, atomic C 64 (nv_full.spec)
     assert exe.loadable.ops[0].params["padded"] == [32, 64]
+
+
+def test_a_fused_pool_listed_late_does_not_overwrite_a_live_surface():
+    """The pool is fused behind conv a but comes after conv b in the graph: its output is written when a's pipeline
+    runs, so memory planning must keep it off h, which b still reads."""
+    rng = np.random.default_rng(4)
+    g = Graph("late_pool")
+    x = g.add_input("x", "int8", (1, 8, 8, 8))
+    h = conv_requant(g, x, 8, 3, 1, 1, rng, name="h")
+    a = conv_requant(g, h, 8, 1, 1, 0, rng, name="a")
+    b = conv_requant(g, h, 8, 3, 1, 1, rng, name="b")
+    p = g.add_node("max_pool", [a], {"kernel": (2, 2), "strides": (1, 1), "pads": (0, 1, 0, 1), "dilations": None},
+                   name="p").outputs[0]
+    g.outputs = [p, b]
+    want, got, exe = run_both(g, {"x": int8(rng, (1, 8, 8, 8))}, config())
+    assert exe.loadable.ops[-1].name == "p" and exe.loadable.ops[-1].fused_parent == 3
+    for name in ("p", "b"):
+        np.testing.assert_array_equal(got[name], want[name])
+    # A pipeline streams: what it writes never shares bytes with what it reads (CONV reads x while SDP writes h).
+    ops, tensors = exe.loadable.ops, {t.name: t for t in exe.loadable.tensors}
+    head = {}
+    for op in ops:
+        head[op.id] = head[op.fused_parent] if op.fused_parent is not None else op.id
+    for h_id in set(head.values()):
+        chain = [op for op in ops if head[op.id] == h_id]
+        reads = [tensors[t] for op in chain for t in op.inputs]
+        writes = [tensors[op.output] for op in chain if op.output]
+        for r in reads:
+            for w in writes:
+                assert r.offset + r.nbytes <= w.offset or w.offset + w.nbytes <= r.offset, (r.name, w.name)
