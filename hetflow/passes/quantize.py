@@ -87,6 +87,14 @@ class _State:
     # int8 value made by a conv_requant -> (that node, its real input scale sx*sw, the dequantize publishing it)
     retargetable: dict[int, tuple[Node, np.ndarray, Node]] = field(default_factory=dict)
     pending_real: dict[int, np.ndarray] = field(default_factory=dict)
+    consumed: set[int] = field(default_factory=set)  # int8 values an emitted int8 op reads at their current scale
+
+    def int8_form(self, v: Value) -> tuple[Value, float] | None:
+        """The int8 value computing float ``v`` and its scale, if one exists; its scale is fixed from now on."""
+        form = self.qvalue.get(id(v))
+        if form is not None:
+            self.consumed.add(id(form[0]))
+        return form
 
     def retarget(self, q: Value, scale: float) -> None:
         """Make the conv_requant producing ``q`` write at output ``scale`` (its dequantize follows)."""
@@ -116,7 +124,7 @@ class _State:
             q = self.emit("quantize_linear", [v, self.graph.constant(np.float32(s), f"{v.name}_scale")],
                           f"{v.name}/quantize", dtype="int8")
             self.qvalue[id(v)] = (q, s)
-        return self.qvalue[id(v)]
+        return self.int8_form(v)  # type: ignore[return-value]
 
     def only_user(self, v: Value, op: str) -> Node | None:
         """The single consumer of ``v`` when it is an ``op`` node and ``v`` is not a graph output."""
@@ -270,7 +278,7 @@ def _max_pool(st: _State, node: Node) -> list[Node] | None:
     x = node.inputs[0]
     if id(x) not in st.qvalue or len(node.outputs) != 1 or node.attrs.get("with_indices"):
         return None  # only pools what is int8 already: quantizing just to pool gains nothing
-    xq, s = st.qvalue[id(x)]
+    xq, s = st.int8_form(x)  # type: ignore[arg-type, misc]
     q = st.emit("max_pool", [xq], f"{node.name}/int8", **node.attrs)
     st.publish([node], node.outputs[0], q, s, "max_pool(int8)")
     return [node]
@@ -280,8 +288,9 @@ def _concat(st: _State, node: Node) -> list[Node] | None:
     """Channel concatenation of convolution outputs: each producer requantizes straight to the concatenation's
     scale (so the int8 slices agree, and a chip can write them in place), then one int8 concat."""
     forms = [st.qvalue.get(id(v)) for v in node.inputs]  # type: ignore[arg-type]
-    if not forms or any(f is None or id(f[0]) not in st.retargetable for f in forms):
-        return None
+    if not forms or any(f is None or id(f[0]) not in st.retargetable or id(f[0]) in st.consumed for f in forms):
+        return None  # an operand another int8 op already reads at its own scale cannot change scale
+    forms = [st.int8_form(v) for v in node.inputs]  # type: ignore[arg-type]
     out = node.outputs[0]
     sy = st.scale_of(out)
     for q, _ in forms:  # type: ignore[misc]
@@ -293,7 +302,7 @@ def _concat(st: _State, node: Node) -> list[Node] | None:
 
 def _identity(st: _State, node: Node) -> list[Node] | None:
     """An identity (an inference-time Dropout) of an int8 tensor is that tensor."""
-    form = st.qvalue.get(id(node.inputs[0]))  # type: ignore[arg-type]
+    form = st.int8_form(node.inputs[0])  # type: ignore[arg-type]
     if form is None:
         return None
     st.publish([node], node.outputs[0], form[0], form[1], "identity(int8)")

@@ -132,3 +132,27 @@ def test_missing_statistics_and_bad_calibration_data_are_one_line():
         hf.compile(g, "edge-soc", precision="int8")
     with pytest.raises(HetflowError, match="precision must be one of"):
         hf.compile(g, precision="int4")
+
+
+def test_a_concat_operand_already_read_in_int8_keeps_its_scale():
+    """e1 also feeds a residual sum before the concat: it cannot be requantized to the concat's scale, so the
+    concat stays in float rather than reading e1 at the wrong scale."""
+    rng = np.random.default_rng(0)
+    g = Graph("shared")
+    x = g.add_input("x", "float32", (1, 4, 6, 6))
+
+    def conv(v, name):
+        w = g.constant(rng.standard_normal((4, 4, 1, 1)).astype(np.float32), f"{name}_w")
+        return g.add_node("conv", [v, w], {"strides": (1, 1), "pads": (0,) * 4, "dilations": (1, 1)},
+                          name=name).outputs[0]
+
+    e1, e2 = conv(x, "e1"), conv(x, "e2")
+    s = g.add_node("add", [e1, e2], name="sum").outputs[0]
+    cat = g.add_node("concat", [e1, e2], {"axis": 1}, name="cat").outputs[0]
+    g.outputs = [s, cat]
+    feeds = [{"x": rng.standard_normal((1, 4, 6, 6)).astype(np.float32)} for _ in range(3)]
+    q, report = calibrate_and_quantize(g, feeds)
+    assert "cat" in report.kept_float and "sum" in report.quantized_nodes
+    want, got = ReferenceBackend().compile(g).run(feeds[0]), ReferenceBackend().compile(q).run(feeds[0])
+    for name in ("sum", "cat"):
+        assert np.abs(got[name] - want[name]).max() < 0.05 * np.abs(want[name]).max()
