@@ -29,6 +29,7 @@ from hetflow.partition.pipeline import bottleneck_many, place_throughput
 from hetflow.partition.placement import WORK_BUDGET, Placement, merge, place_latency
 from hetflow.partition.plan import OBJECTIVES, NodeChoice, Plan, PlanDevice, PlanEstimate, Subgraph, Transfer
 from hetflow.partition.problem import Edge, Problem, topological_groups
+from hetflow.passes import COMPILE_PIPELINE, run_pipeline
 from hetflow.targets import Cluster, DeviceInstance
 
 EMULATION_BACKEND = "reference"
@@ -79,6 +80,7 @@ def compile_for_cluster(graph: Graph, cluster: Cluster | str | Path, *, objectiv
     if profile is not None and not isinstance(profile, Profile):
         profile = Profile.load(profile)
     graph.toposort()
+    run_pipeline(graph, COMPILE_PIPELINE)  # regions for pins and reports
     ctx = _Context(graph, cluster, build_capability(graph, cluster.devices, no_fallback=no_fallback),
                    CostModel(profile), pins)
     problem = ctx.problem()

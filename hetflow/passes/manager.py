@@ -13,18 +13,26 @@ from hetflow.ir import Graph, format_graph, verify
 from hetflow.ir.errors import HetflowError
 
 PassFn = Callable[[Graph], Graph]
+ReportFn = Callable[[Graph], str]
 PASSES: dict[str, PassFn] = {}
+REPORTS: dict[str, ReportFn] = {}
+"""Pass name -> what an analysis pass found, printed after the IR when that pass is dumped."""
 _log = logging.getLogger("hetflow.passes")
-_MODULES = ("fold", "dce", "cse", "regions")
+_MODULES = ("fold", "dce", "cse", "regions", "affine", "fusion")
 
 
-def graph_pass(name: str) -> Callable[[PassFn], PassFn]:
-    """Register ``fn(graph) -> graph`` under ``name`` (a pass may rewrite in place and return its input)."""
+def graph_pass(name: str, *, report: ReportFn | None = None) -> Callable[[PassFn], PassFn]:
+    """Register ``fn(graph) -> graph`` under ``name`` (a pass may rewrite in place and return its input).
+
+    ``report(graph)``, for a pass that annotates rather than rewrites, is text printed after the IR dump.
+    """
 
     def wrap(fn: PassFn) -> PassFn:
         if name in PASSES:
             raise HetflowError(f"pass {name!r} is registered twice")
         PASSES[name] = fn
+        if report is not None:
+            REPORTS[name] = report
         return fn
 
     return wrap
@@ -61,5 +69,22 @@ def run_passes(
         if check:
             verify(graph)
         if name in dumps or "*" in dumps:
-            print(f"// ---- IR after {name}\n{format_graph(graph)}", file=out or sys.stderr)
+            _print_dump(name, graph, REPORTS[name](graph) if name in REPORTS else None, out)
     return graph
+
+
+def _print_dump(name: str, graph: Graph, report: str | None, out: TextIO | None) -> None:
+    extra = f"\n{report}" if report else ""
+    print(f"// ---- IR after {name}\n{format_graph(graph)}{extra}", file=out or sys.stderr)
+
+
+def dump_if_asked(name: str, graph: Graph, report: str | None = None, *, out: TextIO | None = None) -> None:
+    """Print the IR after pass ``name`` (and ``report``) when ``HETFLOW_DUMP`` asks for it.
+
+    For a backend that applies a shared rewrite to its private copy of a subgraph (with its own rules),
+    so that ``HETFLOW_DUMP=after:<pass>`` shows what that backend received.
+    """
+    asked = get_config().dump_after
+    dumps = {asked} if isinstance(asked, str) else set(asked or ())
+    if name in dumps or "*" in dumps:
+        _print_dump(f"{name} ({graph.name})", graph, report, out)

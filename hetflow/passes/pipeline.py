@@ -26,6 +26,13 @@ IMPORT_PIPELINE: tuple[Phase, ...] = (CLEANUP,)
 ANALYSIS_PIPELINE: tuple[Phase, ...] = (CLEANUP, REGIONS)
 """Import cleanup plus region formation: what reports (``hetflow inspect``) and the partitioner read."""
 
+COMPILE_PIPELINE: tuple[Phase, ...] = (REGIONS,)
+"""What the compile driver runs before partitioning: region formation, so that pins and reports name
+layers and blocks (``--pin 'region:*fire2*=...'``). The graph is already clean from import; rewrites
+that change nodes (``fold_affine``, then ``group_epilogues`` with the backend's own ``FusionRules``) run
+inside each backend on its private copy, so the plan still names the nodes the user wrote and a node
+another device takes is never folded into one it does not."""
+
 
 def pass_names(phases: Iterable[Phase]) -> tuple[str, ...]:
     """The passes of ``phases``, in order."""

@@ -15,11 +15,12 @@ from typing import Literal
 
 import numpy as np
 
-from hetflow.backends.cpu_c.fusion import Group, Unit, broadcast_strides, linear_stride
+from hetflow.backends.cpu_c.fusion import Unit, broadcast_strides, linear_stride
 from hetflow.backends.cpu_c.memplan import MemoryPlan
 from hetflow.backends.cpu_c.render import View3, collapse, contiguous_strides, shape_of
 from hetflow.backends.cpu_c.table import C_TYPES, TABLE, Elementwise, Kernel, View, c_float
 from hetflow.ir import DType, Node, Value
+from hetflow.passes.fusion import Group
 
 PARALLEL_MIN_ELEMENTS = 32768
 """Elementwise loops smaller than this run on the calling thread."""

@@ -1,4 +1,4 @@
-"""Fusion for cpu_c: lower, fold affine ops into weights, group elementwise chains, attach epilogues.
+"""Fusion for cpu_c: the shared affine folding and fusion grouping (hetflow.passes), under cpu_c's rules.
 
 The result is a list of ``Unit``s in execution order: each is one piece of generated code (a
 kernel call with its fused epilogue, one loop over a chain of elementwise ops, a view), or a node
@@ -15,30 +15,11 @@ import numpy as np
 
 from hetflow.backends.cpu_c.table import TABLE, Elementwise, Kernel, Lower, View, supports
 from hetflow.ir import Graph, Node, Value
+from hetflow.passes.affine import batch_norm_affine, fold_affine_into
+from hetflow.passes.fusion import FusionRules, Group, describe, group_fusion
+from hetflow.passes.manager import dump_if_asked
 
 UnitKind = Literal["kernel", "elementwise", "view", "reference"]
-
-
-@dataclass(eq=False)
-class Group:
-    """Elementwise nodes computed together, element by element; ``output`` is the only value they export.
-
-    As an epilogue, ``acc`` is the producing kernel's raw output, which the group receives in registers.
-    """
-
-    nodes: list[Node]
-    output: Value
-    acc: Value | None = None
-
-    def operands(self) -> list[Value]:
-        """External inputs (constants included, ``acc`` excluded), each once, in order of first use."""
-        inside = {id(o) for n in self.nodes for o in n.outputs}
-        seen: dict[int, Value] = {}
-        for n in self.nodes:
-            for v in n.inputs:
-                if v is not None and id(v) not in inside and v is not self.acc:
-                    seen.setdefault(id(v), v)
-        return list(seen.values())
 
 
 @dataclass(eq=False)
@@ -88,127 +69,33 @@ class Fusion:
 def fuse(graph: Graph) -> Fusion:
     """Rewrite ``graph`` (a private copy) for cpu_c and cut it into units."""
     result = Fusion(graph, [])
+    result.fate.update(fold_affine_into(graph))
+    dump_if_asked("fold_affine", graph)
     _lower(graph, result)
-    _fold_affine(graph, result)
     result.units = _units(graph)
     return result
 
 
 # ------------------------------------------------------------------ lowering
 def _lower(graph: Graph, result: Fusion) -> None:
-    """batch_norm with constant statistics -> mul and add by per-channel constants."""
+    """A batch norm left after folding (constant statistics) -> mul and add by per-channel constants."""
     kept: list[Node] = []
     for node in graph.nodes:
         entry = TABLE.get(node.op)
-        if not (isinstance(entry, Lower) and supports(node) is None):
+        affine = batch_norm_affine(node) if isinstance(entry, Lower) and supports(node) is None else None
+        x = node.inputs[0]
+        if affine is None or x is None:
             kept.append(node)
             continue
-        x, scale, bias, mean, var = node.inputs
-        assert x is not None and scale is not None and bias is not None and mean is not None and var is not None
-        eps = np.float32(node.attrs["epsilon"])
-        a = (scale.const / np.sqrt(var.const + eps)).astype(np.float32)
-        c = (bias.const - mean.const * a).astype(np.float32)
         shape = (-1,) + (1,) * (len(x.type.shape or ()) - 2)
-        mul = graph.add_node("mul", [x, graph.constant(a.reshape(shape), f"{node.name}_a")], name=f"{node.name}/scale")
-        add = graph.add_node("add", [mul.outputs[0], graph.constant(c.reshape(shape), f"{node.name}_c")],
-                             name=f"{node.name}/shift")
+        a, c = (v.astype(np.float32).reshape(shape) for v in affine)
+        mul = graph.add_node("mul", [x, graph.constant(a, f"{node.name}_a")], name=f"{node.name}/scale")
+        add = graph.add_node("add", [mul.outputs[0], graph.constant(c, f"{node.name}_c")], name=f"{node.name}/shift")
         del graph.nodes[-2:]
         kept += [mul, add]
         result.origin[mul.name] = result.origin[add.name] = node.name
-        _replace(graph, node.outputs[0], add.outputs[0])
+        graph.replace_uses(node.outputs[0], add.outputs[0])
     graph.nodes = kept
-
-
-def _replace(graph: Graph, old: Value, new: Value) -> None:
-    graph.replace_uses(old, new)
-
-
-# ------------------------------------------------------------------ folding into weights
-def _consumers(graph: Graph) -> dict[int, list[Node]]:
-    return graph.users()
-
-
-def _channel_vector(c: np.ndarray, rank: int, axis: int, size: int) -> np.ndarray | None:
-    """``c`` as a length-``size`` vector along ``axis`` of a rank-``rank`` tensor, if it broadcasts that way."""
-    if c.ndim > rank:
-        return None
-    shape = (1,) * (rank - c.ndim) + c.shape
-    if any(d != 1 for i, d in enumerate(shape) if i != axis) or shape[axis] not in (1, size):
-        return None
-    return np.broadcast_to(c.reshape(-1) if c.size > 1 else c.reshape(1), (size,)).astype(np.float32)
-
-
-def _fold_affine(graph: Graph, result: Fusion) -> None:
-    """conv -> mul/add/sub by a per-channel constant: fold into the conv's weights and bias.
-    matmul with a constant 2-D B -> mul by a per-column constant: fold into B."""
-    users = _consumers(graph)
-    outputs = {id(v) for v in graph.outputs}
-    removed: set[int] = set()
-    for node in graph.nodes:
-        if node.op not in ("mul", "add", "sub") or len(node.inputs) != 2:
-            continue
-        for i in (0, 1):
-            x, c = node.inputs[i], node.inputs[1 - i]
-            if x is None or c is None or c.const is None or x.producer is None or id(x.producer) in removed:
-                continue
-            if node.op == "sub" and i != 0:
-                continue
-            p = x.producer
-            if id(x) in outputs or len(users.get(id(x), [])) != 1 or x is not p.outputs[0]:
-                continue
-            if x.type.dtype.value != "float32" or node.outputs[0].type.shape != x.type.shape:
-                continue
-            if supports(p) is not None or supports(node) is not None:
-                continue
-            if p.op == "conv" and _fold_conv(graph, p, node.op, c.const):
-                pass
-            elif p.op == "matmul" and node.op == "mul" and _fold_matmul(graph, p, c.const):
-                pass
-            else:
-                continue
-            removed.add(id(node))
-            result.fate[node.name] = p.name
-            graph.replace_uses(node.outputs[0], x)
-            node.inputs = []  # gone: it no longer counts as a user of x
-            users = _consumers(graph)
-            break
-    graph.nodes = [n for n in graph.nodes if id(n) not in removed]
-
-
-def _fold_conv(graph: Graph, conv: Node, op: str, c: np.ndarray) -> bool:
-    w, b = conv.inputs[1], conv.inputs[2] if len(conv.inputs) > 2 else None
-    assert w is not None and w.const is not None
-    m = w.type.shape[0]  # type: ignore[index]
-    rank = len(conv.outputs[0].type.shape or ())
-    vec = _channel_vector(c, rank, 1, m)
-    if vec is None:
-        return False
-    bias = b.const.astype(np.float32) if b is not None and b.const is not None else np.zeros(m, np.float32)
-    if op == "mul":
-        weight = (w.const * vec.reshape((-1,) + (1,) * (w.const.ndim - 1))).astype(np.float32)
-        conv.inputs[1] = graph.constant(weight, f"{conv.name}_w")
-        bias = bias * vec
-    else:
-        bias = bias + vec if op == "add" else bias - vec
-    new_b = graph.constant(bias.astype(np.float32), f"{conv.name}_b")
-    if len(conv.inputs) > 2:
-        conv.inputs[2] = new_b
-    else:
-        conv.inputs.append(new_b)
-    return True
-
-
-def _fold_matmul(graph: Graph, mm: Node, c: np.ndarray) -> bool:
-    b = mm.inputs[1]
-    if b is None or b.const is None or b.const.ndim != 2:
-        return False
-    n = b.const.shape[1]
-    out_rank = len(mm.outputs[0].type.shape or ())
-    vec = _channel_vector(c, out_rank, out_rank - 1, n)
-    if vec is None:
-        return False
-    mm.inputs[1] = graph.constant((b.const * vec[None, :]).astype(np.float32), f"{mm.name}_b")
-    return True
 
 
 # ------------------------------------------------------------------ grouping
@@ -235,13 +122,14 @@ def broadcast_strides(value_shape: tuple[int, ...], out_shape: tuple[int, ...]) 
     return tuple(strides)
 
 
-def _epilogue_ok(anchor: Node, group: Group, acc: Value) -> bool:
+def _epilogue_ok(anchor: Node, group: Group) -> bool:
+    """Every operand of the epilogue walks each dim group of the kernel's tile view with one stride; all float32."""
     entry = TABLE[anchor.op]
-    assert isinstance(entry, Kernel) and entry.epilogue is not None
+    assert isinstance(entry, Kernel) and entry.epilogue is not None and group.acc is not None
     view = entry.epilogue(anchor)
     if view is None:
         return False
-    out_shape = tuple(acc.type.shape or ())  # type: ignore[arg-type]
+    out_shape = tuple(group.acc.type.shape or ())  # type: ignore[arg-type]
     for v in group.operands():
         if v.type.shape is None or len(v.type.shape) > len(out_shape):
             return False
@@ -251,85 +139,43 @@ def _epilogue_ok(anchor: Node, group: Group, acc: Value) -> bool:
     return all(n.outputs[0].type.dtype.value == "float32" for n in group.nodes)
 
 
+def _elementwise(node: Node) -> bool:
+    return supports(node) is None and isinstance(TABLE[node.op], Elementwise)
+
+
+def _anchor(node: Node) -> bool:
+    entry = TABLE.get(node.op)
+    return supports(node) is None and isinstance(entry, Kernel) and entry.epilogue is not None
+
+
+RULES = FusionRules(_elementwise, _anchor, _epilogue_ok)
+"""cpu_c fuses what it generates element by element, into kernels whose tiles an epilogue can walk linearly."""
+
+
 def _units(graph: Graph) -> list[Unit]:
-    users = graph.users()
-    outputs = {id(v) for v in graph.outputs}
+    """The shared grouping, cut into units in execution order (a unit runs at its last node's place)."""
     index = {id(n): i for i, n in enumerate(graph.nodes)}
-    ok = {id(n): supports(n) for n in graph.nodes}
-
-    def private(v: Value) -> bool:
-        """Used by exactly one node and not a graph output: it may live in registers."""
-        return id(v) not in outputs and len(users.get(id(v), [])) == 1
-
-    group_of: dict[int, Group] = {}  # id(node) -> its elementwise group
-    for node in graph.nodes:
-        if ok[id(node)] is not None or not isinstance(TABLE[node.op], Elementwise):
-            continue
-        group = Group([node], node.outputs[0])
-        for v in dict.fromkeys(v for v in node.inputs if v is not None):
-            prev = group_of.get(id(v.producer)) if v.producer is not None else None
-            if prev is not None and prev.output is v and private(v) and v.type.shape == node.outputs[0].type.shape:
-                group.nodes = prev.nodes + group.nodes
-        group.nodes.sort(key=lambda n: index[id(n)])
-        for n in group.nodes:
-            group_of[id(n)] = group
-
-    # a group whose output is read several times, all of them inside one other group, joins that group
-    changed = True
-    while changed:
-        changed = False
-        for group in dict.fromkeys(group_of.values()):
-            inside = {id(n) for n in group.nodes}
-            for v in group.operands():
-                prev = group_of.get(id(v.producer)) if v.producer is not None else None
-                if (prev is None or prev is group or prev.output is not v or id(v) in outputs
-                        or v.type.shape != group.output.type.shape
-                        or not all(id(u) in inside for u in users.get(id(v), []))):
-                    continue
-                group.nodes = sorted(prev.nodes + group.nodes, key=lambda n: index[id(n)])
-                for n in group.nodes:
-                    group_of[id(n)] = group
-                changed = True
-                break
-
-    epilogue_of: dict[int, Group] = {}  # id(anchor) -> its epilogue
-    for group in dict.fromkeys(group_of.values()):
-        for v in group.operands():
-            p = v.producer
-            if p is None or ok[id(p)] is not None or id(p) in epilogue_of or v is not p.outputs[0]:
-                continue
-            entry = TABLE[p.op]
-            inside = {id(n) for n in group.nodes}
-            only_here = id(v) not in outputs and all(id(u) in inside for u in users.get(id(v), []))
-            if not (isinstance(entry, Kernel) and entry.epilogue is not None and only_here):
-                continue
-            if v.type.shape != group.output.type.shape or v.type.dtype != group.output.type.dtype:
-                continue
-            group.acc = v
-            if _epilogue_ok(p, group, v):
-                epilogue_of[id(p)] = group
-                break
-            group.acc = None
-
+    grouping = group_fusion(graph, RULES)
+    dump_if_asked("group_epilogues", graph, "// cpu_c fusion groups:\n" + describe(graph, grouping))
+    in_epilogue = grouping.in_epilogue()
     placed: dict[int, Unit] = {}  # unit by the index of the node it runs at
-    in_epilogue = {id(n) for g in epilogue_of.values() for n in g.nodes}
     for node in graph.nodes:
-        reason = ok[id(node)]
+        reason = supports(node)
         if id(node) in in_epilogue:
             continue
         if reason is not None:
             placed[index[id(node)]] = Unit("reference", [node], anchor=node, reason=reason)
             continue
         entry = TABLE[node.op]
+        epilogue = grouping.epilogue(node)
         if isinstance(entry, Elementwise):
-            group = group_of[id(node)]
+            group = grouping.group_of[id(node)]
             if node is group.nodes[-1]:
                 placed[index[id(node)]] = Unit("elementwise", group.nodes, group=group)
         elif isinstance(entry, View):
             placed[index[id(node)]] = Unit("view", [node], anchor=node)
-        elif id(node) in epilogue_of:
-            group = epilogue_of[id(node)]
-            placed[index[id(group.nodes[-1])]] = Unit("kernel", [node, *group.nodes], anchor=node, group=group)
+        elif epilogue is not None:
+            placed[index[id(epilogue.nodes[-1])]] = Unit("kernel", [node, *epilogue.nodes], anchor=node, group=epilogue)
         else:
             placed[index[id(node)]] = Unit("kernel", [node], anchor=node)
     return [placed[i] for i in sorted(placed)]

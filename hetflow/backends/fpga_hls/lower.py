@@ -2,7 +2,8 @@
 
 Steps: specialize a symbolic batch dim to one sample (the fabric runs one sample at a time and
 the host streams the batch through), decide which per-channel affine nodes fold into the
-convolution or dense before them (batch norm, bias add, scale), then build each node's layers
+convolution or dense before them (the shared ``fold_affine`` pass, then the affine prefix of each
+epilogue of the shared fusion grouping: a bias add after a dense), then build each node's layers
 through the mapping table, resolving settings model < op type < node name.
 """
 
@@ -19,6 +20,9 @@ from hetflow.backends.fpga_hls.config import HLSConfig, HLSConfigError, LayerSet
 from hetflow.backends.fpga_hls.layers import Cast, Layer, Tensor
 from hetflow.ir import Graph, Node, Value, get_op
 from hetflow.ir.errors import HetflowError
+from hetflow.passes.affine import Affine, channel_affine, fold_affine_into
+from hetflow.passes.fusion import FusionRules, describe, group_fusion
+from hetflow.passes.manager import dump_if_asked
 
 
 class LoweringError(HetflowError):
@@ -140,28 +144,65 @@ def _check_batch_safe(graph: Graph, symbols: set[str]) -> None:
 # ---------------------------------------------------------------- fusion
 
 
-def absorbable(graph: Graph) -> dict[str, list[Node]]:
-    """For each convolution or dense, the per-channel affine nodes right after it that fold into it."""
+@dataclass
+class Folds:
+    """What each convolution or dense computes besides itself: the nodes folded into its weights and bias."""
+
+    names: dict[str, list[str]] = field(default_factory=dict)
+    """Anchor node -> names of every node folded into it (at IR level, or into its bias here), in order."""
+    bias: dict[str, list[Affine]] = field(default_factory=dict)
+    """Anchor node -> the per-channel (scale, shift) maps the builder still folds (what a matmul has no bias for)."""
+    output: dict[str, Value] = field(default_factory=dict)
+    """Anchor node -> the value its layer computes when that is the last of ``bias``'s nodes."""
+
+    def owner(self) -> dict[str, str]:
+        """Folded node name -> the anchor it went into."""
+        return {n: anchor for anchor, names in self.names.items() for n in names}
+
+
+def _channels(node: Node) -> tuple[int, int]:
+    """(channels, axis) of a convolution's or dense's output."""
+    w = node.inputs[1]
+    assert w is not None and w.const is not None
+    return (w.const.shape[0], 1) if node.op == "conv" else (w.const.shape[1], -1)
+
+
+def _anchor(node: Node) -> bool:
+    return node.op in ("conv", "matmul") and table.supports(node) is None
+
+
+def _elementwise(node: Node) -> bool:
+    return table.supports(node) is None and get_op(node.op).elementwise
+
+
+RULES = FusionRules(_elementwise, _anchor)
+"""The shared grouping under fpga_hls's table; the design then keeps only the affine prefix of each epilogue."""
+
+
+def fold(graph: Graph) -> Folds:
+    """Fold affine nodes into the convolutions and dense layers before them (the shared pass), then take the
+    per-channel affine prefix of each remaining epilogue (a bias add after a matmul) into the layer's bias."""
+    folds = Folds()
+    for name, anchor in fold_affine_into(graph).items():
+        folds.names.setdefault(anchor, []).append(name)
+    dump_if_asked("fold_affine", graph)
     users = graph.users()
-    outputs = {id(v) for v in graph.outputs}
-    folds: dict[str, list[Node]] = {}
+    grouping = group_fusion(graph, RULES)
+    dump_if_asked("group_epilogues", graph, "// fpga_hls fusion groups (each keeps its affine prefix):\n"
+                  + describe(graph, grouping))
     for node in graph.nodes:
-        if node.op not in ("conv", "matmul") or table.supports(node) is not None:
+        epilogue = grouping.epilogue(node)
+        if epilogue is None:
             continue
-        channels = node.inputs[1].const.shape[0 if node.op == "conv" else 1]  # type: ignore[union-attr]
-        axis = -3 if node.op == "conv" else -1
-        end = node.outputs[0]
-        chain: list[Node] = []
-        while id(end) not in outputs and len(users.get(id(end), [])) == 1:
-            follower = users[id(end)][0]
-            if follower.op == "batch_norm" and follower.inputs[0] is not end:
+        channels, axis = _channels(node)
+        cur = node.outputs[0]
+        for follower in epilogue.nodes:
+            affine = channel_affine(follower, cur, channels, axis) if users.get(id(cur)) == [follower] else None
+            if affine is None:
                 break
-            if table.supports(follower) is not None or table.channel_affine(follower, channels, axis) is None:
-                break
-            chain.append(follower)
-            end = follower.outputs[0]
-        if chain:
-            folds[node.name] = chain
+            folds.names.setdefault(node.name, []).append(follower.name)
+            folds.bias.setdefault(node.name, []).append(affine)
+            cur = folds.output[node.name] = follower.outputs[0]
     return folds
 
 
@@ -195,7 +236,7 @@ _RESERVED = {"main", "r", "i", "j", "int", "float", "double", "char", "unsigned"
 class Builder:
     """What a table builder sees: tensors of IR values, settings, and where to put layers."""
 
-    def __init__(self, graph: Graph, config: HLSConfig, folds: dict[str, list[Node]]) -> None:
+    def __init__(self, graph: Graph, config: HLSConfig, folds: Folds) -> None:
         self.graph = graph
         self.config = config
         self.folds = folds
@@ -234,11 +275,16 @@ class Builder:
 
     def add(self, layer: Layer) -> None:
         layer.index = self.index
-        layer.nodes = (layer.name, *(n.name for n in self.folds.get(layer.name, [])))
+        layer.nodes = (layer.name, *self.folds.names.get(layer.name, []))
         self.layers.append(layer)
 
-    def absorbed(self, node: Node) -> list[Node]:
-        return self.folds.get(node.name, [])
+    def absorbed(self, node: Node) -> list[Affine]:
+        """The per-channel maps the layer of ``node`` folds into its weights and bias, in order."""
+        return self.folds.bias.get(node.name, [])
+
+    def layer_output(self, node: Node) -> Value:
+        """The value the layer of ``node`` computes: its own output, or the last bias node folded into it."""
+        return self.folds.output.get(node.name, node.outputs[0])
 
     def reuse(self, node: Node, requested: int, n_mult: int) -> int:
         return snap_reuse_factor(requested, n_mult, node.name)
@@ -279,7 +325,7 @@ def lower(graph: Graph, config: HLSConfig | None = None, *, name: str | None = N
                             f"hf.compile(graph, cluster) so that the partitioner keeps them on a CPU")
     g, batched = specialize(graph)
     g.toposort()
-    folds = absorbable(g)
+    folds = fold(g)
     _check_config_names(g, config, folds)
     b = Builder(g, config, folds)
     inputs = []
@@ -287,7 +333,7 @@ def lower(graph: Graph, config: HLSConfig | None = None, *, name: str | None = N
         t = b.output(v, config.resolve(v.name, "input").result)
         inputs.append(t)
         b.settings_used[v.name] = config.resolve(v.name, "input")
-    absorbed = {n.name for chain in folds.values() for n in chain}
+    absorbed = set(folds.owner())
     for node in g.nodes:
         if node.name in absorbed:
             continue
@@ -318,9 +364,9 @@ def _output_ports(g: Graph, b: Builder, inputs: list[Tensor]) -> list[Tensor]:
     return ports
 
 
-def _check_config_names(g: Graph, config: HLSConfig, folds: dict[str, list[Node]]) -> None:
-    known = {n.name for n in g.nodes} | {v.name for v in g.inputs}
-    folded = {n.name: main for main, chain in folds.items() for n in chain}
+def _check_config_names(g: Graph, config: HLSConfig, folds: Folds) -> None:
+    folded = folds.owner()
+    known = {n.name for n in g.nodes} | {v.name for v in g.inputs} | set(folded)
     for name in config.names():
         if name not in known:
             raise HLSConfigError(f"name.{name}: no node or graph input of that name in graph {g.name!r}")

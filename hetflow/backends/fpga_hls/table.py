@@ -18,6 +18,7 @@ from hetflow.backends.fpga_hls import fixedpoint as fx
 from hetflow.backends.fpga_hls import layers as L
 from hetflow.ir import DType, Node, Value
 from hetflow.ir.ops.nn import window_out_sizes
+from hetflow.passes.affine import batch_norm_affine
 
 if TYPE_CHECKING:
     from hetflow.backends.fpga_hls.lower import Builder
@@ -91,52 +92,12 @@ def _check_dtypes(node: Node) -> str | None:
 # ---------------------------------------------------------------- dense and convolution
 
 
-def channel_affine(node: Node, channels: int, axis_from_end: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(scale, shift) per channel when ``node`` is a per-channel affine map of its first input, else None.
-
-    A batch norm, or an add / sub / mul by a constant that varies only along the channel axis:
-    these fold into the weights and bias of the convolution or dense before them.
-    """
-    if node.op == "batch_norm":
-        params = [_const(node, k) for k in range(1, 5)]
-        if any(p is None for p in params) or axis_from_end != -3:
-            return None
-        scale, bias, mean, var = (np.asarray(p, np.float64) for p in params)  # type: ignore[arg-type]
-        a = scale / np.sqrt(var + node.attrs["epsilon"])
-        return a, bias - mean * a
-    if node.op not in ("add", "sub", "mul") or len(node.inputs) != 2:
-        return None
-    k = 1 if _const(node, 1) is not None else 0
-    c = _const(node, k)
-    if c is None or _const(node, 1 - k) is not None or (node.op == "sub" and k == 0):
-        return None
-    out = _shape(node.outputs[0])
-    if _shape(_act(node, 1 - k)) != out:
-        return None
-    aligned = (1,) * (len(out) - c.ndim) + tuple(c.shape)
-    rank = len(out)
-    chan_axis = rank + axis_from_end
-    if any(d != 1 for j, d in enumerate(aligned) if j != chan_axis):
-        return None
-    vec = np.broadcast_to(np.asarray(c, np.float64).reshape(-1), (channels,)) if aligned[chan_axis] in (1, channels) \
-        else None
-    if vec is None:
-        return None
-    if node.op == "mul":
-        return vec, np.zeros(channels)
-    return np.ones(channels), (vec if node.op == "add" else -vec)
-
-
-def _quantized_affine(b: Builder, node: Node, w: np.ndarray, bias: np.ndarray, channels: int,
-                      axis_from_end: int) -> tuple[np.ndarray, np.ndarray, Value]:
-    """Fold the per-channel affine nodes after ``node`` into its weights ``w[..., channel]`` and bias."""
+def _quantized_affine(b: Builder, node: Node, w: np.ndarray, bias: np.ndarray) -> tuple[np.ndarray, np.ndarray, Value]:
+    """Fold the per-channel maps lowering left to ``node``'s layer into its weights ``w[..., channel]`` and bias."""
     w, bias = w.astype(np.float64), bias.astype(np.float64)
-    out = node.outputs[0]
-    for follower in b.absorbed(node):
-        scale, shift = channel_affine(follower, channels, axis_from_end)  # type: ignore[misc]
+    for scale, shift in b.absorbed(node):
         w, bias = w * scale, bias * scale + shift
-        out = follower.outputs[0]
-    return w, bias, out
+    return w, bias, b.layer_output(node)
 
 
 def _accum(b: Builder, node: Node, x: fx.FixedType, w: fx.FixedType, terms: int, bias: fx.FixedType) -> fx.FixedType:
@@ -170,7 +131,7 @@ def build_matmul(node: Node, b: Builder) -> None:
     assert w is not None
     n_in, n_out = w.shape
     s = b.settings(node)
-    wf, bias, out = _quantized_affine(b, node, w, np.zeros(n_out), n_out, -1)
+    wf, bias, out = _quantized_affine(b, node, w, np.zeros(n_out))
     wp = L.Param(f"w{b.index}", fx.quantize(wf, s.weight).reshape(-1), s.weight)
     bp = L.Param(f"b{b.index}", fx.quantize(bias, s.bias), s.bias)
     accum = _accum(b, node, x.type, s.weight, n_in, s.bias)
@@ -202,7 +163,7 @@ def build_conv(node: Node, b: Builder) -> None:
     m, c, kh, kw = w.shape
     _, _, h, wd = _shape(_act(node))
     s = b.settings(node)
-    wf, bias, out = _quantized_affine(b, node, w.transpose(1, 2, 3, 0), np.zeros(m) if bias0 is None else bias0, m, -3)
+    wf, bias, out = _quantized_affine(b, node, w.transpose(1, 2, 3, 0), np.zeros(m) if bias0 is None else bias0)
     n_in = c * kh * kw
     wp = L.Param(f"w{b.index}", fx.quantize(wf.reshape(n_in, m), s.weight).reshape(-1), s.weight)
     bp = L.Param(f"b{b.index}", fx.quantize(bias, s.bias), s.bias)
@@ -375,12 +336,9 @@ def build_batch_norm(node: Node, b: Builder) -> None:
     x = b.tensor(_act(node))
     shape = _shape(_act(node))
     s = b.settings(node)
-    scale, shift = channel_affine(node, shape[1], -3) if len(shape) == 4 else (None, None)
-    if scale is None:
-        params = [np.asarray(_const(node, k), np.float64) for k in range(1, 5)]
-        scale = params[0] / np.sqrt(params[3] + node.attrs["epsilon"])
-        shift = params[1] - params[2] * scale
-    assert shift is not None
+    affine = batch_norm_affine(node)
+    assert affine is not None  # check_batch_norm: constant parameters
+    scale, shift = affine
     inner = math.prod(shape[2:])
     b.add(L.BinaryConst(node.name, node.op, [x], b.output(node.outputs[0], s.result),
                         [L.Param(f"s{b.index}", fx.quantize(scale, s.weight), s.weight),
