@@ -29,6 +29,7 @@ import numpy as np
 from hetflow.ir import Graph, Node, Value, verify
 from hetflow.ir.errors import HetflowError
 from hetflow.ir.ops.quant import MULTIPLIER_BITS, fixed_point
+from hetflow.passes.affine import batch_norm_affine
 from hetflow.passes.calibrate import Statistics, collect_statistics
 from hetflow.passes.scales import QMAX, ScaleChoice, estimated_error
 
@@ -164,13 +165,14 @@ def _float32(v: Value | None) -> bool:
 
 
 def _absorb_bn(st: _State, out: Value, channels: int) -> tuple[Node | None, np.ndarray, np.ndarray]:
-    """A constant batch_norm consuming ``out`` alone, as per-channel (alpha, beta); identity when there is none."""
+    """A constant batch_norm consuming ``out`` alone, as per-channel (alpha, beta) (the shared affine algebra of
+    ``passes/affine.py``); identity when there is none. Absorbed here rather than by running ``fold_affine`` first,
+    so that the statistics calibrated on the user's graph name the tensors being quantized."""
     bn = st.only_user(out, "batch_norm")
-    if bn is None or any(_const(v) is None for v in bn.inputs[1:5]):
+    affine = batch_norm_affine(bn) if bn is not None else None
+    if affine is None:
         return None, np.ones(channels), np.zeros(channels)
-    gamma, beta, mean, var = (_const(v).astype(np.float64) for v in bn.inputs[1:5])  # type: ignore[union-attr]
-    alpha = gamma / np.sqrt(var + float(bn.attrs["epsilon"]))
-    return bn, alpha, beta - mean * alpha
+    return bn, affine[0], affine[1]
 
 
 def _weights(w: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
