@@ -155,8 +155,11 @@ def _sdp(b: _Builder, node: Node, rescale: list[Value | None], parent: int, user
     if bias is not None:
         blobs["bias"] = np.asarray(bias, np.int32)
     nodes, inputs, target = [node], [], out
-    if not fused_pool and add is not None and table.supports_on(add, b.config) is None:
-        # The residual sum rides in the same SDP pass (BS stage, then EW stage), as NVDLA fuses conv + eltwise.
+    other = None if add is None else add.inputs[1] if add.inputs[0] is out else add.inputs[0]
+    if not fused_pool and add is not None and id(add) not in b.fused and table.supports_on(add, b.config) is None \
+            and (other.name in b.producer or other.producer is None):  # type: ignore[union-attr]
+        # The residual sum rides in the same SDP pass (BS stage, then EW stage), as NVDLA fuses conv + eltwise;
+        # only once its other operand is in memory already (else the conv producing that operand takes the sum).
         mine = 0 if add.inputs[0] is out else 1
         a = add.attrs
         params["ew"] = {"operand": mine, "a_multiplier": a["a_multiplier"], "b_multiplier": a["b_multiplier"],
@@ -223,6 +226,12 @@ def _link(b: _Builder) -> None:
         for p in sorted(parents):
             b.ops[p].consumers.append(op.id)
         op.dependency_count = len(parents)
+    head: dict[int, int] = {}
+    for op in b.ops:  # the command stream is issued in order: nothing may wait on a later pipeline
+        head[op.id] = head[op.fused_parent] if op.fused_parent is not None else op.id
+        late = [c for c in op.consumers if head.get(c, c) < head[op.id] and c != op.id]
+        if late:
+            raise NvdlaLoweringError(f"op {op.id} ({op.name}) feeds op {late[0]}, which issues before it")
 
 
 def _dims(v: Value) -> tuple[int, int, int, int]:

@@ -146,3 +146,24 @@ def test_a_fused_pool_listed_late_does_not_overwrite_a_live_surface():
         for r in reads:
             for w in writes:
                 assert r.offset + r.nbytes <= w.offset or w.offset + w.nbytes <= r.offset, (r.name, w.name)
+
+
+@pytest.mark.parametrize("order", ["main_first", "shortcut_first"])
+def test_projection_shortcut_sum_fuses_once_behind_the_later_conv(order):
+    """Both operands of the residual sum are convolutions (ResNet's projection blocks): the sum rides in the SDP of
+    whichever conv comes second, exactly once, and the program is bit exact."""
+    rng = np.random.default_rng(8)
+    g = Graph("projection")
+    x = g.add_input("x", "int8", (1, 16, 8, 8))
+    first, second = ("main", "short") if order == "main_first" else ("short", "main")
+    outs = {}
+    for name in (first, second):
+        outs[name] = conv_requant(g, x, 32, 3 if name == "main" else 1, 2, 1 if name == "main" else 0, rng, name=name)
+    mult, shift = fixed_point(np.array([0.6]))
+    s = g.add_node("qadd", [outs["main"], outs["short"]], {"a_multiplier": int(mult[0]), "b_multiplier": int(mult[0]),
+                                                          "shift": int(shift[0]), "relu": True}, name="sum")
+    g.outputs = [s.outputs[0]]
+    want, got, exe = run_both(g, {"x": int8(rng, (1, 16, 8, 8))}, config())
+    np.testing.assert_array_equal(got["sum"], want["sum"])
+    fused = [op for op in exe.loadable.ops if "sum" in op.nodes]
+    assert len(fused) == 1 and fused[0].nodes == [second, "sum"]
