@@ -21,8 +21,8 @@ import time
 import numpy as np
 
 import hetflow as hf
+from hetflow.compiler import compile_for_cluster
 from hetflow.ir import Graph
-from hetflow.partition.compile import compile_for_cluster
 from hetflow.partition.plan import Plan
 from hetflow.targets import Cluster
 

@@ -8,10 +8,12 @@ from typing import Any
 
 import numpy as np
 
+import hetflow.runtime  # noqa: F401 - registers the runner behind Plan.run
+from hetflow.compiler import compile_graph
 from hetflow.frontends.registry import load_model
 from hetflow.ir import Graph
 from hetflow.ir.errors import HetflowError
-from hetflow.partition import Plan, compile_graph
+from hetflow.partition import Plan
 
 
 def load(source: str | Path | bytes | Any, **options: Any) -> Graph:

@@ -1,19 +1,28 @@
 """The ``hetflow`` command (Typer + Rich).
 
 Every error a user can cause (a HetflowError, an unreadable file, a bad .npy) is printed as one
-line ``error: ...`` on stderr with exit code 2; ``--debug`` shows the traceback instead.
+line ``error: ...`` on stderr with exit code 2; ``--debug`` shows the traceback as well (same exit
+code). Hints inside error messages name the CLI's own flags (``--reuse-factor``), not the Python API's
+keywords (``HLSConfig ... reuse_factor``): ``CLI_SPELLING`` rewrites them. ``plan``, ``run``,
+``targets`` and ``inspect`` take ``--json`` for machine-readable output.
 """
 
 from __future__ import annotations
 
 import ast
-import enum
 import inspect
+import json
 import logging
+import os
+import re
+import statistics
+import sys
 import textwrap
 import time
+import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,46 +31,63 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand, TyperOption
 
 import hetflow as hf
+from hetflow import zoo
+from hetflow.backends.native import CompileError
 from hetflow.errors import HetflowError, InputError, ModelError
 from hetflow.frontends.onnx.table import table as mapping_table
 from hetflow.ir import Graph, Value, all_ops
 from hetflow.passes import regions
 
+
+class _Command(TyperCommand):
+    """A command whose help shows each value's metavar (MODEL, NAME=FILE.npy, N) where typer would print a
+    Python type label (``<str>``, ``<list[str]>``, ``<bool>``), and ``MODEL`` rather than ``{model}`` in usage."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for param in self.params:
+            _label(param)
+
+    def get_help_option(self, ctx: Any) -> Any:
+        option = super().get_help_option(ctx)
+        if option is not None:
+            _label(option)
+        return option
+
+
+def _label(param: Any) -> None:
+    """Show ``param``'s metavar (or nothing, for a flag) in help instead of its Python type."""
+    flag = isinstance(param, TyperOption) and param.is_flag
+    label = None if flag or isinstance(param, TyperArgument) else param.metavar or (param.name or "").upper()
+    # Instance attributes override typer's methods for this one parameter only.
+    param.display_type_rich = lambda ctx, label=label: label
+    if isinstance(param, TyperArgument):
+        name = param.metavar or (param.name or "").upper()
+        param._usage_display_name = lambda n=name, req=param.required: n if req else f"[{n}]"
+
+
 app = typer.Typer(
     name="hetflow",
-    help="hetflow: one model, many chips. Import a model, compile it for this host's devices, run it.",
+    help="hetflow: one model, many chips. Import a model, compile it for this host's devices, run it.\n\n"
+         "Compiled code is cached in HETFLOW_CACHE_DIR (default ~/.cache/hetflow). GPU, FPGA and ASIC devices of a "
+         "cluster are emulated: computed on this host, their times modelled (model:<name>), never measured.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
 console = Console(highlight=False)
 
-BUNDLED_MODELS: dict[str, str] = {
-    "resnet50": "light_resnet50.onnx",
-    "squeezenet": "light_squeezenet.onnx",
-    "densenet121": "light_densenet121.onnx",
-    "alexnet": "light_bvlc_alexnet.onnx",
-    "inception_v1": "light_inception_v1.onnx",
-    "inception_v2": "light_inception_v2.onnx",
-    "shufflenet": "light_shufflenet.onnx",
-    "vgg19": "light_vgg19.onnx",
-    "zfnet512": "light_zfnet512.onnx",
-}
-"""Model names ``hetflow run`` accepts in place of a path: the light model zoo in the onnx wheel."""
+BUNDLED_MODELS = zoo.MODELS
+"""Model names any MODEL argument takes in place of a path (`hetflow models` lists them)."""
 
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error, and debug logs.")]
 ModelArgument = Annotated[
-    str, typer.Argument(help=f"An ONNX file, or a bundled model: {', '.join(BUNDLED_MODELS)}.", show_default=False)
+    str, typer.Argument(metavar="MODEL", show_default=False,
+                        help=f"An ONNX file, or a bundled model (`hetflow models`): {', '.join(BUNDLED_MODELS)}.")
 ]
-
-
-def bundled_models_dir() -> Path:
-    """Where the onnx wheel keeps its light model zoo."""
-    import onnx
-
-    return Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
 
 
 def resolve_model(model: str) -> Path:
@@ -71,31 +97,84 @@ def resolve_model(model: str) -> Path:
         return path
     if model not in BUNDLED_MODELS:
         raise ModelError(f"{model}: no such file, and not a bundled model ({', '.join(BUNDLED_MODELS)})")
-    bundled = bundled_models_dir() / BUNDLED_MODELS[model]
-    if not bundled.exists():
-        raise ModelError(f"bundled model '{model}' is missing from the onnx package ({bundled})")
-    return bundled
+    return zoo.model_path(model)
+
+
+CLI_SPELLING: tuple[tuple[str, str], ...] = (
+    (r"HLSConfig name\[('[^']+')\]\.reuse_factor, or reuse_factor for the whole model",
+     r"--config FILE with name.\1.reuse_factor, or --reuse-factor N for the whole model"),
+    (r"HLSConfig name\[('[^']+')\]\.precision", r"name.\1.precision in a --config FILE, or --precision"),
+    (r"architecture='stream'", "--architecture stream"),
+    (r"architecture='parallel'", "--architecture parallel"),
+    (r"fit='fold'", "--fold"),
+    (r"Compile with hf\.compile\(graph, cluster\) so that the partitioner keeps them on a CPU",
+     "Run it with --cluster (hetflow run/plan MODEL --cluster C) so that the partitioner keeps them on a CPU"),
+    (r"compile with profile=True", "profile it with `hetflow profile`"),
+)
+"""Hints as the Python API spells them -> as the CLI does (regex, replacement), applied to every error it prints."""
+
+
+def cli_spelling(text: str) -> str:
+    """``text`` with API keywords in its hints replaced by the CLI's flags."""
+    for pattern, replacement in CLI_SPELLING:
+        text = re.sub(pattern, replacement, text)
+    return text
 
 
 @contextmanager
 def _user_errors(debug: bool) -> Iterator[None]:
-    """Turn the errors a user can cause into one line on stderr and exit code 2."""
+    """Turn the errors a user can cause into one line on stderr and exit code 2 (``--debug``: traceback too)."""
     if debug:
         logging.basicConfig(level=logging.DEBUG, format="%(name)s: %(message)s")
     try:
         yield
+    except BrokenPipeError:
+        _quiet_broken_pipe()
     except (HetflowError, OSError, EOFError) as exc:
         if debug:
-            raise
+            traceback.print_exc()
         typer.echo(f"error: {_one_line(exc)}", err=True)
         raise typer.Exit(2) from None
 
 
+def _quiet_broken_pipe() -> None:
+    """The reader of stdout went away (``| head``): stop quietly, as Python's docs recommend."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    raise typer.Exit(1)
+
+
 def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, CompileError):
+        return _compile_error_line(exc)
     text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
     if isinstance(exc, OSError) and exc.filename is not None:
         text = f"{exc.filename}: {exc.strerror or text}"
-    return text or type(exc).__name__
+    return cli_spelling(text) or type(exc).__name__
+
+
+def _compile_error_line(exc: CompileError) -> str:
+    """A compiler's diagnostics are long: the headline and its first error, not 4,000 characters on one line."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    first = next((ln for ln in lines[1:] if "error" in ln), "")
+    return f"{lines[0] if lines else type(exc).__name__} {first[:300]} (--debug shows the full compiler output)"
+
+
+def _choice(value: str, choices: tuple[str, ...], flag: str, what: str) -> str:
+    """``value`` if it is one of ``choices``; else a one-line error naming the flag."""
+    if value not in choices:
+        raise InputError(f"{flag} {value}: unknown {what}; expected one of {', '.join(choices)}")
+    return value
+
+
+def _writable(path: Path | None, flag: str) -> None:
+    """Fail before the work, not after it, when an output file cannot be written where asked."""
+    if path is not None and not path.resolve().parent.is_dir():
+        raise InputError(f"{flag} {path}: the directory {path.parent} does not exist")
+
+
+def _print_json(data: Any) -> None:
+    typer.echo(json.dumps(data, indent=2, default=str))
 
 
 def _version(value: bool) -> None:
@@ -107,10 +186,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def _main(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+        bool, typer.Option("--version", "-V", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    """hetflow: one model, many chips."""
+    """hetflow: one model, many chips (the app's help says more)."""
 
 
 # ---------------------------------------------------------------- run
@@ -173,65 +252,136 @@ def top_k(array: np.ndarray, k: int = 5) -> list[tuple[int, float]]:
     return [(int(i), float(flat[i])) for i in order]
 
 
+OBJECTIVES = ("latency", "throughput", "mincut")
 ClusterOption = Annotated[
-    str | None, typer.Option("--cluster", "-c", help="A cluster TOML file or preset (host-only, datacenter-node, ...).")
+    str | None, typer.Option("--cluster", "-c", metavar="CLUSTER",
+                             help="A cluster TOML file or preset (`hetflow clusters` lists them).")
 ]
-ObjectiveOption = Annotated[str, typer.Option(help="What placement optimises: latency, throughput or mincut.")]
+ObjectiveOption = Annotated[str, typer.Option(metavar="|".join(OBJECTIVES),
+                                              help="What placement optimises (with --cluster).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
 
 
-@app.command()
+@dataclass(frozen=True)
+class Timing:
+    """Wall-clock times of the timed runs (after the warm-up ones), in seconds."""
+
+    times: list[float]
+    warmup: int
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    def line(self, backend: str) -> str:
+        t = [x * 1e3 for x in self.times]
+        if len(t) == 1:
+            return (f"time: {t[0]:.1f} ms (measured: wall clock of one run after {self.warmup} warm-up, backend "
+                    f"{backend}, this host)")
+        return (f"time: median {statistics.median(t):.2f} ms, min {min(t):.2f}, max {max(t):.2f}, stdev "
+                f"{statistics.stdev(t):.2f} (measured: wall clock of {len(t)} runs after {self.warmup} warm-up, "
+                f"backend {backend}, this host)")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"source": "measured", "runs": len(self.times), "warmup": self.warmup, "median_s": self.median,
+                "min_s": min(self.times), "max_s": max(self.times), "times_s": self.times}
+
+
+def timed_runs(call: Callable[[], dict[str, np.ndarray]], repeat: int, warmup: int) -> \
+        tuple[dict[str, np.ndarray], Timing]:
+    """Run ``warmup`` untimed times (compilation, specialization and caches happen there), then ``repeat`` timed."""
+    for _ in range(warmup):
+        call()
+    times, outputs = [], {}
+    for _ in range(repeat):
+        start = time.perf_counter()
+        outputs = call()
+        times.append(time.perf_counter() - start)
+    return outputs, Timing(times, warmup)
+
+
+@app.command(cls=_Command)
 def run(
     model: ModelArgument,
     inputs: Annotated[
-        list[str] | None, typer.Option("--input", "-i", help="An input as NAME=FILE.npy; repeat for several.")
+        list[str] | None, typer.Option("--input", "-i", metavar="NAME=FILE.npy",
+                                       help="An input as NAME=FILE.npy; repeat for several.")
     ] = None,
     random: Annotated[bool, typer.Option("--random", help="Random data for every input not given.")] = False,
-    seed: Annotated[int, typer.Option(help="Seed for --random.")] = 0,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write all outputs to this .npz file.")] = None,
+    seed: Annotated[int, typer.Option(min=0, metavar="N", help="Seed for --random.")] = 0,
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE.npz",
+                                                help="Write all outputs to this .npz file.")] = None,
     backend: Annotated[
-        str | None, typer.Option(help="The code generator to compile with (default: the host's).")
+        str | None, typer.Option(metavar="NAME", help="The code generator to compile with (default: the host's).")
     ] = None,
     cluster: ClusterOption = None,
     objective: ObjectiveOption = "latency",
     trace: Annotated[
-        Path | None, typer.Option(help="With --cluster: write a Chrome/Perfetto trace JSON of the run here.")
+        Path | None, typer.Option(metavar="FILE.json",
+                                  help="With --cluster: write a Chrome/Perfetto trace JSON of the run here.")
     ] = None,
+    repeat: Annotated[int, typer.Option(min=1, metavar="N", help="Timed runs; the median and spread are printed.")] = 1,
+    warmup: Annotated[int, typer.Option(min=0, metavar="K",
+                                        help="Untimed runs first (compilation caches, specialization).")] = 1,
+    as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Run a model on inputs (files or --random); print the top-5 of each output and the time.
 
     A bundled model given no inputs runs on seeded random data. With --cluster the model is placed
-    across the cluster's devices and run through the heterogeneous runtime.
+    across the cluster's devices and run through the heterogeneous runtime; emulated devices compute
+    on this host and report modelled time.
     """
     with _user_errors(debug):
+        _choice(objective, OBJECTIVES, "--objective", "objective")
+        _writable(output, "--output")
+        _writable(trace, "--trace")
+        if trace is not None and cluster is None:
+            raise InputError("--trace needs --cluster (a plain host run has no device timeline)")
         path = resolve_model(model)
         graph = hf.load(path)
-        if cluster is not None:
-            plan = hf.compile(graph, cluster, objective=objective, **({"backend": backend} if backend else {}))
-        elif trace is not None:
-            raise HetflowError("--trace needs --cluster (a plain host run has no device timeline)")
-        else:
-            plan = hf.compile(graph, **({"backend": backend} if backend else {}))
+        options = {"backend": backend} if backend else {}
+        compiled = hf.compile(graph, cluster, objective=objective, **options) if cluster is not None \
+            else hf.compile(graph, **options)
         if not inputs and model in BUNDLED_MODELS and not random:
-            console.print(f"bundled model {model}: no --input given, running on seeded random data (seed {seed})")
+            if not as_json:
+                console.print(f"bundled model {model}: no --input given, running on seeded random data (seed {seed})")
             random = True
         feeds = gather_feeds(graph, inputs or [], random, seed)
-        start = time.perf_counter()
-        outputs = plan.run(feeds, trace=trace) if cluster is not None else plan.run(feeds)
-        elapsed = time.perf_counter() - start
+        call = (lambda: compiled.run(feeds, trace=trace)) if cluster is not None else (lambda: compiled.run(feeds))
+        outputs, timing = timed_runs(call, repeat, warmup)
+        written = _save_outputs(outputs, output)
+        used = compiled.options.get("backend", backend)
+        if as_json:
+            _print_json({"model": str(path), "outputs": {name: _output_summary(a) for name, a in outputs.items()},
+                         "time": timing.as_dict(),
+                         "run_report": str(compiled.last_run) if cluster is not None else None,
+                         "backend": used, "written": str(written) if written else None})
+            return
         for name, array in outputs.items():
             _print_top5(name, array)
         if cluster is not None:
-            console.print(escape(str(plan.last_run)))
+            console.print(escape(str(compiled.last_run)))
             if trace is not None:
                 console.print(f"trace written to {trace}")
+            console.print(timing.line("the cluster's, emulated devices computing on this host"), soft_wrap=True)
         else:
-            used = plan.options.get("backend", backend)
-            console.print(f"time: {elapsed * 1e3:.1f} ms (measured: wall clock of one run, backend {used}, this host)")
-        if output is not None:
-            path = output if output.suffix == ".npz" else output.with_name(output.name + ".npz")  # as np.savez names it
-            np.savez(path, **outputs)
-            console.print(f"outputs written to {path}")
+            console.print(timing.line(str(used)), soft_wrap=True)
+        if written is not None:
+            console.print(f"outputs written to {written}")
+
+
+def _save_outputs(outputs: dict[str, np.ndarray], output: Path | None) -> Path | None:
+    if output is None:
+        return None
+    path = output if output.suffix == ".npz" else output.with_name(output.name + ".npz")  # as np.savez names it
+    np.savez(path, **outputs)
+    return path
+
+
+def _output_summary(array: np.ndarray) -> dict[str, Any]:
+    return {"dtype": str(array.dtype), "shape": list(array.shape),
+            "top5": [{"index": i, "value": v} for i, v in top_k(array)]}
 
 
 def _print_top5(name: str, array: np.ndarray) -> None:
@@ -274,7 +424,7 @@ def emitted_ir_ops(fn: Callable[..., Any], depth: int = 3) -> set[str]:
     return {op for op in found if op in ir_ops}
 
 
-@app.command()
+@app.command(cls=_Command)
 def ops(debug: DebugOption = False) -> None:
     """List the ONNX ops hetflow maps: opset versions, family, and the IR ops each emits."""
     with _user_errors(debug):
@@ -299,72 +449,138 @@ def ops(debug: DebugOption = False) -> None:
 
 
 # ---------------------------------------------------------------- inspect
-class Granularity(enum.StrEnum):
-    op = "op"
-    layer = "layer"
-    block = "block"
-    network = "network"
+GRAINS = ("op", "layer", "block", "network")
 
 
-@app.command(name="inspect")
+@app.command(name="inspect", cls=_Command)
 def inspect_model(
     model: ModelArgument,
     granularity: Annotated[
-        Granularity, typer.Option("--granularity", "-g", help="The grain to show the graph at.")
-    ] = Granularity.layer,
+        str, typer.Option("--granularity", "-g", metavar="|".join(GRAINS), help="The grain to show the graph at.")
+    ] = "layer",
+    as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Show a model's graph at a grain (op, layer, block, network), with FLOPs and parameter bytes."""
     with _user_errors(debug):
+        _choice(granularity, GRAINS, "--granularity", "grain")
         graph = hf.load(resolve_model(model))
+        rows = regions.summarize(graph, granularity)  # type: ignore[arg-type]
+        if as_json:
+            _print_json({"graph": graph.name, "nodes": len(graph.nodes), "granularity": granularity,
+                         "inputs": {v.name: str(v.type) for v in graph.inputs},
+                         "outputs": {v.name: str(v.type) for v in graph.outputs},
+                         "units": [row.__dict__ for row in rows]})
+            return
         console.print(f"[bold]{escape(graph.name)}[/bold]: {len(graph.nodes)} nodes")
         for kind, values in (("input", graph.inputs), ("output", graph.outputs)):
             for v in values:
                 console.print(f"  {kind} {v.name}: {v.type}")
-        rows = regions.summarize(graph, granularity.value)
-        typer.echo(regions.render_summary(rows, title=f"{graph.name} at {granularity.value} grain"))
+        typer.echo(regions.render_summary(rows, title=f"{graph.name} at {granularity} grain"))
 
 
 # ---------------------------------------------------------------- plan and profile
-@app.command()
+def explain_targets(graph: Graph, names: list[str]) -> dict[str, list[str]]:
+    """Each ``--explain`` name -> the op-level nodes it stands for: a node, or a layer, block or network region
+    (as ``inspect -g`` shows them). Raises naming the valid names when one is neither."""
+    nodes = {n.name for n in graph.nodes}
+    grouped = graph if regions_formed(graph) else regions.form_regions(graph.copy())
+    units: dict[str, list[str]] = {}
+    for node in grouped.nodes:
+        for unit in grouped.region_path(node.region):
+            units.setdefault(unit, []).append(node.name)
+    found: dict[str, list[str]] = {}
+    for name in names:
+        if name in nodes:
+            found[name] = [name]
+        elif name in units:
+            found[name] = units[name]
+        else:
+            layers = [u for u, r in grouped.regions.items() if r.kind == "layer"]
+            raise InputError(f"--explain {name}: no node, layer or block of that name in {graph.name!r}; its layers "
+                             f"are {', '.join(layers[:12])}{' ...' if len(layers) > 12 else ''} (`hetflow inspect MODEL "
+                             f"-g layer` or `-g op` lists them all)")
+    return found
+
+
+def regions_formed(graph: Graph) -> bool:
+    """Whether ``graph`` already carries a valid region tree."""
+    try:
+        regions.check_regions(graph)
+    except HetflowError:
+        return False
+    return True
+
+
+def _plan_json(compiled: hf.Plan, explained: dict[str, list[str]]) -> dict[str, Any]:
+    est = compiled.estimate
+    return {
+        "graph": compiled.graph.name, "cluster": compiled.cluster_name, "objective": compiled.objective,
+        "estimate": None if est is None else {"latency_s": est.latency, "period_s": est.period, "source": est.source,
+                                              "method": est.method},
+        "subgraphs": [{"name": sub.name, "device": sub.device, "backend": sub.backend, "driver": sub.driver,
+                       "nodes": [n.name for n in sub.nodes], "inputs": sub.inputs, "outputs": sub.outputs,
+                       "estimate": {"seconds": sub.estimate.seconds, "source": sub.estimate.source}}
+                      for sub in compiled.subgraphs],
+        "transfers": [{"value": t.value, "bytes": t.nbytes, "src": t.src, "dst": t.dst, "kind": t.kind}
+                      for t in compiled.transfers],
+        "explain": {name: [compiled.explain(n) for n in members] for name, members in explained.items()},
+        "placement_s": compiled.options.get("placement_s"),
+    }
+
+
+@app.command(cls=_Command)
 def plan(
     model: ModelArgument,
-    cluster: Annotated[str, typer.Option("--cluster", "-c", help="A cluster TOML file or preset.")] = "host-only",
+    cluster: Annotated[str, typer.Option("--cluster", "-c", metavar="CLUSTER",
+                                         help="A cluster TOML file or preset (`hetflow clusters` lists them).")] =
+        "host-only",
     objective: ObjectiveOption = "latency",
     pin: Annotated[
-        list[str] | None, typer.Option("--pin", help="KIND:PATTERN=DEVICE (kind node, region or op); repeat for several.")
+        list[str] | None, typer.Option("--pin", metavar="KIND:PATTERN=DEVICE",
+                                       help="Pin nodes (kind node, region or op) to a device; repeat for several.")
     ] = None,
     no_fallback: Annotated[
         bool, typer.Option("--no-fallback", help="Fail, naming the node, rather than fall back to a CPU.")
     ] = False,
-    profile: Annotated[Path | None, typer.Option(help="A profile from `hetflow profile` to replace the roofline.")] = None,
-    explain: Annotated[list[str] | None, typer.Option("--explain", help="Say why NODE went where it did.")] = None,
-    save: Annotated[Path | None, typer.Option(help="Save the plan (manifest, IR, artifacts) to this directory.")] = None,
+    profile: Annotated[Path | None, typer.Option(metavar="FILE.json",
+                                                 help="A profile from `hetflow profile` to replace the roofline.")] = None,
+    explain: Annotated[list[str] | None, typer.Option("--explain", metavar="NAME",
+                                                      help="Say why a node, layer or block went where it did.")] = None,
+    save: Annotated[Path | None, typer.Option(metavar="DIR",
+                                              help="Save the plan (manifest, IR, artifacts) to this directory.")] = None,
+    as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
     """Place a model on a cluster and print where every part runs, what it is estimated to cost, and why."""
     with _user_errors(debug):
+        _choice(objective, OBJECTIVES, "--objective", "objective")
         graph = hf.load(resolve_model(model))
+        explained = explain_targets(graph, explain or [])  # checked before the (long) placement
         compiled = hf.compile(graph, cluster, objective=objective, pins=pin or None, no_fallback=no_fallback,
                               profile=profile)
+        saved = compiled.save(save) if save is not None else None
+        if as_json:
+            _print_json({**_plan_json(compiled, explained), "saved": str(saved) if saved else None})
+            return
         typer.echo(compiled.report())
-        for node in explain or []:
-            try:
+        for name, members in explained.items():
+            if members != [name]:
+                typer.echo(f"{name}: {len(members)} node(s)")
+            for node in members:
                 typer.echo(compiled.explain(node))
-            except KeyError as exc:
-                raise HetflowError(str(exc.args[0])) from None
         typer.echo(f"placement took {compiled.options['placement_s']:.3f} s (measured)")
-        if save is not None:
-            typer.echo(f"plan saved to {compiled.save(save)}")
+        if saved is not None:
+            typer.echo(f"plan saved to {saved}")
 
 
-@app.command(name="profile")
+@app.command(name="profile", cls=_Command)
 def profile_devices(
     model: Annotated[str | None, typer.Argument(help="Profile this model's op shapes (default: a built-in suite).")] = None,
     cluster: Annotated[str, typer.Option("--cluster", "-c", help="A cluster TOML file or preset.")] = "host-only",
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the profile JSON.")] = Path(
         "hetflow-profile.json"),
-    repeats: Annotated[int, typer.Option(help="Timed runs per op (the median is kept).")] = 5,
+    repeats: Annotated[int, typer.Option(min=1, metavar="N", help="Timed runs per op (the median is kept).")] = 5,
     debug: DebugOption = False,
 ) -> None:
     """Time ops on the cluster's devices that are this machine; `plan --profile` then uses the measurements."""
@@ -383,9 +599,11 @@ def profile_devices(
 
 
 # ---------------------------------------------------------------- targets
-@app.command()
+@app.command(cls=_Command)
 def targets(
-    name: Annotated[str | None, typer.Argument(help="A preset name such as nvidia/h200; omit to list them.")] = None,
+    name: Annotated[str | None, typer.Argument(metavar="[NAME]",
+                                               help="A preset name such as nvidia/h200; omit to list them.")] = None,
+    as_json: JsonOption = False,
     debug: DebugOption = False,
 ) -> None:
     """List the machine-description presets, or show one."""
@@ -393,14 +611,72 @@ def targets(
 
     with _user_errors(debug):
         if name is not None:
-            typer.echo(render_description(get_preset(name)))
+            desc = get_preset(name)
+            if as_json:
+                typer.echo(desc.model_dump_json(indent=2))
+            else:
+                typer.echo(render_description(desc))
+            return
+        rows = [(preset, get_preset(preset)) for preset in list_presets()]
+        if as_json:
+            _print_json([{"name": p, "kind": d.kind, "backend": d.backend, "vendor": d.vendor} for p, d in rows])
             return
         table = Table(title="machine presets", title_justify="left")
         for column in ("name", "kind", "backend", "vendor"):
             table.add_column(column)
-        for preset in list_presets():
-            desc = get_preset(preset)
+        for preset, desc in rows:
             table.add_row(preset, desc.kind, desc.backend, desc.vendor)
+        console.print(table)
+
+
+@app.command(cls=_Command)
+def clusters(as_json: JsonOption = False, debug: DebugOption = False) -> None:
+    """List the cluster presets `--cluster` takes, with their devices."""
+    from hetflow.targets import list_clusters
+
+    with _user_errors(debug):
+        rows = [(name, hf.Cluster.load(name)) for name in list_clusters()]
+        described = [(name, [d.id for d in c.devices]) for name, c in rows]
+        if as_json:
+            _print_json([{"name": name, "devices": devices} for name, devices in described])
+            return
+        table = Table(title="cluster presets (--cluster NAME, or a TOML file)", title_justify="left")
+        table.add_column("name")
+        table.add_column("devices")
+        for name, devices in described:
+            table.add_row(name, ", ".join(devices))
+        console.print(table)
+
+
+@app.command(cls=_Command)
+def models(
+    name: Annotated[str | None, typer.Argument(metavar="[NAME]", help="A bundled model to write out with -o.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", metavar="FILE.onnx",
+                                                help="With NAME: write that model to this ONNX file.")] = None,
+    as_json: JsonOption = False,
+    debug: DebugOption = False,
+) -> None:
+    """List the bundled models any MODEL argument takes by name, or write one out (NAME -o FILE.onnx)."""
+    import shutil
+
+    with _user_errors(debug):
+        if name is not None:
+            if output is None:
+                raise InputError(f"models {name}: give -o FILE.onnx to write it out")
+            _writable(output, "--output")
+            shutil.copyfile(resolve_model(name), output)
+            typer.echo(f"{name} written to {output}")
+            return
+        rows = [(name, zoo.model_path(name)) for name in BUNDLED_MODELS]
+        if as_json:
+            _print_json([{"name": n, "path": str(path)} for n, path in rows])
+            return
+        table = Table(title="bundled models (give the name as MODEL; the light zoo's weights are constants)",
+                      title_justify="left")
+        table.add_column("name")
+        table.add_column("file", overflow="fold")
+        for n, path in rows:
+            table.add_row(n, str(path))
         console.print(table)
 
 
@@ -428,7 +704,7 @@ def _other_codegen(model: str, output: Path, target: str, inputs: list[str] | No
     return True
 
 
-@app.command()
+@app.command(cls=_Command)
 def codegen(
     model: ModelArgument,
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory to write the project into.")],
@@ -438,7 +714,8 @@ def codegen(
     reuse_factor: Annotated[int | None, typer.Option("--reuse-factor", help="Model-wide reuse factor.")] = None,
     precision: Annotated[str | None, typer.Option(help="Model-wide precision, e.g. 'fixed<16,6>'.")] = None,
     config: Annotated[Path | None, typer.Option(help="HLSConfig as a JSON or TOML file (model/op_type/name).")] = None,
-    fold: Annotated[bool, typer.Option("--fold", help="Raise reuse factors until the design fits the board.")] = False,
+    fold: Annotated[bool, typer.Option("--fold/--no-fold", help="Raise reuse factors until the design fits the "
+                                       "board (the default); --no-fold refuses a design that does not fit.")] = True,
     trace_precision: Annotated[bool, typer.Option("--trace-precision",
                                                   help="Print per-layer error against float and where it is lost.")] = False,
     inputs: Annotated[list[str] | None, typer.Option("--input", "-i", help="Golden input NAME=FILE.npy.")] = None,

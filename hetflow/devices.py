@@ -12,6 +12,12 @@ drivers: the entry point's name is the backend, its object a factory such as a `
 A driver built on ``BaseDevice`` supplies only ``compile`` (artifact -> Program), ``execute`` (inputs ->
 outputs) and, when its time is not wall-clock, ``model_time``; buffers live in host memory, runs are
 executed in order by one worker thread per device, and stats are kept for it.
+
+Data moves only through these verbs: ``write`` (host -> device), ``read`` (device -> host) and
+``copy_to_peer`` (device -> device, when the two share a path that does not pass through the host;
+otherwise the caller stages it: ``read`` then ``write``). A run's outputs stay on the device as
+Buffers until someone reads or copies them. Every allocation is counted (``DeviceStats.allocations``),
+so that a runtime can show it allocates nothing per item once its buffers are reused.
 """
 
 from __future__ import annotations
@@ -133,10 +139,15 @@ class DeviceStats:
     elapsed_s: float
     utilization: float
     """busy_s over wall-clock time since open, at most 1 (for a modelled source: the modelled busy fraction)."""
+    allocations: int = 0
+    """Buffers allocated since open: by ``alloc``, and for outputs a launch did not bind."""
+    bytes_peer: int = 0
+    """Bytes this device sent straight to another device (``copy_to_peer``), not through the host."""
 
     def __str__(self) -> str:
         return (f"{self.launches} launches ({self.failed} failed), {self.bytes_in} B in, {self.bytes_out} B out, "
-                f"busy {self.busy_s:.6f} s ({self.time_source}), utilization {self.utilization:.1%}")
+                f"{self.bytes_peer} B to peers, {self.allocations} allocations, busy {self.busy_s:.6f} s "
+                f"({self.time_source}), utilization {self.utilization:.1%}")
 
 
 @dataclass(frozen=True)
@@ -247,6 +258,8 @@ class Device(Protocol):
 
     def read(self, buffer: Buffer) -> np.ndarray: ...
 
+    def copy_to_peer(self, src: Buffer, peer: Device, dst: Buffer) -> bool: ...
+
     def launch(self, program: Program, bindings: Mapping[str, Buffer]) -> Run: ...
 
     def stats(self) -> DeviceStats: ...
@@ -273,6 +286,9 @@ class BaseDevice:
 
     driver: ClassVar[str] = "base"
     time_source: ClassVar[str] = "measured"
+    memory_domain: ClassVar[str] = "host-process"
+    """Where buffers live. Two devices of one domain can copy between their buffers directly (``copy_to_peer``);
+    a driver whose memory is elsewhere (a GPU's, a board's) names its own domain and overrides the copy."""
 
     def __init__(self, description: MachineDescription, instance_id: str | None = None,
                  host: str | None = None) -> None:
@@ -286,6 +302,7 @@ class BaseDevice:
         self._pending: set[Run] = set()
         self._used = 0
         self._launches = self._completed = self._failed = self._bytes_in = self._bytes_out = 0
+        self._allocations = self._bytes_peer = 0
         self._busy = 0.0
         self._closed = False
         self._opened_at = time.perf_counter()
@@ -347,6 +364,7 @@ class BaseDevice:
             self._reserve(nbytes)
             buffer = Buffer(next(self._ids), self._id, nbytes, dtype, shape)
             self._slots[buffer.id] = _Slot(buffer, _storage(dtype, shape, nbytes))
+            self._allocations += 1
         return buffer
 
     def free(self, buffer: Buffer) -> None:
@@ -382,6 +400,30 @@ class BaseDevice:
             self._bytes_out += buffer.nbytes
         return out
 
+    def copy_to_peer(self, src: Buffer, peer: Device, dst: Buffer) -> bool:
+        """Copy ``src`` into ``peer``'s buffer ``dst`` without passing through the host, after the runs already
+        launched on either; False (nothing copied) when there is no such path: the caller then stages the data
+        through the host (``read`` here, ``write`` there) and counts it as staged.
+
+        Here: both devices keep their buffers in this process's memory (one ``memory_domain``), so the copy is
+        one memory copy. Shapes and dtypes must match, or byte counts for raw buffers.
+        """
+        if not isinstance(peer, BaseDevice) or peer.memory_domain != self.memory_domain:
+            return False
+        source = self._ready(src, "copy")
+        target = peer._ready(dst, "copy")
+        if src.nbytes != dst.nbytes or (src.dtype is not None and dst.dtype is not None
+                                         and (src.dtype, src.shape) != (dst.dtype, dst.shape)):
+            raise DeviceError(self._id, f"cannot copy {src!r} into {dst!r} on {peer.id}: shapes or sizes differ",
+                              stage="copy")
+        if src.dtype is None or dst.dtype is None:
+            np.copyto(target.storage.reshape(-1).view(np.uint8), source.storage.reshape(-1).view(np.uint8))
+        else:
+            np.copyto(target.storage, source.storage)
+        with self._lock:
+            self._bytes_peer += src.nbytes
+        return True
+
     def launch(self, program: Program, bindings: Mapping[str, Buffer]) -> Run:
         """Queue ``program`` with inputs (and optionally outputs) bound by name; returns at once."""
         with self._lock:
@@ -401,7 +443,8 @@ class BaseDevice:
         with self._lock:
             elapsed = time.perf_counter() - self._opened_at
             return DeviceStats(self._launches, self._completed, self._failed, self._bytes_in, self._bytes_out,
-                               self._busy, self.time_source, elapsed, min(self._busy / elapsed, 1.0) if elapsed else 0.0)
+                               self._busy, self.time_source, elapsed, min(self._busy / elapsed, 1.0) if elapsed else 0.0,
+                               self._allocations, self._bytes_peer)
 
     def close(self) -> None:
         """Finish the running run, cancel queued ones, release memory. Closing twice is harmless."""
@@ -414,7 +457,8 @@ class BaseDevice:
             run._finish(error=DeviceError(self._id, "device closed before the run started", program=run.program.name,
                                           stage="closed"), only_if_queued=True)
         self._queue.put(None)
-        self._worker.join()
+        if threading.current_thread() is not self._worker:  # closed from its own worker (a finalizer): let it end
+            self._worker.join()
         with self._lock:
             self._slots.clear()
             self._programs.clear()
@@ -542,6 +586,7 @@ class BaseDevice:
                 self._reserve(nbytes)
                 buffer = Buffer(next(self._ids), self._id, nbytes, dtype, tuple(array.shape))
                 self._slots[buffer.id] = _Slot(buffer, array)
+                self._allocations += 1
             out[port.name] = buffer
         return out
 

@@ -9,10 +9,10 @@ schedule, estimates; saved and loaded as a versioned directory).
 from hetflow.partition.capability import PlacementError
 from hetflow.partition.cost import Estimate, Profile
 from hetflow.partition.pins import PinError
-from hetflow.partition.plan import OBJECTIVES, Plan, Subgraph, Transfer, check_feeds, compile_graph
+from hetflow.partition.plan import OBJECTIVES, Plan, Subgraph, Transfer, check_feeds
 from hetflow.partition.serialize import PlanFormatError
 
 __all__ = [
     "OBJECTIVES", "Estimate", "PinError", "PlacementError", "Plan", "PlanFormatError", "Profile", "Subgraph",
-    "Transfer", "check_feeds", "compile_graph",
+    "Transfer", "check_feeds",
 ]

@@ -1,16 +1,18 @@
 """The Plan: subgraphs compiled for devices, the transfers between them, the schedule and its estimates.
 
-``compile_graph`` (``hf.compile``) makes one; ``Plan.run`` executes it (through the runtime and
-the device API when it spans a cluster); ``Plan.report`` says where each part runs and what it
-is estimated to cost, with the source of every number; ``Plan.explain`` says why a node went
-where it did; ``Plan.save`` / ``Plan.load`` keep it on disk without recompiling.
+``hetflow.compiler.compile_graph`` (``hf.compile``) makes one. A Plan is data: ``Plan.run`` hands it to
+the runner the runtime registers (``register_runner``), so that the partitioner never imports the
+runtime above it. ``Plan.report`` says where each part runs and what it is estimated to cost, with the
+source of every number; ``Plan.explain`` says why a node went where it did; ``Plan.save`` /
+``Plan.load`` keep it on disk without recompiling.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -22,10 +24,38 @@ from hetflow.partition.cost import Estimate
 from hetflow.targets import MachineDescription
 from hetflow.targets.units import format_bytes, format_seconds
 
-if TYPE_CHECKING:
-    from hetflow.runtime.executor import RunReport
-
 OBJECTIVES = ("latency", "throughput", "mincut")
+
+class RunSummary(Protocol):
+    """What a run reports back (the runtime's ``RunReport``): end-to-end times and where they come from."""
+
+    items: int
+    latency: float
+    makespan: float
+    source: str
+
+
+Runner = Callable[["Plan", list[dict[str, np.ndarray]], "str | Path | None"],
+                  tuple[list[dict[str, np.ndarray]], "RunSummary | None"]]
+"""``runner(plan, checked_items, trace) -> (outputs per item, report or None)``: what executes a Plan."""
+
+_RUNNER: list[Runner] = []
+
+
+def register_runner(runner: Runner) -> None:
+    """Make ``runner`` what ``Plan.run`` calls (the runtime registers itself on import); registering twice raises."""
+    if _RUNNER:
+        raise HetflowError("a plan runner is registered twice")
+    _RUNNER.append(runner)
+
+
+def _run(plan: Plan, items: list[dict[str, np.ndarray]], trace: str | Path | None) -> list[dict[str, np.ndarray]]:
+    if not _RUNNER:
+        raise HetflowError("no runtime is registered to run plans; import hetflow (or hetflow.runtime) first")
+    outputs, report = _RUNNER[0](plan, items, trace)
+    if report is not None:
+        plan.last_run = report
+    return outputs
 
 
 @dataclass
@@ -124,7 +154,7 @@ class Plan:
     choices: dict[str, NodeChoice] = field(default_factory=dict)
     cluster_name: str = ""
     links: dict[str, tuple[float, float, str]] = field(default_factory=dict)  # "a|b" -> (latency, bandwidth, kind)
-    last_run: RunReport | None = field(default=None, repr=False)
+    last_run: RunSummary | None = field(default=None, repr=False)  # the runtime's RunReport of the latest run
     quantization: str | None = None  # what int8 quantization did before placement (hf.compile(precision="int8"))
 
     def link_time(self, src: str, dst: str, nbytes: int) -> float:
@@ -137,28 +167,12 @@ class Plan:
     # ------------------------------------------------------------ running
     def run(self, feeds: dict[str, np.ndarray], *, trace: str | Path | None = None) -> dict[str, np.ndarray]:
         """Run on named inputs; returns outputs by name. ``trace`` writes a Chrome/Perfetto trace JSON."""
-        checked = check_feeds(self.graph, feeds)
-        if not self.devices:
-            env = dict(checked)
-            for sub in self.subgraphs:
-                env.update(sub.executable.run(env))
-            return {v.name: env[v.name] if v.name in env else np.asarray(v.const) for v in self.graph.outputs}
-        # The runtime sits above the partitioner: imported here, where a plan is run, not where it is made.
-        from hetflow.runtime.executor import execute
-
-        outputs, self.last_run = execute(self, [checked], trace=trace)
-        return outputs[0]
+        return _run(self, [check_feeds(self.graph, feeds)], trace)[0]
 
     def run_stream(self, feeds: list[dict[str, np.ndarray]], *, trace: str | Path | None = None
                    ) -> list[dict[str, np.ndarray]]:
         """Run many inputs pipelined through the devices; outputs in input order."""
-        checked = [check_feeds(self.graph, f) for f in feeds]
-        if not self.devices:
-            return [self.run(f) for f in checked]
-        from hetflow.runtime.executor import execute
-
-        outputs, self.last_run = execute(self, checked, trace=trace)
-        return outputs
+        return _run(self, [check_feeds(self.graph, f) for f in feeds], trace)
 
     # ------------------------------------------------------------ explaining
     def report(self) -> str:
@@ -275,16 +289,3 @@ def combine_sources(sources: Any) -> str:
     if not found:
         return "model:roofline"
     return found[0] if len(found) == 1 else f"mixed({'+'.join(found)})"
-
-
-def compile_graph(graph: Graph, cluster: Any = None, **options: Any) -> Plan:
-    """Compile ``graph`` for ``cluster`` (a Cluster, a cluster file or preset name), or for this host when None.
-
-    Options: ``objective`` (latency | throughput | mincut), ``pins``, ``no_fallback``, ``profile``
-    (a Profile or a path), ``backend`` (the host plan's backend when ``cluster`` is None).
-    """
-    from hetflow.partition.compile import compile_for_cluster, compile_for_host
-
-    if cluster is None:
-        return compile_for_host(graph, **options)
-    return compile_for_cluster(graph, cluster, **options)

@@ -20,8 +20,8 @@ import numpy as np
 from hetflow.backends import get_backend
 from hetflow.ir import Graph, Node, get_op
 from hetflow.partition.capability import device_capabilities, is_present
-from hetflow.partition.compile import extract
 from hetflow.partition.cost import Profile, roofline, shape_key
+from hetflow.partition.subgraphs import extract
 from hetflow.targets import Cluster, DeviceInstance
 
 

@@ -133,9 +133,17 @@ def _decode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
     return value
 
 
-def write_graph(graph: Graph, directory: Path, stem: str) -> list[str]:
-    """Write ``<stem>.json`` and ``<stem>.npz`` under ``directory``; returns the files written (relative names)."""
+def write_graph(graph: Graph, directory: Path, stem: str, shared: dict[tuple, str] | None = None) -> list[str]:
+    """Write ``<stem>.json`` and ``<stem>.npz`` under ``directory``; returns the files written (relative names).
+
+    ``shared`` (fingerprint -> key in the plan's main ``graph.npz``) leaves out arrays the main graph already
+    holds: a subgraph records their keys instead, so that a saved plan stores each weight once.
+    """
     data, arrays = graph_to_json(graph)
+    if shared is not None:
+        refs = {k: shared[f] for k, a in arrays.items() if (f := fingerprint(a)) in shared}
+        arrays = {k: a for k, a in arrays.items() if k not in refs}
+        data["shared_arrays"] = refs
     (directory / f"{stem}.json").write_text(json.dumps(data, separators=(",", ":")))
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
@@ -143,18 +151,30 @@ def write_graph(graph: Graph, directory: Path, stem: str) -> list[str]:
     return [f"{stem}.json", f"{stem}.npz"]
 
 
-def read_graph(directory: Path, stem: str) -> Graph:
-    """Read what ``write_graph`` wrote; any damage is a PlanFormatError naming the file."""
+def fingerprint(array: np.ndarray) -> tuple:
+    """What makes two arrays the same for storage: dtype, shape and a digest of the bytes."""
+    a = np.ascontiguousarray(array)
+    return a.dtype.str, a.shape, hashlib.sha256(a.tobytes()).digest()
+
+
+def read_graph(directory: Path, stem: str, main: dict[str, np.ndarray] | None = None) -> Graph:
+    """Read what ``write_graph`` wrote (``main``: the plan's main-graph arrays, for a subgraph's shared ones);
+    any damage is a PlanFormatError naming the file."""
     json_path, npz_path = directory / f"{stem}.json", directory / f"{stem}.npz"
     try:
         data = json.loads(json_path.read_text())
-        with np.load(npz_path, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files}
+        arrays = read_arrays(npz_path)
+        arrays.update({k: (main or {})[ref] for k, ref in data.get("shared_arrays", {}).items()})
         return graph_from_json(data, arrays)
     except FileNotFoundError as exc:
         raise PlanFormatError(f"{exc.filename}: missing from the plan directory") from None
     except (ValueError, KeyError, TypeError, IndexError, OSError) as exc:
         raise PlanFormatError(f"{json_path} / {npz_path}: not a readable IR graph ({type(exc).__name__}: {exc})") from None
+
+
+def read_arrays(npz_path: Path) -> dict[str, np.ndarray]:
+    with np.load(npz_path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
 
 
 def sha256(path: Path) -> str:
@@ -196,10 +216,11 @@ def save_plan(plan: Any, root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     (root / "subgraphs").mkdir(exist_ok=True)
     files = write_graph(plan.graph, root, "graph")
+    shared = {fingerprint(a): k for k, a in graph_to_json(plan.graph)[1].items()}
     subgraphs = []
     for sub in plan.subgraphs:
         assert sub.graph is not None
-        files += [f"subgraphs/{f}" for f in write_graph(sub.graph, root / "subgraphs", sub.name)]
+        files += [f"subgraphs/{f}" for f in write_graph(sub.graph, root / "subgraphs", sub.name, shared)]
         artifact = None
         if sub.backend not in _INTERPRETERS and hasattr(sub.executable, "save_artifact"):
             artifact = f"artifacts/{sub.name}"
@@ -244,13 +265,14 @@ def load_plan(root: Path, *, recompile: bool = False) -> Any:
     try:
         verify_checksums(root, manifest["files"])
         graph = read_graph(root, manifest["graph"])
+        main_arrays = read_arrays(root / f"{manifest['graph']}.npz")
         by_name = {n.name: n for n in graph.nodes}
         devices = [PlanDevice(d["id"], d["host"], MachineDescription.model_validate(d["description"]), d["present"],
                               d["penalty"]) for d in manifest["devices"]]
         by_id = {d.id: d for d in devices}
         subgraphs = []
         for s in manifest["subgraphs"]:
-            sub_graph = read_graph(root / "subgraphs", s["name"])
+            sub_graph = read_graph(root / "subgraphs", s["name"], main_arrays)
             if s["artifact"] is not None:
                 executable = get_backend(s["backend"]).load_artifact(root / s["artifact"], sub_graph)  # type: ignore[attr-defined]
             elif s["backend"] in _INTERPRETERS:

@@ -60,6 +60,9 @@ def run_passes(
     if dump_after is None:
         dump_after = get_config().dump_after
     dumps = {dump_after} if isinstance(dump_after, str) else set(dump_after)
+    unknown = sorted(dumps - set(PASSES) - {"*"})
+    if unknown:  # a typo in HETFLOW_DUMP would otherwise print nothing and say nothing
+        raise HetflowError(f"HETFLOW_DUMP=after:{unknown[0]}: no pass of that name; passes: {', '.join(sorted(PASSES))}")
     for name in names:
         if name not in PASSES:
             raise HetflowError(f"unknown pass {name!r}; passes: {', '.join(sorted(PASSES))}")

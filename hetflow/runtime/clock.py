@@ -35,13 +35,16 @@ class Clock:
         self._free: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def transfer(self, link: str, ready: float, seconds: float, *, item: int, value: str, nbytes: int) -> float:
-        """Move a value that is ready at ``ready`` over ``link``; returns when it has arrived."""
+    def transfer(self, link: str, ready: float, seconds: float, *, item: int, value: str, nbytes: int,
+                 route: str = "") -> float:
+        """Move a value that is ready at ``ready`` over ``link``; returns when it has arrived. ``route`` says how
+        the bytes went (see ``runtime.transfer.ROUTES``)."""
         with self._lock:
             start = max(ready, self._free.get(link, 0.0))
             end = start + seconds
             self._free[link] = end
-            self.spans.append(Span(link, "transfer", value, start, end, item, {"bytes": nbytes}))
+            args = {"bytes": nbytes, "route": route} if route else {"bytes": nbytes}
+            self.spans.append(Span(link, "transfer", value, start, end, item, args))
         return end
 
     def launch(self, device: str, name: str, *, item: int, nodes: list[str], ready: list[float],

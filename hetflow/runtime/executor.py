@@ -1,11 +1,17 @@
-"""Execute a Plan through the device API: a worker per device, transfers between devices, pipelined items.
+"""Execute a Plan through the device API: a worker per device, explicit transfers, device-resident values.
 
 Each device gets one worker thread that walks its share of the schedule: for every item, the
 subgraphs placed on it in plan order (for a replicated pipeline stage, every r-th item). A
-subgraph waits for its inputs, has them written into buffers on its device (the transfer), is
-launched, and its outputs are read back for whoever needs them next. Independent subgraphs on
-different devices therefore run at once, and item k+1 enters the first device while item k is
-still in the last: the stream is pipelined.
+subgraph's inputs are brought onto its device (a graph input written from the host; a value made
+on another device copied from there, directly or staged through the host; a value already there
+used where it is), it is launched, and its outputs stay on the device as buffers until their last
+use: consumers on this device, one copy per other device that reads them, and the trip home of a
+graph output. Independent subgraphs on different devices therefore run at once, and item k+1
+enters the first device while item k is still in the last: the stream is pipelined.
+
+Buffers come from a per-device ``Arena`` that lives as long as the plan's session (see
+``runtime.session``): after an item of a shape has run once, later items allocate nothing.
+Every transfer is counted on its link (``TransferLog``), every allocation in the report.
 
 Timing is kept by a discrete-event clock (``runtime.clock``): devices contribute their own run
 times (``measured`` on this machine, ``model:<name>`` when emulated) and links ``model:link``
@@ -15,8 +21,10 @@ for the whole run is reported separately: for emulated devices it is the cost of
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,17 +32,25 @@ from typing import Any
 import numpy as np
 
 from hetflow.devices import Buffer, Device, driver_factory, open_device
+from hetflow.ir import Graph
 from hetflow.ir.errors import HetflowError
 from hetflow.partition.plan import Plan, Subgraph, combine_sources
+from hetflow.runtime.arena import Arena
 from hetflow.runtime.clock import Clock, Span
 from hetflow.runtime.emulated import EmulatedArtifact, EmulatedDevice
 from hetflow.runtime.trace import write_trace
-from hetflow.targets.units import format_seconds
+from hetflow.runtime.transfer import TransferLog, copy, download, upload
+from hetflow.targets.units import format_bytes, format_seconds
+
+DeviceKey = tuple[str, str]
+"""(device id, driver): one opened device. A plan device may be driven by two drivers (its chip's own for
+one subgraph, the emulator for another); their buffers are separate."""
 
 
 @dataclass
 class RunReport:
-    """What a run cost: end-to-end times from the clock, each device's busy time, and their sources."""
+    """What a run cost: end-to-end times from the clock, each device's busy time, and their sources; what moved
+    over each link and how many buffers were allocated."""
 
     items: int
     latency: float  # from inputs handed over to the first item's last output home
@@ -43,6 +59,8 @@ class RunReport:
     wall_s: float  # this host's wall clock for the whole run: measured, but of the emulation when emulated
     device_busy: dict[str, tuple[float, str]]  # device -> (busy seconds, time source)
     spans: list[Span] = field(default_factory=list, repr=False)
+    moved: TransferLog = field(default_factory=TransferLog, repr=False)
+    allocations: int = 0  # device buffers allocated during this run (0 once the plan's arenas are warm)
 
     @property
     def throughput(self) -> float:
@@ -52,6 +70,15 @@ class RunReport:
     def modelled(self) -> bool:
         return self.source != "measured"
 
+    def bytes_between_devices(self, home: str) -> int:
+        """Bytes copied from one device to another (not from or to ``home``, nor between two drivers of one device)."""
+        total = 0
+        for link, count in self.moved.links.items():
+            src, dst = link.split(" -> ")
+            if home not in (src, dst) and src != dst:
+                total += count.nbytes
+        return total
+
     def __str__(self) -> str:
         lines = [f"{self.items} item(s): latency {format_seconds(self.latency)}, all done at "
                  f"{format_seconds(self.makespan)} ({self.throughput:,.1f} items/s); times are {self.source}"]
@@ -60,6 +87,10 @@ class RunReport:
                          "not a wall-clock measurement)")
         for device, (busy, source) in self.device_busy.items():
             lines.append(f"  {device}: busy {format_seconds(busy)} ({source})")
+        for link, count in sorted(self.moved.links.items()):
+            routes = ", ".join(f"{r} {format_bytes(n)}" for r, n in sorted(count.routes.items()))
+            lines.append(f"  {link}: {count.transfers} transfer(s), {format_bytes(count.nbytes)} ({routes})")
+        lines.append(f"  device buffers allocated: {self.allocations}")
         lines.append(f"  host wall clock for the run: {format_seconds(self.wall_s)} (measured"
                      + ("; the cost of emulating, not of the devices)" if self.modelled else ")"))
         return "\n".join(lines)
@@ -69,62 +100,98 @@ class _Abort(Exception):
     """Another worker failed; this one stops."""
 
 
+@dataclass
+class _Resident:
+    """One item's value in a buffer on one device, with the uses it still has there."""
+
+    key: DeviceKey
+    buffer: Buffer
+    at: float  # when it is available on the device (clock)
+    uses: int
+    pooled: bool = True  # an arena buffer (given back when done), or one of a shape the arena cannot predict (freed)
+
+
 class Executor:
-    """Devices opened and programs loaded for one Plan; ``run`` may be called many times."""
+    """Devices opened, programs loaded and arenas kept for one Plan; ``run`` may be called many times."""
 
     def __init__(self, plan: Plan) -> None:
-        self.plan = plan
-        self._devices: dict[tuple[str, str], Device] = {}
-        self._programs: dict[tuple[str, str], tuple[Device, Any]] = {}
+        self._plan = weakref.ref(plan)  # the session cache must not keep the plan alive
+        self._devices: dict[DeviceKey, Device] = {}
+        self._programs: dict[tuple[str, str], tuple[DeviceKey, Any]] = {}
+        self._arenas: dict[DeviceKey, Arena] = {}
         self._plan_devices = {d.id: d for d in plan.devices}
+        self._out_specs: dict[tuple[Any, ...], dict[str, tuple[tuple[int, ...], Any]]] = {}
+        self._bindable = {sub.name: _bindable_outputs(sub.graph) for sub in plan.subgraphs if sub.graph is not None}
+        self.lock = threading.RLock()
         try:
             for sub in plan.subgraphs:
-                artifact = self._artifact(sub)
+                artifact = self._artifact(plan, sub)
                 for replica in sub.replicas:
-                    device = self._open(replica, sub.driver)
-                    self._programs[(sub.name, replica)] = (device, device.load(artifact, name=sub.name))
+                    key = self._open(plan, replica, sub.driver)
+                    self._programs[(sub.name, replica)] = (key, self._devices[key].load(artifact, name=sub.name))
         except BaseException:
             self.close()
             raise
 
-    def _artifact(self, sub: Subgraph) -> Any:
+    @property
+    def plan(self) -> Plan:
+        plan = self._plan()
+        assert plan is not None, "the plan of this executor is gone"
+        return plan
+
+    def _artifact(self, plan: Plan, sub: Subgraph) -> Any:
         if sub.driver != "emulated":
             return sub.executable
         assert sub.graph is not None
         return EmulatedArtifact(sub.executable, sub.graph, [e.seconds for e in sub.node_estimates],
                                 combine_sources(e.source for e in sub.node_estimates))
 
-    def _open(self, device_id: str, driver: str) -> Device:
+    def _open(self, plan: Plan, device_id: str, driver: str) -> DeviceKey:
         key = (device_id, driver)
         if key not in self._devices:
             pd = self._plan_devices[device_id]
             if driver == "emulated":
-                source = combine_sources(e.source for s in self.plan.subgraphs if device_id in s.replicas
+                source = combine_sources(e.source for s in plan.subgraphs if device_id in s.replicas
                                          for e in s.node_estimates)
-                self._devices[key] = EmulatedDevice(pd.description, device_id, pd.host, time_source=source)
+                device: Device = EmulatedDevice(pd.description, device_id, pd.host, time_source=source)
             else:
                 # a backend without a driver of its own still runs on this host, timed by the host driver
                 name = driver if driver_factory(driver) is not None else "host"
-                self._devices[key] = open_device(pd.description, driver=name, instance_id=device_id)
-        return self._devices[key]
+                device = open_device(pd.description, driver=name, instance_id=device_id)
+            self._devices[key] = device
+            self._arenas[key] = Arena(device)
+        return key
 
     def close(self) -> None:
         for device in self._devices.values():
             device.close()
         self._devices.clear()
         self._programs.clear()
+        self._arenas.clear()
+
+    @property
+    def devices(self) -> list[Device]:
+        """The devices this session has open (one per device and driver)."""
+        return list(self._devices.values())
+
+    @property
+    def allocations(self) -> int:
+        """Buffers the arenas have allocated since the plan's session began."""
+        return sum(a.allocations for a in self._arenas.values())
 
     # ------------------------------------------------------------ running
     def run(self, items: list[dict[str, np.ndarray]], *, trace: str | Path | None = None
             ) -> tuple[list[dict[str, np.ndarray]], RunReport]:
         """Run every item (already checked against the graph's inputs); outputs in item order, and the report."""
-        state = _RunState(self.plan, items)
+        plan = self.plan
+        state = _RunState(plan, items, self._programs)
+        allocated = self.allocations
         work: dict[str, list[tuple[int, Subgraph]]] = {}
         for i in range(len(items)):
-            for sub in self.plan.subgraphs:
+            for sub in plan.subgraphs:
                 work.setdefault(sub.replicas[i % len(sub.replicas)], []).append((i, sub))
         started = time.perf_counter()
-        threads = [threading.Thread(target=self._worker, args=(device, tasks, state), name=f"hetflow-run:{device}")
+        threads = [threading.Thread(target=self._worker, args=(plan, device, tasks, state), name=f"hetflow-run:{device}")
                    for device, tasks in work.items()]
         for t in threads:
             t.start()
@@ -132,53 +199,105 @@ class Executor:
             t.join()
         if state.error is not None:
             raise state.error
-        outputs, latencies = self._deliver(state)
+        outputs, latencies = self._collect(plan, state)
         wall = time.perf_counter() - started
-        report = self._report(state, latencies, wall)
+        report = self._report(state, latencies, wall, self.allocations - allocated)
         if trace is not None:
             links = sorted({s.track for s in state.clock.spans if s.kind == "transfer"})
             used = sorted({s.track for s in state.clock.spans if s.kind != "transfer"})
-            write_trace(trace, state.clock.spans, used, links, title=f"{self.plan.graph.name} ({self.plan.objective})",
+            write_trace(trace, state.clock.spans, used, links, title=f"{plan.graph.name} ({plan.objective})",
                         clock=report.source)
         return outputs, report
 
-    def _worker(self, device_id: str, tasks: list[tuple[int, Subgraph]], state: _RunState) -> None:
+    def _worker(self, plan: Plan, device_id: str, tasks: list[tuple[int, Subgraph]], state: _RunState) -> None:
         try:
             for item, sub in tasks:
-                self._step(device_id, item, sub, state)
+                self._step(plan, device_id, item, sub, state)
         except _Abort:
             return
         except BaseException as exc:
             state.fail(exc if isinstance(exc, HetflowError) else
                        HetflowError(f"subgraph on {device_id} failed: {type(exc).__name__}: {exc}"))
 
-    def _step(self, device_id: str, item: int, sub: Subgraph, state: _RunState) -> None:
-        device, program = self._programs[(sub.name, device_id)]
-        pd = self._plan_devices[device_id]
-        arrival: dict[str, float] = {}
-        bindings: dict[str, Buffer] = {}
-        for v in sub.inputs:
-            array, src, at = state.wait(item, v)
-            if src != device_id:
-                seconds = self.plan.link_time(src, device_id, array.nbytes)
-                at = state.clock.transfer(f"{src} -> {device_id}", at, seconds, item=item, value=v,
-                                          nbytes=array.nbytes) + pd.penalty
-            arrival[v] = at
-            buffer = device.alloc((array.shape, array.dtype))
-            device.write(buffer, array)
-            bindings[v] = buffer
-        run = device.launch(program, bindings)
-        try:
-            outputs = run.wait()
-            results = {name: device.read(buf) for name, buf in outputs.items()}
-        finally:
-            for buf in bindings.values():
-                device.free(buf)
-        for buf in outputs.values():
-            device.free(buf)
+    def _step(self, plan: Plan, device_id: str, item: int, sub: Subgraph, state: _RunState) -> None:
+        key, program = self._programs[(sub.name, device_id)]
+        device = self._devices[key]
+        arena = self._arenas[key]
+        inputs = [self._input(plan, key, item, v, state) for v in sub.inputs]
+        bindings = {v: r.buffer for v, r in zip(sub.inputs, inputs)}
+        arrival = {v: r.at for v, r in zip(sub.inputs, inputs)}
+        shapes = (sub.name, key, tuple((b.shape, b.dtype) for b in bindings.values()))
+        known = self._out_specs.get(shapes, {})
+        run = device.launch(program, {**bindings, **{name: arena.take(*spec) for name, spec in known.items()}})
+        results = run.wait()
+        for name, buf in results.items():
+            if name not in known:  # the device allocated it: count it, and learn its shape for next time
+                arena.adopt(buf)
+        if shapes not in self._out_specs:
+            self._out_specs[shapes] = {name: (buf.shape, buf.dtype) for name, buf in results.items()
+                                       if name in self._bindable.get(sub.name, ())}
+        for resident in inputs:
+            self._release(state, resident)
         finish = self._clock(state, device_id, item, sub, arrival, run)
         for v in sub.outputs:
-            state.publish(item, v, results[v], device_id, finish[v])
+            resident = _Resident(key, results[v], finish[v], state.producer_uses(item, v, key),
+                                 pooled=v in self._out_specs[shapes])
+            unused = resident.uses == 0
+            state.publish(item, v, device_id, resident)
+            if v in state.graph_outputs:
+                self._send_home(plan, device, device_id, item, v, resident, state)
+            if unused:  # read by nobody (an output of a subgraph the caller does not want): back at once
+                self._release(state, resident, count=False)
+
+    def _input(self, plan: Plan, key: DeviceKey, item: int, value: str, state: _RunState) -> _Resident:
+        """``value`` of ``item`` on device ``key``: made there, brought there already, or brought now."""
+        here = state.local(item, value, key)
+        if here is not None:
+            return here
+        origin, _, _ = state.wait(item, value)
+        if isinstance(origin, _Resident) and origin.key == key:
+            return origin
+        return self._bring(plan, key, item, value, state)
+
+    def _bring(self, plan: Plan, key: DeviceKey, item: int, value: str, state: _RunState) -> _Resident:
+        """Put ``value`` of ``item`` on device ``key``: written from the host, or copied from the device that made it."""
+        device_id = key[0]
+        device = self._devices[key]
+        origin, src, at = state.wait(item, value)
+        if isinstance(origin, np.ndarray):
+            buffer = self._arenas[key].take(origin.shape, origin.dtype)
+            route = upload(device, buffer, origin, state.moved, src)
+        else:
+            buffer = self._arenas[key].take(origin.buffer.shape, origin.buffer.dtype)
+            route = copy(self._devices[origin.key], origin.buffer, device, buffer, state.moved)
+            self._release(state, origin)
+        if src != device_id:
+            seconds = plan.link_time(src, device_id, buffer.nbytes)
+            at = state.clock.transfer(f"{src} -> {device_id}", at, seconds, item=item, value=value,
+                                      nbytes=buffer.nbytes, route=route) + self._plan_devices[device_id].penalty
+        resident = _Resident(key, buffer, at, state.consumers(item, value, key))
+        state.put_local(item, value, key, resident)
+        return resident
+
+    def _send_home(self, plan: Plan, device: Device, device_id: str, item: int, value: str, resident: _Resident,
+                   state: _RunState) -> None:
+        """Read a graph output home as soon as it is made (so that its buffer is free for the next item)."""
+        array = download(device, resident.buffer, state.moved, plan.home)
+        seconds = plan.link_time(device_id, plan.home, array.nbytes)
+        at = state.clock.transfer(f"{device_id} -> {plan.home}", resident.at, seconds, item=item, value=value,
+                                  nbytes=array.nbytes, route="read")
+        state.deliver(item, value, array, at)
+        self._release(state, resident)
+
+    def _release(self, state: _RunState, resident: _Resident | None, *, count: bool = True) -> None:
+        """One use of ``resident`` is done; after its last, its buffer goes back to its arena (or is freed)."""
+        if resident is None or (count and state.used(resident) > 0):
+            return
+        arena = self._arenas[resident.key]
+        if resident.pooled:
+            arena.give(resident.buffer)
+        else:
+            arena.discard(resident.buffer)
 
     def _clock(self, state: _RunState, device_id: str, item: int, sub: Subgraph, arrival: dict[str, float],
                run: Any) -> dict[str, float]:
@@ -197,51 +316,62 @@ class Executor:
         state.device_sources[device_id] = run.time_source
         return {o.name: t for n, t in zip(sub.graph.nodes, done) for o in n.outputs}
 
-    def _deliver(self, state: _RunState) -> tuple[list[dict[str, np.ndarray]], list[float]]:
-        """Bring every item's outputs home (on the clock too); returns outputs and per-item latencies."""
-        home = self.plan.home
+    def _collect(self, plan: Plan, state: _RunState) -> tuple[list[dict[str, np.ndarray]], list[float]]:
+        """Every item's outputs, as delivered home (graph inputs and constants passed through), and its latency."""
         outputs, latencies = [], []
-        for item in range(len(state.items)):
+        for item, feeds in enumerate(state.items):
             out: dict[str, np.ndarray] = {}
             last = 0.0
-            for v in self.plan.graph.outputs:
+            for v in plan.graph.outputs:
                 if v.is_const:
                     out[v.name] = np.asarray(v.const)
-                    continue
-                array, src, at = state.wait(item, v.name)
-                if src != home:
-                    seconds = self.plan.link_time(src, home, array.nbytes)
-                    at = state.clock.transfer(f"{src} -> {home}", at, seconds, item=item, value=v.name,
-                                              nbytes=array.nbytes)
-                out[v.name] = array
-                last = max(last, at)
+                elif v.name in feeds:
+                    out[v.name] = np.asarray(feeds[v.name])
+                else:
+                    out[v.name], at = state.delivered[item][v.name]
+                    last = max(last, at)
             outputs.append(out)
             latencies.append(last)
         return outputs, latencies
 
-    def _report(self, state: _RunState, latencies: list[float], wall: float) -> RunReport:
+    def _report(self, state: _RunState, latencies: list[float], wall: float, allocations: int) -> RunReport:
         busy = {d: (state.clock.busy(d), source) for d, source in sorted(state.device_sources.items())}
         parts = set(state.device_sources.values())
         if any(s.kind == "transfer" for s in state.clock.spans):
             parts.add("model:link")
         source = "measured" if parts == {"measured"} else f"model:discrete-event over {' + '.join(sorted(parts))}"
         return RunReport(len(state.items), latencies[0] if latencies else 0.0, max(latencies, default=0.0), source, wall,
-                         busy, list(state.clock.spans))
+                         busy, list(state.clock.spans), state.moved, allocations)
 
 
 class _RunState:
-    """Values of every item as they are produced (host copies), where and when (on the clock) each became ready."""
+    """One run's values: where each item's values are (the host, or a buffer on a device), and their uses left."""
 
-    def __init__(self, plan: Plan, items: list[dict[str, np.ndarray]]) -> None:
+    def __init__(self, plan: Plan, items: list[dict[str, np.ndarray]],
+                 programs: dict[tuple[str, str], tuple[DeviceKey, Any]]) -> None:
         self.items = items
         self.clock = Clock()
+        self.moved = TransferLog()
         self.error: BaseException | None = None
         self.device_sources: dict[str, str] = {}
-        self._values: list[dict[str, tuple[np.ndarray, str, float]]] = [
+        self.graph_outputs = {v.name for v in plan.graph.outputs if not v.is_const}
+        self.delivered: list[dict[str, tuple[np.ndarray, float]]] = [{} for _ in items]
+        self._values: list[dict[str, tuple[np.ndarray | _Resident, str, float]]] = [
             {k: (np.asarray(v), plan.home, 0.0) for k, v in feeds.items()} for feeds in items]
+        self._local: dict[tuple[int, str, DeviceKey], _Resident] = {}
+        self._uses = [_item_uses(plan.subgraphs, i, programs) for i in range(len(items))]
         self._cond = threading.Condition()
 
-    def wait(self, item: int, value: str) -> tuple[np.ndarray, str, float]:
+    def consumers(self, item: int, value: str, key: DeviceKey) -> int:
+        """How many subgraphs on device ``key`` read ``value`` of ``item``."""
+        return self._uses[item][0].get((value, key), 0)
+
+    def producer_uses(self, item: int, value: str, key: DeviceKey) -> int:
+        """Uses of a value where it was made: its consumers there, a copy per other device, the trip home."""
+        readers = self._uses[item][1].get(value, set()) - {key}
+        return self.consumers(item, value, key) + len(readers) + (value in self.graph_outputs)
+
+    def wait(self, item: int, value: str) -> tuple[np.ndarray | _Resident, str, float]:
         with self._cond:
             while value not in self._values[item]:
                 if self.error is not None:
@@ -249,10 +379,28 @@ class _RunState:
                 self._cond.wait()
             return self._values[item][value]
 
-    def publish(self, item: int, value: str, array: np.ndarray, device: str, at: float) -> None:
+    def publish(self, item: int, value: str, device: str, resident: _Resident) -> None:
         with self._cond:
-            self._values[item][value] = (array, device, at)
+            self._values[item][value] = (resident, device, resident.at)
             self._cond.notify_all()
+
+    def deliver(self, item: int, value: str, array: np.ndarray, at: float) -> None:
+        with self._cond:
+            self.delivered[item][value] = (array, at)
+
+    def local(self, item: int, value: str, key: DeviceKey) -> _Resident | None:
+        with self._cond:
+            return self._local.get((item, value, key))
+
+    def put_local(self, item: int, value: str, key: DeviceKey, resident: _Resident) -> None:
+        with self._cond:
+            self._local[(item, value, key)] = resident
+
+    def used(self, resident: _Resident) -> int:
+        """Count one use done; returns the uses left."""
+        with self._cond:
+            resident.uses -= 1
+            return resident.uses
 
     def fail(self, error: BaseException) -> None:
         with self._cond:
@@ -261,9 +409,39 @@ class _RunState:
             self._cond.notify_all()
 
 
+def _item_uses(subgraphs: list[Subgraph], item: int, programs: dict[tuple[str, str], tuple[DeviceKey, Any]]
+               ) -> tuple[dict[tuple[str, DeviceKey], int], dict[str, set[DeviceKey]]]:
+    """For one item: how many subgraphs on each device read each value, and which devices read it."""
+    consumers: dict[tuple[str, DeviceKey], int] = {}
+    readers: dict[str, set[DeviceKey]] = {}
+    for sub in subgraphs:
+        key = programs[(sub.name, sub.replicas[item % len(sub.replicas)])][0]
+        for v in sub.inputs:
+            consumers[(v, key)] = consumers.get((v, key), 0) + 1
+            readers.setdefault(v, set()).add(key)
+    return consumers, readers
+
+
+_SYMBOL = re.compile(r"[A-Za-z_]\w*")
+
+
+def _bindable_outputs(graph: Graph) -> set[str]:
+    """Outputs whose shape follows from the input shapes: once seen for some input shapes, the runtime can give
+    them an arena buffer in advance. (A shape with a symbol no input has depends on the data: left to the device.)"""
+    symbols = {d for v in graph.inputs for d in (v.type.shape or ()) if isinstance(d, str)}
+    out = set()
+    for v in graph.outputs:
+        shape = v.type.shape
+        if shape is not None and all(isinstance(d, int) or set(_SYMBOL.findall(d)) <= symbols for d in shape):
+            out.add(v.name)
+    return out
+
+
 def execute(plan: Plan, items: list[dict[str, np.ndarray]], *, trace: str | Path | None = None
             ) -> tuple[list[dict[str, np.ndarray]], RunReport]:
-    """Run ``items`` through ``plan``: open its devices, load its programs, run, close the devices."""
+    """Run ``items`` through ``plan`` once: open its devices, load its programs, run, close the devices.
+
+    ``Plan.run`` keeps them open between runs instead (``runtime.session``)."""
     executor = Executor(plan)
     try:
         return executor.run(items, trace=trace)

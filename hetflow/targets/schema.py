@@ -392,26 +392,31 @@ def validate(model: type[M], data: Any, source: str) -> M:
 
 
 def format_validation_error(source: str, exc: ValidationError, model: type[BaseModel]) -> str:
-    """One line: the file, the field path, what was expected and what was given (and how many more problems)."""
+    """One line: the file, the field path, what was expected and what was given (and the other problems, briefly)."""
     errors = exc.errors()
-    first = errors[0]
-    loc = tuple(first["loc"])
+    problems = [_problem(error, model) for error in errors]
+    more = f" (and {len(problems) - 1} more: {'; '.join(problems[1:6])}{'; ...' if len(problems) > 6 else ''})" \
+        if len(problems) > 1 else ""
+    return f"{source}: {problems[0]}{more}"
+
+
+def _problem(error: Any, model: type[BaseModel]) -> str:
+    """One problem of a validation error: the field path and what was wrong with it."""
+    loc = tuple(error["loc"])
     path = _path(loc)
-    kind, msg = first["type"], first["msg"]
+    kind, msg = error["type"], error["msg"]
     if kind == "missing":
         what = _field_description(model, loc)
-        text = f"{path}: missing" + (f"; expected {what}" if what else "")
-    elif kind == "extra_forbidden":
+        return f"{path}: missing" + (f"; expected {what}" if what else "")
+    if kind == "extra_forbidden":
         parent = _field_model(model, loc[:-1])
         known = ", ".join(parent.model_fields) if parent else ""
-        text = f"{path}: unknown field" + (f"; expected one of: {known}" if known else "")
-    else:
-        msg = msg.removeprefix("Value error, ").replace("Input should be", "expected")
-        text = f"{path or '(top level)'}: {msg}"
-        if "got " not in msg and "input" in first:
-            text += f", got {first['input']!r}"
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    return f"{source}: {text}{more}"
+        return f"{path}: unknown field" + (f"; expected one of: {known}" if known else "")
+    msg = msg.removeprefix("Value error, ").replace("Input should be", "expected")
+    text = f"{path or '(top level)'}: {msg}"
+    if "got " not in msg and "input" in error:
+        text += f", got {error['input']!r}"
+    return text
 
 
 def _path(loc: Iterable[Any]) -> str:

@@ -171,6 +171,36 @@ class DeviceConformance:
             device.alloc(device.description.memory.capacity + 1)
         assert device.alloc(16).nbytes == 16  # still usable
 
+    def test_allocations_are_counted(self, device: Device) -> None:
+        program = device.load(self.mlp())
+        before = device.stats().allocations
+        device.alloc(16)
+        x = self._put(device, np.ones((2, 8), self.dtype))
+        device.launch(program, {"x": x}).wait(30)  # its output was not bound: the device allocated it
+        assert device.stats().allocations == before + 3
+        y = device.alloc(((2, 4), self.dtype))
+        device.launch(program, {"x": x, "y": y}).wait(30)  # bound: nothing more
+        assert device.stats().allocations == before + 4
+
+    def test_copy_to_another_device(self, device: Device, open_device: Callable[[], Device]) -> None:
+        other = open_device()
+        try:
+            x = self._data(np.random.default_rng(5), (3, 5))
+            src = self._put(device, x)
+            dst = other.alloc((x.shape, x.dtype))
+            before = device.stats()
+            if device.copy_to_peer(src, other, dst):  # a direct path: counted as sent to a peer, not read
+                after = device.stats()
+                assert (after.bytes_peer - before.bytes_peer, after.bytes_out) == (x.nbytes, before.bytes_out)
+                with pytest.raises(DeviceError) as err:
+                    device.copy_to_peer(src, other, other.alloc(((5, 3), x.dtype)))
+                assert err.value.stage == "copy"
+            else:  # none: the caller stages it through the host
+                other.write(dst, device.read(src))
+            np.testing.assert_array_equal(other.read(dst), x)
+        finally:
+            other.close()
+
     # ------------------------------------------------------------ programs
     def test_launch_matches_reference(self, device: Device) -> None:
         g = self.mlp()

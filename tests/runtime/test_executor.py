@@ -104,6 +104,8 @@ def test_trace_has_one_track_per_device_and_link(tmp_path):
     assert data["otherData"]["clock"].startswith("model:discrete-event")
     slices = [e for e in events if e["ph"] == "X"]
     assert {e["cat"] for e in slices} == {"subgraph", "node", "transfer"}
+    routes = {e["args"]["route"] for e in slices if e["cat"] == "transfer"}
+    assert routes == {"write", "peer", "read"}  # inputs written, values copied device to device, outputs read home
     for parent in (e for e in slices if e["cat"] == "subgraph"):
         children = [e for e in slices if e["cat"] == "node" and e["tid"] == parent["tid"]
                     and e["args"]["item"] == parent["args"]["item"] and parent["ts"] <= e["ts"] < parent["ts"] + parent["dur"]]

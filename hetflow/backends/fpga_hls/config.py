@@ -123,6 +123,8 @@ class HLSConfig:
          ("table", DEFAULT_TABLE_PRECISION)), 1, 1024))
     op_type: tuple[tuple[str, LayerSpec], ...] = ()
     name: tuple[tuple[str, LayerSpec], ...] = ()
+    model_precision_given: bool = False
+    """Whether the user set a model-wide precision (then it is used as given, not calibrated)."""
 
     @classmethod
     def from_dict(cls, raw: Mapping[str, Any] | None) -> HLSConfig:
@@ -136,9 +138,10 @@ class HLSConfig:
         if arch not in ARCHITECTURES:
             raise HLSConfigError(f"fpga_hls config: architecture must be one of {', '.join(ARCHITECTURES)}, got {arch!r}")
         model = LayerSpec.parse(raw.get("model", {}), "model")
-        return cls(arch, _merge(base.model, model),
+        return cls(arch, merge_specs(base.model, model),
                    tuple((k, LayerSpec.parse(v, f"op_type.{k}")) for k, v in dict(raw.get("op_type", {})).items()),
-                   tuple((k, LayerSpec.parse(v, f"name.{k}")) for k, v in dict(raw.get("name", {})).items()))
+                   tuple((k, LayerSpec.parse(v, f"name.{k}")) for k, v in dict(raw.get("name", {})).items()),
+                   bool(model.precision))
 
     @classmethod
     def of(cls, config: HLSConfig | Mapping[str, Any] | None) -> HLSConfig:
@@ -150,7 +153,7 @@ class HLSConfig:
         spec = self.model
         for level in levels[1:]:
             if level is not None:
-                spec = _merge(spec, level)
+                spec = merge_specs(spec, level)
         roles = dict(spec.precision)
         return LayerSettings(roles["result"], roles.get("weight", roles["result"]), roles.get("bias", roles["result"]),
                              roles.get("accum"), roles.get("table", DEFAULT_TABLE_PRECISION),
@@ -158,13 +161,15 @@ class HLSConfig:
 
     def with_model(self, **settings: Any) -> HLSConfig:
         """A copy with model-level settings replaced (``precision=``, ``reuse_factor=``, ``table_size=``)."""
-        return replace(self, model=_merge(self.model, LayerSpec.parse(settings, "model")))
+        spec = LayerSpec.parse(settings, "model")
+        return replace(self, model=merge_specs(self.model, spec),
+                       model_precision_given=self.model_precision_given or bool(spec.precision))
 
     def with_layer(self, name: str, **settings: Any) -> HLSConfig:
         """A copy with one layer's settings merged in."""
         current = dict(self.name)
         spec = LayerSpec.parse(settings, f"name.{name}")
-        current[name] = _merge(current[name], spec) if name in current else spec
+        current[name] = merge_specs(current[name], spec) if name in current else spec
         return replace(self, name=tuple(current.items()))
 
     def with_architecture(self, architecture: Architecture) -> HLSConfig:
@@ -177,7 +182,8 @@ class HLSConfig:
         return [k for k, _ in self.name]
 
 
-def _merge(lower: LayerSpec, upper: LayerSpec) -> LayerSpec:
+def merge_specs(lower: LayerSpec, upper: LayerSpec) -> LayerSpec:
+    """``upper``'s settings over ``lower``'s, role by role."""
     roles = dict(lower.precision)
     roles.update(dict(upper.precision))
     return LayerSpec(tuple(roles.items()), upper.reuse_factor or lower.reuse_factor,

@@ -84,8 +84,10 @@ class FpgaExecutable:
         _, n = self.samples(feeds)
         values = self.run_exact(feeds, model=model)
         out = {}
-        for v, t, flat in zip(self.graph.outputs, self.design.outputs, values):
-            shape = (n, *t.shape[1:]) if self.design.batched else t.shape
+        for v, one, flat in zip(self.graph.outputs, self.design.graph.outputs, values):
+            # The one-sample graph's output shape, not the port tensor's: a trailing reshape aliases the tensor.
+            per_sample = tuple(int(d) for d in one.type.shape or ())
+            shape = (n, *per_sample[1:]) if self.design.batched else per_sample
             out[v.name] = flat.reshape(shape).astype(v.type.dtype.numpy)
         return out
 

@@ -11,13 +11,18 @@ prints this table.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hetflow.backends.fpga_hls import fixedpoint as fx
-from hetflow.backends.fpga_hls.lower import Design
-from hetflow.ir import get_op
+from hetflow.backends.fpga_hls.config import HLSConfig, LayerSpec, merge_specs
+from hetflow.backends.fpga_hls.fixedpoint import FixedType
+from hetflow.backends.fpga_hls.layers import Layer, Param
+from hetflow.backends.fpga_hls.lower import Design, lower
+from hetflow.ir import Graph, get_op
+from hetflow.passes.calibrate import Statistics, collect_statistics
 
 
 @dataclass(frozen=True)
@@ -111,3 +116,107 @@ def trace_precision(design: Design, feeds: list[np.ndarray]) -> PrecisionReport:
                                    float(err.mean()) if err.size else 0.0, float(np.abs(own - want).max(initial=0)),
                                    t.type.lsb, overflow))
     return PrecisionReport(design.name, rows)
+
+
+# ---------------------------------------------------------------- calibrated ("auto") precision
+
+AUTO_WIDTH = 16
+"""Bits of every calibrated type, as hls4ml's default ``ap_fixed<16,6>``: only the binary point moves."""
+HEADROOM = 2.0
+"""Calibrated activation ranges are widened by this factor (one integer bit) for inputs the samples did not show;
+beyond it the result saturates (AP_SAT) rather than wrapping to the other sign."""
+CALIBRATION_SAMPLES = 32
+"""Seeded random samples calibration uses when the user gives none."""
+_MAC_TEMPLATES = ("dense", "conv2d")
+
+
+def integer_bits(absmax: float) -> int:
+    """Integer bits (sign included) of a signed type holding ``[-absmax, absmax]``: at least 0 (a pure fraction)."""
+    if absmax <= 0.0 or not math.isfinite(absmax):
+        return 1
+    return max(0, math.floor(math.log2(absmax)) + 2)
+
+
+def _signed(absmax: float, *, rounding: str, overflow: str, width: int) -> FixedType:
+    return FixedType(width, min(integer_bits(absmax), width - 1), True, rounding, overflow)
+
+
+def _param_absmax(p: Param) -> float:
+    return float(np.abs(fx.to_float(p.raw, p.type)).max(initial=0.0))
+
+
+def _layer_roles(layer: Layer, stats: Statistics, weight_type: FixedType, width: int) -> dict[str, FixedType]:
+    """The calibrated roles of one layer: its result from the observed range, its weights and biases from theirs."""
+    roles: dict[str, FixedType] = {}
+    value = layer.output.value
+    if value in stats and stats[value].count:
+        roles["result"] = _signed(stats[value].absmax * HEADROOM, rounding="AP_RND", overflow="AP_SAT", width=width)
+    params = [p for p in layer.params if p.type == weight_type]  # tables have their own role and type
+    if layer.template in _MAC_TEMPLATES and len(layer.params) >= 2:
+        named = {"weight": [layer.params[0]], "bias": [layer.params[1]]}
+    else:
+        named = {"weight": params}
+    for role, ps in named.items():
+        if ps:
+            absmax = max(_param_absmax(p) for p in ps)
+            roles[role] = _signed(absmax, rounding="AP_RND", overflow="AP_SAT", width=width)
+    return roles
+
+
+def calibrated_config(graph: Graph, config: HLSConfig, stats: Statistics, *, width: int = AUTO_WIDTH) -> HLSConfig:
+    """``config`` with every layer's result, weight and bias type chosen from calibration ``stats``.
+
+    As hls4ml's profiling-based "auto" precision: each type keeps ``width`` bits and places the binary point
+    so that the layer's observed range (activations: times HEADROOM) fits; results and weights round to
+    nearest (AP_RND: truncation biases every value down by half an LSB, which sums to whole units over a
+    wide dense layer) and saturate. Precision the user set per op type or per layer name wins over this.
+    """
+    # The uncalibrated design says which layers exist and holds their weights after folding (batch norm, bias
+    # adds); quantized at the model's weight type, a weight beyond its range would read as saturated.
+    design = lower(graph, config)
+    nodes = {n.name: n.op for n in design.graph.nodes}
+    out = dict(config.name)
+    for v in design.graph.inputs:
+        if v.name in stats and stats[v.name].count:
+            t = _signed(stats[v.name].absmax * HEADROOM, rounding="AP_RND", overflow="AP_SAT", width=width)
+            out[v.name] = _over(LayerSpec((("result", t),)), config, v.name, "input")
+    for layer in design.layers:
+        if layer.name not in nodes:  # output copies and other layers that are no node of the graph
+            continue
+        roles = _layer_roles(layer, stats, design.settings[layer.name].weight, width)
+        if roles:
+            out[layer.name] = _over(LayerSpec(tuple(roles.items())), config, layer.name, nodes[layer.name])
+    return replace(config, name=tuple(out.items()))
+
+
+def _over(auto: LayerSpec, config: HLSConfig, name: str, op_type: str) -> LayerSpec:
+    """``auto`` with the user's op-type and layer-name settings on top (they are more specific than the model's)."""
+    spec = auto
+    for level in (dict(config.op_type).get(op_type), dict(config.name).get(name)):
+        if level is not None:
+            spec = merge_specs(spec, level)
+    return spec
+
+
+def calibration_samples(graph: Graph, feeds: dict[str, np.ndarray] | None, seed: int,
+                        count: int = CALIBRATION_SAMPLES) -> tuple[list[dict[str, np.ndarray]], str]:
+    """Samples to calibrate on, and a line saying where they came from: the user's, else seeded normal data."""
+    if feeds:
+        return [dict(feeds)], "calibrated on the given input(s)"
+    rng = np.random.default_rng(seed)
+    samples = []
+    for _ in range(count):
+        sample = {}
+        for v in graph.inputs:
+            shape = tuple(d if isinstance(d, int) else 1 for d in v.type.shape or ())
+            sample[v.name] = rng.standard_normal(shape).astype(v.type.dtype.numpy)
+        samples.append(sample)
+    return samples, (f"no calibration inputs given: calibrated on {count} seeded random normal samples (seed {seed}); "
+                     f"give representative inputs (codegen --input) for real data ranges")
+
+
+def auto_precision(graph: Graph, config: HLSConfig, feeds: dict[str, np.ndarray] | None, seed: int) -> \
+        tuple[HLSConfig, str]:
+    """``config`` calibrated on ``feeds`` (or seeded random samples), and the note saying which."""
+    samples, note = calibration_samples(graph, feeds, seed)
+    return calibrated_config(graph, config, collect_statistics(graph, samples)), note

@@ -409,7 +409,7 @@ def build_softmax(node: Node, b: Builder) -> None:
         raise b.error(node, f"input precision {x.type} is too coarse for the exp table over [-{2 ** r}, 0)")
     upper = -(2.0 ** r) + (np.arange(size) + 1) * 2.0 ** r / size  # upper bin edge: exp(0) is exactly 1
     sat = t.with_modes(overflow="AP_SAT")
-    exp_table = L.Param(f"exp{b.index}", fx.quantize(np.exp(upper), sat), t)
+    exp_table = L.Param(f"exptab{b.index}", fx.quantize(np.exp(upper), sat), t)
     mant = 1 + (np.arange(size) + 0.5) / size
     inv_table = L.Param(f"inv{b.index}", fx.quantize(1 / mant, sat), t)
     accum = fx.sum_type(t, n)

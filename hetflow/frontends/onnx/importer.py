@@ -84,6 +84,7 @@ def import_model(
     model = read_model(source)
     where = "<model>" if isinstance(source, (bytes, onnx.ModelProto)) else str(source)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+    domains = {o.domain: o.version for o in model.opset_import if o.domain not in ("", "ai.onnx")}
     graph = Graph(model.graph.name or "model")
     env: dict[str, Value] = {}
     for init in model.graph.initializer:
@@ -100,7 +101,7 @@ def import_model(
         dtype, shape = _value_info_type(vi, where)
         env[vi.name] = graph.add_input(vi.name, dtype, shape)
     for index, node in enumerate(model.graph.node):
-        _import_node(graph, env, node, index, opset, where)
+        _import_node(graph, env, node, index, opset, where, domains)
     for vi in model.graph.output:
         if vi.name not in env:
             raise ModelError(f"{where}: graph output '{vi.name}' is not produced by any node")
@@ -136,10 +137,12 @@ def _attributes(node: onnx.NodeProto, where: str, subgraphs: set[str] | None = N
     return attrs
 
 
-def _import_node(graph: Graph, env: dict[str, Value], node: onnx.NodeProto, index: int, opset: int, where: str) -> None:
+def _import_node(graph: Graph, env: dict[str, Value], node: onnx.NodeProto, index: int, opset: int, where: str,
+                 domains: dict[str, int] | None = None) -> None:
     name = node.name or f"{node.op_type}_{index}"
     here = f"{where}: node '{name}' ({node.op_type})"
-    domain_opset = opset
+    # A custom domain has its own version in the model's opset_import; ai.onnx ops use the main opset.
+    domain_opset = opset if node.domain in ("", "ai.onnx") else (domains or {}).get(node.domain, 1)
     mapping = lookup(node.op_type, node.domain, domain_opset, here)
     inputs: list[Value | None] = []
     for i in node.input:

@@ -113,3 +113,27 @@ def check(graph: Graph, feeds: dict[str, np.ndarray], *, atol: float, config: ob
     for v in graph.outputs:
         assert got[v.name].shape == want[v.name].shape and got[v.name].dtype == want[v.name].dtype
     return exe
+
+
+def conv_gemm_onnx(seed: int = 0) -> onnx.ModelProto:
+    """Conv(1->8, 3x3, pad 1) -> Relu -> MaxPool 2x2 -> Flatten -> Gemm(1568 -> 10) on 1x1x28x28, He-uniform
+    weights: the model of issue 10 whose default FPGA export was 2 logits below float."""
+    rng = np.random.default_rng(seed)
+
+    def w(*shape: int, fan: int) -> np.ndarray:
+        return (rng.uniform(-1, 1, shape) * np.sqrt(6 / fan)).astype(np.float32)
+
+    inits = [numpy_helper.from_array(a, n) for n, a in [
+        ("cw", w(8, 1, 3, 3, fan=9)), ("cb", w(8, fan=9)), ("gw", w(10, 1568, fan=1568)), ("gb", w(10, fan=1568))]]
+    nodes = [
+        helper.make_node("Conv", ["x", "cw", "cb"], ["c"], name="conv", kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+        helper.make_node("MaxPool", ["r"], ["p"], name="pool", kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "gw", "gb"], ["logits"], name="fc", transB=1),
+    ]
+    graph = helper.make_graph(nodes, "conv_gemm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, 28, 28])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    return model

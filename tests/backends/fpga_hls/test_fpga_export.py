@@ -92,11 +92,13 @@ def test_cli_codegen_errors_are_one_line_with_exit_code_2(tmp_path):
     model = tmp_path / "lenet.onnx"
     onnx.save(lenet_onnx(), model)
     for args, needle in [(["--target", "nvidia/h200"], "nvidia/h200"),
-                         (["--architecture", "parallel", "--reuse-factor", "7"], "does not fit"),
+                         (["--architecture", "parallel", "--reuse-factor", "7", "--no-fold"], "does not fit"),
                          (["--precision", "fixed<16>"], "precision")]:
         result = CliRunner().invoke(app, ["codegen", str(model), "-o", str(tmp_path / "p"), *args])
         assert result.exit_code == 2, result.output
         errors = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
         assert len(errors) == 1 and needle in errors[0], result.output
-        if "7" in args:  # the snapping warnings come out even though the compile then fails
+        if "7" in args:  # the snapping warnings come out even though the compile then fails; hints name CLI flags
+            assert "--reuse-factor" in errors[0] and "--architecture stream" in errors[0]
+            assert "HLSConfig" not in errors[0] and "architecture='" not in errors[0]
             assert re.search(r"warning: layer 'conv1': reuse_factor 7 is not legal .* using \d+ instead", result.output)

@@ -10,7 +10,7 @@
 #include "weights/b1.h"
 #include "weights/w3.h"
 #include "weights/b3.h"
-#include "weights/exp4.h"
+#include "weights/exptab4.h"
 #include "weights/inv4.h"
 #endif
 
@@ -36,5 +36,5 @@ void tiny(const x_t x[16], probs_t probs[10]) {
     hf::dense<relu1_t, fc2_bias_t, config3>(relu1, fc2_bias, w3, b3);
 
     // softmax: softmax -> hf::softmax
-    hf::softmax<fc2_bias_t, probs_t, config4>(fc2_bias, probs, exp4, inv4);
+    hf::softmax<fc2_bias_t, probs_t, config4>(fc2_bias, probs, exptab4, inv4);
 }

@@ -10,7 +10,7 @@
 #include "weights/b1.h"
 #include "weights/w3.h"
 #include "weights/b3.h"
-#include "weights/exp4.h"
+#include "weights/exptab4.h"
 #include "weights/inv4.h"
 #endif
 
@@ -52,7 +52,7 @@ static void stage4(hls::stream<fc2_bias_t>& in0, hls::stream<probs_t>& out) {
     fc2_bias_t a0[10];
     hf::stream_to_array<fc2_bias_t, 10>(in0, a0);
     probs_t r[10];
-    hf::softmax<fc2_bias_t, probs_t, config4>(a0, r, exp4, inv4);
+    hf::softmax<fc2_bias_t, probs_t, config4>(a0, r, exptab4, inv4);
     hf::array_to_stream<probs_t, 10>(r, out);
 }
 

@@ -1,4 +1,5 @@
-"""From a graph and a cluster to a Plan: capability, cost, placement, subgraphs, artifacts, estimates."""
+"""The compiler driver: from a graph and a cluster to a Plan (capability, cost, placement, subgraphs, artifacts,
+estimates). It sits above the partitioner (DESIGN.md: ``partition <- compiler``); ``hf.compile`` calls it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 
 from hetflow.backends import get_backend
 from hetflow.devices import driver_factory
-from hetflow.ir import Graph, Node, Value, get_op
+from hetflow.ir import Graph, Value, get_op
 from hetflow.ir.errors import HetflowError
 from hetflow.ir.registry import _sample_bytes
 from hetflow.partition.capability import (
@@ -29,6 +30,7 @@ from hetflow.partition.pipeline import bottleneck_many, place_throughput
 from hetflow.partition.placement import WORK_BUDGET, Placement, merge, place_latency
 from hetflow.partition.plan import OBJECTIVES, NodeChoice, Plan, PlanDevice, PlanEstimate, Subgraph, Transfer
 from hetflow.partition.problem import Edge, Problem, topological_groups
+from hetflow.partition.subgraphs import extract
 from hetflow.passes import COMPILE_PIPELINE, run_pipeline
 from hetflow.targets import Cluster, DeviceInstance
 
@@ -50,6 +52,17 @@ subgraph, timed by the plan's estimates."""
 MIN_BOUNDARY_S = 2e-6
 
 _PARTITION_OPTIONS = ("objective", "pins", "no_fallback", "profile")
+
+
+def compile_graph(graph: Graph, cluster: Any = None, **options: Any) -> Plan:
+    """Compile ``graph`` for ``cluster`` (a Cluster, a cluster file or preset name), or for this host when None.
+
+    Options: ``objective`` (latency | throughput | mincut), ``pins``, ``no_fallback``, ``profile``
+    (a Profile or a path), ``backend`` (the host plan's backend when ``cluster`` is None).
+    """
+    if cluster is None:
+        return compile_for_host(graph, **options)
+    return compile_for_cluster(graph, cluster, **options)
 
 
 def compile_for_host(graph: Graph, *, backend: str = "cpu_c", **options: Any) -> Plan:
@@ -379,34 +392,6 @@ def _escaping_values(graph: Graph, groups: list[list[int]]) -> set[int]:
             if v is not None and v.producer is not None and group_of[id(v.producer)] != group_of[id(node)]:
                 escaping.add(id(v))
     return escaping
-
-
-def extract(graph: Graph, nodes: list[Node], escaping: set[int], name: str) -> Graph:
-    """A standalone graph of ``nodes``: values made elsewhere become inputs, escaping values outputs."""
-    sub = Graph(name)
-    inside = {id(n) for n in nodes}
-    vmap: dict[int, Value] = {}
-
-    def value(v: Value) -> Value:
-        if id(v) not in vmap:
-            vmap[id(v)] = Value(v.name, v.type, None, v.const)
-            if not v.is_const and (v.producer is None or id(v.producer) not in inside):
-                sub.inputs.append(vmap[id(v)])
-        return vmap[id(v)]
-
-    for node in nodes:
-        copy = Node(node.op, [None if v is None else value(v) for v in node.inputs], [], dict(node.attrs), node.name,
-                    node.region)
-        for o in node.outputs:
-            out = value(o)
-            out.producer = copy
-            copy.outputs.append(out)
-            if id(o) in escaping:
-                sub.outputs.append(out)
-        sub.nodes.append(copy)
-    sub.regions = {k: r for k, r in graph.regions.items()}
-    sub._names = {v.name for v in vmap.values()} | {n.name for n in sub.nodes}
-    return sub
 
 
 def _transfers(ctx: _Context, subgraphs: list[Subgraph]) -> list[Transfer]:
