@@ -11,7 +11,6 @@ from typing import Any
 import numpy as np
 
 from hetflow.backends import get_backend
-from hetflow.devices import driver_factory
 from hetflow.ir import Graph, Value, get_op
 from hetflow.ir.errors import HetflowError
 from hetflow.ir.registry import _sample_bytes
@@ -153,9 +152,10 @@ class _Context:
                 if not self.runnable(n, d):
                     row.append(None)
                     continue
-                key = (kinds.setdefault(device.description.name, len(kinds)), shape)
+                runner = self.capability.backend[n][d]  # costed as the backend that will run it, fallback included
+                key = (kinds.setdefault(device.description.name, len(kinds)), shape, runner)
                 if key not in cache:
-                    cache[key] = self.costs.node(node, device.description)
+                    cache[key] = self.costs.node(node, device.description, runner)
                 row.append(cache[key])
             table.append(row)
         return table
@@ -176,7 +176,8 @@ class _Context:
             for b in range(D + 1):
                 if a != b:
                     latency[a, b], inv_bw[a, b] = link_tables(self.cluster.link(self.endpoint(a), self.endpoint(b)))
-        penalty = np.array([max(d.attach.latency, MIN_BOUNDARY_S) for d in self.devices] + [0.0])
+        penalty = np.array([max(d.attach.latency, d.description.launch.subgraph, MIN_BOUNDARY_S)
+                            for d in self.devices] + [0.0])
         return Problem([n.name for n in self.graph.nodes], compute, graph_edges(self.graph), D, latency, inv_bw, penalty,
                        intervals)
 
@@ -314,18 +315,17 @@ def _runner(device: DeviceInstance, capable: str, emulate_with: str) -> tuple[st
 
 def models_time(backend: str) -> bool:
     """Whether ``backend`` ships a driver that can stand in for an absent chip: one whose time is a stated model."""
-    factory = driver_factory(backend)
-    return str(getattr(factory, "time_source", "measured")).startswith("model:")
+    declared = get_backend(backend)
+    return declared.time_source.startswith("model:") and declared.driver() is not None
 
 
 def _compile(sub_graph: Graph, backend: str, device: DeviceInstance | None, what: str) -> Any:
-    """``backend``'s executable for ``sub_graph``: for ``device``'s description when given (``compile_for``)."""
+    """``backend``'s executable for ``sub_graph``: for ``device``'s description when given."""
     compiler = get_backend(backend)
-    compile_for = getattr(compiler, "compile_for", None) if device is not None else None
-    if compile_for is None:
+    if device is None:
         return compiler.compile(sub_graph)
     try:
-        return compile_for(sub_graph, device.description)  # type: ignore[union-attr]
+        return compiler.compile(sub_graph, device.description)
     except HetflowError as exc:
         raise PlacementError(f"{what} cannot be built for {device.id} ({device.description.name}): "  # type: ignore[union-attr]
                              f"{str(exc).rstrip('.')}; pin some of its nodes to another device, or compile with "
@@ -335,18 +335,19 @@ def _compile(sub_graph: Graph, backend: str, device: DeviceInstance | None, what
 def _refine(sub: Subgraph, present: bool) -> bool:
     """Replace a subgraph's per-node estimates by its compiled design's own model (kept in proportion).
 
-    Only for a subgraph its emulated chip's own driver runs, from an executable that states its
-    modelled time (``modelled_time() -> (seconds, source) | (seconds, source, interval)``): the run
-    will report that model's time, so the plan's estimate says the same.
+    Only for a subgraph its emulated chip's own driver runs, from an artifact whose backend states its
+    modelled time (``Backend.modelled_time``): the run will report that model's time, so the plan's
+    estimate says the same.
     """
-    modelled = getattr(sub.executable, "modelled_time", None)
-    if present or sub.driver == "emulated" or modelled is None or not sub.node_estimates:
+    if present or sub.driver == "emulated" or not sub.node_estimates:
         return False
-    seconds, source, *interval = modelled()
+    modelled = get_backend(sub.backend).modelled_time(sub.executable)
+    if modelled is None:
+        return False
+    seconds, source, every = modelled.seconds, modelled.source, modelled.interval
     total = sum(e.seconds for e in sub.node_estimates)
     shares = [e.seconds / total for e in sub.node_estimates] if total > 0 else [1 / len(sub.node_estimates)] * len(
         sub.node_estimates)
-    every = interval[0] if interval else seconds
     sub.node_estimates = [Estimate(seconds * share, source, every * share) for share in shares]
     return True
 

@@ -5,9 +5,10 @@ program, ``alloc`` / ``write`` / ``read`` buffers, ``launch`` a program on bound
 a ``Run`` that can be waited on), ``stats()`` and ``close()``. Every failure a device reports is a
 ``DeviceError`` naming the device, the program and the cause, and leaves the device usable.
 
-Drivers are found by backend name: registered ones, then ``hetflow.backends.<name>.driver`` (a module
-that registers itself on import), then the Python entry-point group ``hetflow.drivers`` (out-of-tree
-drivers: the entry point's name is the backend, its object a factory such as a ``BaseDevice`` subclass).
+Drivers are found by backend name in ``hetflow.registry``: registered in code, or declared under the
+entry-point group ``hetflow.drivers`` (built-ins in hetflow's pyproject.toml, out-of-tree drivers in
+their own: the entry point's name is the backend, its object a factory such as a ``BaseDevice``
+subclass). This module imports no backend.
 
 A driver built on ``BaseDevice`` supplies only ``compile`` (artifact -> Program), ``execute`` (inputs ->
 outputs) and, when its time is not wall-clock, ``model_time``; buffers live in host memory, runs are
@@ -23,9 +24,6 @@ so that a runtime can show it allocates nothing per item once its buffers are re
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import importlib.metadata
-import importlib.util
 import itertools
 import math
 import queue
@@ -38,11 +36,12 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
+from hetflow import registry
 from hetflow.ir import DType, Graph, TensorType, verify
 from hetflow.ir.errors import HetflowError
 from hetflow.targets import Cluster, DeviceInstance, MachineDescription, get_preset
 
-ENTRY_POINT_GROUP = "hetflow.drivers"
+ENTRY_POINT_GROUP = registry.DRIVERS_GROUP
 """The entry-point group out-of-tree drivers register under: ``name = backend``, ``value = "pkg.mod:Factory"``."""
 
 
@@ -679,48 +678,19 @@ def _view(slot: _Slot, port: Port) -> np.ndarray:
 DriverFactory = Callable[..., Device]
 """``factory(description, instance_id=..., host=...) -> Device``; a BaseDevice subclass is one."""
 
-_DRIVERS: dict[str, DriverFactory] = {}
-
-
 def register_driver(backend: str, factory: DriverFactory) -> None:
-    """Make ``factory`` the driver for ``backend``; registering a backend twice raises."""
-    if backend in _DRIVERS:
-        raise HetflowError(f"a driver for backend {backend!r} is registered twice")
-    _DRIVERS[backend] = factory
+    """Make ``factory`` the driver for ``backend`` in code (entry points are the usual way); twice raises."""
+    registry.drivers.register(backend, factory)
 
 
 def driver_factory(backend: str) -> DriverFactory | None:
-    """The driver for ``backend``: registered, built in (hetflow.backends.<name>.driver) or an entry point."""
-    if backend in _DRIVERS:
-        return _DRIVERS[backend]
-    module = f"hetflow.backends.{backend}.driver"
-    if backend.isidentifier() and importlib.util.find_spec(f"hetflow.backends.{backend}") is not None \
-            and importlib.util.find_spec(module) is not None:
-        importlib.import_module(module)
-        if backend not in _DRIVERS:
-            raise HetflowError(f"{module} did not register a driver for backend {backend!r}")
-        return _DRIVERS[backend]
-    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP, name=backend):
-        try:
-            factory = ep.load()
-        except Exception as exc:
-            raise HetflowError(f"the driver for backend {backend!r} from entry point {ep.value!r} "
-                               f"({ENTRY_POINT_GROUP}) failed to load: {type(exc).__name__}: {exc}") from exc
-        register_driver(backend, factory)
-        return factory
-    return None
+    """The driver for ``backend``: registered in code or declared under the ``hetflow.drivers`` entry points."""
+    return registry.drivers.find(backend)
 
 
 def available_drivers() -> list[str]:
-    """Backends a driver can be found for: registered, built in, or from entry points."""
-    import pkgutil
-
-    import hetflow.backends
-
-    builtin = [m.name for m in pkgutil.iter_modules(hetflow.backends.__path__)
-               if m.ispkg and importlib.util.find_spec(f"hetflow.backends.{m.name}.driver") is not None]
-    entry = [ep.name for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP)]
-    return sorted(set(_DRIVERS) | set(builtin) | set(entry))
+    """Backends a driver is registered or declared for."""
+    return registry.drivers.names()
 
 
 def open_device(target: MachineDescription | DeviceInstance | str, *, driver: str | None = None,

@@ -1,5 +1,16 @@
-"""Backends: per-chip code generators. Each declares which IR nodes it supports and compiles subgraphs."""
+"""Backends: per-chip code generators behind one contract (``base.Backend``), found through the registry."""
 
-from hetflow.backends.base import Backend, Executable, get_backend, register_backend
+from hetflow.backends.base import (
+    Artifact,
+    ArtifactError,
+    Backend,
+    Estimate,
+    Executable,
+    UnsupportedNodeError,
+    available_backends,
+    get_backend,
+    register_backend,
+)
 
-__all__ = ["Backend", "Executable", "get_backend", "register_backend"]
+__all__ = ["Artifact", "ArtifactError", "Backend", "Estimate", "Executable", "UnsupportedNodeError",
+           "available_backends", "get_backend", "register_backend"]

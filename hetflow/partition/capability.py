@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from hetflow.backends import Backend, get_backend
 from hetflow.ir import Graph, Node
 from hetflow.ir.errors import HetflowError
-from hetflow.targets import HOST_PRESET, DeviceInstance
+from hetflow.targets import DeviceInstance, is_this_host
 
 FALLBACK_BACKEND = "reference"
 """What the host runs when its own backend cannot: the NumPy interpreter runs every IR op."""
@@ -26,7 +26,7 @@ class PlacementError(HetflowError):
 
 def is_present(device: DeviceInstance) -> bool:
     """Whether ``device`` is this machine itself (its time can be measured), not a description to emulate."""
-    return device.description.name == HOST_PRESET
+    return is_this_host(device.description)
 
 
 def backend_or_none(name: str) -> Backend | None:

@@ -3,12 +3,15 @@
 In order of preference a node's time on a device is:
 
 1. ``measured``: a profile (``hetflow profile``) timed this op at this shape on this device;
-2. the device's backend's own model, with the source it names: a backend may define
-   ``estimate_node(node, description) -> (seconds, source) | (seconds, source, interval) | None``
-   (fpga_hls: its cycle model at the description's clock, ``model:hls-cycles``); None, or no such
-   method, falls through;
-3. ``model:profile``: the roofline scaled by what the profile measured for the op's family;
+2. ``model:profile``: the roofline scaled by what the profile measured for the op's family there;
+3. the own model of the backend that will run the node on that device (``Backend.estimate``; the
+   fallback backend's for a node the device's backend refuses), with the source it names
+   (fpga_hls: its cycle model, ``model:hls-cycles``; cpu_c and the reference interpreter: models
+   calibrated on this host); None falls through;
 4. ``model:roofline``: ``max(flops / peak[dtype], bytes / memory bandwidth)``.
+
+2 and 4 add the description's per-kernel launch overhead (``launch.kernel``); the partitioner
+charges ``launch.subgraph`` at every subgraph boundary.
 
 A transfer costs ``latency + bytes / bandwidth`` of the link between two endpoints (``model:link``).
 Symbolic dims (a batch) count as 1: estimates are per sample.
@@ -26,48 +29,16 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hetflow.backends import Backend
-from hetflow.ir import DType, Node, get_op
+from hetflow.backends import Backend, Estimate
+from hetflow.backends.base import compute_dtype, roofline
+from hetflow.ir import Node, get_op
 from hetflow.ir.errors import HetflowError
 from hetflow.partition.capability import backend_or_none
 from hetflow.targets import Link, MachineDescription
-from hetflow.targets.units import format_seconds
+
+__all__ = ["CostModel", "Estimate", "Profile", "compute_dtype", "link_tables", "roofline", "shape_key"]
 
 PROFILE_VERSION = 1
-
-
-@dataclass(frozen=True)
-class Estimate:
-    """A time in seconds and its source: ``measured`` or ``model:<name>``; ``interval``: seconds the device is
-    busy per item of a stream (the latency, unless the source models pipelining)."""
-
-    seconds: float
-    source: str
-    interval: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.interval is None:
-            object.__setattr__(self, "interval", self.seconds)
-
-    def __str__(self) -> str:
-        return f"{format_seconds(self.seconds)} ({self.source})"
-
-
-def compute_dtype(node: Node) -> DType:
-    """The dtype a node computes in: its first non-boolean operand's, else its first output's."""
-    for v in (*node.inputs, *node.outputs):
-        if v is not None and v.type.dtype is not DType.bool:
-            return v.type.dtype
-    return node.outputs[0].type.dtype if node.outputs else DType.float32
-
-
-def roofline(node: Node, desc: MachineDescription) -> float:
-    """Seconds for ``node`` at the chip's peak: compute-bound or memory-bound, whichever is slower."""
-    opdef = get_op(node.op)
-    flops = opdef.flop_count(node)
-    read, written = opdef.bytes_moved(node)
-    peak = desc.peak(compute_dtype(node)) or min(desc.peak_ops.values())
-    return max(flops / peak, (read + written) / desc.memory.bandwidth)
 
 
 def shape_key(node: Node) -> str:
@@ -112,21 +83,26 @@ class CostModel:
         self.profile = profile or Profile()
         self._backends: dict[str, Backend | None] = {}
 
-    def node(self, node: Node, desc: MachineDescription) -> Estimate:
+    def node(self, node: Node, desc: MachineDescription, backend: str | None = None) -> Estimate:
+        """``node``'s time on a chip of ``desc`` when ``backend`` runs it (default: the chip's own backend).
+
+        Capability names the backend that will really run the node there, the host fallback included, so a
+        node the chip's backend refuses is costed as the interpreter that takes it.
+        """
         measured = self.profile.times.get(desc.name)
         if measured:
             seconds = measured.get(shape_key(node))
             if seconds is not None:
                 return Estimate(seconds, "measured")
-        estimator = getattr(self._backend(desc.backend), "estimate_node", None)
-        found = estimator(node, desc) if estimator is not None else None
-        if found is not None:
-            seconds, source, *interval = found
-            return Estimate(float(seconds), source, float(interval[0]) if interval else None)
+        launch = desc.launch.kernel
         ratio = self.profile.family_ratio.get(desc.name, {}).get(get_op(node.op).family)
-        if ratio is not None:
-            return Estimate(roofline(node, desc) * ratio, "model:profile")
-        return Estimate(roofline(node, desc), "model:roofline")
+        if ratio is not None:  # measured on this very device: preferred to any model
+            return Estimate(launch + roofline(node, desc) * ratio, "model:profile")
+        runner = self._backend(backend or desc.backend)
+        found = runner.estimate(node, desc) if runner is not None else None
+        if found is not None:
+            return found
+        return Estimate(launch + roofline(node, desc), "model:roofline")
 
     @staticmethod
     def transfer(nbytes: int, link: Link) -> Estimate:

@@ -8,8 +8,8 @@ Layout of a plan directory::
     artifacts/<name>/    what a backend saved of its compiled form (when it can save one)
 
 Loading never compiles: a subgraph's executable comes from its backend's ``load_artifact(dir,
-graph)`` when the backend saved one, and otherwise from a backend that executes the IR as it is
-(the reference interpreter), which has nothing to compile. Every file is listed in the manifest
+graph)``; a backend that declares ``saves_artifacts`` writes one (the reference interpreter's is the
+subgraph's IR itself, so its directory is empty). Every file is listed in the manifest
 with its SHA-256, so a damaged directory is caught with a one-line error naming the file.
 """
 
@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from hetflow.backends import get_backend
 from hetflow.ir import DType, Graph, Node, Region, TensorType, Value
 from hetflow.ir.errors import HetflowError
 
@@ -197,17 +198,6 @@ def verify_checksums(root: Path, table: dict[str, str]) -> None:
 
 # ---------------------------------------------------------------- plans
 
-# Backends that execute the IR as it is: there is no compiled artifact, so loading one is not compiling.
-_INTERPRETERS = ("reference",)
-
-
-def _interpret(backend: str, graph: Graph) -> Any:
-    from hetflow.backends.reference import ReferenceExecutable
-
-    assert backend in _INTERPRETERS
-    return ReferenceExecutable(graph)
-
-
 def save_plan(plan: Any, root: Path) -> Path:
     """Write ``plan`` under ``root`` (created if needed; an existing manifest is replaced)."""
     from hetflow.partition.plan import Plan
@@ -222,10 +212,10 @@ def save_plan(plan: Any, root: Path) -> Path:
         assert sub.graph is not None
         files += [f"subgraphs/{f}" for f in write_graph(sub.graph, root / "subgraphs", sub.name, shared)]
         artifact = None
-        if sub.backend not in _INTERPRETERS and hasattr(sub.executable, "save_artifact"):
+        if get_backend(sub.backend).saves_artifacts:
             artifact = f"artifacts/{sub.name}"
             (root / artifact).mkdir(parents=True, exist_ok=True)
-            sub.executable.save_artifact(root / artifact)
+            get_backend(sub.backend).save_artifact(sub.executable, root / artifact)
             files += sorted(str(p.relative_to(root)) for p in (root / artifact).rglob("*") if p.is_file())
         subgraphs.append({
             "name": sub.name, "device": sub.device, "backend": sub.backend, "driver": sub.driver,
@@ -256,7 +246,6 @@ def save_plan(plan: Any, root: Path) -> Path:
 def load_plan(root: Path, *, recompile: bool = False) -> Any:
     """Read a plan written by ``save_plan``. Nothing is compiled unless ``recompile`` allows it for a
     backend that cannot load a saved artifact."""
-    from hetflow.backends import get_backend
     from hetflow.partition.cost import Estimate
     from hetflow.partition.plan import NodeChoice, Plan, PlanDevice, PlanEstimate, Subgraph, Transfer
     from hetflow.targets import MachineDescription
@@ -274,9 +263,7 @@ def load_plan(root: Path, *, recompile: bool = False) -> Any:
         for s in manifest["subgraphs"]:
             sub_graph = read_graph(root / "subgraphs", s["name"], main_arrays)
             if s["artifact"] is not None:
-                executable = get_backend(s["backend"]).load_artifact(root / s["artifact"], sub_graph)  # type: ignore[attr-defined]
-            elif s["backend"] in _INTERPRETERS:
-                executable = _interpret(s["backend"], sub_graph)
+                executable = get_backend(s["backend"]).load_artifact(root / s["artifact"], sub_graph)
             elif recompile:
                 executable = _recompile(s, sub_graph, by_id.get(s["device"]))
             else:
@@ -301,12 +288,9 @@ def load_plan(root: Path, *, recompile: bool = False) -> Any:
 
 def _recompile(entry: dict[str, Any], graph: Graph, device: Any) -> Any:
     """Compile a subgraph again as the plan did: for its chip's description when its chip's own driver runs it."""
-    from hetflow.backends import get_backend
-
     backend = get_backend(entry["backend"])
-    compile_for = getattr(backend, "compile_for", None)
-    if device is not None and not device.present and entry["driver"] == entry["backend"] and compile_for is not None:
-        return compile_for(graph, device.description)
+    if device is not None and not device.present and entry["driver"] == entry["backend"]:
+        return backend.compile(graph, device.description)
     return backend.compile(graph)
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from hetflow.backends import Executable
-from hetflow.devices import BaseDevice, ExecutableDevice, Program, register_driver
+from hetflow.backends import Executable, get_backend
+from hetflow.devices import BaseDevice, ExecutableDevice, Program
 from hetflow.ir import Graph
 from hetflow.ir.registry import _sample_bytes
 from hetflow.partition.cost import roofline
@@ -63,15 +63,15 @@ class EmulatedDevice(BaseDevice):
 
 
 def emulate(graph: Graph, description: MachineDescription) -> EmulatedArtifact:
-    """An artifact for ``graph`` computed by the reference interpreter, timed by ``description``'s roofline.
+    """An artifact for ``graph`` computed by the fallback backend (the interpreter), timed by ``description``'s roofline.
 
     Only the roofline: the device says ``model:roofline`` unless told otherwise, and a backend's own
     model belongs to that backend's driver (a plan brings its own estimates in its artifacts).
     """
-    from hetflow.backends.reference import ReferenceExecutable
+    from hetflow.partition.capability import FALLBACK_BACKEND
 
-    return EmulatedArtifact(ReferenceExecutable(graph), graph, [roofline(n, description) for n in graph.nodes],
-                            "model:roofline")
+    return EmulatedArtifact(get_backend(FALLBACK_BACKEND).compile(graph), graph,
+                            [roofline(n, description) for n in graph.nodes], "model:roofline")
 
 
 def batch_scale(graph: Graph, inputs: dict[str, np.ndarray]) -> float:
@@ -103,5 +103,4 @@ class HostDevice(ExecutableDevice):
         return backend.compile(graph)
 
 
-register_driver("emulated", EmulatedDevice)
-register_driver("host", HostDevice)
+# Both drivers are declared under the hetflow.drivers entry points in pyproject.toml.

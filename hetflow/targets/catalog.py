@@ -60,6 +60,8 @@ def render_description(desc: MachineDescription) -> str:
         ("host link", f"{link.kind}, {mark('host_link.bandwidth', format_quantity(link.bandwidth, 'B/s'))}, "
                       f"{mark('host_link.latency', format_seconds(link.latency))}"
                       + (", shared memory" if link.shared_memory else "")),
+        ("launch", mark("launch", f"{format_seconds(desc.launch.kernel)} per kernel, "
+                                  f"{format_seconds(desc.launch.subgraph)} per subgraph")),
         ("power", mark("tdp_watts", f"{desc.tdp_watts:g} W TDP")),
     ]
     if desc.isa:

@@ -10,9 +10,15 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import queue
 import re
+import statistics
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from hetflow.targets.schema import MachineDescription, parse_description
 
@@ -44,6 +50,8 @@ _ISA_OF_INTEREST = ("sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw
 _VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "0x41": "Arm", "0x61": "Apple", "0x51": "Qualcomm"}
 _ARM_PARTS = {"0xd03": "Cortex-A53", "0xd08": "Cortex-A72", "0xd0b": "Cortex-A76", "0xd0c": "Neoverse-N1",
               "0xd40": "Neoverse-V1", "0xd4f": "Neoverse-V2"}
+_KERNEL_LAUNCH_S = 2e-6  # used only when measure_launch is not run
+_SUBGRAPH_LAUNCH_S = 20e-6
 _BYTES_PER_S_PER_CORE = 8e9  # memory bandwidth estimate when nothing better is known
 _WATTS_PER_CORE = 5.0
 
@@ -100,9 +108,15 @@ def peak_rates(flags: set[str]) -> dict[str, int]:
 
 
 def describe_host(info: CpuInfo, *, threads: int, clock_hz: float | None, memory_bytes: int | None,
-                  cache_bytes: int | None, machine: str = "") -> MachineDescription:
-    """A machine description from detected facts; what was not detected is estimated and listed as such."""
+                  cache_bytes: int | None, machine: str = "",
+                  launch: tuple[float, float] | None = None) -> MachineDescription:
+    """A machine description from detected facts; what was not detected is estimated and listed as such.
+
+    ``launch``: measured (kernel, subgraph) launch overheads (``measure_launch``); without, estimates.
+    """
     estimates = ["peak_ops", "memory.bandwidth", "tdp_watts", "host_link.bandwidth"]
+    if launch is None:
+        launch, estimates = (_KERNEL_LAUNCH_S, _SUBGRAPH_LAUNCH_S), [*estimates, "launch"]
     cores = info.physical_cores or threads
     if clock_hz is None:
         clock_hz, estimates = 2.0e9, [*estimates, "clock_hz"]
@@ -125,14 +139,21 @@ def describe_host(info: CpuInfo, *, threads: int, clock_hz: float | None, memory
         "memory": {"capacity": memory_bytes, "bandwidth": bandwidth, "kind": "host DRAM"},
         "on_chip": {"capacity": cache_bytes, "kind": "caches"},
         "host_link": {"kind": "host memory", "bandwidth": bandwidth, "latency": 0, "shared_memory": True},
+        "launch": {"kernel": launch[0], "subgraph": launch[1]},
         "tdp_watts": cores * _WATTS_PER_CORE,
         "capability": {"ops": "*", "dtypes": ["float64", "float32", "float16", "bfloat16", "int64", "int32", "int16",
                                              "int8", "uint64", "uint32", "uint16", "uint8", "bool"]},
         "sources": ["detected from /proc/cpuinfo, /proc/meminfo and /sys/devices/system/cpu; "
-                    "peak = cores x clock x ops per cycle for the ISA flags (an estimate)"],
+                    "peak = cores x clock x ops per cycle for the ISA flags (an estimate); "
+                    "launch overheads measured on this host (measure_launch)"],
         "estimates": estimates,
     }
     return parse_description(data, source="detected host CPU")
+
+
+def is_this_host(description: MachineDescription) -> bool:
+    """Whether ``description`` is this machine's detected CPU (whose costs can be measured), not a chip described."""
+    return description.name == HOST_PRESET
 
 
 @functools.cache
@@ -148,7 +169,41 @@ def detect_host() -> MachineDescription:
         memory_bytes=_memory_bytes(),
         cache_bytes=_cache_bytes(),
         machine=platform.processor() or platform.machine(),
+        launch=measure_launch(),
     )
+
+
+def measure_launch(repeats: int = 201) -> tuple[float, float]:
+    """(kernel, subgraph) launch overheads of this host, measured: medians of ``repeats`` tries.
+
+    A kernel launched from host code costs at least one dispatch of a vectorized op from Python (timed: a
+    one-element NumPy add into a preallocated output); a subgraph is handed to a device's worker thread and
+    its completion signalled back (timed: a queue hand-off to a thread and an event back, as the runtime does).
+    """
+    a, out = np.ones(1, np.float32), np.empty(1, np.float32)
+    kernel = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        np.add(a, a, out=out)
+        kernel.append(time.perf_counter() - start)
+    jobs: queue.SimpleQueue = queue.SimpleQueue()
+
+    def worker() -> None:
+        for done in iter(jobs.get, None):
+            done.set()
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    handoff = []
+    for _ in range(repeats // 4 + 1):
+        done = threading.Event()
+        start = time.perf_counter()
+        jobs.put(done)
+        done.wait()
+        handoff.append(time.perf_counter() - start)
+    jobs.put(None)
+    thread.join()
+    return statistics.median(kernel), statistics.median(handoff)
 
 
 def _read(path: str | Path) -> str | None:

@@ -115,6 +115,20 @@ class HostLink(_Model):
     shared_memory: bool = Field(False, description="true when the device reads host memory in place (no copy)")
 
 
+class Launch(_Model):
+    """Fixed costs of starting work on the device, whatever the work: what a roofline leaves out."""
+
+    kernel: Seconds = Field(description="seconds to start one kernel (one op or fused group), e.g. '4 us'")
+    subgraph: Seconds = Field(description="seconds to hand the device one subgraph and learn it finished, e.g. '10 us'")
+
+    @field_validator("kernel", "subgraph")
+    @classmethod
+    def _not_negative(cls, v: float) -> float:
+        if not 0 <= v < 1:
+            raise ValueError(f"expected a launch overhead between 0 and 1 s, got {v!r} s")
+        return v
+
+
 # ---------------------------------------------------------------- capability rules
 
 
@@ -298,6 +312,7 @@ class MachineDescription(_Model):
     memory: Memory
     on_chip: OnChip
     host_link: HostLink
+    launch: Launch
     tdp_watts: Watts = Field(description="thermal design power in watts")
     resources: dict[str, PositiveInt] = Field(default_factory=dict,
                                               description="board resources by name, e.g. dsp = 12288, lut = 1728000")

@@ -9,6 +9,7 @@ import pytest
 from devices.conformance import DeviceConformance
 
 import hetflow.devices as devices
+from hetflow import registry
 from hetflow.backends.reference.driver import ReferenceDevice
 from hetflow.devices import BaseDevice, DeviceError, open_device, register_driver
 from hetflow.ir.errors import HetflowError
@@ -75,11 +76,11 @@ def test_an_out_of_tree_driver_comes_from_an_entry_point(monkeypatch):
         return real(**kw)
 
     monkeypatch.setattr(importlib.metadata, "entry_points", fake)
-    monkeypatch.delitem(devices._DRIVERS, "oot_demo", raising=False)
+    registry.drivers.unregister("oot_demo")
     assert "oot_demo" in devices.available_drivers()
     with open_device("host/cpu", driver="oot_demo") as dev:
         assert isinstance(dev, ReferenceDevice)
-    monkeypatch.delitem(devices._DRIVERS, "oot_demo")
+    registry.drivers.unregister("oot_demo")
 
 
 def test_a_broken_entry_point_is_reported_not_swallowed(monkeypatch):

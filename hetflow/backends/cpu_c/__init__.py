@@ -11,26 +11,32 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from hetflow.backends.base import register_backend
+from hetflow.backends.base import Artifact, ArtifactError, Backend, Estimate
 from hetflow.backends.cpu_c import table
 from hetflow.backends.cpu_c.compiler import BASE_FLAGS, CompileError, CompilerNotFoundError, Toolchain
+from hetflow.backends.cpu_c.cost import kernel_estimate
 from hetflow.backends.cpu_c.executable import CpuCExecutable, Placement
 from hetflow.config import get_config
 from hetflow.ir import Graph, Node
 from hetflow.ir.errors import HetflowError
+from hetflow.targets import MachineDescription
 
 
-class CpuCBackend:
-    """Generates C + OpenMP for the host CPU."""
+class CpuCBackend(Backend):
+    """Generates C + OpenMP for the host CPU; nodes outside its table run on the reference interpreter."""
 
     name = "cpu_c"
+    falls_back = True
+    saves_artifacts = True
 
     def supports(self, node: Node) -> str | None:
         return table.supports(node)
 
-    def compile(self, graph: Graph, *, threads: int | None = None, fallback: str = "reference",
-                cflags: tuple[str, ...] = (), profile: bool = False, **options: Any) -> CpuCExecutable:
-        """Compile ``graph``. ``threads``: OpenMP threads (default: config.num_threads, else all cores);
+    def compile(self, graph: Graph, description: MachineDescription | None = None, *, threads: int | None = None,
+                fallback: str = "reference", cflags: tuple[str, ...] = (), profile: bool = False,
+                **options: Any) -> CpuCExecutable:
+        """Compile ``graph`` for this host (``description`` is not needed: the code is built for the CPU it runs on).
+        ``threads``: OpenMP threads (default: config.num_threads, else all cores);
         ``fallback="error"`` refuses nodes outside the table instead of running them on the reference
         backend; ``cflags`` are appended to the compiler flags; ``profile`` times every fused unit."""
         if fallback not in ("reference", "error"):
@@ -39,12 +45,18 @@ class CpuCBackend:
         return CpuCExecutable(graph, threads=threads if threads is not None else get_config().num_threads,
                               toolchain=toolchain, profile=profile, fallback=fallback)
 
+    def estimate(self, node: Node, description: MachineDescription) -> Estimate | None:
+        """The generated kernel's time on a CPU of ``description``: see ``cost.py``."""
+        return kernel_estimate(node, description)
+
+    def save_artifact(self, artifact: Artifact, directory: Path) -> None:
+        """Every compiled specialization, its C and the runtime library (``CpuCExecutable.save_artifact``)."""
+        if not isinstance(artifact, CpuCExecutable):
+            raise ArtifactError(f"cpu_c saves a CpuCExecutable, not {type(artifact).__name__}")
+        artifact.save_artifact(directory)
 
     def load_artifact(self, directory: Path, graph: Graph) -> CpuCExecutable:
-        """A compiled graph written by ``CpuCExecutable.save_artifact``, loaded without compiling."""
+        """A compiled graph written by ``save_artifact``, loaded without compiling."""
         return CpuCExecutable.load(directory, graph, Toolchain())
-
-
-register_backend("cpu_c", CpuCBackend)
 
 __all__ = ["CompileError", "CompilerNotFoundError", "CpuCBackend", "CpuCExecutable", "Placement", "Toolchain"]

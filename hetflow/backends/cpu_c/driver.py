@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hetflow.backends.cpu_c import CpuCBackend
 from hetflow.backends.cpu_c.executable import CpuCExecutable
-from hetflow.devices import ExecutableDevice, register_driver
+from hetflow.devices import ExecutableDevice
 from hetflow.ir import Graph
 from hetflow.targets import MachineDescription
 
@@ -31,4 +31,5 @@ class CpuCDevice(ExecutableDevice):
         return CpuCBackend().compile(graph, threads=self.threads)
 
 
-register_driver("cpu_c", CpuCDevice)
+# Registered through the hetflow.drivers entry point in pyproject.toml.
+__all__ = ["CpuCDevice"]

@@ -7,9 +7,10 @@ a ``Design``; ``layers.py`` gives each layer its C++ configuration, its bit-exac
 them; ``estimate.py`` is the ``model:hls-cycles`` cycle and resource model; ``driver.py`` is the
 device; ``export.py`` writes a Vitis HLS project; ``precision.py`` traces where precision is lost.
 
-The partitioner asks the backend two more things, both driven by the board's description:
-``estimate_node`` (a node's ``model:hls-cycles`` time, for the cost model) and ``compile_for`` (the
-design a board of that description runs, which its driver executes as a C simulation).
+Beyond ``supports`` and ``compile``, the backend declares (``base.Backend``): ``estimate`` (a node's
+``model:hls-cycles`` time on a board, for the cost model), ``modelled_time`` (a compiled design's),
+and saved artifacts. ``compile(graph, description)`` builds the design a board of that description
+runs (``compile_for``), which its driver executes as a C simulation.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from hetflow.backends.base import register_backend
+from hetflow.backends.base import Artifact, ArtifactError, Backend, Estimate
 from hetflow.backends.fpga_hls import table
 from hetflow.backends.fpga_hls.config import Architecture, HLSConfig, HLSConfigError, ReuseFactorWarning
 from hetflow.backends.fpga_hls.csim import CompileError, CompilerNotFoundError, Toolchain
@@ -45,16 +46,19 @@ def resolve_target(target: MachineDescription | str) -> MachineDescription:
     return description
 
 
-class FpgaHlsBackend:
+class FpgaHlsBackend(Backend):
     """Generates HLS C++ (Vitis style, ap_fixed) for an FPGA board; runs it as a g++ C simulation."""
 
     name = "fpga_hls"
+    time_source = TIME_SOURCE
+    saves_artifacts = True
 
     def supports(self, node: Node) -> str | None:
         return table.supports(node)
 
-    def compile(self, graph: Graph, *, config: HLSConfig | dict[str, Any] | None = None,
-                target: MachineDescription | str = DEFAULT_TARGET, fit: Literal["error", "fold", "ignore"] = "error",
+    def compile(self, graph: Graph, description: MachineDescription | None = None, *,
+                config: HLSConfig | dict[str, Any] | None = None, target: MachineDescription | str = DEFAULT_TARGET,
+                fit: Literal["error", "fold", "ignore"] = "error",
                 toolchain: Toolchain | None = None, build: bool = True, name: str | None = None,
                 **options: Any) -> FpgaExecutable:
         """Lower, estimate and (``build``) compile the C simulation of ``graph`` for ``target``.
@@ -62,11 +66,14 @@ class FpgaHlsBackend:
         ``fit="error"`` refuses a design that does not fit the board; ``fit="fold"`` first raises the
         reuse factors of the layers using most of the exhausted resource; ``fit="ignore"`` only estimates
         (``estimate.fits`` says whether it would fit: for sweeps and reports). Every node must be in the
-        table: ``hf.compile(graph, cluster)`` keeps the others on a CPU.
+        table: ``hf.compile(graph, cluster)`` keeps the others on a CPU. With ``description``, the design a board of
+        that description runs (``compile_for``: folded to fit, ``target`` and ``fit`` unused).
         """
         if options:
             raise HLSConfigError(f"fpga_hls.compile: unknown option(s) {sorted(options)}; it takes config, target, "
                                  f"fit, toolchain, build, name")
+        if description is not None:
+            return self.compile_for(graph, description, config=config, toolchain=toolchain, build=build, name=name)
         if fit not in ("error", "fold", "ignore"):
             raise HLSConfigError(f"fpga_hls.compile: fit must be 'error', 'fold' or 'ignore', got {fit!r}")
         verify(graph)
@@ -91,21 +98,34 @@ class FpgaHlsBackend:
         design, est, notes = fit_design(graph, description, config, name=name)
         return FpgaExecutable(graph, design, est, toolchain=toolchain, build=build, notes=notes)
 
+    def save_artifact(self, artifact: Artifact, directory: Path) -> None:
+        """The generated sources, the C simulation library and the design's settings."""
+        if not isinstance(artifact, FpgaExecutable):
+            raise ArtifactError(f"fpga_hls saves an FpgaExecutable, not {type(artifact).__name__}")
+        artifact.save_artifact(directory)
+
     def load_artifact(self, directory: Path, graph: Graph) -> FpgaExecutable:
-        """A design written by ``FpgaExecutable.save_artifact``, loaded without running a compiler."""
+        """A design written by ``save_artifact``, loaded without running a compiler."""
         return FpgaExecutable.load(directory, graph)
 
-    def estimate_node(self, node: Node, description: MachineDescription) -> tuple[float, str, float] | None:
-        """(latency, source, interval) of one sample of ``node`` alone on the board, as ``compile_for`` would build
-        it, from the cycle model at the description's clock: the interval is the design's II, how often it takes a
-        new sample. None when the table lacks the node or no design of it fits the board."""
+    def modelled_time(self, artifact: Artifact) -> Estimate | None:
+        """One sample of the compiled design by its cycle model, the interval being its II."""
+        if not isinstance(artifact, FpgaExecutable):
+            return None
+        latency, source, interval = artifact.modelled_time()
+        return Estimate(latency, source, interval)
+
+    def estimate(self, node: Node, description: MachineDescription) -> Estimate | None:
+        """One sample of ``node`` alone on the board, as ``compile_for`` would build it, from the cycle model at the
+        description's clock: the interval is the design's II, how often it takes a new sample. None when the table
+        lacks the node, the description is not an FPGA board, or no design of it fits the board."""
         if description.backend != self.name or table.supports(node) is not None:
             return None
         try:
             _, est, _ = fit_design(node_graph(node), description)
         except (LoweringError, HLSConfigError, FixedPointError, DesignDoesNotFit):
             return None
-        return est.run_seconds(1), est.time_source, est.ii_s
+        return Estimate(est.run_seconds(1), est.time_source, est.ii_s)
 
 
 def fit_design(graph: Graph, description: MachineDescription, config: HLSConfig | dict[str, Any] | None = None, *,
@@ -130,8 +150,6 @@ def fit_design(graph: Graph, description: MachineDescription, config: HLSConfig 
     est.check_fit(design)  # raises when the last candidate does not fit either
     return design, est, notes
 
-
-register_backend("fpga_hls", FpgaHlsBackend)
 
 __all__ = ["DEVICE_ARCHITECTURES", "TIME_SOURCE", "CompileError", "CompilerNotFoundError", "Design", "DesignDoesNotFit",
            "DesignEstimate", "FixedType", "FpgaExecutable", "FpgaHlsBackend", "HLSConfig", "HLSConfigError",

@@ -16,7 +16,7 @@ import numpy as np
 
 from hetflow.backends.fpga_hls import FpgaExecutable, FpgaHlsBackend, HLSConfig
 from hetflow.backends.fpga_hls.estimate import TIME_SOURCE, estimate
-from hetflow.devices import BaseDevice, Program, register_driver
+from hetflow.devices import BaseDevice, Program
 from hetflow.ir import Graph, verify
 from hetflow.targets import MachineDescription
 
@@ -53,4 +53,5 @@ class FpgaHlsDevice(BaseDevice):
         return exe.estimate.run_seconds(samples)
 
 
-register_driver("fpga_hls", FpgaHlsDevice)
+# Registered through the hetflow.drivers entry point in pyproject.toml.
+__all__ = ["FpgaHlsDevice"]

@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hetflow.backends.base import register_backend
+from hetflow.backends.base import Artifact, Backend, Estimate
 from hetflow.backends.nvdla import table
 from hetflow.backends.nvdla.hw import NvdlaConfig, NvdlaConfigError, from_description, sweep_config
 from hetflow.backends.nvdla.loadable import LoadableError, load, save
@@ -22,6 +22,7 @@ from hetflow.backends.nvdla.lower import NvdlaLoweringError, NvdlaUnsupportedErr
 from hetflow.backends.nvdla.perf import TIME_SOURCE, ConvShape, conv_layer, engine_layer
 from hetflow.backends.nvdla.runtime import NvdlaExecutable, write_engine_trace
 from hetflow.ir import Graph, Node, verify
+from hetflow.ir.errors import HetflowError
 from hetflow.targets import MachineDescription, get_preset
 
 DEFAULT_TARGET = "nvidia/nvdla-full"
@@ -35,19 +36,29 @@ def resolve_target(target: MachineDescription | str) -> MachineDescription:
     return description
 
 
-class NvdlaBackend:
+class NvdlaBackend(Backend):
     """Compiles quantized IR graphs for an NVDLA configuration."""
 
     name = "nvdla"
+    time_source = TIME_SOURCE
+    saves_artifacts = True
 
     def supports(self, node: Node) -> str | None:
         return table.supports(node)
 
-    def compile(self, graph: Graph, *, target: MachineDescription | str = DEFAULT_TARGET,
-                **options: Any) -> NvdlaExecutable:
+    def compile(self, graph: Graph, description: MachineDescription | None = None, *,
+                target: MachineDescription | str = DEFAULT_TARGET, **options: Any) -> NvdlaExecutable:
         if options:
             raise NvdlaConfigError(f"nvdla.compile: unknown option(s) {sorted(options)}; it takes target")
-        return self.compile_for(graph, resolve_target(target))
+        return self.compile_for(graph, description if description is not None else resolve_target(target))
+
+    def modelled_time(self, artifact: Artifact) -> Estimate | None:
+        return Estimate(artifact.seconds, TIME_SOURCE) if isinstance(artifact, NvdlaExecutable) else None
+
+    def save_artifact(self, artifact: Artifact, directory: Path) -> None:
+        if not isinstance(artifact, NvdlaExecutable):
+            raise LoadableError(f"nvdla saves NvdlaExecutables, not {type(artifact).__name__}")
+        save_artifact(artifact, directory)
 
     def compile_for(self, graph: Graph, description: MachineDescription) -> NvdlaExecutable:
         verify(graph)
@@ -55,20 +66,26 @@ class NvdlaBackend:
         loadable, blobs = lower(graph, config)
         return NvdlaExecutable(graph, loadable, blobs, config)
 
-    def load_artifact(self, directory: Path, graph: Graph, description: MachineDescription) -> NvdlaExecutable:
-        """A loadable written by ``save_artifact``, checked on load."""
+    def load_artifact(self, directory: Path, graph: Graph,
+                      description: MachineDescription | None = None) -> NvdlaExecutable:
+        """A loadable written by ``save_artifact``, checked on load; for the configuration it names unless given."""
         loadable, blobs = load(directory)
+        if description is None:
+            try:
+                description = get_preset(str(loadable.config.get("name")))
+            except HetflowError:
+                raise LoadableError(f"{directory}: the loadable is for {loadable.config.get('name')!r}, which is not "
+                                    f"a preset; give its description") from None
         return NvdlaExecutable(graph, loadable, blobs, from_description(resolve_target(description)))
 
-    def estimate_node(self, node: Node, description: MachineDescription) -> tuple[float, str, float] | None:
+    def estimate(self, node: Node, description: MachineDescription) -> Estimate | None:
         """One node alone on the configuration, from ``model:nvdla-perf``; None when it cannot run there."""
         if description.backend != self.name or description.nvdla is None:
             return None
         config = from_description(description)
         if table.supports_on(node, config) is not None:
             return None
-        seconds = _node_cycles(node, config) / config.clock_hz
-        return seconds, TIME_SOURCE, seconds
+        return Estimate(_node_cycles(node, config) / config.clock_hz, TIME_SOURCE)
 
 
 def save_artifact(exe: NvdlaExecutable, directory: Path) -> list[Path]:
@@ -94,8 +111,6 @@ def _node_cycles(node: Node, config: NvdlaConfig) -> float:
     throughput = config.pdp_throughput if node.op == "max_pool" else config.sdp_throughput
     return engine_layer(node.name, elements, elements + out, throughput, config).cycles
 
-
-register_backend("nvdla", NvdlaBackend)
 
 __all__ = ["DEFAULT_TARGET", "TIME_SOURCE", "LoadableError", "NvdlaBackend", "NvdlaConfig", "NvdlaConfigError",
            "NvdlaExecutable", "NvdlaLoweringError", "NvdlaUnsupportedError", "from_description", "lower",

@@ -15,7 +15,7 @@ import numpy as np
 
 from hetflow.backends.nvdla import NvdlaBackend, NvdlaExecutable
 from hetflow.backends.nvdla.perf import TIME_SOURCE
-from hetflow.devices import BaseDevice, Program, register_driver
+from hetflow.devices import BaseDevice, Program
 from hetflow.ir import Graph, get_op, verify
 from hetflow.ir.types import TensorType
 from hetflow.targets import MachineDescription
@@ -79,5 +79,3 @@ def _executable(program: Program, inputs: dict[str, np.ndarray]) -> NvdlaExecuta
     handle = program.handle
     return handle.for_inputs(inputs) if isinstance(handle, PerShape) else handle
 
-
-register_driver("nvdla", NvdlaDevice)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from hetflow.backends.reference.interpreter import ReferenceExecutable
-from hetflow.devices import ExecutableDevice, register_driver
+from hetflow.devices import ExecutableDevice
 from hetflow.ir import Graph
 
 
@@ -19,4 +19,5 @@ class ReferenceDevice(ExecutableDevice):
         return ReferenceExecutable(graph)
 
 
-register_driver("reference", ReferenceDevice)
+# Registered through the hetflow.drivers entry point in pyproject.toml.
+__all__ = ["ReferenceDevice"]

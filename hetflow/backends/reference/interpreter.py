@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hetflow.backends.base import Artifact, Backend, Estimate
+from hetflow.backends.reference.cost import interpreter_estimate
 from hetflow.ir import Graph, Node, OpDef, get_op
 from hetflow.ir.errors import HetflowError
+from hetflow.targets import MachineDescription
 
 
 @dataclass
@@ -73,13 +77,25 @@ class ReferenceExecutable:
         return {name: np.asarray(env[s]) for name, s in self._output_slots}
 
 
-class ReferenceBackend:
-    """Runs every registered IR op, on the host, with NumPy."""
+class ReferenceBackend(Backend):
+    """Runs every registered IR op, on the host, with NumPy: the oracle every other backend is checked against."""
 
     name = "reference"
+    saves_artifacts = True  # the IR is the artifact: a saved plan's subgraph graph is all it needs
 
     def supports(self, node: Node) -> str | None:
         return None
 
-    def compile(self, graph: Graph, **options: Any) -> ReferenceExecutable:
+    def compile(self, graph: Graph, description: MachineDescription | None = None, **options: Any) -> ReferenceExecutable:
         return ReferenceExecutable(graph)
+
+    def save_artifact(self, artifact: Artifact, directory: Path) -> None:
+        """Nothing to write: the plan saves the subgraph's IR, which is all the interpreter runs."""
+
+    def load_artifact(self, directory: Path, graph: Graph) -> ReferenceExecutable:
+        """The interpreter for ``graph`` (prepared, not compiled)."""
+        return ReferenceExecutable(graph)
+
+    def estimate(self, node: Node, description: MachineDescription) -> Estimate | None:
+        """The interpreter's own time on a CPU: see ``cost.py``."""
+        return interpreter_estimate(node, description)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from pathlib import Path
 from typing import Any
@@ -12,13 +13,18 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
 from hetflow.frontends.context import Ctx
+from hetflow.frontends.onnx.symbolic import propagate
 from hetflow.frontends.onnx.table import attribute_names, lookup
 from hetflow.ir import DType, Graph, Value
 from hetflow.ir.errors import HetflowError, ModelError
+from hetflow.ir.types import MAX_DIM
 from hetflow.passes import run_passes
 
 IMPORT_PASSES = ("constant_fold", "dce", "cse", "dce")
 """Run after import: weights built by ConstantOfShape become constants here."""
+
+MAX_OPSET = 2**31 - 1
+"""Opset versions beyond the newest onnx knows are accepted (a newer exporter); beyond this none can exist."""
 
 _ONNX_DTYPES = {
     onnx.TensorProto.FLOAT: DType.float32, onnx.TensorProto.DOUBLE: DType.float64,
@@ -57,17 +63,37 @@ def read_model(source: str | Path | bytes | onnx.ModelProto) -> onnx.ModelProto:
         raise ModelError(f"{where}: not an ONNX model (no graph found)")
     if model.ir_version == 0:
         raise ModelError(f"{where}: not an ONNX model (ir_version is missing)")
+    _check_names(model.graph, where)
     return model
 
 
+def _check_names(graph: onnx.GraphProto, where: str) -> None:
+    """Every name in the graph is text: protobuf hands back a string field that is not UTF-8 as bytes."""
+    names: list[Any] = [graph.name]
+    for node in graph.node:
+        names += [node.name, node.op_type, node.domain, *node.input, *node.output, *(a.name for a in node.attribute)]
+    names += [v.name for v in (*graph.input, *graph.output, *graph.value_info, *graph.initializer)]
+    bad = next((n for n in names if not isinstance(n, str) or not n.isprintable()), None)
+    if bad is not None:
+        raise ModelError(f"{where}: the name {bad!r} is not printable UTF-8 text; the file is damaged")
+
+
 def _value_info_type(vi: onnx.ValueInfoProto, where: str) -> tuple[DType, tuple[int | str, ...] | None]:
+    """An input's declared type. A negative dim (exporters write -1 for "any") is symbolic, as a missing one is;
+    a dim larger than MAX_DIM is refused here, before anything is sized from it."""
+    if vi.type.WhichOneof("value") != "tensor_type":
+        kind = vi.type.WhichOneof("value") or "no type"
+        raise ModelError(f"{where}: input '{vi.name}' is a {kind}; hetflow imports tensor inputs only")
     t = vi.type.tensor_type
     dtype = onnx_dtype(t.elem_type, f"{where}: input '{vi.name}'")
     if not t.HasField("shape"):
         return dtype, None
     dims: list[int | str] = []
     for i, d in enumerate(t.shape.dim):
-        if d.HasField("dim_value"):
+        if d.HasField("dim_value") and d.dim_value >= 0:
+            if d.dim_value > MAX_DIM:
+                raise ModelError(f"{where}: input '{vi.name}' declares dim {i} = {d.dim_value}, "
+                                 f"larger than any tensor hetflow can hold ({MAX_DIM})")
             dims.append(int(d.dim_value))
         else:
             dims.append(d.dim_param or f"{vi.name}_{i}")
@@ -83,7 +109,7 @@ def import_model(
     """Import an ONNX model. ``bind`` turns the named graph inputs into constants (specialization)."""
     model = read_model(source)
     where = "<model>" if isinstance(source, (bytes, onnx.ModelProto)) else str(source)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+    opset = _default_opset(model, where)
     domains = {o.domain: o.version for o in model.opset_import if o.domain not in ("", "ai.onnx")}
     graph = Graph(model.graph.name or "model")
     env: dict[str, Value] = {}
@@ -109,6 +135,15 @@ def import_model(
     return run_passes(graph, passes)
 
 
+def _default_opset(model: onnx.ModelProto, where: str) -> int:
+    """The model's ai.onnx opset (1 when it imports none); a version no opset ever had is a ModelError."""
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 1)
+    if not 1 <= opset <= MAX_OPSET:
+        raise ModelError(f"{where}: opset_import names ai.onnx version {opset}; versions run from 1 "
+                         f"(this onnx knows up to {onnx.defs.onnx_opset_version()})")
+    return opset
+
+
 def _named_output(graph: Graph, value: Value, name: str) -> Value:
     """The value under the ONNX output's name; never renames a graph input, a constant or another output."""
     if value.name == name:
@@ -119,22 +154,59 @@ def _named_output(graph: Graph, value: Value, name: str) -> Value:
     return graph.add_node("identity", [value], name=name, output_names=[name]).outputs[0]
 
 
-def _attributes(node: onnx.NodeProto, where: str, subgraphs: set[str] | None = None) -> dict[str, Any]:
-    """The node's attributes as Python values; a subgraph stays a GraphProto where ``subgraphs`` names it."""
+_A = onnx.AttributeProto
+ATTRIBUTE_KINDS: dict[str, tuple[int, ...]] = {
+    "int": (_A.INT,), "int | None": (_A.INT,),
+    "float": (_A.FLOAT, _A.INT), "float | None": (_A.FLOAT, _A.INT),
+    "str": (_A.STRING,), "str | None": (_A.STRING,),
+    "Ints": (_A.INTS,), "Sequence[int]": (_A.INTS,), "Sequence[int] | None": (_A.INTS,), "list[int] | None": (_A.INTS,),
+    "Sequence[float]": (_A.FLOATS,), "Sequence[float] | None": (_A.FLOATS,),
+    "Sequence[str] | None": (_A.STRINGS,),
+    "np.ndarray | None": (_A.TENSOR,), "onnx.GraphProto | None": (_A.GRAPH,),
+}
+"""A mapping parameter's annotation -> the attribute kinds it accepts (an INT where a FLOAT is expected is
+widened); an annotation not listed here accepts any kind."""
+
+
+def _attribute_kinds(fn: Any) -> dict[str, tuple[int, ...]]:
+    """Per keyword parameter of a mapping function, the attribute kinds it accepts."""
+    params = inspect.signature(fn).parameters.values()
+    return {p.name: ATTRIBUTE_KINDS[str(p.annotation)] for p in params
+            if p.kind is inspect.Parameter.KEYWORD_ONLY and str(p.annotation) in ATTRIBUTE_KINDS}
+
+
+def _attributes(node: onnx.NodeProto, where: str, fn: Any) -> dict[str, Any]:
+    """The node's attributes as Python values, each checked against the kind the mapping expects."""
+    kinds = _attribute_kinds(fn)
     attrs: dict[str, Any] = {}
     for a in node.attribute:
-        is_graph = a.type == onnx.AttributeProto.GRAPH or a.type == onnx.AttributeProto.GRAPHS
-        if is_graph and a.name not in (subgraphs or set()):
+        wanted = kinds.get(a.name)
+        if wanted is not None and a.type not in wanted:
+            got = _A.AttributeType.Name(a.type) if a.type in _A.AttributeType.values() else str(a.type)
+            expected = " or ".join(_A.AttributeType.Name(k) for k in wanted)
+            raise ModelError(f"{where}: attribute '{a.name}' is {got}, expected {expected}")
+        if a.type == _A.GRAPHS or (a.type == _A.GRAPH and wanted is None):
             raise ModelError(f"{where}: attribute '{a.name}' holds a subgraph; control flow is not supported")
+        value = _attribute_value(a, where)
+        attrs[a.name] = float(value) if a.type == _A.INT and wanted and wanted[0] == _A.FLOAT else value
+    return attrs
+
+
+def _attribute_value(a: onnx.AttributeProto, where: str) -> Any:
+    """One attribute as a Python value; a tensor that cannot be decoded or a non-UTF-8 string is a ModelError."""
+    try:
         value = onnx.helper.get_attribute_value(a)
         if isinstance(value, bytes):
-            value = value.decode()
-        elif isinstance(value, onnx.TensorProto):
-            value = numpy_helper.to_array(value)
-        elif isinstance(value, list) and value and isinstance(value[0], bytes):
-            value = [v.decode() for v in value]
-        attrs[a.name] = value
-    return attrs
+            return value.decode()
+        if isinstance(value, onnx.TensorProto):
+            return numpy_helper.to_array(value)
+        if isinstance(value, list) and value and isinstance(value[0], bytes):
+            return [v.decode() for v in value]
+        return value
+    except UnicodeDecodeError:
+        raise ModelError(f"{where}: attribute '{a.name}' holds a string that is not UTF-8") from None
+    except Exception as exc:  # noqa: BLE001 - onnx raises assorted types for malformed tensors
+        raise ModelError(f"{where}: attribute '{a.name}' cannot be read: {type(exc).__name__}: {exc}") from None
 
 
 def _import_node(graph: Graph, env: dict[str, Value], node: onnx.NodeProto, index: int, opset: int, where: str,
@@ -154,7 +226,8 @@ def _import_node(graph: Graph, env: dict[str, Value], node: onnx.NodeProto, inde
             raise ModelError(f"{here}: input '{i}' is not defined before this node")
     while inputs and inputs[-1] is None:
         inputs.pop()
-    attrs = _attributes(node, here, attribute_names(mapping.fn))
+    _check_against_schema(node, inputs, domain_opset, here)
+    attrs = _attributes(node, here, mapping.fn)
     unknown = set(attrs) - attribute_names(mapping.fn)
     if unknown:
         raise ModelError(f"{here}: attribute(s) {sorted(unknown)} are not supported by hetflow's mapping")
@@ -180,3 +253,57 @@ def _import_node(graph: Graph, env: dict[str, Value], node: onnx.NodeProto, inde
         if id(value.producer) in new_nodes if value.producer is not None else all(value is not v for v in inputs):
             graph.rename(value, out_name)
         env[out_name] = value
+    if len(node.output) == 1 and node.output[0] in env:
+        propagate(node.op_type, inputs, env[node.output[0]], attrs)
+
+
+_SCHEMA_MISSING = object()
+
+
+@functools.cache
+def _schema(op_type: str, domain: str, opset: int) -> Any:
+    """ONNX's own schema of the op at this opset (``_SCHEMA_MISSING`` for a custom op or an opset onnx lacks)."""
+    if not 1 <= opset <= MAX_OPSET:  # a custom domain's version, not checked as ai.onnx's is
+        return _SCHEMA_MISSING
+    try:
+        return onnx.defs.get_schema(op_type, opset, domain)
+    except onnx.defs.SchemaError:
+        return _SCHEMA_MISSING
+
+
+@functools.cache
+def _type_name(dtype: DType) -> str:
+    """An IR dtype as ONNX's schemas write it: ``tensor(float)``."""
+    elem = next((k for k, v in _ONNX_DTYPES.items() if v is dtype), None)
+    return f"tensor({dtype})" if elem is None else f"tensor({onnx.TensorProto.DataType.Name(elem).lower()})"
+
+
+def _check_against_schema(node: onnx.NodeProto, inputs: list[Value | None], opset: int, where: str) -> None:
+    """Required inputs present, and every input's element type one the ONNX schema allows (the same type
+    where the schema ties inputs together), so that no mapping or kernel meets an input it cannot take."""
+    schema = _schema(node.op_type, "" if node.domain == "ai.onnx" else node.domain, opset)
+    if schema is _SCHEMA_MISSING or not schema.inputs:
+        return
+    Option = onnx.defs.OpSchema.FormalParameterOption
+    formals = schema.inputs
+    if len(inputs) > len(formals) and formals[-1].option != Option.Variadic:
+        raise ModelError(f"{where}: {len(inputs)} inputs given, {node.op_type}-{schema.since_version} takes "
+                         f"at most {len(formals)}")
+    allowed = {c.type_param_str: set(c.allowed_type_strs) for c in schema.type_constraints}
+    bound: dict[str, DType] = {}
+    for i, formal in enumerate(formals):
+        if i >= len(inputs) or inputs[i] is None:
+            if formal.option == Option.Single:
+                raise ModelError(f"{where}: required input {i} ('{formal.name}') is missing")
+            continue
+        values = inputs[i:] if formal.option == Option.Variadic else inputs[i:i + 1]
+        for value in values:
+            if value is None:
+                continue
+            dtype = value.type.dtype
+            if _type_name(dtype) not in allowed.get(formal.type_str, {formal.type_str}):
+                raise ModelError(f"{where}: input {i} ('{formal.name}') has element type {dtype}, which "
+                                 f"{node.op_type}-{schema.since_version} does not accept")
+            if formal.type_str in allowed and formal.is_homogeneous and bound.setdefault(formal.type_str, dtype) != dtype:
+                raise ModelError(f"{where}: input {i} ('{formal.name}') is {dtype} but another input of type "
+                                 f"{formal.type_str} is {bound[formal.type_str]}; ONNX requires them to match")

@@ -72,7 +72,10 @@ def _grid_sample_infer(node: Node) -> list[TensorType]:
     if r < 1 or len(grid.shape) != r + 2 or (isinstance(last, int) and last != r):
         raise IRError(f"node {node.name!r} (grid_sample): grid {grid} does not fit input {x} "
                       f"(expected [N, *out, {max(r, 0)}])")
-    return [TensorType(x.dtype, (x.shape[0], x.shape[1], *grid.shape[1:-1]))]
+    n, m = x.shape[0], grid.shape[0]
+    if isinstance(n, int) and isinstance(m, int) and n != m:
+        raise IRError(f"node {node.name!r} (grid_sample): batch of input {x} and grid {grid} differ")
+    return [TensorType(x.dtype, (n if isinstance(n, int) else m, x.shape[1], *grid.shape[1:-1]))]
 
 
 def _reflect(x: np.ndarray, lo: float, hi: float) -> np.ndarray:
@@ -155,6 +158,8 @@ def grid_sample(x: np.ndarray, grid: np.ndarray, *, mode: str, padding_mode: str
         raise IRError(f"grid_sample padding_mode must be zeros, border or reflection; got {padding_mode!r}")
     spatial = x.shape[2:]
     r = len(spatial)
+    if x.shape[0] != grid.shape[0]:  # a symbolic batch meets its size only here
+        raise IRError(f"grid_sample: input batch {x.shape[0]} and grid batch {grid.shape[0]} differ")
     out_sp = grid.shape[1:-1]
     batch = np.arange(x.shape[0]).reshape((-1,) + (1,) * len(out_sp))
     axes_taps = [_grid_taps(grid[..., r - 1 - i].astype(np.float64), spatial[i], mode, padding_mode,

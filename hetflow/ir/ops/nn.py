@@ -51,6 +51,8 @@ def _matmul_infer(node: Node) -> list[TensorType]:
     a, b = in_type(node, 0), in_type(node, 1)
     if a.shape is None or b.shape is None:
         return [TensorType(a.dtype, None)]
+    if not a.shape or not b.shape:
+        raise IRError(f"node {node.name!r} (matmul): operands must have rank >= 1, got {a} @ {b}")
     sa = (1,) + a.shape if len(a.shape) == 1 else a.shape
     sb = b.shape + (1,) if len(b.shape) == 1 else b.shape
     if isinstance(sa[-1], int) and isinstance(sb[-2], int) and sa[-1] != sb[-2]:

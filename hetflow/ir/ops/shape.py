@@ -11,7 +11,7 @@ from hetflow.ir.dtypes import DType
 from hetflow.ir.graph import Node
 from hetflow.ir.ops._util import broadcast_shapes, const_of, in_type, norm_axis
 from hetflow.ir.registry import REQUIRED, IRError, defop
-from hetflow.ir.types import Dim, TensorType
+from hetflow.ir.types import MAX_RANK, Dim, TensorType
 
 
 def _new_dim(node: Node, axis: int) -> str:
@@ -213,7 +213,12 @@ def gather(x: np.ndarray, indices: np.ndarray, *, axis: int) -> np.ndarray:
 
 
 def _gather_elements_infer(node: Node) -> list[TensorType]:
-    return [in_type(node, 1).with_dtype(in_type(node, 0).dtype)]
+    x, idx = in_type(node, 0), in_type(node, 1)
+    if x.rank is not None and idx.rank is not None:
+        if x.rank != idx.rank or x.rank == 0:
+            raise IRError(f"node {node.name!r} (gather_elements): indices {idx} must have the rank of data {x} (>= 1)")
+        norm_axis(node.attrs["axis"], x.rank, node)
+    return [idx.with_dtype(x.dtype)]
 
 
 @defop("gather_elements", family="shape", infer=_gather_elements_infer, attrs={"axis": 0})
@@ -228,6 +233,8 @@ def _gather_nd_infer(node: Node) -> list[TensorType]:
     if x.shape is None or idx.shape is None or not isinstance(k, int):
         return [TensorType(x.dtype, None)]
     b = node.attrs["batch_dims"]
+    if not 0 <= b < len(idx.shape) or b + k > len(x.shape) or k < 1:
+        raise IRError(f"node {node.name!r} (gather_nd): indices {idx} with batch_dims={b} do not fit data {x}")
     return [x.with_shape(idx.shape[:-1] + x.shape[b + k:])]
 
 
@@ -701,8 +708,10 @@ def _constant_of_shape_infer(node: Node) -> list[TensorType]:
     if dims is not None:
         return [TensorType(dtype, tuple(int(d) for d in dims.reshape(-1)))]
     s = in_type(node, 0).shape
-    if s is None or not isinstance(s[0], int):
+    if s is None or not s or not isinstance(s[0], int):
         return [TensorType(dtype, None)]
+    if s[0] > MAX_RANK:
+        raise IRError(f"node {node.name!r} (constant_of_shape): a shape of {s[0]} dims is more than {MAX_RANK}")
     return [TensorType(dtype, tuple(_new_dim(node, i) for i in range(s[0])))]
 
 

@@ -67,7 +67,7 @@ def _share_heads(ctx: Ctx, x: Value, q_heads: int, kv_heads: int) -> Value:
     serves q_heads / kv_heads consecutive query heads."""
     if q_heads == kv_heads:
         return x
-    if q_heads % kv_heads:
+    if q_heads < 1 or kv_heads < 1 or q_heads % kv_heads:
         raise ctx.fail(f"{q_heads} query heads are not a multiple of {kv_heads} key/value heads")
     heads = ctx.const(np.repeat(np.arange(kv_heads, dtype=np.int64), q_heads // kv_heads), name="kv_heads")
     return ctx.emit("gather", [x, heads], axis=1)

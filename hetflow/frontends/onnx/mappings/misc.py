@@ -11,6 +11,7 @@ from onnx import numpy_helper
 
 from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.importer import onnx_dtype
+from hetflow.frontends.onnx.symbolic import known, name_dims
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import DType, Value
 
@@ -51,7 +52,9 @@ def ConstantOfShape(ctx: Ctx, shape: Value, *, value: np.ndarray | None = None) 
     fill = np.zeros(1, np.float32) if value is None else np.asarray(value)
     if fill.size != 1:
         raise ctx.fail(f"value must hold one element, got {fill.size}")
-    return ctx.emit("constant_of_shape", [shape], value=fill.reshape(-1)[0].item(), dtype=DType.of(fill.dtype).value)
+    out = ctx.emit("constant_of_shape", [shape], value=fill.reshape(-1)[0].item(), dtype=DType.of(fill.dtype).value)
+    contents = known(shape)
+    return name_dims(out, contents.dims) if contents is not None and out.const is None else out
 
 
 def _shape(ctx: Ctx, x: Value, start: int, end: int | None) -> Value:

@@ -58,8 +58,16 @@ def _window(ctx: Ctx, x: Value, kernel: Sequence[int], strides: Ints, pads: Ints
     r = len(kernel)
     st = _ints(ctx, "strides", strides, 1, r)
     dil = _ints(ctx, "dilations", dilations, 1, r)
+    for name, values, least in (("kernel_shape", kernel, 1), ("strides", st, 1), ("dilations", dil, 1)):
+        if any(v < least for v in values):
+            raise ctx.fail(f"attribute '{name}' {list(values)} has an entry below {least}")
+    if x.type.shape is not None and len(x.type.shape) != r + 2:
+        raise ctx.fail(f"a {r}-D window does not fit input %{x.name} of rank {len(x.type.shape)} ({x.type})")
     if auto_pad in ("NOTSET", ""):
-        return st, _ints(ctx, "pads", pads, 0, 2 * r), dil
+        pad = _ints(ctx, "pads", pads, 0, 2 * r)
+        if any(p < 0 for p in pad):
+            raise ctx.fail(f"attribute 'pads' {list(pad)} has a negative entry")
+        return st, pad, dil
     if auto_pad == "VALID":
         return st, (0,) * (2 * r), dil
     if auto_pad not in ("SAME_UPPER", "SAME_LOWER"):
@@ -117,14 +125,16 @@ def _transpose_pads(ctx: Ctx, x: Value, kernel: Sequence[int], st: Sequence[int]
     (an output larger than the full result) becomes negative pads, i.e. zeros added. onnxruntime
     splits odd totals the other way round and treats SAME without output_shape as VALID.
     """
+    spatial = _static_spatial(ctx, x, "output_shape / auto_pad")
+    if not len(spatial) == len(kernel) == len(output_shape) == len(out_pad):
+        raise ctx.fail(f"output_shape {list(output_shape)}, output_padding {list(out_pad)} and input {x.type} "
+                       f"do not all have {len(kernel)} spatial dims")
     begins, ends = [], []
-    for i, n in enumerate(_static_spatial(ctx, x, "output_shape / auto_pad")):
+    for i, n in enumerate(spatial):
         total = st[i] * (n - 1) + out_pad[i] + (kernel[i] - 1) * dil[i] + 1 - output_shape[i]
         small, big = total // 2, total - total // 2
         begins.append(small if auto_pad == "SAME_UPPER" else big)
         ends.append(big if auto_pad == "SAME_UPPER" else small)
-    if len(begins) != len(kernel):
-        raise ctx.fail(f"output_shape {list(output_shape)} does not have {len(kernel)} spatial dims")
     return tuple(begins + ends)
 
 

@@ -162,12 +162,18 @@ def _clipped(ctx: Ctx, v: Value, clip: float | None) -> Value:
     return v if clip is None else ctx.emit("clip", [v], min=-float(clip), max=float(clip))
 
 
+MAX_UNROLLED_STEPS = 4096
+"""Recurrent ops are unrolled at import, a few nodes per step: past this the graph would not fit in memory."""
+
 Cell = Callable[[_Direction, int, list[Value], list[Activation]], tuple[Value, list[Value]]]
 
 
 def _unroll(ctx: Ctx, layer: _Layer, gates: int, direction: str, acts: list[list[Activation]], cell: Cell,
             init: Callable[[_Direction], list[Value]], layout: int) -> list[Value]:
     """Run ``cell`` over every step of every direction; returns Y and each final state, in ONNX layout."""
+    if layer.steps * layer.directions > MAX_UNROLLED_STEPS:
+        raise ctx.fail(f"{layer.steps} time steps x {layer.directions} direction(s) is more than hetflow unrolls "
+                       f"at import ({MAX_UNROLLED_STEPS})")
     ys, finals = [], []
     for d in range(layer.directions):
         run = _Direction(ctx, layer, d, gates, reverse=direction == "reverse" or d == 1)

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 
 from hetflow.frontends.context import Ctx
+from hetflow.frontends.onnx.symbolic import known, name_dims
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import Value
 from hetflow.ir.types import Dim
@@ -133,8 +134,31 @@ def Flatten(ctx: Ctx, x: Value, *, axis: int = 1) -> Value:
     return ctx.emit("reshape", [x], shape=tuple(flat), allowzero=False)
 
 
+def _symbolic_reshape_target(x: Value, dims: Sequence[Dim], allowzero: int) -> list[int] | None:
+    """An IR reshape target for a target whose entries are symbolic dims: a symbol in place copies the input
+    dim (0), one other symbolic entry is inferred (-1); None when that does not express it."""
+    in_shape = x.type.shape or ()
+    target: list[int] = []
+    for j, d in enumerate(dims):
+        if isinstance(d, int):
+            target.append(d)
+        elif not allowzero and j < len(in_shape) and in_shape[j] == d:
+            target.append(0)
+        elif -1 in target or -1 in dims:
+            return None
+        else:
+            target.append(-1)
+    return target
+
+
 @onnx_op(since=5)
 def Reshape_v5(ctx: Ctx, x: Value, shape: Value, *, allowzero: int = 0) -> Value:
+    contents = known(shape) if shape.const is None else None
+    if contents is not None and not contents.scalar:
+        target = _symbolic_reshape_target(x, contents.dims, allowzero)
+        if target is not None:
+            out = ctx.emit("reshape", [x], shape=tuple(target), allowzero=bool(allowzero))
+            return name_dims(out, contents.dims)
     target = ctx.ints_of(shape, "the target shape")
     return ctx.emit("reshape", [x], shape=tuple(target or ()), allowzero=bool(allowzero))
 
@@ -309,8 +333,30 @@ def Pad_v18(ctx: Ctx, x: Value, pads: Value, constant_value: Value | None = None
                 _given(ctx.ints_of(axes, "the axes")))
 
 
+def _symbolic_expand_target(x: Value, dims: Sequence[Dim]) -> tuple[int, ...] | None:
+    """An expand target for symbolic entries: one equal to the input's dim it lines up with keeps that dim (1)."""
+    in_shape = x.type.shape
+    if in_shape is None:
+        return None
+    offset = len(dims) - len(in_shape)
+    target = []
+    for j, d in enumerate(dims):
+        if isinstance(d, int):
+            target.append(d)
+        elif j - offset >= 0 and in_shape[j - offset] == d:
+            target.append(1)
+        else:
+            return None
+    return tuple(target)
+
+
 @onnx_op(since=8)
 def Expand(ctx: Ctx, x: Value, shape: Value) -> Value:
+    contents = known(shape) if shape.const is None else None
+    if contents is not None and not contents.scalar:
+        target = _symbolic_expand_target(x, contents.dims)
+        if target is not None:
+            return ctx.emit("expand", [x], shape=target)
     return ctx.emit("expand", [x], shape=tuple(ctx.ints_of(shape, "the target shape") or ()))
 
 

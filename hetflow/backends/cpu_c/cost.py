@@ -1,0 +1,67 @@
+"""cpu_c's time per node on a CPU: its generated kernels calibrated on this host (``calibrate.py``).
+
+Elementwise nodes that cpu_c fuses into the output tiles of the convolution or matmul producing
+their input cost no pass over memory of their own: they are charged their arithmetic only.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from hetflow.backends.base import Estimate
+from hetflow.backends.calibrate import Calibration, calibrate
+from hetflow.ir import Node, Value, get_op
+from hetflow.targets import MachineDescription, detect_host, is_this_host
+
+SOURCE = "model:cpu_c-calibrated"
+_ANCHORS = frozenset({"conv", "matmul", "gemm"})
+_EPILOGUE = frozenset({"batch_norm"})
+"""Not elementwise in the IR, but folded into the producing kernel's weights or epilogue by cpu_c."""
+_PLACED = frozenset({"concat"})
+"""Written in place: memory planning lays each operand out inside the concatenated buffer."""
+
+
+@functools.cache
+def host_calibration(threads: int) -> Calibration:
+    """cpu_c's kernels at ``threads`` OpenMP threads timed on the calibration suite on this host, once per process
+    and thread count (builds are cached)."""
+    from hetflow.backends.cpu_c import CpuCBackend
+
+    backend = CpuCBackend()
+    return calibrate(lambda graph: backend.compile(graph, threads=threads), detect_host())
+
+
+def device_threads(description: MachineDescription) -> int:
+    """The threads cpu_c's driver gives a device of ``description`` (as ``CpuCDevice`` does)."""
+    return description.compute.threads or description.compute.units
+
+
+def _epilogue_op(node: Node) -> bool:
+    return get_op(node.op).family == "elementwise" or node.op in _EPILOGUE
+
+
+def _from_kernel(value: Value | None) -> bool:
+    """Whether ``value`` is a kernel's output, possibly through other epilogue work."""
+    producer = value.producer if value is not None else None
+    while producer is not None and _epilogue_op(producer) and producer.inputs and producer.inputs[0] is not None:
+        producer = producer.inputs[0].producer
+    return producer is not None and producer.op in _ANCHORS
+
+
+def fused_into_producer(node: Node) -> bool:
+    """Whether ``node`` is epilogue work on a kernel's output (an activation, a folded batch norm, a residual sum),
+    which cpu_c does inside that kernel's output tiles."""
+    return _epilogue_op(node) and any(_from_kernel(v) for v in node.inputs[:2])
+
+
+def kernel_estimate(node: Node, description: MachineDescription) -> Estimate | None:
+    """Seconds cpu_c's code takes for ``node`` on this host's CPU; None for any other chip
+    (the partitioner then uses that description's roofline)."""
+    if not is_this_host(description):  # measured here: it says nothing of another CPU
+        return None
+    calibration = host_calibration(device_threads(description))
+    if node.op in _PLACED:
+        return Estimate(0.0, SOURCE)
+    if fused_into_producer(node):
+        return Estimate(calibration.arithmetic(node, description), SOURCE)
+    return calibration.estimate(node, description, SOURCE)
