@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 import hetflow.runtime  # noqa: F401 - registers the runner behind Plan.run
 from hetflow.compiler import compile_graph
 from hetflow.frontends.registry import load_model
 from hetflow.ir import Graph
+from hetflow.ir.errors import HetflowError
 from hetflow.partition import Plan
 
 
@@ -27,6 +31,31 @@ def from_torch(module: Any, example_inputs: Any, *, dynamic_batch: bool = True, 
     return convert(module, example_inputs, dynamic_batch=dynamic_batch, **options)
 
 
-def compile(graph: Graph, cluster: Any = None, **options: Any) -> Plan:  # noqa: A001 - public name per DESIGN
-    """Compile ``graph`` into a runnable Plan for ``cluster`` (default: this host)."""
-    return compile_graph(graph, cluster, **options)
+PRECISIONS = ("float32", "int8")
+
+
+def compile(graph: Graph, cluster: Any = None, *, precision: str = "float32",  # noqa: A001 - public name per DESIGN
+            calibration: Iterable[Mapping[str, np.ndarray]] | None = None, calibration_method: str = "percentile",
+            **options: Any) -> Plan:
+    """Compile ``graph`` into a runnable Plan for ``cluster`` (default: this host).
+
+    ``precision="int8"`` quantizes first (never silently): ``calibration`` sample inputs run through the
+    reference to choose scales (``calibration_method``: minmax, percentile or entropy), the quantizable ops
+    become int8 (``hetflow.passes.quantize``), and int8-only devices such as NVDLA can take them. The plan's
+    report lists what was quantized and the calibration's estimated error.
+    """
+    if precision not in PRECISIONS:
+        raise HetflowError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    calibration = None if calibration is None else list(calibration)  # read twice: int8 scales, FPGA widths
+    if precision == "float32":
+        return compile_graph(graph, cluster, calibration=calibration, **options)
+    if calibration is None:
+        raise HetflowError("precision='int8' needs calibration samples (calibration=[{input name: array}, ...]) "
+                           "to choose the int8 scales")
+    from hetflow.passes.quantize import calibrate_and_quantize
+    from hetflow.passes.scales import ScaleChoice
+
+    quantized, report = calibrate_and_quantize(graph, calibration, ScaleChoice(calibration_method))  # type: ignore[arg-type]
+    plan = compile_graph(quantized, cluster, calibration=calibration, **options)
+    plan.quantization = report.format()
+    return plan

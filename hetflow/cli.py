@@ -725,6 +725,32 @@ def models(
 
 
 # ---------------------------------------------------------------- codegen
+CODEGEN_BY_BACKEND = {
+    "nvdla": "hetflow.backends.nvdla.export:export_loadable",
+    "gpu_triton": "hetflow.backends.gpu_triton.aot:cli_export",
+}
+"""Targets whose codegen is not the FPGA project writer, by their description's backend: "module:function", called
+as ``function(graph, output, target=..., feeds=..., seed=...)`` and returning report lines."""
+
+
+def _other_codegen(model: str, output: Path, target: str, inputs: list[str] | None, seed: int) -> bool:
+    """Run the codegen of ``target``'s backend when it has one in CODEGEN_BY_BACKEND; False when it does not."""
+    import importlib
+
+    from hetflow.targets import get_preset
+
+    backend = get_preset(target).backend
+    if backend not in CODEGEN_BY_BACKEND:
+        return False
+    module, func = CODEGEN_BY_BACKEND[backend].split(":")
+    feeds = dict(_parse_input(spec) for spec in inputs or [])
+    lines = getattr(importlib.import_module(module), func)(hf.load(resolve_model(model)), output, target=target,
+                                                           feeds=feeds or None, seed=seed)
+    for line in lines:
+        console.print(escape(line), soft_wrap=True)
+    return True
+
+
 @app.command(cls=_Command)
 def codegen(
     model: ModelArgument,
@@ -744,19 +770,15 @@ def codegen(
     debug: DebugOption = False,
 ) -> None:
     """Write a Vitis HLS project (sources, headers, Tcl, testbench with golden data, README) for an FPGA board;
-    for a GPU target, every kernel compiled ahead of time (PTX, cubin, manifest)."""
+    for a GPU target every kernel compiled ahead of time (PTX, cubin, manifest); for an NVDLA target
+    (nvidia/nvdla-*) an int8 loadable with a readable dump (--input NAME=FILE.npy calibrates)."""
     import warnings
-
-    with _user_errors(debug):
-        exporter = _codegen_exporter(target)
-        if exporter is not None:
-            for line in exporter(hf.load(resolve_model(model)), output, target):
-                console.print(escape(line), soft_wrap=True)
-            return
 
     from hetflow.backends.fpga_hls.export import config_from_options, export_project
 
     with _user_errors(debug), warnings.catch_warnings(record=True) as caught:
+        if _other_codegen(model, output, target, inputs, seed):
+            return
         warnings.simplefilter("always")
         try:
             graph = hf.load(resolve_model(model))
@@ -770,22 +792,6 @@ def codegen(
                 typer.echo(f"warning: {w.message}", err=True)
         for line in report.lines():
             console.print(escape(line), soft_wrap=True)
-
-
-CODEGEN_EXPORTERS = {"gpu_triton": "hetflow.backends.gpu_triton.aot:cli_export"}
-"""Targets whose backend writes its own ahead-of-time build (by the description's backend); others: fpga_hls."""
-
-
-def _codegen_exporter(target: str) -> Any:
-    import importlib
-
-    from hetflow.targets import get_preset
-
-    backend = get_preset(target).backend
-    if backend not in CODEGEN_EXPORTERS:
-        return None
-    module, func = CODEGEN_EXPORTERS[backend].split(":")
-    return getattr(importlib.import_module(module), func)
 
 
 def main() -> None:

@@ -156,6 +156,7 @@ class Plan:
     cluster_name: str = ""
     links: dict[str, tuple[float, float, str]] = field(default_factory=dict)  # "a|b" -> (latency, bandwidth, kind)
     last_run: RunSummary | None = field(default=None, repr=False)  # the runtime's RunReport of the latest run
+    quantization: str | None = None  # what int8 quantization did before placement (hf.compile(precision="int8"))
 
     def link_time(self, src: str, dst: str, nbytes: int) -> float:
         """Modelled seconds to move ``nbytes`` from endpoint ``src`` to ``dst``."""
@@ -216,6 +217,8 @@ class Plan:
             if d.id in used:
                 lines.append(f"  device {d.id}: {d.description.name} ({d.description.kind}), {self._how(d)}")
         lines += [f"  {note}" for note in self.notes()]
+        if self.quantization:
+            lines += ["  " + line for line in self.quantization.splitlines()]
         return "\n".join(lines)
 
     def notes(self) -> list[str]:

@@ -331,6 +331,7 @@ class MachineDescription(_Model):
     sources: tuple[str, ...] = Field((), description="the public datasheets the figures come from")
     estimates: tuple[str, ...] = Field((), description="field paths whose figures are estimates, not datasheet values")
     gpu: GpuCosts | None = Field(None, description="GPU launch and efficiency figures (kind gpu only)")
+    nvdla: NvdlaHardware | None = Field(None, description="an NVDLA configuration's hardware parameters (backend nvdla)")
 
     @field_validator("name")
     @classmethod
@@ -484,3 +485,45 @@ def _field_description(model: type[BaseModel], loc: tuple[Any, ...]) -> str:
         return field.description
     sub = _model_in(field.annotation)
     return f"a table with {', '.join(sub.model_fields)}" if sub else ""
+
+
+# ---------------------------------------------------------------- NVDLA hardware configuration
+
+NvdlaEngine = Literal["conv", "sdp", "pdp", "cdp", "rubik", "bdma"]
+SdpFeature = Literal["bs", "bn", "ew", "lut"]
+
+
+class NvdlaHardware(_Model):
+    """The build parameters of one NVDLA configuration, as NVIDIA's hardware spec files (nvdla/hw spec/defs/*.spec)
+    state them: MAC atoms, convolution buffer geometry, engines and SDP sub-units present, Winograd, batch,
+    precisions, engine throughputs and memory interfaces."""
+
+    spec: str = Field(description="the spec file the figures come from, e.g. 'nvdla/hw spec/defs/nv_full.spec'")
+    atomic_c: PositiveInt = Field(description="MAC_ATOMIC_C_SIZE: input channels per MAC cell per cycle")
+    atomic_k: PositiveInt = Field(description="MAC_ATOMIC_K_SIZE: output channels (MAC cells) per cycle")
+    memory_atomic: PositiveInt = Field(description="MEMORY_ATOMIC_SIZE: channels per memory atom (surface packing)")
+    cbuf_banks: PositiveInt = Field(description="CBUF_BANK_NUMBER")
+    cbuf_bank_width: PositiveInt = Field(description="CBUF_BANK_WIDTH in bytes")
+    cbuf_bank_depth: PositiveInt = Field(description="CBUF_BANK_DEPTH in entries")
+    engines: tuple[NvdlaEngine, ...] = Field(description="engines present (*_ENABLE): conv, sdp, pdp, cdp, rubik, bdma")
+    sdp: tuple[SdpFeature, ...] = Field(description="SDP sub-units present: bs (bias/scale), bn, ew (element-wise), lut")
+    winograd: bool = Field(description="WINOGRAD_ENABLE")
+    max_batch: PositiveInt = Field(1, description="MAX_BATCH_SIZE (1 where BATCH_DISABLE)")
+    precisions: tuple[DTypeName, ...] = Field(description="feature/weight data types the datapath computes in")
+    sdp_throughput: PositiveInt = Field(description="SDP_BS_THROUGHPUT: elements per cycle")
+    pdp_throughput: PositiveInt = Field(description="PDP_THROUGHPUT: elements per cycle")
+    cdp_throughput: PositiveInt = Field(description="CDP_THROUGHPUT: elements per cycle")
+    primary_memif_width: PositiveInt = Field(description="PRIMARY_MEMIF_WIDTH in bits (DBBIF)")
+    primary_memif_latency: PositiveInt = Field(description="PRIMARY_MEMIF_LATENCY in cycles")
+    secondary_memif_width: int = Field(0, ge=0, description="SECONDARY_MEMIF_WIDTH in bits (0: no SRAMIF)")
+
+    @property
+    def macs(self) -> int:
+        return self.atomic_c * self.atomic_k
+
+    @property
+    def cbuf_bytes(self) -> int:
+        return self.cbuf_banks * self.cbuf_bank_width * self.cbuf_bank_depth
+
+
+MachineDescription.model_rebuild()

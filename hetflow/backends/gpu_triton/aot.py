@@ -177,8 +177,11 @@ def _triton_version() -> str:
         return "none"
 
 
-def cli_export(graph: Graph, directory: Path, target: str) -> list[str]:
-    """``hetflow codegen MODEL --target nvidia/h200 -o DIR``: the build, then one line per kernel."""
+def cli_export(graph: Graph, directory: Path, *, target: str, feeds: Any = None, seed: int = 0) -> list[str]:
+    """``hetflow codegen MODEL --target nvidia/h200 -o DIR``: the build, then one line per kernel.
+
+    ``feeds`` and ``seed`` (golden inputs, as other targets' codegen takes them) are not needed: kernels are data-free.
+    """
     report = export_aot(graph, directory, target)
     lines = report.lines()
     for k in report.kernels:

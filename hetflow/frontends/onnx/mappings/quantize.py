@@ -56,12 +56,21 @@ def _saturate(ctx: Ctx, q: Value, target: DType) -> Value:
     return ctx.emit("cast", [ctx.emit("clip", [q], min=float(lo), max=float(hi))], to=target.value)
 
 
+def _ir_quantizable(x: Value, scale: Value, block_size: int, precision: int = 0) -> bool:
+    """Whether the IR's own ``quantize_linear`` / ``dequantize_linear`` state this op exactly: float32 scale, per
+    tensor or per axis (per-block and widened-precision forms are spelled out in elementwise ops instead)."""
+    return not block_size and not precision and scale.type.dtype is DType.float32 and scale.type.rank in (0, 1)
+
+
 def _quantize(ctx: Ctx, x: Value, scale: Value, zero_point: Value | None, axis: int = 1, block_size: int = 0,
               output_dtype: int = 0, precision: int = 0) -> Value:
     target = zero_point.type.dtype if zero_point is not None else (
         onnx_dtype(output_dtype, ctx.where) if output_dtype else DType.uint8)
     if zero_point is not None and output_dtype and onnx_dtype(output_dtype, ctx.where) is not target:
         raise ctx.fail(f"output_dtype disagrees with the zero point's type {target}")
+    if target in _QUANT_RANGES and x.type.dtype is DType.float32 and _ir_quantizable(x, scale, block_size, precision):
+        _quant_axis(ctx, x, scale, axis)
+        return ctx.emit("quantize_linear", _present(x, scale, zero_point), axis=axis, dtype=target.value)
     s = _quant_param(ctx, scale, x, axis, block_size)
     if precision:
         wide = onnx_dtype(precision, ctx.where).value
@@ -104,8 +113,23 @@ def QuantizeLinear_v23(ctx: Ctx, x: Value, y_scale: Value, y_zero_point: Value |
     return _quantize(ctx, x, y_scale, y_zero_point, axis, block_size, output_dtype, precision)
 
 
+def _quant_axis(ctx: Ctx, x: Value, scale: Value, axis: int) -> None:
+    """A per-axis scale must match its axis (ONNX checks it at run time; hetflow at import, in one line)."""
+    if scale.type.numel == 1:
+        return
+    rank = _rank(ctx, x, ctx.op_type)
+    if not -rank <= axis < rank:
+        raise ctx.fail(f"axis {axis} is out of range for rank {rank}")
+    n = x.type.shape[axis % rank]  # type: ignore[index]
+    if isinstance(n, int) and scale.type.shape != (n,):
+        raise ctx.fail(f"a per-axis scale must have {n} entries along axis {axis}, %{scale.name} is {scale.type}")
+
+
 def _dequantize(ctx: Ctx, x: Value, scale: Value, zero_point: Value | None, axis: int = 1, block_size: int = 0,
                 output_dtype: int = 0) -> Value:
+    if not output_dtype and _ir_quantizable(x, scale, block_size) and x.type.dtype.is_int:
+        _quant_axis(ctx, x, scale, axis)
+        return ctx.emit("dequantize_linear", _present(x, scale, zero_point), axis=axis)
     out = onnx_dtype(output_dtype, ctx.where) if output_dtype else scale.type.dtype
     # In float32, or float64 for a float64 scale; then rounded once to the output type.
     wide = "float64" if scale.type.dtype is DType.float64 else "float32"
@@ -198,6 +222,10 @@ def _conv_integer(ctx: Ctx, x: Value, w: Value, x_zero_point: Value | None, w_ze
     """The int32 convolution of zero-point-centred inputs; a 1-D weight zero point is per output channel."""
     kernel = _kernel_of(ctx, w, kernel_shape)
     st, pd, dil = _window(ctx, x, kernel, strides, pads, dilations, auto_pad)
+    if x_zero_point is None or x_zero_point.type.numel == 1:  # the IR's exact int32 convolution
+        acc = ctx.emit("conv_integer", _present(x, w, x_zero_point, w_zero_point), strides=st, pads=pd, dilations=dil,
+                       group=int(group))
+        return acc if bias is None else ctx.emit("add", [acc, _channel_bias(ctx, bias, len(kernel))])
     wc = ctx.emit("cast", [w], to="int32")
     if w_zero_point is not None:
         zp = ctx.emit("cast", [w_zero_point], to="int32")
@@ -206,6 +234,11 @@ def _conv_integer(ctx: Ctx, x: Value, w: Value, x_zero_point: Value | None, w_ze
         wc = ctx.emit("sub", [wc, zp])
     return ctx.emit("conv", _present(_centered(ctx, x, x_zero_point), wc, bias), strides=st, pads=pd,
                     dilations=dil, group=int(group))
+
+
+def _channel_bias(ctx: Ctx, bias: Value, spatial: int) -> Value:
+    b = ctx.emit("cast", [bias], to="int32")
+    return ctx.emit("reshape", [b], shape=(-1,) + (1,) * spatial, allowzero=False)
 
 
 @onnx_op(since=10)

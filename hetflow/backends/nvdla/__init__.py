@@ -1,0 +1,117 @@
+"""The NVDLA backend: quantized IR -> engine op descriptors (CONV, SDP, PDP) in a versioned loadable ->
+bit-exact NumPy engine models, scheduled per engine, timed by ``model:nvdla-perf``.
+
+``table.py`` answers capability (before lowering; the configuration's feature matrix in ``supports_on``);
+``hw.py`` reads a configuration from a description's ``[nvdla]`` table; ``lower.py`` builds the loadable
+(weights padded to the atoms, convolutions split to fit the buffer, memory planned); ``loadable.py`` is its
+format; ``engines.py`` the engine models; ``runtime.py`` the scheduler and executable; ``perf.py`` the
+performance model; ``driver.py`` the device. Float graphs get here through ``passes/quantize.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from hetflow.backends.base import Artifact, Backend, Estimate
+from hetflow.backends.nvdla import table
+from hetflow.backends.nvdla.hw import NvdlaConfig, NvdlaConfigError, from_description, sweep_config
+from hetflow.backends.nvdla.loadable import LoadableError, load, save
+from hetflow.backends.nvdla.lower import NvdlaLoweringError, NvdlaUnsupportedError, lower
+from hetflow.backends.nvdla.perf import TIME_SOURCE, ConvShape, conv_layer, engine_layer
+from hetflow.backends.nvdla.runtime import NvdlaExecutable, write_engine_trace
+from hetflow.ir import Graph, Node, verify
+from hetflow.ir.errors import HetflowError
+from hetflow.targets import MachineDescription, get_preset
+
+DEFAULT_TARGET = "nvidia/nvdla-full"
+
+
+def resolve_target(target: MachineDescription | str) -> MachineDescription:
+    description = target if isinstance(target, MachineDescription) else get_preset(target)
+    if description.backend != "nvdla":
+        raise NvdlaConfigError(f"target {description.name} is not an NVDLA configuration (its backend is "
+                               f"{description.backend})")
+    return description
+
+
+class NvdlaBackend(Backend):
+    """Compiles quantized IR graphs for an NVDLA configuration."""
+
+    name = "nvdla"
+    time_source = TIME_SOURCE
+    saves_artifacts = True
+
+    def supports(self, node: Node) -> str | None:
+        return table.supports(node)
+
+    def compile(self, graph: Graph, description: MachineDescription | None = None, *,
+                target: MachineDescription | str = DEFAULT_TARGET, **options: Any) -> NvdlaExecutable:
+        if options:
+            raise NvdlaConfigError(f"nvdla.compile: unknown option(s) {sorted(options)}; it takes target")
+        return self.compile_for(graph, description if description is not None else resolve_target(target))
+
+    def modelled_time(self, artifact: Artifact) -> Estimate | None:
+        return Estimate(artifact.seconds, TIME_SOURCE) if isinstance(artifact, NvdlaExecutable) else None
+
+    def save_artifact(self, artifact: Artifact, directory: Path) -> None:
+        if not isinstance(artifact, NvdlaExecutable):
+            raise LoadableError(f"nvdla saves NvdlaExecutables, not {type(artifact).__name__}")
+        save_artifact(artifact, directory)
+
+    def compile_for(self, graph: Graph, description: MachineDescription) -> NvdlaExecutable:
+        verify(graph)
+        config = from_description(resolve_target(description))
+        loadable, blobs = lower(graph, config)
+        return NvdlaExecutable(graph, loadable, blobs, config)
+
+    def load_artifact(self, directory: Path, graph: Graph,
+                      description: MachineDescription | None = None) -> NvdlaExecutable:
+        """A loadable written by ``save_artifact``, checked on load; for the configuration it names unless given."""
+        loadable, blobs = load(directory)
+        if description is None:
+            try:
+                description = get_preset(str(loadable.config.get("name")))
+            except HetflowError:
+                raise LoadableError(f"{directory}: the loadable is for {loadable.config.get('name')!r}, which is not "
+                                    f"a preset; give its description") from None
+        return NvdlaExecutable(graph, loadable, blobs, from_description(resolve_target(description)))
+
+    def estimate(self, node: Node, description: MachineDescription) -> Estimate | None:
+        """One node alone on the configuration, from ``model:nvdla-perf``; None when it cannot run there."""
+        if description.backend != self.name or description.nvdla is None:
+            return None
+        config = from_description(description)
+        if table.supports_on(node, config) is not None:
+            return None
+        return Estimate(_node_cycles(node, config) / config.clock_hz, TIME_SOURCE)
+
+
+def save_artifact(exe: NvdlaExecutable, directory: Path) -> list[Path]:
+    """Write the executable's loadable (loadable.json, weights.npz, loadable.txt) into ``directory``."""
+    return save(exe.loadable, exe.blobs, Path(directory))
+
+
+def _node_cycles(node: Node, config: NvdlaConfig) -> float:
+    if node.op in ("conv_integer", "matmul_integer"):
+        x, w = node.inputs[0].type.shape, node.inputs[1].type.shape  # type: ignore[union-attr]
+        y = node.outputs[0].type.shape
+        if node.op == "matmul_integer":
+            shape = ConvShape(x[0], x[1], 1, 1, w[1], 1, 1, (1, 1), (1, 1), (1, 1))  # type: ignore[index, arg-type]
+        else:
+            stride = tuple(node.attrs["strides"])
+            shape = ConvShape(x[0], x[1], x[2], x[3], w[0], w[2], w[3], stride, (y[2], y[3]), (y[2], y[3]),  # type: ignore[index, arg-type]
+                              winograd=config.winograd and tuple(w[2:]) == (3, 3) and stride == (1, 1))  # type: ignore[index]
+        return conv_layer(node.name, shape, config).cycles
+    if node.op in ("requantize", "concat"):
+        return 0.0  # fused behind the CONV / written in place
+    elements = sum(math.prod(v.type.shape) for v in node.inputs if v is not None and not v.is_const)  # type: ignore[arg-type]
+    out = math.prod(node.outputs[0].type.shape)  # type: ignore[arg-type]
+    throughput = config.pdp_throughput if node.op == "max_pool" else config.sdp_throughput
+    return engine_layer(node.name, elements, elements + out, throughput, config).cycles
+
+
+__all__ = ["DEFAULT_TARGET", "TIME_SOURCE", "LoadableError", "NvdlaBackend", "NvdlaConfig", "NvdlaConfigError",
+           "NvdlaExecutable", "NvdlaLoweringError", "NvdlaUnsupportedError", "from_description", "lower",
+           "save_artifact", "sweep_config", "write_engine_trace"]

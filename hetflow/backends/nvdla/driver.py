@@ -1,0 +1,81 @@
+"""The nvdla device driver: an emulated NVDLA configuration.
+
+Programs are quantized IR graphs (compiled here for the device's description) or ``NvdlaExecutable``s compiled
+beforehand. NVDLA loadables are fixed cubes: a graph with a symbolic dim (a batch) is compiled once per input
+shape it is run with, as TensorRT builds an engine per optimization profile. A run writes its int8 inputs into
+the DRAM image, fires the engine ops in dependency order through the bit-exact engine models, and reports the
+schedule's end as device time, ``model:nvdla-perf``. Nothing here is a measurement of an NVDLA.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from hetflow.backends.nvdla import NvdlaBackend, NvdlaExecutable
+from hetflow.backends.nvdla.perf import TIME_SOURCE
+from hetflow.devices import BaseDevice, Program
+from hetflow.ir import Graph, get_op, verify
+from hetflow.ir.types import TensorType
+from hetflow.targets import MachineDescription
+
+
+def specialize(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> Graph:
+    """A copy of ``graph`` with its inputs given ``shapes`` and every type inferred again (an IRError for shapes
+    that do not fit, naming the node)."""
+    g = graph.copy()
+    for v in g.inputs:
+        v.type = TensorType(v.type.dtype, shapes[v.name])
+    for node in g.nodes:
+        for out, t in zip(node.outputs, get_op(node.op).infer_types(node)):
+            out.type = t
+    verify(g)
+    return g
+
+
+class PerShape:
+    """A graph with symbolic dims, compiled for each concrete input shape on first use."""
+
+    def __init__(self, graph: Graph, description: MachineDescription) -> None:
+        self.graph = graph
+        self.description = description
+        self.compiled: dict[tuple, NvdlaExecutable] = {}
+
+    def for_inputs(self, inputs: dict[str, np.ndarray]) -> NvdlaExecutable:
+        key = tuple((v.name, np.shape(inputs[v.name])) for v in self.graph.inputs)
+        if key not in self.compiled:
+            concrete = specialize(self.graph, dict(key))
+            self.compiled[key] = NvdlaBackend().compile_for(concrete, self.description)
+        return self.compiled[key]
+
+
+class NvdlaDevice(BaseDevice):
+    """Backend ``nvdla``: buffers in (shared) host memory, programs run on the engine models."""
+
+    driver = "nvdla"
+    time_source = TIME_SOURCE
+
+    def compile(self, artifact: Any, name: str | None) -> Program:
+        if isinstance(artifact, Graph):
+            verify(artifact)
+            static = all(v.type.is_static for v in artifact.inputs)
+            handle = NvdlaBackend().compile_for(artifact, self._description) if static \
+                else PerShape(artifact, self._description)
+            return Program.from_graph(artifact, handle, name)
+        if isinstance(artifact, NvdlaExecutable):
+            return Program.from_graph(artifact.graph, artifact, name)
+        raise TypeError(f"the nvdla driver loads a quantized IR Graph or an NvdlaExecutable, "
+                        f"not {type(artifact).__name__}")
+
+    def execute(self, program: Program, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return _executable(program, inputs).run(inputs)
+
+    def model_time(self, program: Program, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> float:
+        return _executable(program, inputs).seconds
+
+
+def _executable(program: Program, inputs: dict[str, np.ndarray]) -> NvdlaExecutable:
+    handle = program.handle
+    return handle.for_inputs(inputs) if isinstance(handle, PerShape) else handle
+

@@ -1,0 +1,94 @@
+"""Functional models of the NVDLA engines in NumPy, bit-exact to the stated precision rules.
+
+int8 in, int32 accumulate, per-kernel output rescale:
+
+* CONV (CDMA + CSC + CMAC + CACC): input channels zero-padded to the atomic-C and kernels to the atomic-K
+  (the padded MAC cells compute zeros that are dropped), one multiply-accumulate pass per kernel tap over
+  every output pixel, summed in a 32-bit accumulator. Products of int8 are summed here in float64, which
+  holds every partial sum of int8 products exactly (below 2**53), then wrapped to int32 as CACC does.
+* SDP: ``(acc + bias) * multiplier >> shift`` rounded half up (add ``2**(shift-1)``), optional element-wise
+  sum of a second operand rescaled the same way, ReLU, plus the output offset, saturated to int8.
+* PDP: max pooling over int8 with the padding at the int8 minimum (it never wins a maximum).
+
+These are written independently of the IR's NumPy semantics (``hetflow/ir/ops/quant.py``), which tests
+compare them against bit for bit.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+
+def pad_to(n: int, atom: int) -> int:
+    return -(-n // atom) * atom
+
+
+def conv(x: np.ndarray, w: np.ndarray, *, strides: tuple[int, int], pads: tuple[int, int, int, int],
+         dilations: tuple[int, int], k_splits: list[tuple[int, int]]) -> np.ndarray:
+    """int32 accumulators ``[N, Kp, P, Q]`` of int8 ``x [N, C, H, W]`` and atom-padded int8 ``w [Kp, Cp, R, S]``.
+
+    ``k_splits`` are the kernel groups loaded into the convolution buffer one after another (a convolution
+    whose weights do not fit is split along K); each runs over the whole input.
+    """
+    n, c, h, wd = x.shape
+    kp, cp, r, s = w.shape
+    xp = np.zeros((n, cp, h + pads[0] + pads[2], wd + pads[1] + pads[3]), np.float64)
+    xp[:, :c, pads[0]:pads[0] + h, pads[1]:pads[1] + wd] = x
+    p = (xp.shape[2] - (r - 1) * dilations[0] - 1) // strides[0] + 1
+    q = (xp.shape[3] - (s - 1) * dilations[1] - 1) // strides[1] + 1
+    acc = np.zeros((n, kp, p * q), np.float64)
+    for k0, k1 in k_splits:
+        wk = w[k0:k1].astype(np.float64)
+        for i, j in itertools.product(range(r), range(s)):
+            y0, x0 = i * dilations[0], j * dilations[1]
+            tap = xp[:, :, y0:y0 + (p - 1) * strides[0] + 1:strides[0], x0:x0 + (q - 1) * strides[1] + 1:strides[1]]
+            acc[:, k0:k1] += np.matmul(wk[:, :, i, j], tap.reshape(n, cp, p * q))
+    return np.rint(acc).astype(np.int64).astype(np.int32).reshape(n, kp, p, q)
+
+
+def _round_shift(v: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    half = np.where(shift > 0, np.int64(1) << np.maximum(shift - 1, 0), 0)
+    return (v + half) >> shift
+
+
+def sdp(acc: np.ndarray, *, bias: np.ndarray | None, multiplier: np.ndarray, shift: np.ndarray, relu: bool,
+        offset: int = 0) -> np.ndarray:
+    """The bias / batch-norm / scale stage: per-channel (dim 1) rescale of int32 to int8."""
+    c = acc.shape[1]
+    shape = (1, c) + (1,) * (acc.ndim - 2)
+    v = acc.astype(np.int64)
+    if bias is not None:
+        v = v + np.broadcast_to(bias.astype(np.int64).reshape(-1), (c,)).reshape(shape)
+    m = np.broadcast_to(multiplier.astype(np.int64).reshape(-1), (c,)).reshape(shape)
+    sh = np.broadcast_to(shift.astype(np.int64).reshape(-1), (c,)).reshape(shape)
+    return _out(_round_shift(v * m, sh), relu, offset)
+
+
+def sdp_eltwise(a: np.ndarray, b: np.ndarray, *, a_offset: int, b_offset: int, a_multiplier: int,
+                b_multiplier: int, shift: int, relu: bool, offset: int) -> np.ndarray:
+    """The element-wise stage: two int8 operands rescaled to one output scale and summed."""
+    v = (a.astype(np.int64) - a_offset) * a_multiplier + (b.astype(np.int64) - b_offset) * b_multiplier
+    return _out(_round_shift(v, np.int64(shift)), relu, offset)
+
+
+def _out(v: np.ndarray, relu: bool, offset: int) -> np.ndarray:
+    if relu:
+        v = np.maximum(v, 0)
+    return np.clip(v + offset, -128, 127).astype(np.int8)
+
+
+def pdp_max(x: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int, int],
+            pads: tuple[int, int, int, int]) -> np.ndarray:
+    """Max pooling of int8; padded positions hold -128."""
+    n, c, h, w = x.shape
+    xp = np.full((n, c, h + pads[0] + pads[2], w + pads[1] + pads[3]), -128, np.int8)
+    xp[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w] = x
+    p = (xp.shape[2] - kernel[0]) // strides[0] + 1
+    q = (xp.shape[3] - kernel[1]) // strides[1] + 1
+    out = np.full((n, c, p, q), -128, np.int8)
+    for i, j in itertools.product(range(kernel[0]), range(kernel[1])):
+        np.maximum(out, xp[:, :, i:i + (p - 1) * strides[0] + 1:strides[0], j:j + (q - 1) * strides[1] + 1:strides[1]],
+                   out=out)
+    return out

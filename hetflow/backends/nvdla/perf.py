@@ -1,0 +1,204 @@
+"""``model:nvdla-perf``: the NVDLA performance model, from NVIDIA's open performance spreadsheet.
+
+The rules are those of nvdla/hw ``perf/NVDLA_OpenSource_Performance.xlsx`` (sheet "ResNet50", the DRAM-only
+columns AO-AT), applied to the configuration's own atoms instead of the spreadsheet's fixed 16-channel
+packing:
+
+* MAC cycles = ``ceil_to(C * sy * sx, atomic_C) * ceil_to(K, atomic_K) * P * Q * R * S / (sy * sx) / MACs``
+  (strided convolutions fold the stride into the channels, as the spreadsheet does), divided by 2.25 for a
+  3x3 convolution where the build has Winograd (column AR).
+* DRAM bytes = input + weights + output (+ the second operand of a fused element-wise sum), where the input
+  is re-fetched once per kernel group when the weights do not fit the convolution buffer beside one input
+  band, or the weights once per input chunk when the input does not fit beside one kernel group, whichever
+  the smaller minimum footprint makes the resident one (columns X-AB, AN, AO); feature cubes have their
+  channels padded to the memory atom.
+* DRAM cycles = bytes / (DRAM bytes per second / clock) (column AQ); a layer takes the larger of its MAC and
+  DRAM cycles (AS, "long pole" AT), and the network the sum over layers (AS66).
+
+A layer is a CONV op with the SDP (and PDP) ops fused behind it; SDP or PDP ops reading memory on their own
+are layers of their own, bounded by their engine throughput or by DRAM. Counters: MAC-busy cycles, bytes
+moved and the bound each layer hit. Nothing here is a measurement.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from hetflow.backends.nvdla.engines import pad_to
+from hetflow.backends.nvdla.hw import NvdlaConfig
+from hetflow.backends.nvdla.loadable import Loadable, OpDesc
+
+TIME_SOURCE = "model:nvdla-perf"
+WINOGRAD_GAIN = 2.25
+"""Multiplications saved by Winograd F(2x2, 3x3): 36 instead of 16 per 4 outputs (the spreadsheet's 2.25)."""
+
+
+@dataclass(frozen=True)
+class LayerPerf:
+    """One layer's modelled cost."""
+
+    name: str
+    ops: tuple[int, ...]
+    mac_cycles: float
+    dram_cycles: float
+    dram_bytes: float
+    engine_cycles: float = 0.0  # SDP / PDP throughput bound of a layer without a convolution
+
+    @property
+    def cycles(self) -> float:
+        return max(self.mac_cycles, self.dram_cycles, self.engine_cycles)
+
+    @property
+    def bound(self) -> str:
+        worst = max((self.mac_cycles, "MAC"), (self.dram_cycles, "DRAM"), (self.engine_cycles, "ENGINE"))
+        return worst[1]
+
+
+@dataclass
+class PerfReport:
+    """The model's answer for one program on one configuration."""
+
+    config: str
+    clock_hz: float
+    layers: list[LayerPerf] = field(default_factory=list)
+
+    @property
+    def cycles(self) -> float:
+        return sum(layer.cycles for layer in self.layers)
+
+    @property
+    def seconds(self) -> float:
+        return self.cycles / self.clock_hz
+
+    @property
+    def fps(self) -> float:
+        return self.clock_hz / self.cycles if self.cycles else math.inf
+
+    @property
+    def mac_busy_cycles(self) -> float:
+        return sum(layer.mac_cycles for layer in self.layers)
+
+    @property
+    def dram_bytes(self) -> float:
+        return sum(layer.dram_bytes for layer in self.layers)
+
+    def count(self, bound: str) -> int:
+        return sum(1 for layer in self.layers if layer.bound == bound)
+
+    def summary(self) -> dict[str, float | int | str]:
+        return {"fps": self.fps, "cycles": self.cycles, "mac_bound_layers": self.count("MAC"),
+                "dram_bound_layers": self.count("DRAM"), "engine_bound_layers": self.count("ENGINE"),
+                "mac_busy_cycles": self.mac_busy_cycles, "dram_bytes": self.dram_bytes, "source": TIME_SOURCE}
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    """What the model needs of one convolution layer (input ``N x C x H x W``, ``K`` kernels ``R x S``)."""
+
+    n: int
+    c: int
+    h: int
+    w: int
+    k: int
+    r: int
+    s: int
+    stride: tuple[int, int]
+    out_hw: tuple[int, int]  # after the convolution
+    final_hw: tuple[int, int]  # after a fused pooling
+    eltwise: bool = False
+    winograd: bool = False
+
+
+def conv_layer(name: str, shape: ConvShape, config: NvdlaConfig, ops: tuple[int, ...] = (),
+               fc_batch: int = 1) -> LayerPerf:
+    """The spreadsheet's rules for one convolution (with fused SDP / PDP) on ``config``."""
+    sy, sx = shape.stride
+    fold = sy * sx
+    c_mac = pad_to(shape.c * fold, config.atomic_c)
+    c_mem = pad_to(shape.c * fold, config.memory_atomic)
+    p, q = shape.out_hw
+    taps = shape.r * shape.s / fold
+    gain = WINOGRAD_GAIN if shape.winograd else 1.0
+    mac = shape.n * c_mac * pad_to(shape.k, config.atomic_k) * p * q * taps / config.macs / gain
+    hin, win = math.ceil(shape.h / sy), math.ceil(shape.w / sx)
+    x = shape.n * c_mem * hin * win
+    wt = c_mem * math.ceil(shape.r / sy) * math.ceil(shape.s / sx) * shape.k / fc_batch
+    z = shape.n * shape.final_hw[0] * shape.final_hw[1] * pad_to(shape.k, config.memory_atomic)
+    min_x = c_mem * min(shape.r + 1, hin) * win
+    min_w = min(c_mem * math.ceil(shape.r / sy) * math.ceil(shape.s / sx) * config.atomic_k, config.cbuf_bytes / 2)
+    traffic = _refetched(x, wt, z, min_x, min_w, config.cbuf_bytes) + (z if shape.eltwise else 0)
+    return LayerPerf(name, ops, mac, traffic / config.dram_bytes_per_cycle, traffic)
+
+
+def _refetched(x: float, wt: float, z: float, min_x: float, min_w: float, cbuf: float) -> float:
+    """Column AO: the smaller minimum footprint decides which operand stays resident and which is re-read."""
+    if min_x >= min_w:  # weights stream through what one input band leaves free; the input is re-read per pass
+        room = cbuf - min_x
+        return (math.ceil(wt / room) * x if room > 0 and wt > room else x) + wt + z
+    room = cbuf - min_w
+    return (math.ceil(x / room) * wt if room > 0 and x > room else wt) + x + z
+
+
+def engine_layer(name: str, elements_in: float, bytes_moved: float, throughput: int, config: NvdlaConfig,
+                 ops: tuple[int, ...] = ()) -> LayerPerf:
+    """An SDP or PDP op reading memory on its own: its engine's elements per cycle, or DRAM."""
+    return LayerPerf(name, ops, 0.0, bytes_moved / config.dram_bytes_per_cycle, bytes_moved,
+                     elements_in / throughput)
+
+
+def program_perf(loadable: Loadable, config: NvdlaConfig, fc_batch: int = 1) -> PerfReport:
+    """Per-layer cycles of a compiled program: CONV ops with what is fused behind them, then lone SDP/PDP ops."""
+    report = PerfReport(config.name, config.clock_hz)
+    children: dict[int, list[OpDesc]] = {}
+    for op in loadable.ops:
+        if op.fused_parent is not None:
+            children.setdefault(op.fused_parent, []).append(op)
+    for op in loadable.ops:
+        if op.fused_parent is not None:
+            continue
+        chain = _chain(op, children)
+        if op.engine == "CONV":
+            report.layers.append(conv_layer(op.name, _conv_shape(op, chain, loadable, config), config,
+                                            tuple(o.id for o in chain), fc_batch))
+        else:
+            report.layers.append(_lone(op, chain, loadable, config))
+    return report
+
+
+def _chain(op: OpDesc, children: dict[int, list[OpDesc]]) -> list[OpDesc]:
+    out = [op]
+    while children.get(out[-1].id):
+        out.append(children[out[-1].id][0])
+    return out
+
+
+def _conv_shape(op: OpDesc, chain: list[OpDesc], loadable: Loadable, config: NvdlaConfig) -> ConvShape:
+    n, c, h, w = loadable.tensor(op.inputs[0]).dims
+    final = loadable.tensor(chain[-1].output).dims  # type: ignore[arg-type]
+    r, s = op.params["kernel_size"]
+    stride = tuple(op.params["strides"])
+    pads = op.params["pads"]
+    dil = op.params["dilations"]
+    p = (h + pads[0] + pads[2] - (r - 1) * dil[0] - 1) // stride[0] + 1
+    q = (w + pads[1] + pads[3] - (s - 1) * dil[1] - 1) // stride[1] + 1
+    eltwise = any(o.engine == "SDP" and o.params.get("ew") for o in chain)
+    return ConvShape(n, c, h, w, op.params["kernels"], r, s, stride, (p, q), (final[2], final[3]),  # type: ignore[arg-type]
+                     eltwise, op.params["winograd"])
+
+
+def _lone(op: OpDesc, chain: list[OpDesc], loadable: Loadable, config: NvdlaConfig) -> LayerPerf:
+    ins = [loadable.tensor(t) for t in op.inputs]
+    out = loadable.tensor(chain[-1].output)  # type: ignore[arg-type]
+    moved = sum(t.nbytes for t in ins) + out.nbytes
+    elements = sum(math.prod(t.dims) for t in ins)
+    throughput = config.pdp_throughput if op.engine == "PDP" else config.sdp_throughput
+    return engine_layer(op.name, elements, moved, throughput, config, tuple(o.id for o in chain))
+
+
+def network_perf(layers: Iterable[tuple[str, ConvShape]], config: NvdlaConfig, fc_batch: int = 1) -> PerfReport:
+    """The model over a list of convolution layers given directly (no compiled program needed)."""
+    report = PerfReport(config.name, config.clock_hz)
+    report.layers = [conv_layer(name, shape, config, (), fc_batch) for name, shape in layers]
+    return report

@@ -1,0 +1,259 @@
+"""Quantized-tensor ops: quantize / dequantize, integer convolution and matmul, and requantization.
+
+A quantized tensor is an integer tensor plus a scale and a zero point (``real = scale * (q - zero_point)``),
+per tensor or per channel along ``axis``. The scale and zero point travel as operands of
+``quantize_linear`` / ``dequantize_linear`` (as in ONNX QDQ); the integer ops in between take integers
+only, so their semantics are exact and a chip's engine models can be compared with them bit for bit.
+
+Rounding, stated once for every op here:
+
+* ``quantize_linear``: ``x / scale`` in float32, rounded half to even (ONNX QuantizeLinear), plus the zero
+  point, saturated to the target type.
+* ``conv_integer`` / ``matmul_integer``: exact integer sums (int8 x int8 products accumulated in int32; the
+  NumPy semantics sum in float64, which is exact below 2**53, then wrap to int32 as hardware does).
+* ``requantize`` / ``qadd``: fixed-point rescaling by an integer multiplier and a right shift, rounded half
+  up (add ``2**(shift-1)`` then shift arithmetically right), plus the output zero point, optional ReLU
+  (clamp at the zero point), saturated. This is the NVDLA SDP's multiply-shift-round datapath, so the
+  same op is both the IR's definition and the engine's contract.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hetflow.ir.dtypes import DType
+from hetflow.ir.graph import Node
+from hetflow.ir.ops._util import broadcast_infer, in_type
+from hetflow.ir.ops.nn import _conv_infer, _matmul_infer, conv, matmul
+from hetflow.ir.registry import REQUIRED, IRError, defop
+from hetflow.ir.types import TensorType
+
+QUANT_RANGES: dict[DType, tuple[int, int]] = {
+    DType.int8: (-128, 127), DType.uint8: (0, 255), DType.int16: (-32768, 32767), DType.uint16: (0, 65535),
+    DType.int32: (-(2 ** 31), 2 ** 31 - 1),
+}
+"""Integer types a quantized tensor may have, with their saturation ranges."""
+
+
+def quant_range(dtype: str | DType, where: str) -> tuple[int, int]:
+    """The saturation range of ``dtype``; an IRError naming ``where`` for a type that is not a quantized one."""
+    try:
+        return QUANT_RANGES[DType.of(dtype)]
+    except (KeyError, ValueError):
+        raise IRError(f"{where}: {dtype!r} is not a quantized type; use one of "
+                      f"{', '.join(str(d) for d in QUANT_RANGES)}") from None
+
+
+def _param(p: np.ndarray | None, rank: int, axis: int, default: float = 0) -> np.ndarray:
+    """A scale or zero point (scalar or 1-D along ``axis``) shaped to broadcast against a rank-``rank`` tensor."""
+    if p is None:
+        return np.asarray(default)
+    p = np.asarray(p)
+    if p.size == 1:
+        return p.reshape(())
+    return p.reshape(tuple(-1 if i == axis % rank else 1 for i in range(rank)))
+
+
+def _saturate(y: np.ndarray, dtype: str) -> np.ndarray:
+    lo, hi = QUANT_RANGES[DType.of(dtype)]
+    return np.clip(y, lo, hi).astype(DType.of(dtype).numpy)
+
+
+# ------------------------------------------------------------------ quantize / dequantize
+
+
+def _quantize_infer(node: Node) -> list[TensorType]:
+    quant_range(node.attrs["dtype"], f"node {node.name!r} (quantize_linear)")
+    return [in_type(node, 0).with_dtype(node.attrs["dtype"])]
+
+
+@defop("quantize_linear", family="quant", infer=_quantize_infer, elementwise=True,
+       attrs={"axis": 1, "dtype": "int8"})
+def quantize_linear(x: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None = None, *, axis: int,
+                    dtype: str) -> np.ndarray:
+    """``saturate(round_half_even(x / scale) + zero_point)``; scale and zero point per tensor or along ``axis``."""
+    s = _param(scale, x.ndim, axis).astype(np.float32)
+    zp = _param(zero_point, x.ndim, axis).astype(np.int64)
+    q = np.rint(x.astype(np.float32) / s).astype(np.int64) + zp
+    return _saturate(q, dtype)
+
+
+def _dequantize_infer(node: Node) -> list[TensorType]:
+    return [in_type(node, 0).with_dtype(in_type(node, 1).dtype)]
+
+
+@defop("dequantize_linear", family="quant", infer=_dequantize_infer, elementwise=True, attrs={"axis": 1})
+def dequantize_linear(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray | None = None, *,
+                      axis: int) -> np.ndarray:
+    """``(q - zero_point) * scale`` in the scale's type."""
+    s = _param(scale, q.ndim, axis)
+    zp = _param(zero_point, q.ndim, axis).astype(np.int64)
+    return ((q.astype(np.int64) - zp).astype(s.dtype) * s).astype(np.asarray(scale).dtype)
+
+
+# ------------------------------------------------------------------ integer convolution and matmul
+
+
+def _exact_int32(acc: np.ndarray) -> np.ndarray:
+    """A float64 sum of integers (exact below 2**53) as int32, wrapping as a 32-bit accumulator does."""
+    return np.rint(acc).astype(np.int64).astype(np.int32)
+
+
+def _centered(x: np.ndarray, zp: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    z = np.zeros(()) if zp is None else np.asarray(zp, np.float64).reshape(shape if np.size(zp) > 1 else ())
+    return x.astype(np.float64) - z
+
+
+def _int_infer(node: Node) -> list[TensorType]:
+    for i in (0, 1):
+        if not in_type(node, i).dtype.is_int:
+            raise IRError(f"node {node.name!r} ({node.op}): operand {i} is {in_type(node, i)}, expected an integer type")
+    return [t.with_dtype(DType.int32) for t in _FLOAT_INFER[node.op](node)]
+
+
+_FLOAT_INFER = {"conv_integer": _conv_infer, "matmul_integer": _matmul_infer}
+
+
+def _conv_int_flops(node: Node) -> int:
+    w = in_type(node, 1)
+    per_out = int(np.prod([d for d in (w.shape or ())[1:] if isinstance(d, int)]))
+    out = node.outputs[0].type.shape or ()
+    return 2 * per_out * int(np.prod([d if isinstance(d, int) else 1 for d in out]))
+
+
+@defop("conv_integer", family="quant", infer=_int_infer, flops=_conv_int_flops,
+       attrs={"strides": REQUIRED, "pads": REQUIRED, "dilations": REQUIRED, "group": 1})
+def conv_integer(x: np.ndarray, w: np.ndarray, x_zero_point: np.ndarray | None = None,
+                 w_zero_point: np.ndarray | None = None, *, strides: tuple[int, ...], pads: tuple[int, ...],
+                 dilations: tuple[int, ...], group: int) -> np.ndarray:
+    """Convolution of zero-point-centred integers, accumulated exactly in int32 (no bias: requantize adds it)."""
+    xc = _centered(x, x_zero_point, (1, -1) + (1,) * (x.ndim - 2))
+    wc = _centered(w, w_zero_point, (-1,) + (1,) * (w.ndim - 1))
+    return _exact_int32(conv(xc, wc, None, strides=strides, pads=pads, dilations=dilations, group=group))
+
+
+@defop("matmul_integer", family="quant", infer=_int_infer,
+       flops=lambda n: 2 * int(np.prod([d for d in (n.outputs[0].type.shape or ()) if isinstance(d, int)]))
+       * int(in_type(n, 0).shape[-1] if in_type(n, 0).shape else 1))
+def matmul_integer(a: np.ndarray, b: np.ndarray, a_zero_point: np.ndarray | None = None,
+                   b_zero_point: np.ndarray | None = None) -> np.ndarray:
+    """Matmul of zero-point-centred integers (b's zero point per column), exact in int32."""
+    return _exact_int32(matmul(_centered(a, a_zero_point, ()), _centered(b, b_zero_point, (1, -1))))
+
+
+# ------------------------------------------------------------------ requantization
+
+
+def _rescale(acc: np.ndarray, multiplier: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``(acc * multiplier + 2**(shift-1)) >> shift`` in int64: fixed-point scaling rounded half up."""
+    m = multiplier.astype(np.int64)
+    s = shift.astype(np.int64)
+    half = np.where(s > 0, np.left_shift(np.int64(1), np.maximum(s - 1, 0)), 0)
+    return np.right_shift(acc.astype(np.int64) * m + half, s)
+
+
+def _finish(y: np.ndarray, zero_point: int, relu: bool, dtype: str) -> np.ndarray:
+    if relu:
+        y = np.maximum(y, 0)
+    return _saturate(y + zero_point, dtype)
+
+
+def _requant_infer(node: Node) -> list[TensorType]:
+    quant_range(node.attrs["dtype"], f"node {node.name!r} ({node.op})")
+    if in_type(node, 0).dtype is not DType.int32:
+        raise IRError(f"node {node.name!r} (requantize): the accumulator is {in_type(node, 0)}, expected int32")
+    return [in_type(node, 0).with_dtype(node.attrs["dtype"])]
+
+
+@defop("requantize", family="quant", infer=_requant_infer, elementwise=True,
+       attrs={"axis": 1, "zero_point": 0, "relu": False, "dtype": "int8"})
+def requantize(acc: np.ndarray, bias: np.ndarray | None, multiplier: np.ndarray, shift: np.ndarray, *, axis: int,
+               zero_point: int, relu: bool, dtype: str) -> np.ndarray:
+    """``saturate(relu?((acc + bias) * multiplier >> shift, rounded half up) + zero_point)``.
+
+    ``bias`` (int32), ``multiplier`` and ``shift`` are per tensor or per channel along ``axis``; the real
+    rescale factor is ``multiplier / 2**shift`` (see ``fixed_point``).
+    """
+    total = acc.astype(np.int64)
+    if bias is not None:
+        total = total + _param(bias, acc.ndim, axis).astype(np.int64)
+    y = _rescale(total, _param(multiplier, acc.ndim, axis), _param(shift, acc.ndim, axis))
+    return _finish(y, zero_point, relu, dtype)
+
+
+def _qadd_infer(node: Node) -> list[TensorType]:
+    quant_range(node.attrs["dtype"], f"node {node.name!r} (qadd)")
+    return [broadcast_infer(node)[0].with_dtype(node.attrs["dtype"])]
+
+
+@defop("qadd", family="quant", infer=_qadd_infer, elementwise=True,
+       attrs={"a_zero_point": 0, "b_zero_point": 0, "a_multiplier": REQUIRED, "b_multiplier": REQUIRED,
+              "shift": REQUIRED, "zero_point": 0, "relu": False, "dtype": "int8"})
+def qadd(a: np.ndarray, b: np.ndarray, *, a_zero_point: int, b_zero_point: int, a_multiplier: int,
+         b_multiplier: int, shift: int, zero_point: int, relu: bool, dtype: str) -> np.ndarray:
+    """Quantized element-wise sum: ``((a - za) * ma + (b - zb) * mb) >> shift`` rounded half up, + zero point."""
+    total = (a.astype(np.int64) - a_zero_point) * a_multiplier + (b.astype(np.int64) - b_zero_point) * b_multiplier
+    y = _rescale(total, np.asarray(1), np.asarray(shift))
+    return _finish(y, zero_point, relu, dtype)
+
+
+MULTIPLIER_BITS = 15
+"""Magnitude bits of a fixed-point multiplier: NVDLA's SDP multipliers are signed 16-bit."""
+MAX_SHIFT = 63
+
+
+def fixed_point(real: np.ndarray | float, bits: int = MULTIPLIER_BITS) -> tuple[np.ndarray, np.ndarray]:
+    """(multiplier, shift) with ``multiplier / 2**shift`` nearest to ``real``, ``|multiplier| < 2**bits``.
+
+    The shift is the largest that keeps the multiplier in range (most precision); zero maps to (0, 0).
+    """
+    r = np.atleast_1d(np.asarray(real, np.float64))
+    mult = np.zeros(r.shape, np.int64)
+    shift = np.zeros(r.shape, np.int64)
+    for i, v in enumerate(r):
+        if v == 0 or not np.isfinite(v):
+            continue
+        _, exp = np.frexp(abs(v))  # |v| = f * 2**exp, 0.5 <= f < 1
+        s = int(np.clip(bits - exp, 0, MAX_SHIFT))
+        m = int(np.rint(v * 2.0 ** s))
+        if abs(m) >= 2 ** bits:  # rounding reached 2**bits: one bit less
+            s -= 1
+            m = int(np.rint(v * 2.0 ** s))
+        mult[i], shift[i] = m, s
+    return mult, shift
+
+
+# ------------------------------------------------------------------ accumulate-and-rescale as one node
+
+
+def _requant_pair_infer(node: Node) -> list[TensorType]:
+    quant_range(node.attrs["dtype"], f"node {node.name!r} ({node.op})")
+    return [t.with_dtype(node.attrs["dtype"]) for t in _int_infer(node)]
+
+
+@defop("conv_requant", family="quant", infer=_requant_pair_infer, flops=_conv_int_flops,
+       attrs={"strides": REQUIRED, "pads": REQUIRED, "dilations": REQUIRED, "group": 1, "zero_point": 0,
+              "relu": False, "dtype": "int8"})
+def conv_requant(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, multiplier: np.ndarray, shift: np.ndarray,
+                 *, strides: tuple[int, ...], pads: tuple[int, ...], dilations: tuple[int, ...], group: int,
+                 zero_point: int, relu: bool, dtype: str) -> np.ndarray:
+    """``requantize(conv_integer(x, w), bias, multiplier, shift)`` per output channel: int32 accumulation, then the
+    explicit rescale, as one node, so that no placement separates an accumulator from its rescale (an int8
+    accelerator never writes its int32 accumulators to memory)."""
+    acc = conv_integer(x, w, strides=strides, pads=pads, dilations=dilations, group=group)
+    return requantize(acc, bias, multiplier, shift, axis=1, zero_point=zero_point, relu=relu, dtype=dtype)
+
+
+_FLOAT_INFER["conv_requant"] = _conv_infer
+_FLOAT_INFER["matmul_requant"] = _matmul_infer
+
+
+@defop("matmul_requant", family="quant", infer=_requant_pair_infer,
+       attrs={"zero_point": 0, "relu": False, "dtype": "int8"},
+       flops=lambda n: 2 * int(np.prod([d for d in (n.outputs[0].type.shape or ()) if isinstance(d, int)]))
+       * int(in_type(n, 0).shape[-1] if in_type(n, 0).shape else 1))
+def matmul_requant(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, multiplier: np.ndarray, shift: np.ndarray,
+                   *, zero_point: int, relu: bool, dtype: str) -> np.ndarray:
+    """``requantize(matmul_integer(a, b), bias, multiplier, shift)`` per output column, as one node."""
+    return requantize(matmul_integer(a, b), bias, multiplier, shift, axis=-1, zero_point=zero_point, relu=relu,
+                      dtype=dtype)
