@@ -3,6 +3,7 @@ estimates). It sits above the partitioner (DESIGN.md: ``partition <- compiler``)
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -128,9 +129,10 @@ def compile_for_cluster(graph: Graph, cluster: Cluster | str | Path, *, objectiv
     if any(refined):
         problem = _with_plan_estimates(problem, plan, ctx)
         latency, period = problem.simulate(placement.assign).makespan, None
-    plan.estimate = PlanEstimate(latency, period if period is not None else
+    overhead = run_overhead(plan)
+    plan.estimate = PlanEstimate(latency + overhead, period if period is not None else
                                  float(bottleneck_many(problem, replicas, placement.assign[None])[0]),
-                                 _estimate_source(plan), method)
+                                 _estimate_source(plan) + (" + measured:run-overhead" if overhead else ""), method)
     plan.options = {"objective": objective, "no_fallback": no_fallback, "pins": [str(p) for p in ctx.pins],
                     "placement_s": time.perf_counter() - started}
     return plan
@@ -534,3 +536,60 @@ def _choices(ctx: _Context, placement: Placement) -> dict[str, NodeChoice]:
 def _estimate_source(plan: Plan) -> str:
     parts = sorted({e.source for s in plan.subgraphs for e in s.node_estimates} | {"model:link"})
     return f"model:schedule over {' + '.join(parts)}"
+
+
+# ---------------------------------------------------------------- the runtime's own cost per run
+
+RUN_PROBE_REPEATS = 41
+_RUN_OVERHEAD: dict[tuple[str, str, str], float] = {}
+
+
+def run_overhead(plan: Plan) -> float:
+    """Seconds each ``plan.run`` costs beyond what the schedule models, measured on this machine; 0 for a plan
+    with an emulated device (its run reports modelled time, which has no such cost).
+
+    A run checks its inputs, hands the item to a worker thread per device, writes the inputs into device buffers,
+    launches through the device API and waits, reads the outputs back and composes a report; and the backend's
+    executable checks its inputs and copies its outputs once per run. The per-op calibrations exclude all of it
+    by design (they difference chains of one op and of three), and ``launch.subgraph`` covers only the hand-off.
+    It is measured where it happens: a one-node plan on the first subgraph's device, backend and driver,
+    run through ``Plan.run``; its median minus what the schedule charges it. Once per process per kind.
+    """
+    if not plan.devices or not all(d.present for d in plan.devices) or not plan.subgraphs:
+        return 0.0
+    sub = plan.subgraphs[0]
+    device = next(d for d in plan.devices if d.id == sub.device)
+    key = (device.description.name, sub.backend, sub.driver)
+    if key not in _RUN_OVERHEAD:
+        _RUN_OVERHEAD[key] = _measure_run_overhead(plan, device, sub)
+    return _RUN_OVERHEAD[key]
+
+
+def forget_run_overhead() -> None:
+    """Forget the measured run overheads, so that the next compile measures them again (under the load of then)."""
+    _RUN_OVERHEAD.clear()
+
+
+def _measure_run_overhead(plan: Plan, device: PlanDevice, sub: Subgraph) -> float:
+    """Median wall-clock seconds of ``Plan.run`` of a one-element relu on ``device`` with ``sub``'s backend and
+    driver, less the time its own schedule charges (its node, its launch boundary, its two transfers)."""
+    graph = Graph("probe.run_overhead")
+    x = graph.add_input("x", "float32", (1,))
+    graph.outputs.append(graph.add_node("relu", [x], name="relu").outputs[0])
+    node = graph.nodes[0]
+    estimate = CostModel().node(node, device.description, sub.backend)
+    probe = Plan(graph, [Subgraph("probe", device.id, sub.backend, [node], get_backend(sub.backend).compile(graph),
+                                  graph, driver=sub.driver, node_estimates=[estimate])],
+                 devices=[device], home=plan.home, links=plan.links, cluster_name=plan.cluster_name)
+    nbytes = x.type.dtype.itemsize
+    charged = (estimate.seconds + device.penalty + probe.link_time(plan.home, device.id, nbytes)
+               + probe.link_time(device.id, plan.home, nbytes))
+    feeds = {"x": np.ones(1, np.float32)}
+    for _ in range(3):  # warm: the session opens its device and arena on the first run
+        probe.run(feeds)
+    samples = []
+    for _ in range(RUN_PROBE_REPEATS):
+        start = time.perf_counter()
+        probe.run(feeds)
+        samples.append(time.perf_counter() - start)
+    return max(statistics.median(samples) - charged, 0.0)

@@ -1,10 +1,15 @@
 """Per-op cost models for host backends, calibrated by timing the backend itself on a fixed suite.
 
 A backend that runs on this host (the reference interpreter, cpu_c) times its own artifacts on a
-small synthetic suite — never on the model being placed — once per process: tiny kernels for its
-fixed cost per op, and representative ops per class (GEMM, convolution, depthwise convolution,
-pooling, streaming elementwise) for the fraction of the host's roofline it reaches. A node is then
-``overhead + max(flops / (peak * compute_eff), bytes / (bandwidth * memory_eff))`` for its class.
+small synthetic suite — never on the model being placed — once per process: per op class (GEMM,
+convolution, depthwise convolution, pooling, streaming elementwise, transposition) tiny kernels for
+its fixed cost per op, and representative shapes for the fraction of the host's roofline it reaches.
+A node is then ``overhead[class] + max(flops / (peak * compute_eff[class]), bytes / (bandwidth *
+memory_eff[class]))``. The fixed cost is per class because it differs by an order of magnitude
+between classes in the interpreter (a NumPy pooling call builds strided windows and pads; a ReLU is
+one ufunc call) and by the OpenMP work-sharing a cpu_c kernel sets up. Streaming elementwise work
+and transposition are separate memory classes: a transpose walks one side with a large stride and
+reaches a fraction of the bandwidth a streaming loop does.
 Only for this host: efficiencies measured here (under this host's load) say nothing of another CPU,
 whose description's roofline stands.
 """
@@ -28,26 +33,40 @@ VIEWS = frozenset({"reshape", "flatten", "squeeze", "unsqueeze", "identity", "dr
 """Ops that move no data in either host backend (an alias of their input)."""
 
 
+_CLASS_OF_OP = {"matmul": "matmul", "gemm": "matmul", "conv": "conv", "conv_transpose": "conv",
+                "max_pool": "pool", "avg_pool": "pool", "global_average_pool": "pool", "global_max_pool": "pool",
+                "transpose": "permute"}
+"""Ops by calibration class; any other op is costed as streaming memory work (``memory``)."""
+MEMORY_CLASSES = ("memory", "permute")
+"""Classes whose efficiency is a fraction of memory bandwidth (the others: of peak arithmetic)."""
+
+
+def _keeps_rows(perm: object) -> bool:
+    """Whether a permutation keeps the innermost axis innermost: it then moves whole contiguous rows (ShuffleNet's
+    channel shuffle moves feature-map planes), a streaming copy, not the element-by-element gather of a transpose."""
+    return isinstance(perm, (tuple, list)) and len(perm) > 1 and perm[-1] == len(perm) - 1
+
+
 def op_class(node: Node) -> str:
     """The calibration class a node is costed as."""
-    if node.op in ("matmul", "gemm"):
-        return "matmul"
-    if node.op in ("conv", "conv_transpose"):
+    cls = _CLASS_OF_OP.get(node.op, "memory")
+    if cls == "permute" and _keeps_rows(node.attrs.get("perm")):
+        return "memory"
+    if cls == "conv":
         channels = node.inputs[0].type.shape[1] if node.inputs[0].type.shape else None
         group = node.attrs.get("group", 1)
         return "depthwise" if group > 1 and group == channels else "conv"
-    if node.op in ("max_pool", "avg_pool", "global_average_pool", "global_max_pool"):
-        return "pool"
-    return "memory"
+    return cls
 
 
 @dataclass(frozen=True)
 class Calibration:
-    """What a backend reaches on this host: fixed seconds per op and fractions of the roofline per class."""
+    """What a backend reaches on this host, per op class: fixed seconds per op, and fractions of the roofline
+    (of peak arithmetic for the compute classes, of memory bandwidth for ``MEMORY_CLASSES``)."""
 
-    overhead: float
+    overhead: dict[str, float]
     compute_eff: dict[str, float]
-    memory_eff: float
+    memory_eff: dict[str, float]
 
     def arithmetic(self, node: Node, desc: MachineDescription) -> float:
         """Seconds of ``node``'s arithmetic alone, at the vector rate the generated loops reach (the conv class)."""
@@ -60,40 +79,54 @@ class Calibration:
         opdef = get_op(node.op)
         read, written = opdef.bytes_moved(node)
         peak = desc.peak(compute_dtype(node)) or min(desc.peak_ops.values())
-        eff = self.compute_eff.get(op_class(node), self.compute_eff["conv"])
-        compute = opdef.flop_count(node) / (peak * eff)
-        memory = (read + written) / (desc.memory.bandwidth * self.memory_eff)
-        return Estimate(self.overhead + max(compute, memory), source)
+        cls = op_class(node)
+        compute = opdef.flop_count(node) / (peak * self.compute_eff.get(cls, self.compute_eff["conv"]))
+        memory = (read + written) / (desc.memory.bandwidth * self.memory_eff.get(cls, self.memory_eff["memory"]))
+        return Estimate(self.overhead[cls] + max(compute, memory), source)
 
 
-def _suite(depth: int) -> list[tuple[str, Graph]]:
-    """(class, graph) pairs: a chain of ``depth`` copies of one op per shape typical of CNN layers (shapes kept
-    from op to op), and a chain of tiny ops for the fixed cost per op."""
+def _chain(name: str, depth: int, shape: tuple[int, ...], op: str, weight: tuple[int, ...] | None = None,
+           view: bool = False, **attrs: object) -> Graph:
+    """A chain of ``depth`` copies of one op, shapes kept from op to op. ``view``: a reshape after each op, so
+    that no backend fuses one elementwise op into the loop of the one before (each stays a pass over memory)."""
     rng = np.random.default_rng(0)
+    g = Graph(f"calibrate.{name}.{depth}")
+    h = g.add_input("x", "float32", shape)
+    for i in range(depth):
+        # weights scaled by fan-in keep values in range along the chain (no overflow, no denormals)
+        scale = np.float32(2 / np.sqrt(np.prod(weight[1:]))) if weight else None
+        inputs = [h] if weight is None else [h, g.constant((rng.random(weight, np.float32) - 0.5) * scale, f"w{i}")]
+        h = g.add_node(op, inputs, dict(attrs), name=f"{name}{i}").outputs[0]
+        if view:
+            h = g.add_node("reshape", [h], {"shape": shape}, name=f"{name}{i}.view").outputs[0]
+    g.outputs.append(h)
+    return g
 
-    def chain(name: str, shape: tuple[int, ...], op: str, weight: tuple[int, ...] | None = None,
-              **attrs: object) -> Graph:
-        g = Graph(f"calibrate.{name}.{depth}")
-        h = g.add_input("x", "float32", shape)
-        for i in range(depth):
-            # weights scaled by fan-in keep values in range along the chain (no overflow, no denormals)
-            scale = np.float32(2 / np.sqrt(np.prod(weight[1:]))) if weight else None
-            inputs = [h] if weight is None else [h, g.constant((rng.random(weight, np.float32) - 0.5) * scale, f"w{i}")]
-            h = g.add_node(op, inputs, dict(attrs), name=f"{name}{i}").outputs[0]
-        g.outputs.append(h)
-        return g
 
-    same = {"strides": (1, 1), "pads": (1, 1, 1, 1), "dilations": (1, 1)}
-    point = {"strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1)}
+_SAME = {"strides": (1, 1), "pads": (1, 1, 1, 1), "dilations": (1, 1)}
+_POINT = {"strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1)}
+
+
+def _suite(depth: int) -> list[tuple[str, str, Graph]]:
+    """(class, "tiny" | "busy", graph): per class a chain of tiny ops (its fixed cost per op), then chains of
+    ``depth`` ops at shapes typical of CNN layers (the fraction of the roofline it reaches)."""
+    pool = {"kernel": (3, 3), "strides": (1, 1), "pads": (1, 1, 1, 1)}
     return [
-        ("tiny", chain("tiny", (1, 1, 2, 2), "conv", (1, 1, 1, 1), **point)),
-        ("memory", chain("memory", (1024, 1024), "transpose", perm=(1, 0))),
-        ("matmul", chain("matmul", (256, 256), "matmul", (256, 256))),
-        ("conv", chain("conv3x3", (1, 64, 28, 28), "conv", (64, 64, 3, 3), **same)),
-        ("conv", chain("conv1x1", (1, 128, 28, 28), "conv", (128, 128, 1, 1), **point)),
-        ("conv", chain("conv3x3_wide", (1, 16, 56, 56), "conv", (16, 16, 3, 3), **same)),
-        ("depthwise", chain("depthwise", (1, 128, 28, 28), "conv", (128, 1, 3, 3), group=128, **same)),
-        ("pool", chain("pool", (1, 64, 56, 56), "max_pool", kernel=(3, 3), strides=(1, 1), pads=(1, 1, 1, 1))),
+        ("conv", "tiny", _chain("tiny_conv", depth, (1, 1, 2, 2), "conv", (1, 1, 1, 1), **_POINT)),
+        ("depthwise", "tiny", _chain("tiny_depthwise", depth, (1, 2, 2, 2), "conv", (2, 1, 3, 3), group=2, **_SAME)),
+        ("matmul", "tiny", _chain("tiny_matmul", depth, (2, 2), "matmul", (2, 2))),
+        ("pool", "tiny", _chain("tiny_pool", depth, (1, 1, 2, 2), "max_pool", **pool)),
+        ("memory", "tiny", _chain("tiny_memory", depth, (2, 2), "relu", view=True)),
+        ("permute", "tiny", _chain("tiny_permute", depth, (2, 2), "transpose", perm=(1, 0))),
+        ("memory", "busy", _chain("memory", depth, (256, 3136), "relu", view=True)),
+        ("permute", "busy", _chain("permute", depth, (1024, 1024), "transpose", perm=(1, 0))),
+        ("matmul", "busy", _chain("matmul", depth, (256, 256), "matmul", (256, 256))),
+        ("conv", "busy", _chain("conv3x3", depth, (1, 64, 28, 28), "conv", (64, 64, 3, 3), **_SAME)),
+        ("conv", "busy", _chain("conv1x1", depth, (1, 128, 28, 28), "conv", (128, 128, 1, 1), **_POINT)),
+        ("conv", "busy", _chain("conv3x3_wide", depth, (1, 16, 56, 56), "conv", (16, 16, 3, 3), **_SAME)),
+        ("depthwise", "busy", _chain("depthwise", depth, (1, 128, 28, 28), "conv", (128, 1, 3, 3), group=128,
+                                     **_SAME)),
+        ("pool", "busy", _chain("pool", depth, (1, 64, 56, 56), "max_pool", **pool)),
     ]
 
 
@@ -120,18 +153,23 @@ def calibrate(compile: Compile, host: MachineDescription, repeats: int = 15) -> 
     what a whole run adds once (checking inputs, copying outputs back).
     """
     short, long = _suite(1), _suite(3)
-    seconds = time_artifacts([(compile(g), g) for _, g in short + long], repeats)
+    seconds = time_artifacts([(compile(g), g) for _, _, g in short + long], repeats)
     per_op = [max((t3 - t1) / 2, 1e-9) for t1, t3 in zip(seconds[:len(short)], seconds[len(short):])]
-    overhead = per_op[0]
+    overhead = {cls: t for (cls, size, _), t in zip(short, per_op) if size == "tiny"}
     effs: dict[str, list[float]] = {}
-    for (cls, graph), t in list(zip(short, per_op))[1:]:
-        node = graph.nodes[-1]
+    for (cls, size, graph), t in zip(short, per_op):
+        if size == "tiny":
+            continue
+        node = next(n for n in graph.nodes if n.op != "reshape")
         opdef = get_op(node.op)
-        busy = max(t - overhead, 1e-9)
-        if cls == "memory":
+        busy = max(t - overhead[cls], 1e-9)
+        if cls in MEMORY_CLASSES:
             effs.setdefault(cls, []).append(sum(opdef.bytes_moved(node)) / host.memory.bandwidth / busy)
         else:
             effs.setdefault(cls, []).append(opdef.flop_count(node) / (host.peak(compute_dtype(node)) or 1.0) / busy)
-    eff = {cls: min(1.0, statistics.median(values)) for cls, values in effs.items()}
-    memory_eff = eff.pop("memory")
-    return Calibration(overhead, eff, memory_eff)
+    # arithmetic cannot beat the peak; a memory class can beat the description's DRAM bandwidth (an estimate)
+    # when its working set stays in cache, as a layer's activations often do, so it is not capped
+    eff = {cls: statistics.median(values) if cls in MEMORY_CLASSES else min(1.0, statistics.median(values))
+           for cls, values in effs.items()}
+    return Calibration(overhead, {c: e for c, e in eff.items() if c not in MEMORY_CLASSES},
+                       {c: e for c, e in eff.items() if c in MEMORY_CLASSES})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from backends.fpga_hls.fpga_helpers import lenet_onnx
 
@@ -64,3 +65,55 @@ def test_a_bad_launch_overhead_is_one_line_naming_the_field():
     del data["launch"]
     with pytest.raises(DescriptionError, match=r"launch: missing"):
         parse_description(data, source="bad.toml")
+
+
+def test_a_plan_on_this_host_is_charged_the_measured_cost_of_a_run():
+    """plan.run's own work (inputs checked, worker hand-off, buffers written and read, the report) is measured once
+    and charged per run; a plan on emulated chips reports modelled time, which has no such cost."""
+    from hetflow.compiler import run_overhead
+
+    plan = hf.compile(hf.load(lenet_onnx(0, batch="N")), "host-only")
+    assert "measured:run-overhead" in plan.estimate.source
+    assert 0 < run_overhead(plan) < 0.1
+    assert plan.estimate.latency > run_overhead(plan) + sum(e.seconds for s in plan.subgraphs for e in s.node_estimates)
+    emulated = hf.compile(hf.load(lenet_onnx(0, batch=1)), "datacenter-node", emulate_with="reference")
+    assert run_overhead(emulated) == 0.0 and "run-overhead" not in emulated.estimate.source
+
+
+def test_cpu_c_charges_a_chain_of_elementwise_nodes_one_pass_over_memory():
+    """A batch norm and the ReLU after it, on a concatenation (DenseNet's pre-activation), are one cpu_c loop."""
+    from hetflow.backends.cpu_c.cost import fused_into_producer
+    from hetflow.ir import Graph
+
+    g = Graph("preact")
+    a, b = g.add_input("a", "float32", (1, 4, 8, 8)), g.add_input("b", "float32", (1, 4, 8, 8))
+    cat = g.add_node("concat", [a, b], {"axis": 1}).outputs[0]
+    stats = [g.constant(np.ones(8, np.float32), n) for n in ("scale", "bias", "mean", "var")]
+    bn = g.add_node("batch_norm", [cat, *stats], {"epsilon": 1e-5}).outputs[0]
+    relu = g.add_node("relu", [bn])
+    assert not fused_into_producer(g.nodes[1]) and fused_into_producer(relu)
+    host = detect_host()
+    alone, fused = CostModel().node(g.nodes[1], host, "cpu_c"), CostModel().node(relu, host, "cpu_c")
+    assert fused.seconds < alone.seconds  # its arithmetic only: no pass over memory, no kernel of its own
+
+
+def test_a_transpose_is_costed_at_the_bandwidth_a_transpose_reaches():
+    from hetflow.backends.calibrate import MEMORY_CLASSES, op_class
+    from hetflow.backends.cpu_c.cost import device_threads, host_calibration
+
+    calibration = host_calibration(device_threads(detect_host()))
+    assert set(MEMORY_CLASSES) == set(calibration.memory_eff)
+    assert {"conv", "depthwise", "matmul", "pool", "memory", "permute"} <= set(calibration.overhead)
+    g = hf.load(lenet_onnx(0, batch=1))
+    assert {op_class(n) for n in g.nodes} >= {"conv", "pool", "matmul", "memory"}
+
+
+def test_a_permutation_that_keeps_rows_is_a_streaming_copy():
+    from hetflow.backends.calibrate import op_class
+    from hetflow.ir import Graph
+
+    g = Graph("shuffle")
+    x = g.add_input("x", "float32", (1, 2, 3, 4, 4))
+    shuffle = g.add_node("transpose", [x], {"perm": (0, 2, 1, 3, 4)})
+    gather = g.add_node("transpose", [x], {"perm": (0, 1, 2, 4, 3)})
+    assert (op_class(shuffle), op_class(gather)) == ("memory", "permute")

@@ -1,7 +1,12 @@
 """cpu_c's time per node on a CPU: its generated kernels calibrated on this host (``calibrate.py``).
 
 Elementwise nodes that cpu_c fuses into the output tiles of the convolution or matmul producing
-their input cost no pass over memory of their own: they are charged their arithmetic only.
+their input, or into the loop of the elementwise node producing their input (cpu_c runs a chain of
+elementwise nodes as one loop: a batch norm and the ReLU after it, before a convolution, read and
+write the tensor once), cost no pass over memory of their own: they are charged their arithmetic only.
+The grouping itself (``passes.fusion``) also asks that the value be read by that one node; a node sees
+only its inputs, not their other readers, so a value read by two elementwise nodes is charged one pass
+where cpu_c makes two.
 """
 
 from __future__ import annotations
@@ -48,10 +53,19 @@ def _from_kernel(value: Value | None) -> bool:
     return producer is not None and producer.op in _ANCHORS
 
 
+def _in_loop(value: Value | None, shape: object) -> bool:
+    """Whether ``value`` is made element by element, at ``shape``, by a loop the reader can join."""
+    producer = value.producer if value is not None else None
+    return producer is not None and _epilogue_op(producer) and value.type.shape == shape  # type: ignore[union-attr]
+
+
 def fused_into_producer(node: Node) -> bool:
     """Whether ``node`` is epilogue work on a kernel's output (an activation, a folded batch norm, a residual sum),
-    which cpu_c does inside that kernel's output tiles."""
-    return _epilogue_op(node) and any(_from_kernel(v) for v in node.inputs[:2])
+    which cpu_c does inside that kernel's output tiles, or the next step of an elementwise loop."""
+    if not _epilogue_op(node):
+        return False
+    shape = node.outputs[0].type.shape
+    return any(_from_kernel(v) or _in_loop(v, shape) for v in node.inputs[:2])
 
 
 def kernel_estimate(node: Node, description: MachineDescription) -> Estimate | None:
