@@ -17,6 +17,7 @@ from hetflow.ir import Graph, Value, get_op
 from hetflow.ir.errors import HetflowError, InputError
 from hetflow.ir.feeds import check_feeds
 from hetflow.ir.registry import _sample_bytes
+from hetflow.ir.subgraph import extract
 from hetflow.partition.capability import (
     CapabilityTable,
     PlacementError,
@@ -32,7 +33,6 @@ from hetflow.partition.pipeline import bottleneck_many, place_throughput
 from hetflow.partition.placement import WORK_BUDGET, Placement, merge, place_latency
 from hetflow.partition.plan import OBJECTIVES, NodeChoice, Plan, PlanDevice, PlanEstimate, Subgraph, Transfer
 from hetflow.partition.problem import Edge, Problem, topological_groups
-from hetflow.partition.subgraphs import extract
 from hetflow.passes import COMPILE_PIPELINE, run_pipeline
 from hetflow.targets import Cluster, DeviceInstance
 

@@ -19,9 +19,9 @@ import numpy as np
 
 from hetflow.backends import get_backend
 from hetflow.ir import Graph, Node, get_op
+from hetflow.ir.subgraph import extract
 from hetflow.partition.capability import device_capabilities, is_present
 from hetflow.partition.cost import Profile, roofline, shape_key
-from hetflow.partition.subgraphs import extract
 from hetflow.targets import Cluster, DeviceInstance
 
 

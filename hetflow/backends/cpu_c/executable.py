@@ -27,7 +27,7 @@ from hetflow.backends.cpu_c.table import TABLE, Kernel
 from hetflow.backends.native import read_artifact_manifest
 from hetflow.ir import Graph, Value, get_op
 from hetflow.ir.errors import HetflowError, InputError
-from hetflow.ir.types import TensorType
+from hetflow.ir.subgraph import specialize
 
 
 @dataclass(frozen=True)
@@ -58,23 +58,6 @@ class CompileInfo:
     arena_bytes: int
     library: str
     source: str
-
-
-def specialize(graph: Graph, shapes: list[tuple[int, ...]]) -> Graph:
-    """A copy of ``graph`` with concrete input shapes and every node's output type re-inferred."""
-    g = graph.copy()
-    for v, shape in zip(g.inputs, shapes):
-        v.type = TensorType(v.type.dtype, shape)
-    for node in g.nodes:
-        try:
-            types = get_op(node.op).infer_types(node)
-        except HetflowError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - an op's inference failing on these shapes is the user's error
-            raise InputError(f"node {node.name!r} ({node.op}): shapes do not fit: {exc}") from None
-        for out, t in zip(node.outputs, types):
-            out.type = t
-    return g
 
 
 class _Compiled:

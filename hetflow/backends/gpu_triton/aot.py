@@ -21,12 +21,13 @@ from typing import Any
 
 from hetflow.backends.gpu_triton import tuning
 from hetflow.backends.gpu_triton.codegen import GenOptions, generate, template_of
-from hetflow.backends.gpu_triton.executable import GpuCompileError, module_source, specialize
+from hetflow.backends.gpu_triton.executable import GpuCompileError, module_source
 from hetflow.backends.gpu_triton.fusion import fuse
 from hetflow.backends.gpu_triton.kernel import KernelSpec
 from hetflow.config import triton_compile_env
 from hetflow.ir import Graph
 from hetflow.ir.errors import HetflowError
+from hetflow.ir.subgraph import specialize
 from hetflow.targets import MachineDescription, get_preset
 
 SM_OF_TARGET = {"nvidia/h200": 90, "nvidia/h100": 90, "nvidia/a100": 80}

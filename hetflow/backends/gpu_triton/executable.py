@@ -27,7 +27,7 @@ from hetflow.backends.gpu_triton.runtime import GpuRuntime, load_runtime
 from hetflow.config import get_config
 from hetflow.ir import DType, Graph, Value, get_op
 from hetflow.ir.errors import HetflowError, InputError
-from hetflow.ir.types import TensorType
+from hetflow.ir.subgraph import specialize
 
 
 class GpuCompileError(HetflowError):
@@ -63,23 +63,6 @@ class Options:
     cuda_graph: bool = True
     memory_capacity: int | None = None  # bytes; None: no check
     device_name: str | None = None  # the tuning cache's device key (default: the GPU's own name)
-
-
-def specialize(graph: Graph, shapes: list[tuple[int, ...]]) -> Graph:
-    """A copy of ``graph`` with concrete input shapes and every node's output type re-inferred."""
-    g = graph.copy()
-    for v, shape in zip(g.inputs, shapes):
-        v.type = TensorType(v.type.dtype, shape)
-    for node in g.nodes:
-        try:
-            types = get_op(node.op).infer_types(node)
-        except HetflowError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - an op's inference failing on these shapes is the user's error
-            raise InputError(f"node {node.name!r} ({node.op}): shapes do not fit: {exc}") from None
-        for out, t in zip(node.outputs, types):
-            out.type = t
-    return g
 
 
 def torch_dtype(rt: GpuRuntime, dtype: DType) -> Any:

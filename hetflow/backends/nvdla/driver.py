@@ -16,22 +16,9 @@ import numpy as np
 from hetflow.backends.nvdla import NvdlaBackend, NvdlaExecutable
 from hetflow.backends.nvdla.perf import TIME_SOURCE
 from hetflow.devices import BaseDevice, Program
-from hetflow.ir import Graph, get_op, verify
-from hetflow.ir.types import TensorType
+from hetflow.ir import Graph, verify
+from hetflow.ir.subgraph import specialize
 from hetflow.targets import MachineDescription
-
-
-def specialize(graph: Graph, shapes: dict[str, tuple[int, ...]]) -> Graph:
-    """A copy of ``graph`` with its inputs given ``shapes`` and every type inferred again (an IRError for shapes
-    that do not fit, naming the node)."""
-    g = graph.copy()
-    for v in g.inputs:
-        v.type = TensorType(v.type.dtype, shapes[v.name])
-    for node in g.nodes:
-        for out, t in zip(node.outputs, get_op(node.op).infer_types(node)):
-            out.type = t
-    verify(g)
-    return g
 
 
 class PerShape:
@@ -45,7 +32,9 @@ class PerShape:
     def for_inputs(self, inputs: dict[str, np.ndarray]) -> NvdlaExecutable:
         key = tuple((v.name, np.shape(inputs[v.name])) for v in self.graph.inputs)
         if key not in self.compiled:
-            concrete = specialize(self.graph, dict(key))
+            shapes = dict(key)
+            concrete = specialize(self.graph, [shapes[v.name] for v in self.graph.inputs])
+            verify(concrete)
             self.compiled[key] = NvdlaBackend().compile_for(concrete, self.description)
         return self.compiled[key]
 

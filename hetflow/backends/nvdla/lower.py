@@ -25,6 +25,7 @@ from hetflow.backends.nvdla.hw import NvdlaConfig
 from hetflow.backends.nvdla.loadable import VERSION, Loadable, MemoryDesc, OpDesc, TensorDesc
 from hetflow.ir import Graph, Node, Value
 from hetflow.ir.errors import HetflowError, UnsupportedOpError
+from hetflow.ir.subgraph import escaping_values, extract
 
 
 class NvdlaLoweringError(HetflowError):
@@ -320,27 +321,4 @@ def nvdla_part(graph: Graph, config: NvdlaConfig) -> Graph:
     become its inputs; values other nodes or the graph read become its outputs): what a placement that puts
     every capable node on the NVDLA would give it, for performance sweeps without a cluster."""
     keep = [n for n in graph.nodes if table.supports_on(n, config) is None]
-    inside = {id(n) for n in keep}
-    users = graph.users()
-    finals = {id(v) for v in graph.outputs}
-    sub = Graph(f"{graph.name}_nvdla")
-    vmap: dict[int, Value] = {}
-
-    def value(v: Value) -> Value:
-        if id(v) not in vmap:
-            vmap[id(v)] = Value(v.name, v.type, None, v.const)
-            if not v.is_const and (v.producer is None or id(v.producer) not in inside):
-                sub.inputs.append(vmap[id(v)])
-        return vmap[id(v)]
-
-    for node in keep:
-        copy = Node(node.op, [None if v is None else value(v) for v in node.inputs], [], dict(node.attrs), node.name)
-        for o in node.outputs:
-            out = value(o)
-            out.producer = copy
-            copy.outputs.append(out)
-            if id(o) in finals or any(id(u) not in inside for u in users.get(id(o), [])):
-                sub.outputs.append(out)
-        sub.nodes.append(copy)
-    sub._names = {v.name for v in vmap.values()} | {n.name for n in sub.nodes}
-    return sub
+    return extract(graph, keep, escaping_values(graph, keep), f"{graph.name}_nvdla")
