@@ -18,9 +18,7 @@ threads wait at every barrier for a time slice, and both the calibration and the
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -52,14 +50,9 @@ def load(name: str):  # noqa: ANN201 - (Graph, feeds); hetflow is imported lazil
 
 def measure(plan, feeds: dict[str, np.ndarray], reps: int) -> float:  # noqa: ANN001
     """Median wall-clock seconds of ``plan.run`` after two warm-up runs."""
-    for _ in range(2):
-        plan.run(feeds)
-    samples = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        plan.run(feeds)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    from hetflow.partition.profile import median_seconds
+
+    return median_seconds(lambda: plan.run(feeds), reps, warmup=2)
 
 
 def host_cluster(threads: int | None):  # noqa: ANN201 - a Cluster

@@ -3,7 +3,6 @@ estimates). It sits above the partitioner (DESIGN.md: ``partition <- compiler``)
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from hetflow.partition.pipeline import bottleneck_many, place_throughput
 from hetflow.partition.placement import WORK_BUDGET, Placement, merge, place_latency
 from hetflow.partition.plan import OBJECTIVES, NodeChoice, Plan, PlanDevice, PlanEstimate, Subgraph, Transfer
 from hetflow.partition.problem import Edge, Problem, topological_groups
+from hetflow.partition.profile import median_seconds
 from hetflow.passes import COMPILE_PIPELINE, run_pipeline
 from hetflow.targets import Cluster, DeviceInstance
 
@@ -585,11 +585,5 @@ def _measure_run_overhead(plan: Plan, device: PlanDevice, sub: Subgraph) -> floa
     charged = (estimate.seconds + device.penalty + probe.link_time(plan.home, device.id, nbytes)
                + probe.link_time(device.id, plan.home, nbytes))
     feeds = {"x": np.ones(1, np.float32)}
-    for _ in range(3):  # warm: the session opens its device and arena on the first run
-        probe.run(feeds)
-    samples = []
-    for _ in range(RUN_PROBE_REPEATS):
-        start = time.perf_counter()
-        probe.run(feeds)
-        samples.append(time.perf_counter() - start)
-    return max(statistics.median(samples) - charged, 0.0)
+    # warm-up: the session opens its device and arena on the first run
+    return max(median_seconds(lambda: probe.run(feeds), RUN_PROBE_REPEATS, warmup=3) - charged, 0.0)

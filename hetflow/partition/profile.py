@@ -73,11 +73,17 @@ def time_node(graph: Graph, node: Node, backend: str, repeats: int) -> float:
     executable = get_backend(backend).compile(sub)
     rng = np.random.default_rng(0)
     feeds = {v.name: _random(v.type.shape, v.type.dtype.numpy, rng) for v in sub.inputs}
-    executable.run(feeds)
+    return median_seconds(lambda: executable.run(feeds), repeats, warmup=1)
+
+
+def median_seconds(run: Callable[[], object], repeats: int, *, warmup: int = 1) -> float:
+    """Median wall-clock seconds of ``run()`` over ``repeats`` calls, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        run()
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
-        executable.run(feeds)
+        run()
         samples.append(time.perf_counter() - start)
     return statistics.median(samples)
 

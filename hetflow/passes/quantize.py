@@ -31,6 +31,7 @@ from hetflow.ir.errors import HetflowError
 from hetflow.ir.ops.quant import MULTIPLIER_BITS, fixed_point
 from hetflow.passes.affine import batch_norm_affine
 from hetflow.passes.calibrate import Statistics, collect_statistics
+from hetflow.passes.dce import dead_code_elimination
 from hetflow.passes.scales import QMAX, ScaleChoice, estimated_error
 
 WEIGHT_QMAX = 127
@@ -347,20 +348,9 @@ def quantize(graph: Graph, stats: Statistics, choice: ScaleChoice | None = None,
         st.emitted.clear()
     g.nodes = kept
     g.toposort()
-    _drop_dead(g)
+    dead_code_elimination(g)  # the float ops the rewrite replaced feed nothing now
     verify(g)
     return g, st.report
-
-
-def _drop_dead(g: Graph) -> None:
-    """Remove nodes whose outputs nobody reads (the float ops a rewrite replaced feed nothing now)."""
-    live = {id(v) for v in g.outputs}
-    kept = []
-    for node in reversed(g.nodes):
-        if any(id(o) in live for o in node.outputs):
-            kept.append(node)
-            live.update(id(v) for v in node.inputs if v is not None)
-    g.nodes = kept[::-1]
 
 
 def calibrate_and_quantize(graph: Graph, samples: Iterable[Mapping[str, np.ndarray]],
