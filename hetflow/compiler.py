@@ -92,7 +92,8 @@ def compile_for_host(graph: Graph, *, backend: str = "cpu_c", calibration: Sampl
         notes.append(f"precision: calibrated per layer on {source}")
     executable = get_backend(backend).compile(graph, **options)
     options.pop("calibration", None)
-    return Plan(graph, [Subgraph("sub0", "host", backend, list(graph.nodes), executable, graph, notes=notes)],
+    return Plan(graph, [Subgraph("sub0", "host", backend, list(graph.nodes), executable, graph, notes=notes,
+                                 compile_options=dict(options))],
                 {"backend": backend, **options})
 
 
@@ -309,14 +310,17 @@ def _build(ctx: _Context, problem: Problem, placement: Placement, objective: str
     for i, (members, d, backend, driver, sub_graph) in enumerate(parts):
         device, nodes, name = devices[d], [graph.nodes[n] for n in members], f"sub{i}"
         options, notes = calibrated.get(sub_graph.name, ({}, []))
-        executable = _compile(sub_graph, backend, device if driver == backend and not is_present(device) else None,
+        target = device if driver == backend and not is_present(device) else None
+        executable = _compile(sub_graph, backend, target,
                               f"subgraph {name} ({len(nodes)} node{'s' if len(nodes) > 1 else ''} from {nodes[0].name!r})",
                               options)
         subgraphs.append(Subgraph(
             name, device.id, backend, nodes, executable, sub_graph, driver=driver,
             node_estimates=[ctx.estimates[n][d] for n in members],  # type: ignore[misc]
             replicas=pools.get(d, [device.id]),
-            flops=sum(get_op(node.op).flop_count(node) for node in nodes), notes=notes))
+            flops=sum(get_op(node.op).flop_count(node) for node in nodes), notes=notes,
+            compiled_for=None if target is None else target.description,
+            compile_options={k: v for k, v in options.items() if k != "calibration"}))
     plan_devices = [PlanDevice(dev.id, dev.host, dev.description, is_present(dev), float(problem.penalty[d]))
                     for d, dev in enumerate(devices)]
     endpoints = [ctx.home, *(d.id for d in devices)]

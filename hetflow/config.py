@@ -29,6 +29,10 @@ class Config:
     """The C compiler for the cpu_c backend."""
     cxx: str = field(default_factory=lambda: os.environ.get("HETFLOW_CXX", "g++"))
     """The C++ compiler for the fpga_hls C simulation."""
+    specialize_cache_size: int = field(default_factory=lambda: int(os.environ.get("HETFLOW_SPECIALIZE_CACHE", "8")))
+    """How many shape specializations one plan keeps (``HETFLOW_SPECIALIZE_CACHE``): a plan whose executables
+    cannot run a new input-shape signature as compiled compiles one for it, and drops the least recently used
+    beyond this many."""
     omp_spin_count: int = field(default_factory=lambda: int(os.environ.get("HETFLOW_OMP_SPINCOUNT", "10000")))
     """How long generated code's OpenMP threads spin at a barrier before they sleep (GOMP_SPINCOUNT, about
     10-30 us here). libgomp's default (300000) is ruinous on a machine whose cores are busy with other work:

@@ -27,6 +27,10 @@ Declared, with defaults (override the ones that apply; callers never probe)
     ``modelled_time(artifact) -> Estimate | None``
                                   a compiled artifact's stated time per run (e.g. a cycle model), if any.
     ``driver()``                  its device driver factory from the driver registry, or None.
+    ``shape_polymorphic(artifact)`` True when ``artifact`` runs every binding of its graph's symbolic dims as
+                                  compiled, compiling nothing at run time (default: only a graph whose inputs are
+                                  static). A plan whose artifacts are not is specialized per input-shape signature
+                                  at run time (``hetflow.runtime.specialize``).
 
 A new backend declares itself in its package's entry points (``[project.entry-points."hetflow.backends"]``
 ``mychip = "mypkg:MyChipBackend"``, and its driver under ``hetflow.drivers``), and runs the conformance suite:
@@ -140,6 +144,11 @@ class Backend(ABC):
     def driver(self) -> Callable[..., Any] | None:
         """The device driver factory registered for this backend, or None when it ships none."""
         return registry.drivers.find(self.name)
+
+    def shape_polymorphic(self, artifact: Artifact) -> bool:
+        """Whether ``artifact`` runs any input shape its graph admits without compiling anything (then a plan never
+        specializes it). A backend whose code takes symbolic dims as run-time parameters says so here."""
+        return all(v.type.is_static for v in artifact.graph.inputs)
 
     def unsupported(self, graph: Graph) -> UnsupportedNodeError | None:
         """The error for the first node of ``graph`` that ``supports`` refuses, or None (for ``compile`` to raise)."""

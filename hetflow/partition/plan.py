@@ -35,6 +35,13 @@ class RunSummary(Protocol):
     source: str
 
 
+class Specializations(Protocol):
+    """What the runtime keeps per plan for input shapes its executables cannot run as compiled
+    (``hetflow.runtime.specialize.SpecializationCache``): the report reads it."""
+
+    def report_lines(self) -> list[str]: ...
+
+
 Runner = Callable[["Plan", list[dict[str, np.ndarray]], "str | Path | None"],
                   tuple[list[dict[str, np.ndarray]], "RunSummary | None"]]
 """``runner(plan, checked_items, trace) -> (outputs per item, report or None)``: what executes a Plan."""
@@ -101,6 +108,8 @@ class Subgraph:
     replicas: list[str] = field(default_factory=list)  # devices taking items in turn; [device] if not replicated
     flops: int = 0
     notes: list[str] = field(default_factory=list)  # what the compiler chose for it that a user should know
+    compiled_for: MachineDescription | None = None  # the chip description its artifact was built for, if any
+    compile_options: dict[str, Any] = field(default_factory=dict, repr=False)  # what a specialization rebuilds with
 
     def __post_init__(self) -> None:
         if not self.replicas:
@@ -157,6 +166,8 @@ class Plan:
     links: dict[str, tuple[float, float, str]] = field(default_factory=dict)  # "a|b" -> (latency, bandwidth, kind)
     last_run: RunSummary | None = field(default=None, repr=False)  # the runtime's RunReport of the latest run
     quantization: str | None = None  # what int8 quantization did before placement (hf.compile(precision="int8"))
+    specializations: Specializations | None = field(default=None, repr=False, compare=False)
+    """Per input-shape signature, the executables compiled at run time (set by the runtime on the first run)."""
 
     def link_time(self, src: str, dst: str, nbytes: int) -> float:
         """Modelled seconds to move ``nbytes`` from endpoint ``src`` to ``dst``."""
@@ -185,6 +196,7 @@ class Plan:
             lines += [f"  note: {note}" for s in self.subgraphs for note in s.notes]
             lines += _fallback_lines(self.subgraphs)
             lines += [f"  {note}" for note in self.notes()]
+            lines += self._specialization_lines()
             return "\n".join(lines)
         assert self.estimate is not None
         used = sorted({r for s in self.subgraphs for r in s.replicas})
@@ -219,7 +231,16 @@ class Plan:
         lines += [f"  {note}" for note in self.notes()]
         if self.quantization:
             lines += ["  " + line for line in self.quantization.splitlines()]
+        lines += self._specialization_lines()
         return "\n".join(lines)
+
+    def _specialization_lines(self) -> list[str]:
+        if self.specializations is None:
+            if all(v.type.is_static for v in self.graph.inputs):
+                return []
+            return ["  shapes: symbolic inputs; not run yet (specialized per input-shape signature on first use "
+                    "where an executable cannot take them as compiled)"]
+        return ["  " + line for line in self.specializations.report_lines()]
 
     def notes(self) -> list[str]:
         """What subgraphs' executables say about how they run (e.g. Triton's interpreter standing in for a GPU)."""

@@ -18,19 +18,40 @@ IMPURE_OPS = frozenset({
 })
 """Ops whose result is not a function of their inputs: never folded, and never merged by CSE."""
 
+SHAPE_OPS = frozenset({"shape", "size"})
+"""Ops that read only their input's shape: folded once that shape is static (after run-time specialization binds
+the symbolic dims), so the shape computations behind a Reshape or an Expand fold with them."""
+
 _log = logging.getLogger("hetflow.passes.fold")
 
 
+def _shape_only(node: Node) -> bool:
+    x = node.inputs[0] if node.inputs else None
+    return node.op in SHAPE_OPS and x is not None and not x.is_const and x.type.is_static
+
+
 def _foldable(node: Node) -> bool:
+    if _shape_only(node):
+        return True
     if node.op in IMPURE_OPS or not all(v is None or v.is_const for v in node.inputs):
         return False
     return all(o.type.nbytes is None or o.type.nbytes <= MAX_FOLD_BYTES for o in node.outputs)
 
 
+def _operand(v: Value | None, shape_only: bool) -> np.ndarray | None:
+    """What the node is evaluated on: the constant, or for a shape-reading op a zero-stride stand-in of the shape."""
+    if v is None:
+        return None
+    if shape_only:
+        return np.broadcast_to(np.zeros((), v.type.dtype.numpy), tuple(v.type.shape or ()))  # type: ignore[arg-type]
+    return v.const
+
+
 def _evaluate(node: Node) -> list[np.ndarray] | None:
     """The node's results, or None when it cannot (or should not) be evaluated now."""
+    shape_only = _shape_only(node)
     try:
-        results = [np.asarray(r) for r in get_op(node.op).run(node, [None if v is None else v.const for v in node.inputs])]
+        results = [np.asarray(r) for r in get_op(node.op).run(node, [_operand(v, shape_only) for v in node.inputs])]
     except Exception as exc:  # noqa: BLE001 - the node fails the same way at run time; keep it there
         _log.warning("constant_fold: node %r (%s) left unfolded: %s: %s", node.name, node.op, type(exc).__name__, exc)
         return None

@@ -18,14 +18,47 @@ import numpy as np
 
 from hetflow.partition.plan import Plan, register_runner
 from hetflow.runtime.executor import Executor, RunReport
+from hetflow.runtime.specialize import SpecializationCache
 
 _SESSIONS: dict[int, tuple[tuple[Any, ...], Executor, weakref.finalize]] = {}
 _LOCK = threading.Lock()
+_CACHE_LOCK = threading.Lock()
 
 
 def run_plan(plan: Plan, items: list[dict[str, np.ndarray]], trace: str | Path | None = None
              ) -> tuple[list[dict[str, np.ndarray]], RunReport | None]:
-    """Run checked ``items`` through ``plan``; outputs in item order, and the run's report (None on the host)."""
+    """Run checked ``items`` through ``plan``; outputs in item order, and the run's report (None on the host).
+
+    Items at input shapes the plan's executables cannot take as compiled run on the plan's specialization for
+    their shapes (``runtime.specialize``); a stream mixing shapes runs as consecutive runs of one shape each,
+    and the report (and trace) is the last one's.
+    """
+    groups = specializations(plan).groups(plan, items)
+    if len(groups) == 1:
+        return run_compiled(groups[0][0], groups[0][1], trace)
+    outputs: list[dict[str, np.ndarray]] = []
+    report = None
+    for target, group in groups:
+        outs, report = run_compiled(target, group, trace)
+        outputs += outs
+    return outputs, report
+
+
+def specializations(plan: Plan) -> SpecializationCache:
+    """The plan's shape-specialization cache (made on first use; see ``runtime.specialize``)."""
+    cache = plan.specializations
+    if not isinstance(cache, SpecializationCache):
+        with _CACHE_LOCK:  # two threads running a new plan make one cache
+            cache = plan.specializations
+            if not isinstance(cache, SpecializationCache):
+                cache = SpecializationCache(plan, on_evict=release)
+                plan.specializations = cache
+    return cache
+
+
+def run_compiled(plan: Plan, items: list[dict[str, np.ndarray]], trace: str | Path | None = None
+                 ) -> tuple[list[dict[str, np.ndarray]], RunReport | None]:
+    """Run ``items`` with the plan's executables as they are (no specialization)."""
     if not plan.devices:
         return [run_on_host(plan, feeds) for feeds in items], None
     executor = _session(plan)

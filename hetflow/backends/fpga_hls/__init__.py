@@ -118,6 +118,11 @@ class FpgaHlsBackend(Backend):
         """A design written by ``save_artifact``, loaded without running a compiler."""
         return FpgaExecutable.load(directory, graph)
 
+    def shape_polymorphic(self, artifact: Artifact) -> bool:
+        """Always: a design takes one sample at a time and the host loops over a symbolic batch, the only symbolic
+        dim ``compile`` accepts."""
+        return True
+
     def modelled_time(self, artifact: Artifact) -> Estimate | None:
         """One sample of the compiled design by its cycle model, the interval being its II."""
         if not isinstance(artifact, FpgaExecutable):

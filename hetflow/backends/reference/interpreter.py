@@ -89,6 +89,10 @@ class ReferenceBackend(Backend):
     def compile(self, graph: Graph, description: MachineDescription | None = None, **options: Any) -> ReferenceExecutable:
         return ReferenceExecutable(graph)
 
+    def shape_polymorphic(self, artifact: Artifact) -> bool:
+        """Always: the interpreter computes every shape from the arrays it is given."""
+        return True
+
     def save_artifact(self, artifact: Artifact, directory: Path) -> None:
         """Nothing to write: the plan saves the subgraph's IR, which is all the interpreter runs."""
 
