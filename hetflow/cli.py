@@ -38,6 +38,7 @@ import hetflow as hf
 from hetflow import zoo
 from hetflow.backends.native import CompileError
 from hetflow.errors import HetflowError, InputError, ModelError
+from hetflow.frontends.registry import pick_frontend
 from hetflow.ir import Graph, Value, all_ops
 from hetflow.passes import regions
 
@@ -262,9 +263,18 @@ def random_input(value: Value, rng: np.random.Generator) -> np.ndarray:
     raise InputError(f"input '{value.name}' ({value.type}): --random cannot make {dtype} data; give it with --input")
 
 
-def gather_feeds(graph: Graph, specs: list[str], random: bool, seed: int) -> dict[str, np.ndarray]:
-    """Inputs from ``name=file.npy`` specs, the rest random when asked."""
-    feeds = dict(_parse_input(spec) for spec in specs)
+def load_at_input_shapes(path: Path, given: dict[str, np.ndarray]) -> Graph:
+    """The model, with an ONNX model's symbolic input dims (named, -1, 0 or missing) set to the shapes of the
+    inputs ``given``: one run needs one shape, so the plan is static and every backend compiles all of it (a
+    shape computation no symbolic dim could express folds too). Other formats import as they are."""
+    if given and pick_frontend(path).name == "onnx":
+        return hf.load(path, input_shapes={name: tuple(array.shape) for name, array in given.items()})
+    return hf.load(path)
+
+
+def gather_feeds(graph: Graph, given: dict[str, np.ndarray], random: bool, seed: int) -> dict[str, np.ndarray]:
+    """The inputs ``given`` (from ``name=file.npy`` specs), the rest random when asked."""
+    feeds = dict(given)
     names = [v.name for v in graph.inputs]
     unknown = sorted(set(feeds) - set(names))
     if unknown:
@@ -375,7 +385,8 @@ def run(
         if trace is not None and cluster is None:
             raise InputError("--trace needs --cluster (a plain host run has no device timeline)")
         path = resolve_model(model)
-        graph = hf.load(path)
+        given = dict(_parse_input(spec) for spec in inputs or [])
+        graph = load_at_input_shapes(path, given)
         options = {"backend": backend} if backend else {}
         compiled = hf.compile(graph, cluster, objective=objective, **options) if cluster is not None \
             else hf.compile(graph, **options)
@@ -383,7 +394,7 @@ def run(
             if not as_json:
                 console.print(f"bundled model {model}: no --input given, running on seeded random data (seed {seed})")
             random = True
-        feeds = gather_feeds(graph, inputs or [], random, seed)
+        feeds = gather_feeds(graph, given, random, seed)
         call = (lambda: compiled.run(feeds, trace=trace)) if cluster is not None else (lambda: compiled.run(feeds))
         outputs, timing = timed_runs(call, repeat, warmup)
         written = _save_outputs(outputs, output)

@@ -2,10 +2,17 @@
 
 An integration, not a frontend: it sits above the compiler (it imports, compiles and runs).
 
-hetflow's IR has static op parameters (a Reshape's target shape, a Slice's starts, ...). When a
-model computes such a parameter from a runtime input — as many ONNX node tests do — the mapping
-raises ``NeedsConstant``; ``HetflowBackendRep.run`` then specializes the model on the values of
-the inputs it needs, caching one compiled Plan per distinct set of those values.
+``prepare`` imports the model with its symbolic dims and compiles it once; a run at shapes the plan's
+executables cannot take as compiled is specialized by the plan itself (``hetflow.runtime.specialize``: one
+compile per new input-shape signature, cached). The data a model computes on is never baked into it.
+
+Two kinds of model need more, because hetflow's IR has static op parameters (a Reshape's target shape, a Tile's
+repeats, ...) and the mapping raises ``NeedsConstant`` when such a parameter is computed at run time:
+
+- computed from the inputs' *shapes* in a way the IR cannot keep symbolic: the model is imported again at the
+  concrete input shapes of the run (one plan per input-shape signature);
+- computed from the *values* of parameter inputs (a Reshape whose target is itself a graph input, as in many
+  ONNX node tests): those inputs, and only those, become constants, one plan per distinct value.
 """
 
 from __future__ import annotations
@@ -30,11 +37,16 @@ DEVICE_BACKENDS: dict[str, str] = {"CPU": "cpu_c"}
 """The hetflow code generator used for each ONNX device type when the caller names none."""
 
 MAX_SPECIALIZATIONS = 32
-"""Compiled plans kept per prepared model (least recently used ones are dropped)."""
+"""Compiled plans kept per prepared model when it must be imported per input shape or parameter value (least
+recently used ones are dropped)."""
+
+SHAPE_ONLY_OPS = frozenset({"Shape", "Size"})
+"""ONNX ops whose output depends on their input's shape, never its values: a parameter computed through one of
+them is made constant by importing at concrete shapes, not by binding the input's data."""
 
 
 class HetflowBackendRep(BackendRep):
-    """A prepared ONNX model: compiled once, or once per value of the inputs it must specialize on."""
+    """A prepared ONNX model: compiled once, or once per input shape / parameter value it must specialize on."""
 
     def __init__(self, model: onnx.ModelProto, backend: str = "reference", **compile_options: Any) -> None:
         self.model = model
@@ -44,17 +56,25 @@ class HetflowBackendRep(BackendRep):
         self.input_names = [vi.name for vi in model.graph.input if vi.name not in initializers]
         self.output_names = [vi.name for vi in model.graph.output]
         self._onnx_producers = _producers(model)
-        self._bound: list[str] = []  # inputs whose values become import-time constants, in discovery order
+        self._symbolic = _symbolic_inputs(model, set(self.input_names))
+        self._by_shape = False  # imported at each run's concrete input shapes
+        self._bound: list[str] = []  # parameter inputs whose values become import-time constants, in discovery order
         self._plans: OrderedDict[tuple, Plan] = OrderedDict()
         self._outputs_type = namedtupledict("Outputs", self.output_names)
+        self.compiles = 0
+        """Imports + ``hf.compile`` calls so far (the plans' own shape specializations are in their reports)."""
         try:
-            self._plans[()] = self._compile({})
+            self._plans[()] = self._compile({}, {})
         except NeedsConstant as exc:
-            self._bind_for(exc)  # specialize at the first run, when the values are known
+            self._needs(exc)  # specialize at the first run, when shapes and values are known
+        except ModelError:
+            if not self._symbolic or not self._imports_at_some_shape():
+                raise
+            self._by_shape = True  # a symbolic dim the IR cannot keep: import at each run's shapes
 
     @property
     def specializations(self) -> int:
-        """How many compiled plans this model holds (1 when nothing is specialized)."""
+        """How many compiled plans this model holds (1 when nothing is specialized at import)."""
         return len(self._plans)
 
     def run(self, inputs: Any, **kwargs: Any) -> tuple[Any, ...]:
@@ -77,47 +97,76 @@ class HetflowBackendRep(BackendRep):
             raise InputError(f"the model takes {len(self.input_names)} input(s) {self.input_names}, got {len(inputs)}")
         return {name: np.asarray(x) for name, x in zip(self.input_names, inputs)}
 
+    def _shapes(self, feeds: dict[str, np.ndarray]) -> dict[str, tuple[int, ...]]:
+        return {n: tuple(np.shape(feeds[n])) for n in self._symbolic if n in feeds} if self._by_shape else {}
+
     def _plan_for(self, feeds: dict[str, np.ndarray]) -> Plan:
         while True:
             missing = [n for n in self._bound if n not in feeds]
             if missing:
                 raise InputError(f"input '{missing[0]}' is missing")
-            key = tuple(_fingerprint(n, feeds[n]) for n in self._bound)
+            shapes = self._shapes(feeds)
+            key = (tuple(shapes.items()), *(_fingerprint(n, feeds[n]) for n in self._bound))
+            if not shapes and not self._bound:
+                key = ()
             if key in self._plans:
                 self._plans.move_to_end(key)
                 return self._plans[key]
             try:
-                plan = self._compile({n: feeds[n] for n in self._bound})
+                plan = self._compile({n: feeds[n] for n in self._bound}, shapes)
             except NeedsConstant as exc:
-                self._bind_for(exc)
+                self._needs(exc)
                 continue
             self._plans[key] = plan
             while len(self._plans) > MAX_SPECIALIZATIONS:
                 self._plans.popitem(last=False)
             return plan
 
-    def _compile(self, bind: dict[str, np.ndarray]) -> Plan:
+    def _compile(self, bind: dict[str, np.ndarray], shapes: dict[str, tuple[int, ...]]) -> Plan:
+        graph = import_model(self.model, bind=bind or None, input_shapes=shapes or None)
+        plan = compile_graph(graph, backend=self.backend, **self.compile_options)
+        self.compiles += 1
+        return plan
 
-        graph = import_model(self.model, bind=bind or None)
-        return compile_graph(graph, backend=self.backend, **self.compile_options)
+    def _imports_at_some_shape(self) -> bool:
+        """Whether the model imports once its symbolic dims are sizes (1 each): then only the symbolic import
+        failed, and each run's shapes will do. Otherwise the first error is the model's, for ``prepare``."""
+        shapes = {}
+        for vi in self.model.graph.input:
+            if vi.name in self._symbolic:
+                shapes[vi.name] = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1
+                                        for d in vi.type.tensor_type.shape.dim)
+        try:
+            import_model(self.model, input_shapes=shapes)
+        except NeedsConstant:
+            return True  # the parameter-value path takes it from here at the first run
+        except ModelError:
+            return False
+        return True
 
-    def _bind_for(self, exc: NeedsConstant) -> None:
-        """Add the graph inputs the missing constant depends on to the specialization set."""
-        wanted = [n for n in self._input_ancestors(exc.value_name) if n not in self._bound]
+    def _needs(self, exc: NeedsConstant) -> None:
+        """A parameter the IR needs as a constant is computed at run time: first import at the run's concrete
+        input shapes (a computation on shapes then folds), then bind the parameter inputs it is computed from."""
+        if self._symbolic and not self._by_shape:
+            self._by_shape = True
+            self._plans.clear()
+            return
+        wanted = [n for n in self._value_ancestors(exc.value_name) if n not in self._bound]
         if not wanted:
-            # Binding more cannot help: the value depends on no input, or only on inputs already bound.
-            raise ModelError(f"{exc}; specializing on the graph inputs' values does not make it constant") from None
+            # Binding more cannot help: the value depends on no input's values, or only on inputs already bound.
+            raise ModelError(f"{exc}; specializing on the graph inputs' shapes and parameter values does not make it "
+                             f"constant") from None
         self._bound.extend(wanted)
         self._plans.clear()
 
-    def _input_ancestors(self, value_name: str) -> list[str]:
-        """The graph inputs that ``value_name`` is computed from, in graph-input order."""
+    def _value_ancestors(self, value_name: str) -> list[str]:
+        """The graph inputs whose values ``value_name`` is computed from (not through Shape/Size), in input order."""
         inputs = set(self.input_names)
         if value_name in inputs:
             return [value_name]
         if value_name not in self._onnx_producers:
-            # The IR renamed the value; specialize on every input rather than guess.
-            return list(self.input_names)
+            # The IR renamed the value: bind the non-float inputs (parameters), never float data, rather than guess.
+            return [n for n in self.input_names if n in self._integer_inputs()]
         seen: set[str] = set()
         stack = [value_name]
         while stack:
@@ -125,19 +174,38 @@ class HetflowBackendRep(BackendRep):
             if name in seen:
                 continue
             seen.add(name)
-            stack.extend(self._onnx_producers.get(name, ()))
+            op, ins = self._onnx_producers.get(name, ("", ()))
+            if op not in SHAPE_ONLY_OPS:
+                stack.extend(ins)
         return [n for n in self.input_names if n in seen]
 
+    def _integer_inputs(self) -> set[str]:
+        floats = {onnx.TensorProto.FLOAT, onnx.TensorProto.DOUBLE, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16}
+        return {vi.name for vi in self.model.graph.input if vi.type.tensor_type.elem_type not in floats}
 
-def _producers(model: onnx.ModelProto) -> dict[str, tuple[str, ...]]:
-    """ONNX value name -> the input names of the node that produces it."""
-    table: dict[str, tuple[str, ...]] = {}
+
+def _producers(model: onnx.ModelProto) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """ONNX value name -> the op type and input names of the node that produces it."""
+    table: dict[str, tuple[str, tuple[str, ...]]] = {}
     for node in model.graph.node:
         ins = tuple(i for i in node.input if i)
         for out in node.output:
             if out:
-                table[out] = ins
+                table[out] = (node.op_type, ins)
     return table
+
+
+def _symbolic_inputs(model: onnx.ModelProto, names: set[str]) -> list[str]:
+    """The graph inputs with a dim that is not a positive size (named, -1, 0 or missing), in input order."""
+    out = []
+    for vi in model.graph.input:
+        if vi.name not in names or vi.type.WhichOneof("value") != "tensor_type":
+            continue
+        shape = vi.type.tensor_type.shape
+        if not vi.type.tensor_type.HasField("shape") or any(
+                not d.HasField("dim_value") or d.dim_value <= 0 for d in shape.dim):
+            out.append(vi.name)
+    return out
 
 
 def _fingerprint(name: str, array: np.ndarray) -> tuple:

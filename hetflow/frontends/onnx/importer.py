@@ -16,8 +16,8 @@ from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.symbolic import propagate
 from hetflow.frontends.onnx.table import attribute_names, lookup
 from hetflow.ir import DType, Graph, Value
-from hetflow.ir.errors import HetflowError, ModelError
-from hetflow.ir.types import MAX_DIM
+from hetflow.ir.errors import HetflowError, InputError, ModelError
+from hetflow.ir.types import MAX_DIM, Dim
 from hetflow.passes import run_passes
 
 IMPORT_PASSES = ("constant_fold", "dce", "cse", "dce")
@@ -104,9 +104,12 @@ def import_model(
     source: str | Path | bytes | onnx.ModelProto,
     *,
     bind: dict[str, np.ndarray] | None = None,
+    input_shapes: dict[str, tuple[int, ...]] | None = None,
     passes: tuple[str, ...] = IMPORT_PASSES,
 ) -> Graph:
-    """Import an ONNX model. ``bind`` turns the named graph inputs into constants (specialization)."""
+    """Import an ONNX model. ``bind`` turns the named graph inputs into constants (specialization);
+    ``input_shapes`` gives named inputs concrete shapes in place of their symbolic dims (``hetflow run`` and the
+    onnx.backend adapter import at the shapes they are given when a shape computation cannot stay symbolic)."""
     model = read_model(source)
     where = "<model>" if isinstance(source, (bytes, onnx.ModelProto)) else str(source)
     opset = _default_opset(model, where)
@@ -125,6 +128,8 @@ def import_model(
             env[vi.name] = graph.constant(np.asarray(bind[vi.name]), name=vi.name)
             continue
         dtype, shape = _value_info_type(vi, where)
+        if input_shapes and vi.name in input_shapes:
+            shape = _given_shape(vi.name, dtype, shape, tuple(input_shapes[vi.name]))
         env[vi.name] = graph.add_input(vi.name, dtype, shape)
     for index, node in enumerate(model.graph.node):
         _import_node(graph, env, node, index, opset, where, domains)
@@ -133,6 +138,15 @@ def import_model(
             raise ModelError(f"{where}: graph output '{vi.name}' is not produced by any node")
         graph.outputs.append(_named_output(graph, env[vi.name], vi.name))
     return run_passes(graph, passes)
+
+
+def _given_shape(name: str, dtype: DType, declared: tuple[Dim, ...] | None, given: tuple[int, ...]) -> tuple[Dim, ...]:
+    """``given`` for input ``name``, once it fits the declared shape (same rank, the same size where static)."""
+    if declared is not None and (len(given) != len(declared) or any(
+            isinstance(d, int) and d != n for d, n in zip(declared, given))):
+        shown = "*" if declared is None else ",".join(str(d) for d in declared)
+        raise InputError(f"input '{name}': expected shape {dtype}[{shown}], got {list(given)}")
+    return given
 
 
 def _default_opset(model: onnx.ModelProto, where: str) -> int:
