@@ -77,6 +77,16 @@ class HetflowBackendRep(BackendRep):
         """How many compiled plans this model holds (1 when nothing is specialized at import)."""
         return len(self._plans)
 
+    @property
+    def bound_inputs(self) -> tuple[str, ...]:
+        """The parameter inputs whose values are compiled in as constants (one plan per distinct value)."""
+        return tuple(self._bound)
+
+    @property
+    def imports_per_shape(self) -> bool:
+        """Whether the model is imported at each run's input shapes (else once, with its symbolic dims)."""
+        return self._by_shape
+
     def run(self, inputs: Any, **kwargs: Any) -> tuple[Any, ...]:
         """Run on inputs given as a list (graph-input order), a dict by name, or one array."""
         feeds = self._feeds(inputs)

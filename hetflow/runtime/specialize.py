@@ -31,7 +31,7 @@ import numpy as np
 from hetflow.backends import get_backend
 from hetflow.config import get_config
 from hetflow.ir import Graph
-from hetflow.ir.errors import HetflowError
+from hetflow.ir.errors import HetflowError, InputError
 from hetflow.ir.subgraph import specialize
 from hetflow.partition.plan import Plan, Subgraph
 from hetflow.passes import run_passes
@@ -149,7 +149,10 @@ class SpecializationCache:
     def _specialize(self, plan: Plan, key: Signature) -> Specialization:
         started = time.perf_counter()
         bound = dict(key)
-        whole = specialize(plan.graph, [bound.get(v.name, v.type.shape) for v in plan.graph.inputs])  # type: ignore[misc]
+        try:
+            whole = specialize(plan.graph, [bound.get(v.name, v.type.shape) for v in plan.graph.inputs])  # type: ignore[misc]
+        except HetflowError as exc:  # shapes the model's ops cannot take: the caller's inputs are wrong
+            raise InputError(f"inputs {format_signature(key)}: {exc}") from None
         types = {v.name: v.type for v in whole.values()}
         subgraphs: list[Subgraph] = []
         compiled: list[str] = []

@@ -1,0 +1,246 @@
+"""Run-time shape specialization (issue 9 item 2): a plan compiled once with symbolic dims runs at new shapes,
+recompiling only what cannot take them as compiled, cached by shape signature (bounded, LRU), checked against
+onnxruntime. Compile counts come from counting the backends' own ``compile`` calls, not only from the cache."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import numpy as np
+import onnx
+import pytest
+from runtime.dynamic_models import batch_mlp, resolution_cnn, torch_exported
+
+import hetflow as hf
+from hetflow.backends.cpu_c import CpuCBackend
+from hetflow.backends.reference import ReferenceBackend
+from hetflow.config import get_config, set_config
+from hetflow.ir import Graph
+from hetflow.runtime.specialize import SpecializationCache
+
+ort = pytest.importorskip("onnxruntime")
+
+
+class CompileCounter:
+    """Counts ``compile`` calls of the backends it wraps."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *classes: type) -> None:
+        self.calls: dict[str, int] = {}
+        for cls in classes:
+            original = cls.compile
+
+            def counted(backend, graph, *args, _original=original, **kwargs):  # type: ignore[no-untyped-def]
+                self.calls[backend.name] = self.calls.get(backend.name, 0) + 1
+                return _original(backend, graph, *args, **kwargs)
+
+            monkeypatch.setattr(cls, "compile", counted)
+
+    def reset(self) -> None:
+        self.calls.clear()
+
+    def __getitem__(self, name: str) -> int:
+        return self.calls.get(name, 0)
+
+
+@pytest.fixture
+def counter(monkeypatch: pytest.MonkeyPatch) -> CompileCounter:
+    return CompileCounter(monkeypatch, ReferenceBackend, CpuCBackend)
+
+
+@pytest.fixture
+def cache_size() -> Iterator[None]:
+    """Restore the process config after a test that bounds the cache."""
+    saved = get_config()
+    yield
+    set_config(saved)
+
+
+def oracle(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return session.run(None, {"x": x})[0]
+
+
+def sample(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def cache_of(plan: hf.Plan) -> SpecializationCache:
+    assert isinstance(plan.specializations, SpecializationCache)
+    return plan.specializations
+
+
+def run_batches(model: onnx.ModelProto, plan: hf.Plan, batches: tuple[int, ...]) -> None:
+    for i, n in enumerate(batches):
+        x = sample((n, 3, 8, 8), seed=i)
+        np.testing.assert_allclose(plan.run({"x": x})["y"], oracle(model, x), rtol=1e-4, atol=1e-4)
+
+
+# ---------------------------------------------------------------- dynamic batch
+def test_reference_plan_runs_every_batch_without_recompiling(counter: CompileCounter) -> None:
+    model = batch_mlp()
+    plan = hf.compile(hf.load(model), backend="reference")
+    assert counter["reference"] == 1
+    counter.reset()
+    run_batches(model, plan, (1, 7, 32, 7))
+    assert counter.calls == {}  # the interpreter takes every batch as compiled
+    cache = cache_of(plan)
+    assert not cache.needed and cache.compiles == 0 and cache.specializations == []
+    assert "nothing specialized (4 run(s) over 3 input-shape signature(s))" in plan.report()
+
+
+def test_cpu_c_plan_specializes_per_batch_and_reuses_it(counter: CompileCounter) -> None:
+    model = batch_mlp()
+    plan = hf.compile(hf.load(model), backend="cpu_c")
+    counter.reset()
+    run_batches(model, plan, (1, 7, 32, 7, 1))
+    # cpu_c does not take symbolic dims yet (its artifact says so: CpuCBackend.shape_polymorphic is False for a
+    # symbolic graph), so the plan compiles one specialization per batch size and reuses it. When cpu_c takes a
+    # symbolic batch, this becomes 0 compiles, as for the reference backend above.
+    assert not CpuCBackend().shape_polymorphic(plan.subgraphs[0].executable)
+    assert counter["cpu_c"] == 3
+    cache = cache_of(plan)
+    assert (cache.compiles, cache.hits, cache.evicted) == (3, 2, 0)
+    assert [s.signature for s in cache.specializations] == [(("x", (32, 3, 8, 8)),), (("x", (7, 3, 8, 8)),),
+                                                            (("x", (1, 3, 8, 8)),)]
+    report = plan.report()
+    assert "3 kept (at most 8), 3 compile(s), 2 hit(s), 0 eviction(s)" in report
+    assert "x=[7,3,8,8]: sub0 compiled in" in report and "(measured), 1 hit(s)" in report
+
+
+def test_torch_exported_dynamic_batch_compiles_once_on_reference(counter: CompileCounter) -> None:
+    pytest.importorskip("torch")
+    model = torch_exported("batch")
+    assert any(n.op_type == "Shape" for n in model.graph.node)  # the exporter wrote the flatten as a shape computation
+    plan = hf.compile(hf.load(model), backend="reference")
+    counter.reset()
+    run_batches(model, plan, (1, 7, 32))
+    assert counter.calls == {} and cache_of(plan).compiles == 0
+
+
+def test_torch_exported_dynamic_batch_on_cpu_c(counter: CompileCounter) -> None:
+    pytest.importorskip("torch")
+    model = torch_exported("batch")
+    plan = hf.compile(hf.load(model), backend="cpu_c")
+    counter.reset()
+    run_batches(model, plan, (1, 7, 32, 32))
+    assert counter["cpu_c"] == 3 and cache_of(plan).hits == 1  # per batch until cpu_c takes a symbolic batch
+
+
+# ---------------------------------------------------------------- dynamic resolution
+@pytest.mark.parametrize("exporter", ["onnx.helper", "torch.onnx"])
+def test_dynamic_resolution_cnn_specializes_per_resolution(exporter: str, counter: CompileCounter) -> None:
+    if exporter == "torch.onnx":
+        pytest.importorskip("torch")
+    model = resolution_cnn() if exporter == "onnx.helper" else torch_exported("resolution")
+    batch = 1 if exporter == "onnx.helper" else 2
+    plan = hf.compile(hf.load(model), backend="cpu_c")
+    counter.reset()
+    for i, (h, w) in enumerate([(16, 20), (9, 33), (16, 20), (9, 33), (16, 20)]):
+        x = sample((batch, 3, h, w), seed=i)
+        np.testing.assert_allclose(plan.run({"x": x})["y"], oracle(model, x), rtol=1e-4, atol=1e-4)
+    assert counter["cpu_c"] == 2  # two resolutions, two compiles
+    cache = cache_of(plan)
+    assert (cache.compiles, cache.hits) == (2, 3)
+    reference = hf.compile(hf.load(model), backend="reference")
+    counter.reset()
+    for h, w in [(16, 20), (9, 33)]:
+        reference.run({"x": sample((batch, 3, h, w))})
+    assert counter.calls == {}
+
+
+# ---------------------------------------------------------------- the cache's bound
+def test_least_recently_used_specialization_is_evicted_at_the_bound(counter: CompileCounter, cache_size: None) -> None:
+    set_config(dataclasses.replace(get_config(), specialize_cache_size=2))
+    model = batch_mlp()
+    plan = hf.compile(hf.load(model), backend="cpu_c")
+    counter.reset()
+    run_batches(model, plan, (1, 2, 1, 3))  # 2 is least recently used when 3 arrives
+    cache = cache_of(plan)
+    assert cache.capacity == 2 and cache.evicted == 1
+    assert [s.signature[0][1][0] for s in cache.specializations] == [1, 3]
+    assert counter["cpu_c"] == 3
+    run_batches(model, plan, (2,))  # evicted: compiled again, and now 1 goes
+    assert counter["cpu_c"] == 4 and cache.evicted == 2
+    assert [s.signature[0][1][0] for s in cache.specializations] == [3, 2]
+    assert "evicted (least recently used, latest last): x=[2,3,8,8]; x=[1,3,8,8]" in plan.report()
+
+
+def test_a_cache_bound_below_one_is_refused(cache_size: None) -> None:
+    set_config(dataclasses.replace(get_config(), specialize_cache_size=0))
+    plan = hf.compile(hf.load(batch_mlp()), backend="cpu_c")
+    with pytest.raises(hf.HetflowError, match="at least 1"):
+        plan.run({"x": sample((1, 3, 8, 8))})
+
+
+# ---------------------------------------------------------------- bad bindings
+def two_inputs() -> Graph:
+    g = Graph("two_inputs")
+    a = g.add_input("a", "float32", ("batch", 4))
+    b = g.add_input("b", "float32", ("batch", 4))
+    g.outputs.append(g.add_node("add", [a, b], name="sum").outputs[0])
+    return g
+
+
+def test_one_symbol_bound_to_two_sizes_is_one_line_naming_input_and_dim() -> None:
+    plan = hf.compile(two_inputs(), backend="cpu_c")
+    with pytest.raises(hf.InputError) as caught:
+        plan.run({"a": np.ones((2, 4), np.float32), "b": np.ones((3, 4), np.float32)})
+    message = str(caught.value)
+    assert "\n" not in message and "input 'b'" in message and "dim 0" in message and "'batch'=2" in message
+    out = plan.run({"a": np.ones((3, 4), np.float32), "b": np.ones((3, 4), np.float32)})
+    np.testing.assert_array_equal(out[plan.graph.outputs[0].name], np.full((3, 4), 2, np.float32))
+
+
+def test_shapes_an_op_cannot_take_are_one_line_naming_the_node() -> None:
+    g = Graph("mm")
+    x = g.add_input("x", "float32", ("n", "k"))
+    w = g.constant(np.ones((4, 2), np.float32), "w")
+    g.outputs.append(g.add_node("matmul", [x, w], name="mm").outputs[0])
+    plan = hf.compile(g, backend="cpu_c")
+    with pytest.raises(hf.InputError, match="node 'mm'"):
+        plan.run({"x": np.ones((3, 5), np.float32)})
+
+
+# ---------------------------------------------------------------- what a specialization compiles
+def test_shape_computations_fold_in_a_specialization() -> None:
+    """A ``shape`` node left in the graph (here: the batch size used as data) is a constant once shapes are bound:
+    the specialized subgraph cpu_c compiles has no shape node left."""
+    g = Graph("scale_by_batch")
+    x = g.add_input("x", "float32", ("n", 4))
+    n = g.add_node("shape", [x], {"start": 0, "end": 1}, name="dims").outputs[0]
+    scale = g.add_node("cast", [n], {"to": "float32"}, name="as_float").outputs[0]
+    g.outputs.append(g.add_node("mul", [x, scale], name="scaled").outputs[0])
+    plan = hf.compile(g, backend="cpu_c")
+    x5 = np.ones((5, 4), np.float32)
+    np.testing.assert_array_equal(plan.run({"x": x5})[plan.graph.outputs[0].name], x5 * 5)
+    (entry,) = cache_of(plan).specializations
+    compiled = entry.plan.subgraphs[0].graph
+    assert compiled is not None and [node.op for node in compiled.nodes] == ["mul"]
+
+
+def test_stream_of_mixed_shapes_keeps_item_order() -> None:
+    model = batch_mlp()
+    plan = hf.compile(hf.load(model), backend="cpu_c")
+    xs = [sample((n, 3, 8, 8), seed=n) for n in (2, 2, 5, 2)]
+    outs = plan.run_stream([{"x": x} for x in xs])
+    for x, out in zip(xs, outs):
+        np.testing.assert_allclose(out["y"], oracle(model, x), rtol=1e-4, atol=1e-4)
+    assert cache_of(plan).compiles == 2
+
+
+def test_cluster_plan_keeps_placement_and_respecializes_each_subgraph(counter: CompileCounter) -> None:
+    """Three subgraphs on two devices, each computed by cpu_c: a new batch compiles all three for the same devices."""
+    model = batch_mlp()
+    graph = hf.load(model)
+    names = [node.name for node in graph.nodes]
+    pins = {names[0]: "node0/cpu:0", names[1]: "node0/h200:0", names[-1]: "node0/cpu:0"}
+    plan = hf.compile(graph, "datacenter-node", pins=pins, emulate_with="cpu_c")
+    counter.reset()
+    run_batches(model, plan, (3, 6, 3))
+    assert counter["cpu_c"] == 2 * len(plan.subgraphs)
+    (first, second) = cache_of(plan).specializations
+    for entry in (first, second):
+        assert [(s.name, s.device, s.backend) for s in entry.plan.subgraphs] == \
+            [(s.name, s.device, s.backend) for s in plan.subgraphs]
+    assert plan.last_run is not None and plan.last_run.items == 1
