@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from hetflow.devices import Buffer, Device, driver_factory, open_device
+from hetflow.devices import BaseDevice, Buffer, Device, driver_factory, open_device
 from hetflow.ir import Graph
 from hetflow.ir.errors import HetflowError
 from hetflow.partition.plan import Plan, Subgraph, combine_sources
@@ -233,7 +233,9 @@ class Executor:
         arrival = {v: r.at for v, r in zip(sub.inputs, inputs)}
         shapes = (sub.name, key, tuple((b.shape, b.dtype) for b in bindings.values()))
         known = self._out_specs.get(shapes, {})
-        run = device.launch(program, {**bindings, **{name: arena.take(*spec) for name, spec in known.items()}})
+        bound = {**bindings, **{name: arena.take(*spec) for name, spec in known.items()}}
+        # waited for at once: a device computing on this host's CPU runs it in this thread (one OpenMP team)
+        run = device.run_here(program, bound) if isinstance(device, BaseDevice) else device.launch(program, bound)
         results = run.wait()
         for name, buf in results.items():
             if name not in known:  # the device allocated it: count it, and learn its shape for next time

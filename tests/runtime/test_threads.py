@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import hetflow as hf
+from hetflow.devices import ExecutableDevice
 from hetflow.ir import Graph
 from hetflow.runtime import release
 from hetflow.runtime.executor import Executor
@@ -43,12 +44,22 @@ def feeds() -> dict[str, np.ndarray]:
     return {"x": np.random.default_rng(0).standard_normal((4, 16)).astype(np.float32)}
 
 
-def test_a_host_plan_runs_on_the_callers_thread(threads_by_device: dict[str, set[int]]) -> None:
+def test_a_host_plan_computes_on_the_callers_thread(threads_by_device: dict[str, set[int]],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    computed: set[int] = set()
+    execute = ExecutableDevice.execute
+
+    def recording(self, program, inputs):  # noqa: ANN001, ANN202 - ExecutableDevice.execute's own signature
+        computed.add(threading.get_ident())
+        return execute(self, program, inputs)
+
+    monkeypatch.setattr(ExecutableDevice, "execute", recording)
     plan = hf.compile(two_device_graph(), Cluster.of(detect_host(), name="host-only"))
     assert len(plan.devices) == 1
     for _ in range(3):
         plan.run(feeds())
     assert list(threads_by_device.values()) == [{threading.get_ident()}]
+    assert computed == {threading.get_ident()}  # not on the device's worker thread: the kernels share one OpenMP team
     release(plan)
 
 
