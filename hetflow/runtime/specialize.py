@@ -132,7 +132,7 @@ class SpecializationCache:
     def groups(self, plan: Plan, items: list[dict[str, np.ndarray]]) -> list[tuple[Plan, list[dict[str, np.ndarray]]]]:
         """``items`` cut into runs of consecutive items of one signature, each with the plan that runs it."""
         if not self.needed:
-            if items:
+            if self.symbolic and items:  # counted for the report; a static plan pays nothing here
                 self.resolve(plan, items[0])
             return [(plan, items)] if items else []
         out: list[tuple[Plan, list[dict[str, np.ndarray]]]] = []
