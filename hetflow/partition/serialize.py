@@ -272,7 +272,8 @@ def load_plan(root: Path, *, recompile: bool = False) -> Any:
                                       f"load with recompile=True to compile it again")
             subgraphs.append(Subgraph(s["name"], s["device"], s["backend"], [by_name[n] for n in s["nodes"]], executable,
                                       sub_graph, s["driver"], [Estimate(*e) for e in s["node_estimates"]],
-                                      list(s["replicas"]), s["flops"], list(s.get("notes", []))))
+                                      list(s["replicas"]), s["flops"], list(s.get("notes", [])),
+                                      compiled_for=_compiled_for(s, by_id.get(s["device"]))))
         transfers = [Transfer(**t) for t in manifest["transfers"]]
         estimate = None if manifest["estimate"] is None else PlanEstimate(**manifest["estimate"])
         choices = {name: NodeChoice(c["device"], c["rule"], [(dev, None if e is None else Estimate(*e), why)
@@ -287,12 +288,18 @@ def load_plan(root: Path, *, recompile: bool = False) -> Any:
         raise PlanFormatError(f"{root / 'manifest.json'}: malformed plan manifest ({type(exc).__name__}: {exc})") from None
 
 
+def _compiled_for(entry: dict[str, Any], device: Any) -> Any:
+    """The description a subgraph was compiled for: its chip's, when its chip's own driver runs it."""
+    if device is not None and not device.present and entry["driver"] == entry["backend"]:
+        return device.description
+    return None
+
+
 def _recompile(entry: dict[str, Any], graph: Graph, device: Any) -> Any:
     """Compile a subgraph again as the plan did: for its chip's description when its chip's own driver runs it."""
     backend = get_backend(entry["backend"])
-    if device is not None and not device.present and entry["driver"] == entry["backend"]:
-        return backend.compile(graph, device.description)
-    return backend.compile(graph)
+    description = _compiled_for(entry, device)
+    return backend.compile(graph) if description is None else backend.compile(graph, description)
 
 
 def _read_manifest(root: Path) -> dict[str, Any]:

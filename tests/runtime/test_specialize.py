@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -244,3 +245,11 @@ def test_cluster_plan_keeps_placement_and_respecializes_each_subgraph(counter: C
         assert [(s.name, s.device, s.backend) for s in entry.plan.subgraphs] == \
             [(s.name, s.device, s.backend) for s in plan.subgraphs]
     assert plan.last_run is not None and plan.last_run.items == 1
+
+
+def test_a_saved_symbolic_plan_specializes_after_loading(tmp_path: Path) -> None:
+    model = batch_mlp()
+    hf.compile(hf.load(model), backend="cpu_c").save(tmp_path / "plan")
+    loaded = hf.Plan.load(tmp_path / "plan")
+    run_batches(model, loaded, (2, 5, 2))
+    assert (cache_of(loaded).compiles, cache_of(loaded).hits) == (2, 1)
