@@ -144,8 +144,8 @@ def _given_shape(name: str, dtype: DType, declared: tuple[Dim, ...] | None, give
     """``given`` for input ``name``, once it fits the declared shape (same rank, the same size where static)."""
     if declared is not None and (len(given) != len(declared) or any(
             isinstance(d, int) and d != n for d, n in zip(declared, given))):
-        shown = "*" if declared is None else ",".join(str(d) for d in declared)
-        raise InputError(f"input '{name}': expected shape {dtype}[{shown}], got {list(given)}")
+        raise InputError(f"input '{name}': expected shape {dtype}[{','.join(str(d) for d in declared)}], "
+                         f"got {list(given)}")
     return given
 
 
