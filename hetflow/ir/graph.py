@@ -43,6 +43,11 @@ class Node:
     name: str = ""
     region: str | None = None
 
+    @property
+    def bodies(self) -> list[Graph]:
+        """The nested graphs this node runs (a control-flow op's branches or loop body), in attribute order."""
+        return [v for v in self.attrs.values() if isinstance(v, Graph)]
+
     def __repr__(self) -> str:
         return f"Node({self.name}: {self.op})"
 
@@ -89,6 +94,10 @@ class Graph:
         value = Value(self.fresh_name(name), TensorType(DType.of(dtype), None if shape is None else tuple(shape)))
         self.inputs.append(value)
         return value
+
+    def release_name(self, name: str) -> None:
+        """Forget that value name ``name`` is taken (its value left the graph, e.g. a node replaced by its body)."""
+        self._names.discard(name)
 
     def constant(self, array: np.ndarray | float | int, name: str = "const") -> Value:
         """A constant value holding ``array`` (kept as given, never copied)."""
@@ -226,7 +235,8 @@ class Graph:
 
         g.inputs = [cp(v) for v in self.inputs]  # type: ignore[misc]
         for n in self.nodes:
-            nn = Node(n.op, [cp(v) for v in n.inputs], [], dict(n.attrs), n.name, n.region)
+            attrs = {k: a.copy() if isinstance(a, Graph) else a for k, a in n.attrs.items()}  # bodies are owned
+            nn = Node(n.op, [cp(v) for v in n.inputs], [], attrs, n.name, n.region)
             for o in n.outputs:
                 no = cp(o)
                 assert no is not None
