@@ -97,11 +97,12 @@ def _truth(array: np.ndarray, what: str) -> bool:
 
 
 def _stack(parts: list[np.ndarray], template: Value) -> np.ndarray:
-    """Per-iteration arrays stacked on a new axis 0; with no iteration, an empty array shaped like ``template``."""
+    """Per-iteration arrays stacked on a new axis 0. With no iteration: [0, *shape] where ``template`` (the body's
+    output) has a static shape, else [0] (the element shape was never computed; onnxruntime gives [0] too)."""
     if parts:
         return np.stack(parts)
-    shape = template.type.shape or ()
-    return np.zeros((0, *(d if isinstance(d, int) else 0 for d in shape)), template.type.dtype.numpy)
+    shape = template.type.shape if template.type.is_static else ()
+    return np.zeros((0, *shape), template.type.dtype.numpy)  # type: ignore[misc]
 
 
 # ---------------------------------------------------------------- types
@@ -377,6 +378,6 @@ def inline(graph: Graph, node: Node, body: Graph, args: Sequence[Value | None]) 
     for b, out in zip(body.outputs, node.outputs):
         if claimed.get(id(b)) is not out:
             ident = Node("identity", [value(b)], [out], {}, graph.fresh_name(f"{node.name}.out", node=True), node.region)
-            out.producer = ident
+            out.producer, out.type = ident, b.type
             new.append(ident)
     return new

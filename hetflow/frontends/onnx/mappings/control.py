@@ -13,7 +13,8 @@ from collections.abc import Sequence
 
 import onnx
 
-from hetflow.frontends.context import Ctx
+from hetflow.frontends.context import Ctx, NeedsConstant
+from hetflow.frontends.context import _fold_if_constant as fold_now  # the same eager folding ctx.emit does
 from hetflow.frontends.onnx.importer import OnnxCtx, import_body
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import DType, Graph, TensorType, Value
@@ -61,6 +62,19 @@ def _add(ctx: Ctx, op: str, inputs: list[Value | None], attrs: dict, count: int)
 @onnx_op(since=1)
 def If(ctx: Ctx, cond: Value, *, then_branch: onnx.GraphProto | None = None,
        else_branch: onnx.GraphProto | None = None) -> list[Value]:
+    if cond.const is not None and cond.const.size == 1:  # known now: only the taken branch is imported, inline
+        taken = then_branch if bool(cond.const.reshape(-1)[0]) else else_branch
+        branch, captured = _body(ctx, taken, [], "then_branch" if taken is then_branch else "else_branch")
+        other = branch.copy()
+        outputs = _add(ctx, "if", [cond, *captured], {"then_branch": branch, "else_branch": other},
+                       len(branch.outputs))
+        node = outputs[0].producer
+        assert node is not None
+        ctx.graph.nodes.remove(node)
+        for new in inline(ctx.graph, node, branch, captured):
+            ctx.graph.nodes.append(new)
+            fold_now(ctx.graph, new, ctx.where)  # later mappings may need these values (a Reshape's target)
+        return outputs
     then, then_captured = _body(ctx, then_branch, [], "then_branch")
     other, else_captured = _body(ctx, else_branch, [], "else_branch")
     captured = list({id(v): v for v in [*then_captured, *else_captured]}.values())
@@ -68,13 +82,10 @@ def If(ctx: Ctx, cond: Value, *, then_branch: onnx.GraphProto | None = None,
     _align(other, else_captured, captured)
     if len(then.outputs) != len(other.outputs):
         raise ctx.fail(f"then_branch yields {len(then.outputs)} outputs, else_branch {len(other.outputs)}")
-    outputs = _add(ctx, "if", [cond, *captured], {"then_branch": then, "else_branch": other}, len(then.outputs))
-    if cond.const is not None and cond.const.size == 1:  # known now: the taken branch replaces the node
-        node = outputs[0].producer
-        assert node is not None
-        ctx.graph.nodes.remove(node)
-        ctx.graph.nodes += inline(ctx.graph, node, then if bool(cond.const.reshape(-1)[0]) else other, captured)
-    return outputs
+    if any(a.type.rank != b.type.rank for a, b in zip(then.outputs, other.outputs)):
+        # An output of unknown rank stops the next shape-dependent mapping; knowing the branch keeps its rank.
+        raise NeedsConstant(cond.name, ctx.where, "the condition (its branches yield outputs of different ranks)")
+    return _add(ctx, "if", [cond, *captured], {"then_branch": then, "else_branch": other}, len(then.outputs))
 
 
 def _widened_body(ctx: Ctx, proto: onnx.GraphProto | None, lead: list[TensorType], carried: list[TensorType],
