@@ -290,8 +290,8 @@ def scan(*inputs: np.ndarray, body: Graph, num_states: int, num_scan_inputs: int
     n, m = num_states, num_scan_inputs
     states, captures = list(inputs[:n]), list(inputs[n + m:])
     seqs = []
-    for j, (x, axis, reverse) in enumerate(zip(inputs[n:n + m], _scan_axes(scan_input_axes, m, "scan_input_axes"),
-                                                _scan_axes(scan_input_directions, m, "scan_input_directions"))):
+    for x, axis, reverse in zip(inputs[n:n + m], _scan_axes(scan_input_axes, m, "scan_input_axes"),
+                                _scan_axes(scan_input_directions, m, "scan_input_directions")):
         x = np.moveaxis(np.asarray(x), axis, 0)
         seqs.append(x[::-1] if reverse else x)
     length = seqs[0].shape[0]
