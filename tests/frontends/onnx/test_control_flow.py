@@ -246,3 +246,54 @@ def test_bad_condition_at_run_time_is_one_line() -> None:
     plan = hf.compile(import_model(model), backend="reference")
     with pytest.raises(HetflowError, match="one element"):
         plan.run({"x": _rand(2, 3), "c": np.array([True, False])})
+
+
+# ---------------------------------------------------------------- recurrent layers over a dynamic sequence
+GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def _recurrent_model(op: str, direction: str, *, states: bool, lens: bool) -> onnx.ModelProto:
+    """One recurrent layer over X [T, B, 5] with T and B dynamic; weights are initializers."""
+    d, h_size, gates = 2 if direction == "bidirectional" else 1, 6, GATES[op]
+    rng = np.random.default_rng(7)
+    inits = [_const("w", rng.standard_normal((d, gates * h_size, 5)).astype(np.float32) * 0.5),
+             _const("r", rng.standard_normal((d, gates * h_size, h_size)).astype(np.float32) * 0.5),
+             _const("b", rng.standard_normal((d, 2 * gates * h_size)).astype(np.float32))]
+    inputs = [_vi("x", F, ["T", "B", 5])]
+    names = ["x", "w", "r", "b", "lens" if lens else ""]
+    if lens:
+        inputs.append(_vi("lens", T.INT32, ["B"]))
+    if states:
+        inputs.append(_vi("h0", F, [d, "B", h_size]))
+        names.append("h0")
+        if op == "LSTM":
+            inputs.append(_vi("c0", F, [d, "B", h_size]))
+            inits.append(_const("p", rng.standard_normal((d, 3 * h_size)).astype(np.float32)))
+            names += ["c0", "p"]
+    outs = ["y", "yh"] + (["yc"] if op == "LSTM" else [])
+    attrs = {"direction": direction, "hidden_size": h_size} | ({"linear_before_reset": 1} if op == "GRU" else {})
+    return _model([h.make_node(op, names, outs, **attrs)], inputs, [_vi(o, F) for o in outs], inits, opset=14)
+
+
+def _recurrent_feeds(model: onnx.ModelProto, steps: int, batch: int) -> dict[str, np.ndarray]:
+    d = 2 if model.graph.node[0].attribute[0].s == b"bidirectional" else 1
+    feeds = {"x": _rand(steps, batch, 5)}
+    names = {vi.name for vi in model.graph.input}
+    if "lens" in names:
+        feeds["lens"] = np.random.default_rng(steps).integers(1, steps + 1, batch).astype(np.int32)
+    for s in ("h0", "c0"):
+        if s in names:
+            feeds[s] = _rand(d, batch, 6, seed=3)
+    return feeds
+
+
+@pytest.mark.parametrize("op", list(GATES))
+@pytest.mark.parametrize("direction,states,lens", [("forward", False, False), ("reverse", True, True),
+                                                   ("bidirectional", True, True), ("bidirectional", False, False)])
+def test_recurrent_layer_over_a_dynamic_sequence_is_one_loop(op: str, direction: str, states: bool, lens: bool) -> None:
+    """Compiled once, run at two sequence lengths and batches, as a loop over time (not unrolled) per direction."""
+    model = _recurrent_model(op, direction, states=states, lens=lens)
+    plan = _check(model, [_recurrent_feeds(model, t, b) for t, b in ((3, 2), (11, 4))])
+    loops = [n for n in plan.graph.nodes if n.op == "loop"]
+    assert len(loops) == (2 if direction == "bidirectional" else 1)
+    assert len(plan.graph.nodes) < 40  # one step's ops live in the body, whatever the length

@@ -183,6 +183,8 @@ class _Direction:
         def take(v: Value | None) -> Value | None:
             if v is None:
                 return None
+            if v.const is not None:  # weights are copied in, so that folding inside the body sees them
+                return body.const(v.const, name=v.name)
             captured.append(v)
             return body.graph.add_input(v.name, v.type.dtype, v.type.shape)
 
@@ -259,6 +261,8 @@ def _looped(run: _Direction, cell: Cell, acts: Acts, state: list[Value]) -> tupl
     node = ctx.graph.add_node("loop", [steps, None, *state, *captured], {"body": body.graph, "num_carried": len(state)},
                               name=ctx.node_name, region=ctx.region)
     *final, ys = node.outputs
+    if ys.type.shape is not None and layer.x.type.shape is not None:  # the loop runs once per step of X
+        ys.type = ys.type.with_shape((layer.x.type.shape[0], *ys.type.shape[1:]))
     y_all = ys
     if run.reverse:
         y_all = ctx.emit("reverse_sequence", [ys, layer.lens], batch_axis=1, time_axis=0) if layer.lens is not None \
