@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -297,3 +299,25 @@ def test_recurrent_layer_over_a_dynamic_sequence_is_one_loop(op: str, direction:
     loops = [n for n in plan.graph.nodes if n.op == "loop"]
     assert len(loops) == (2 if direction == "bidirectional" else 1)
     assert len(plan.graph.nodes) < 40  # one step's ops live in the body, whatever the length
+
+
+def test_long_static_sequence_is_a_loop_and_short_one_unrolled(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hetflow.frontends.onnx.mappings import recurrent
+
+    model = _recurrent_model("GRU", "forward", states=True, lens=False)
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 6  # T = 6, known at import
+    feeds = [_recurrent_feeds(model, 6, b) for b in (1, 3)]
+    monkeypatch.setattr(recurrent, "MAX_UNROLLED_STEPS", 4)
+    assert "loop" in [n.op for n in _check(model, feeds).graph.nodes]
+    monkeypatch.setattr(recurrent, "MAX_UNROLLED_STEPS", 4096)
+    model.graph.input[0].type.tensor_type.shape.dim[1].dim_value = 3  # B known too: unrolled, as before
+    assert "loop" not in [n.op for n in _check(model, feeds[1:]).graph.nodes]
+
+
+def test_plan_with_bodies_saves_and_loads(tmp_path: Path) -> None:
+    plan = hf.compile(import_model(_nested_if_loop_model()), backend="reference")
+    loaded = hf.Plan.load(plan.save(tmp_path / "plan"))
+    feed = {"x": _rand(2, 4), "acc0": _rand(2, 4, seed=1), "M": np.array(5, np.int64)}
+    got, want = loaded.run(feed), plan.run(feed)
+    for name in ("acc", "trace"):
+        np.testing.assert_array_equal(got[name], want[name])
