@@ -95,10 +95,6 @@ class Graph:
         self.inputs.append(value)
         return value
 
-    def release_name(self, name: str) -> None:
-        """Forget that value name ``name`` is taken (its value left the graph, e.g. a node replaced by its body)."""
-        self._names.discard(name)
-
     def constant(self, array: np.ndarray | float | int, name: str = "const") -> Value:
         """A constant value holding ``array`` (kept as given, never copied)."""
         array = np.asarray(array)

@@ -7,7 +7,7 @@ import logging
 import numpy as np
 
 from hetflow.ir import DType, Graph, Node, Value, get_op
-from hetflow.ir.ops.control import CONTROL_OPS, inline
+from hetflow.ir.ops.control import NEVER_FOLDED, inline
 from hetflow.ir.types import TensorType
 from hetflow.passes.manager import graph_pass
 
@@ -23,7 +23,7 @@ _log = logging.getLogger("hetflow.passes.fold")
 
 
 def _foldable(node: Node) -> bool:
-    if node.op in IMPURE_OPS or node.op in CONTROL_OPS or not all(v is None or v.is_const for v in node.inputs):
+    if node.op in IMPURE_OPS or node.op in NEVER_FOLDED or not all(v is None or v.is_const for v in node.inputs):
         return False
     return all(o.type.nbytes is None or o.type.nbytes <= MAX_FOLD_BYTES for o in node.outputs)
 
@@ -67,8 +67,10 @@ def _refresh_types(nodes: list[Node], changed: set[int]) -> None:
 
 def _taken_branch(node: Node) -> Graph | None:
     """The branch an ``if`` with a constant one-element condition takes; None when it is not known now."""
+    if node.op != "if":
+        return None
     cond = node.inputs[0]
-    if node.op != "if" or cond is None or cond.const is None or cond.const.size != 1:
+    if cond is None or cond.const is None or cond.const.size != 1:
         return None
     return node.attrs["then_branch"] if bool(cond.const.reshape(-1)[0]) else node.attrs["else_branch"]
 

@@ -26,6 +26,10 @@ IMPORT_PASSES = ("constant_fold", "dce", "cse", "dce")
 MAX_OPSET = 2**31 - 1
 """Opset versions beyond the newest onnx knows are accepted (a newer exporter); beyond this none can exist."""
 
+class MalformedGraphError(ModelError):
+    """A graph whose structure is broken (a name read before any node makes it), whatever the input shapes."""
+
+
 _ONNX_DTYPES = {
     onnx.TensorProto.FLOAT: DType.float32, onnx.TensorProto.DOUBLE: DType.float64,
     onnx.TensorProto.FLOAT16: DType.float16, onnx.TensorProto.BFLOAT16: DType.bfloat16,
@@ -184,7 +188,7 @@ def import_body(ctx: OnnxCtx, proto: onnx.GraphProto, formal: list[TensorType], 
     it captures, in the order of its trailing capture inputs)."""
     here = f"{ctx.where}, {what}"
     if len(proto.input) != len(formal):
-        raise ctx.fail(f"{what} declares {len(proto.input)} inputs; the op passes it {len(formal)}")
+        raise MalformedGraphError(f"{here}: {what} declares {len(proto.input)} inputs; the op passes it {len(formal)}")
     body = Graph(proto.name or what)
     scope = Scope(body, ctx.scope)
     _initializers(body, scope.values, proto, here)
@@ -195,7 +199,7 @@ def import_body(ctx: OnnxCtx, proto: onnx.GraphProto, formal: list[TensorType], 
     for vi in proto.output:
         value = scope.lookup(vi.name)
         if value is None:
-            raise ctx.fail(f"{what}: output '{vi.name}' is not produced by any node")
+            raise MalformedGraphError(f"{here}: output '{vi.name}' is not produced by any node")
         body.outputs.append(_named_output(body, value, vi.name))
     return body, scope.captured
 
@@ -286,7 +290,7 @@ def _import_node(scope: Scope, node: onnx.NodeProto, index: int, opset: int, whe
     for i in node.input:
         value = scope.lookup(i) if i else None
         if i and value is None:
-            raise ModelError(f"{here}: input '{i}' is not defined before this node")
+            raise MalformedGraphError(f"{here}: input '{i}' is not defined before this node")
         inputs.append(value)
     while inputs and inputs[-1] is None:
         inputs.pop()

@@ -313,6 +313,23 @@ def scan(*inputs: np.ndarray, body: Graph, num_states: int, num_scan_inputs: int
     return (*states, *results)
 
 
+# ---------------------------------------------------------------- a branch that cannot run
+def _unreachable_infer(node: Node) -> list[TensorType]:
+    return [TensorType(DType.of(dtype), None if shape is None else tuple(shape)) for dtype, shape in node.attrs["types"]]
+
+
+@defop("unreachable", family="control", infer=_unreachable_infer, attrs={"message": REQUIRED, "types": REQUIRED},
+       outputs=lambda attrs, n: len(attrs["types"]))
+def unreachable(*inputs: np.ndarray, message: str, types: Sequence[tuple[str, Sequence[Dim] | None]]) -> np.ndarray:
+    """Stands for a branch the frontend could not import (it does not fit the shapes this model is built for):
+    raises ``message`` if the branch is ever taken. ``types`` are the (dtype, shape) it would have yielded."""
+    raise HetflowError(message)
+
+
+NEVER_FOLDED = CONTROL_OPS - {"if"} | {"unreachable"}
+"""Ops the constant folder never evaluates: loops (their trip count may be large) and a branch that cannot run."""
+
+
 # ---------------------------------------------------------------- captures and inlining
 CAPTURE_START: dict[str, Callable[[Node], int]] = {
     "if": lambda node: 1,

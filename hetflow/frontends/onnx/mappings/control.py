@@ -9,16 +9,20 @@ they are a fixed point. Sequence-typed values (SequenceInsert, ...) are not supp
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import onnx
 
 from hetflow.frontends.context import Ctx, NeedsConstant
 from hetflow.frontends.context import _fold_if_constant as fold_now  # the same eager folding ctx.emit does
-from hetflow.frontends.onnx.importer import OnnxCtx, import_body
+from hetflow.frontends.onnx.importer import MalformedGraphError, OnnxCtx, import_body
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import DType, Graph, TensorType, Value
+from hetflow.ir.errors import HetflowError, UnsupportedOpError
 from hetflow.ir.ops.control import body_output_types, inline, join_types
+
+_log = logging.getLogger("hetflow.frontends.onnx")
 
 MAX_WIDENINGS = 3
 """Re-imports of a loop body while its carried types still change; after that their shapes are unknown."""
@@ -75,8 +79,10 @@ def If(ctx: Ctx, cond: Value, *, then_branch: onnx.GraphProto | None = None,
             ctx.graph.nodes.append(new)
             fold_now(ctx.graph, new, ctx.where)  # later mappings may need these values (a Reshape's target)
         return outputs
-    then, then_captured = _body(ctx, then_branch, [], "then_branch")
-    other, else_captured = _body(ctx, else_branch, [], "else_branch")
+    then, then_captured = _branch(ctx, then_branch, "then_branch")
+    other, else_captured = _branch(ctx, else_branch, "else_branch")
+    if isinstance(then, HetflowError) or isinstance(other, HetflowError):
+        then, other = _stand_in(ctx, then, other, "then_branch"), _stand_in(ctx, other, then, "else_branch")
     captured = list({id(v): v for v in [*then_captured, *else_captured]}.values())
     _align(then, then_captured, captured)
     _align(other, else_captured, captured)
@@ -86,6 +92,33 @@ def If(ctx: Ctx, cond: Value, *, then_branch: onnx.GraphProto | None = None,
         # An output of unknown rank stops the next shape-dependent mapping; knowing the branch keeps its rank.
         raise NeedsConstant(cond.name, ctx.where, "the condition (its branches yield outputs of different ranks)")
     return _add(ctx, "if", [cond, *captured], {"then_branch": then, "else_branch": other}, len(then.outputs))
+
+
+def _branch(ctx: Ctx, proto: onnx.GraphProto | None, what: str) -> tuple[Graph | HetflowError, list[Value]]:
+    """An If branch, or the error importing it: a branch may not fit shapes it is never taken with (a model's
+    8 kHz branch fed 16 kHz frames). A missing constant is not caught: specializing on input values gives it."""
+    try:
+        return _body(ctx, proto, [], what)
+    except (NeedsConstant, UnsupportedOpError, MalformedGraphError):  # no shape makes these import
+        raise
+    except HetflowError as exc:
+        return exc, []
+
+
+def _stand_in(ctx: Ctx, branch: Graph | HetflowError, other: Graph | HetflowError, what: str) -> Graph:
+    """``branch`` itself, or for one that could not be imported, a body that raises that error if it is taken
+    (typed like the other branch, so the node keeps its types). Both failing is the model's error."""
+    if isinstance(branch, Graph):
+        return branch
+    if not isinstance(other, Graph):
+        raise branch
+    _log.warning("%s: %s is not imported and fails if taken: %s", ctx.where, what, branch)
+    body = Graph(what)
+    types = tuple((v.type.dtype.value, v.type.shape) for v in other.outputs)
+    node = body.add_node("unreachable", [], {"message": f"{what} of this If cannot run: {branch}", "types": types},
+                         name=f"{what}_unreachable")
+    body.outputs += node.outputs
+    return body
 
 
 def _widened_body(ctx: Ctx, proto: onnx.GraphProto | None, lead: list[TensorType], carried: list[TensorType],
