@@ -195,14 +195,25 @@ class HetflowBackendRep(BackendRep):
 
 
 def _producers(model: onnx.ModelProto) -> dict[str, tuple[str, tuple[str, ...]]]:
-    """ONNX value name -> the op type and input names of the node that produces it."""
+    """ONNX value name -> the op type and input names of the node that produces it (for a control-flow node, the
+    names its bodies read too: a body captures enclosing values without listing them as inputs)."""
     table: dict[str, tuple[str, tuple[str, ...]]] = {}
     for node in model.graph.node:
-        ins = tuple(i for i in node.input if i)
+        ins = tuple(dict.fromkeys(i for i in (*node.input, *_body_reads(node)) if i))
         for out in node.output:
             if out:
                 table[out] = (node.op_type, ins)
     return table
+
+
+def _body_reads(node: onnx.NodeProto) -> list[str]:
+    """Every value name read inside ``node``'s subgraph attributes, nested bodies included."""
+    names: list[str] = []
+    bodies = [a.g for a in node.attribute if a.HasField("g")] + [g for a in node.attribute for g in a.graphs]
+    for body in bodies:
+        for inner in body.node:
+            names += [*inner.input, *_body_reads(inner)]
+    return names
 
 
 def _symbolic_inputs(model: onnx.ModelProto, names: set[str]) -> list[str]:
