@@ -42,6 +42,9 @@ class Specializations(Protocol):
 
     def report_lines(self) -> list[str]: ...
 
+    def latest(self) -> Plan | None:
+        """The most recently used specialized plan, if any."""
+
 
 Runner = Callable[["Plan", list[dict[str, np.ndarray]], "str | Path | None"],
                   tuple[list[dict[str, np.ndarray]], "RunSummary | None"]]
@@ -195,7 +198,7 @@ class Plan:
             lines = [head + " on this host"]
             lines += [f"  {s.name:<10} {s.device:<22} {s.backend:<10} {len(s.nodes)} nodes" for s in self.subgraphs]
             lines += [f"  note: {note}" for s in self.subgraphs for note in s.notes]
-            lines += _fallback_lines(self.subgraphs)
+            lines += _fallback_lines(self._placed())
             lines += [f"  {note}" for note in self.notes()]
             lines += self._specialization_lines()
             return "\n".join(lines)
@@ -234,6 +237,12 @@ class Plan:
             lines += ["  " + line for line in self.quantization.splitlines()]
         lines += self._specialization_lines()
         return "\n".join(lines)
+
+    def _placed(self) -> list[Subgraph]:
+        """The subgraphs whose executables say where each node ran: the latest specialization's, when the plan's
+        own are compiled per input shape."""
+        latest = self.specializations.latest() if self.specializations is not None else None
+        return latest.subgraphs if latest is not None else self.subgraphs
 
     def _specialization_lines(self) -> list[str]:
         if self.specializations is None:

@@ -100,6 +100,11 @@ class SpecializationCache:
         with self._lock:
             return list(self._entries.values())
 
+    def latest(self) -> Plan | None:
+        """The most recently used specialized plan (None before the first specialization)."""
+        with self._lock:
+            return next(reversed(self._entries.values())).plan if self._entries else None
+
     def resolve(self, plan: Plan, feeds: dict[str, np.ndarray]) -> Plan:
         """The plan to run ``feeds`` with: ``plan`` itself when its artifacts take the shapes, else the
         specialization for their signature (compiled now if it is new)."""
