@@ -151,20 +151,27 @@ def test_dynamic_resolution_cnn_specializes_per_resolution(exporter: str, counte
 
 
 # ---------------------------------------------------------------- the cache's bound
+# The tests from here on specialize on image sizes (H, W), which stay rigid for cpu_c when it takes a symbolic batch.
+def run_resolutions(model: onnx.ModelProto, plan: hf.Plan, sizes: tuple[tuple[int, int], ...]) -> None:
+    for i, (h, w) in enumerate(sizes):
+        x = sample((1, 3, h, w), seed=i)
+        np.testing.assert_allclose(plan.run({"x": x})["y"], oracle(model, x), rtol=1e-4, atol=1e-4)
+
+
 def test_least_recently_used_specialization_is_evicted_at_the_bound(counter: CompileCounter, cache_size: None) -> None:
     set_config(dataclasses.replace(get_config(), specialize_cache_size=2))
-    model = batch_mlp()
+    model = resolution_cnn()
     plan = hf.compile(hf.load(model), backend="cpu_c")
     counter.reset()
-    run_batches(model, plan, (1, 2, 1, 3))  # 2 is least recently used when 3 arrives
+    run_resolutions(model, plan, ((8, 8), (9, 9), (8, 8), (10, 10)))  # 9x9 is least recently used when 10x10 arrives
     cache = cache_of(plan)
     assert cache.capacity == 2 and cache.evicted == 1
-    assert [s.signature[0][1][0] for s in cache.specializations] == [1, 3]
+    assert [s.signature[0][1][2] for s in cache.specializations] == [8, 10]
     assert counter["cpu_c"] == 3
-    run_batches(model, plan, (2,))  # evicted: compiled again, and now 1 goes
+    run_resolutions(model, plan, ((9, 9),))  # evicted: compiled again, and now 8x8 goes
     assert counter["cpu_c"] == 4 and cache.evicted == 2
-    assert [s.signature[0][1][0] for s in cache.specializations] == [3, 2]
-    assert "evicted (least recently used, latest last): x=[2,3,8,8]; x=[1,3,8,8]" in plan.report()
+    assert [s.signature[0][1][2] for s in cache.specializations] == [10, 9]
+    assert "evicted (least recently used, latest last): x=[1,3,9,9]; x=[1,3,8,8]" in plan.report()
 
 
 def test_a_cache_bound_below_one_is_refused(cache_size: None) -> None:
@@ -205,15 +212,15 @@ def test_shapes_an_op_cannot_take_are_one_line_naming_the_node() -> None:
 
 # ---------------------------------------------------------------- what a specialization compiles
 def test_shape_computations_fold_in_a_specialization() -> None:
-    """A ``shape`` node left in the graph (here: the batch size used as data) is a constant once shapes are bound:
-    the specialized subgraph cpu_c compiles has no shape node left."""
-    g = Graph("scale_by_batch")
-    x = g.add_input("x", "float32", ("n", 4))
-    n = g.add_node("shape", [x], {"start": 0, "end": 1}, name="dims").outputs[0]
-    scale = g.add_node("cast", [n], {"to": "float32"}, name="as_float").outputs[0]
+    """A ``shape`` node left in the graph (here: a dim used as data) is a constant once shapes are bound: the
+    specialized subgraph cpu_c compiles has no shape node left."""
+    g = Graph("scale_by_width")
+    x = g.add_input("x", "float32", (4, "k"))
+    k = g.add_node("shape", [x], {"start": 1, "end": 2}, name="dims").outputs[0]
+    scale = g.add_node("cast", [k], {"to": "float32"}, name="as_float").outputs[0]
     g.outputs.append(g.add_node("mul", [x, scale], name="scaled").outputs[0])
     plan = hf.compile(g, backend="cpu_c")
-    x5 = np.ones((5, 4), np.float32)
+    x5 = np.ones((4, 5), np.float32)
     np.testing.assert_array_equal(plan.run({"x": x5})[plan.graph.outputs[0].name], x5 * 5)
     (entry,) = cache_of(plan).specializations
     compiled = entry.plan.subgraphs[0].graph
@@ -221,35 +228,39 @@ def test_shape_computations_fold_in_a_specialization() -> None:
 
 
 def test_stream_of_mixed_shapes_keeps_item_order() -> None:
-    model = batch_mlp()
+    model = resolution_cnn()
     plan = hf.compile(hf.load(model), backend="cpu_c")
-    xs = [sample((n, 3, 8, 8), seed=n) for n in (2, 2, 5, 2)]
+    xs = [sample((1, 3, h, w), seed=h) for h, w in ((8, 8), (8, 8), (12, 6), (8, 8))]
     outs = plan.run_stream([{"x": x} for x in xs])
     for x, out in zip(xs, outs):
         np.testing.assert_allclose(out["y"], oracle(model, x), rtol=1e-4, atol=1e-4)
-    assert cache_of(plan).compiles == 2
+    assert (cache_of(plan).compiles, cache_of(plan).hits) == (2, 1)
 
 
 def test_cluster_plan_keeps_placement_and_respecializes_each_subgraph(counter: CompileCounter) -> None:
-    """Three subgraphs on two devices, each computed by cpu_c: a new batch compiles all three for the same devices."""
-    model = batch_mlp()
+    """Three subgraphs on two devices, each computed by cpu_c: a new size compiles the two whose inputs have
+    symbolic dims, for the same devices; the last (after the global pool, static inputs) keeps its artifact."""
+    model = resolution_cnn()
     graph = hf.load(model)
     names = [node.name for node in graph.nodes]
     pins = {names[0]: "node0/cpu:0", names[1]: "node0/h200:0", names[-1]: "node0/cpu:0"}
     plan = hf.compile(graph, "datacenter-node", pins=pins, emulate_with="cpu_c")
+    assert len(plan.subgraphs) == 3
     counter.reset()
-    run_batches(model, plan, (3, 6, 3))
-    assert counter["cpu_c"] == 2 * len(plan.subgraphs)
+    run_resolutions(model, plan, ((8, 8), (12, 10), (8, 8)))
+    assert counter["cpu_c"] == 2 * 2
     (first, second) = cache_of(plan).specializations
     for entry in (first, second):
+        assert entry.compiled == ["sub0", "sub1"]
         assert [(s.name, s.device, s.backend) for s in entry.plan.subgraphs] == \
             [(s.name, s.device, s.backend) for s in plan.subgraphs]
+        assert entry.plan.subgraphs[2].executable is plan.subgraphs[2].executable
     assert plan.last_run is not None and plan.last_run.items == 1
 
 
 def test_a_saved_symbolic_plan_specializes_after_loading(tmp_path: Path) -> None:
-    model = batch_mlp()
+    model = resolution_cnn()
     hf.compile(hf.load(model), backend="cpu_c").save(tmp_path / "plan")
     loaded = hf.Plan.load(tmp_path / "plan")
-    run_batches(model, loaded, (2, 5, 2))
+    run_resolutions(model, loaded, ((8, 8), (10, 6), (8, 8)))
     assert (cache_of(loaded).compiles, cache_of(loaded).hits) == (2, 1)
