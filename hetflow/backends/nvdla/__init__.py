@@ -93,16 +93,20 @@ def save_artifact(exe: NvdlaExecutable, directory: Path) -> list[Path]:
     return save(exe.loadable, exe.blobs, Path(directory))
 
 
+_CONV_OPS = ("conv_integer", "conv_requant", "matmul_integer", "matmul_requant")
+
+
 def _node_cycles(node: Node, config: NvdlaConfig) -> float:
-    if node.op in ("conv_integer", "matmul_integer"):
+    if node.op in _CONV_OPS:  # the *_requant forms carry their SDP rescale in the same pass
         x, w = node.inputs[0].type.shape, node.inputs[1].type.shape  # type: ignore[union-attr]
         y = node.outputs[0].type.shape
-        if node.op == "matmul_integer":
+        if node.op.startswith("matmul"):
             shape = ConvShape(x[0], x[1], 1, 1, w[1], 1, 1, (1, 1), (1, 1), (1, 1))  # type: ignore[index, arg-type]
         else:
             stride = tuple(node.attrs["strides"])
             shape = ConvShape(x[0], x[1], x[2], x[3], w[0], w[2], w[3], stride, (y[2], y[3]), (y[2], y[3]),  # type: ignore[index, arg-type]
-                              winograd=config.winograd and tuple(w[2:]) == (3, 3) and stride == (1, 1))  # type: ignore[index]
+                              winograd=config.winograd and tuple(w[2:]) == (3, 3) and stride == (1, 1),  # type: ignore[index]
+                              pad_top=node.attrs["pads"][0], dilation=node.attrs["dilations"][0])
         return conv_layer(node.name, shape, config).cycles
     if node.op in ("requantize", "concat"):
         return 0.0  # fused behind the CONV / written in place

@@ -26,11 +26,13 @@ def pad_to(n: int, atom: int) -> int:
 
 
 def conv(x: np.ndarray, w: np.ndarray, *, strides: tuple[int, int], pads: tuple[int, int, int, int],
-         dilations: tuple[int, int], k_splits: list[tuple[int, int]]) -> np.ndarray:
+         dilations: tuple[int, int], k_splits: list[tuple[int, int]],
+         row_chunks: list[tuple[int, int]] | None = None) -> np.ndarray:
     """int32 accumulators ``[N, Kp, P, Q]`` of int8 ``x [N, C, H, W]`` and atom-padded int8 ``w [Kp, Cp, R, S]``.
 
     ``k_splits`` are the kernel groups loaded into the convolution buffer one after another (a convolution
-    whose weights do not fit is split along K); each runs over the whole input.
+    whose weights do not fit is split along K); ``row_chunks`` the output-row ranges computed one after another
+    from only their own input rows (a convolution whose features do not fit). Every piece runs separately.
     """
     n, c, h, wd = x.shape
     kp, cp, r, s = w.shape
@@ -38,14 +40,25 @@ def conv(x: np.ndarray, w: np.ndarray, *, strides: tuple[int, int], pads: tuple[
     xp[:, :c, pads[0]:pads[0] + h, pads[1]:pads[1] + wd] = x
     p = (xp.shape[2] - (r - 1) * dilations[0] - 1) // strides[0] + 1
     q = (xp.shape[3] - (s - 1) * dilations[1] - 1) // strides[1] + 1
-    acc = np.zeros((n, kp, p * q), np.float64)
-    for k0, k1 in k_splits:
-        wk = w[k0:k1].astype(np.float64)
-        for i, j in itertools.product(range(r), range(s)):
-            y0, x0 = i * dilations[0], j * dilations[1]
-            tap = xp[:, :, y0:y0 + (p - 1) * strides[0] + 1:strides[0], x0:x0 + (q - 1) * strides[1] + 1:strides[1]]
-            acc[:, k0:k1] += np.matmul(wk[:, :, i, j], tap.reshape(n, cp, p * q))
-    return np.rint(acc).astype(np.int64).astype(np.int32).reshape(n, kp, p, q)
+    acc = np.zeros((n, kp, p, q), np.float64)
+    for p0, p1 in row_chunks or [(0, p)]:
+        rows = xp[:, :, p0 * strides[0]:(p1 - 1) * strides[0] + (r - 1) * dilations[0] + 1]  # the chunk and its halo
+        for k0, k1 in k_splits:
+            acc[:, k0:k1, p0:p1] = _conv_piece(rows, w[k0:k1].astype(np.float64), p1 - p0, q, strides, dilations)
+    return np.rint(acc).astype(np.int64).astype(np.int32)
+
+
+def _conv_piece(xp: np.ndarray, wk: np.ndarray, p: int, q: int, strides: tuple[int, int],
+                dilations: tuple[int, int]) -> np.ndarray:
+    """One kernel group over one band of (padded) input rows: a multiply-accumulate pass per kernel tap."""
+    n, cp = xp.shape[:2]
+    k, _, r, s = wk.shape
+    acc = np.zeros((n, k, p * q), np.float64)
+    for i, j in itertools.product(range(r), range(s)):
+        y0, x0 = i * dilations[0], j * dilations[1]
+        tap = xp[:, :, y0:y0 + (p - 1) * strides[0] + 1:strides[0], x0:x0 + (q - 1) * strides[1] + 1:strides[1]]
+        acc += np.matmul(wk[:, :, i, j], tap.reshape(n, cp, p * q))
+    return acc.reshape(n, k, p, q)
 
 
 def _round_shift(v: np.ndarray, shift: np.ndarray) -> np.ndarray:

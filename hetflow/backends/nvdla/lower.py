@@ -9,8 +9,10 @@ Every node is checked against the configuration's feature matrix before anything
   ``relu`` -> SDP; ``max_pool`` -> PDP, fed on the fly by the SDP when it is that SDP's only reader;
 * ``concat`` along channels -> no op: its producers write into channel slices of one surface.
 
-Weights are stored ``[Kp, Cp, R, S]``, padded with zeros to the atomic K and atomic C; a convolution whose
-weights do not fit the convolution buffer beside one input band is split along K into kernel groups that do.
+Weights are stored ``[Kp, Cp, R, S]``, padded with zeros to the atomic K and atomic C; a convolution that does
+not fit the convolution buffer is split as the performance model plans it (``perf.plan_split``): along K into
+kernel groups when the weights are the operand that streams, or into chunks of output rows (each with its halo
+of input rows) when the features are.
 Feature surfaces are int8 NCHW with channels padded to the memory atom, placed first-fit by liveness.
 """
 
@@ -23,6 +25,7 @@ import numpy as np
 from hetflow.backends.nvdla import engines, table
 from hetflow.backends.nvdla.hw import NvdlaConfig
 from hetflow.backends.nvdla.loadable import VERSION, Loadable, MemoryDesc, OpDesc, TensorDesc
+from hetflow.backends.nvdla.perf import ConvShape, ConvSplit, plan_split
 from hetflow.ir import Graph, Node, Value
 from hetflow.ir.errors import HetflowError, UnsupportedOpError
 from hetflow.ir.subgraph import escaping_values, extract
@@ -105,10 +108,11 @@ def _conv_like(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: s
     kp, cp = engines.pad_to(k, cfg.atomic_k), engines.pad_to(c, cfg.atomic_c)
     wp = np.zeros((kp, cp, r, s), np.int8)
     wp[:k, :c] = w
-    splits = _k_splits(b, x, wp)  # type: ignore[arg-type]
+    split = _split(node, x, acc, k, r, s, attrs, cfg)  # type: ignore[arg-type]
     op = b.add("CONV", node.name, [node], [_surface(b, x)], None,  # type: ignore[arg-type]
                {**{k_: list(v) for k_, v in attrs.items()}, "kernels": k, "channels": c, "padded": [kp, cp],
-                "kernel_size": [r, s], "k_splits": [list(t) for t in splits], "winograd": _winograd(cfg, r, s, attrs)},
+                "kernel_size": [r, s], "split": split.mode, "k_splits": [list(t) for t in split.k_groups],
+                "row_chunks": [list(t) for t in split.row_chunks], "winograd": _winograd(cfg, r, s, attrs)},
                {"weights": wp})
     b.streamed[id(acc)] = op
     if fused_rescale:
@@ -120,18 +124,20 @@ def _winograd(cfg: NvdlaConfig, r: int, s: int, attrs: dict) -> bool:
     return cfg.winograd and (r, s) == (3, 3) and attrs["strides"] == (1, 1) and attrs["dilations"] == (1, 1)
 
 
-def _k_splits(b: _Builder, x: Value, wp: np.ndarray) -> list[tuple[int, int]]:
-    """Kernel groups (multiples of atomic K) whose weights fit the buffer beside one band of input rows."""
-    kp, cp, r, s = wp.shape
-    width = x.type.shape[-1] if x.type.rank == 4 else 1  # type: ignore[index]
-    band = cp * min(r + 1, x.type.shape[-2] if x.type.rank == 4 else 1) * width  # type: ignore[index]
-    room = b.config.cbuf_bytes - band
-    per_group = b.config.atomic_k * cp * r * s
-    if room < per_group:
-        raise NvdlaLoweringError(f"{x.name}: one input band ({band} B) and one kernel group ({per_group} B) do not "
-                                 f"fit the {b.config.cbuf_bytes} B convolution buffer of {b.config.name}")
-    groups = max(1, room // per_group) * b.config.atomic_k
-    return [(k0, min(kp, k0 + groups)) for k0 in range(0, kp, groups)]
+def _split(node: Node, x: Value, acc: Value, k: int, r: int, s: int, attrs: dict, cfg: NvdlaConfig) -> ConvSplit:
+    """The performance model's split of this convolution (kernel groups or output-row chunks), refused when even
+    its smallest piece does not fit the buffer."""
+    n, c, h, w = _dims(x)
+    p, q = _dims(acc)[2:]
+    shape = ConvShape(n, c, h, w, k, r, s, attrs["strides"], (p, q), (p, q), pad_top=attrs["pads"][0],
+                      dilation=attrs["dilations"][0])
+    split = plan_split(shape, cfg)
+    if split.overflow:
+        what = "one kernel group beside one band of input rows" if split.mode == "weights" \
+            else "one output row's input rows beside one kernel group"
+        raise NvdlaLoweringError(f"node {node.name!r} ({node.op}): {what} does not fit the {cfg.cbuf_bytes} B "
+                                 f"convolution buffer of {cfg.name}")
+    return split
 
 
 def _requantize(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[int]) -> None:

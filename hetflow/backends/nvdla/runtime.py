@@ -151,7 +151,8 @@ def _conv(exe: NvdlaExecutable, op: OpDesc, dram: Dram, streams: dict[int, np.nd
     p = op.params
     acc = engines.conv(_input(exe, op, dram, streams), exe.blob(op, "weights"), strides=tuple(p["strides"]),  # type: ignore[arg-type]
                        pads=tuple(p["pads"]), dilations=tuple(p["dilations"]),
-                       k_splits=[tuple(s) for s in p["k_splits"]])  # type: ignore[misc]
+                       k_splits=[tuple(s) for s in p["k_splits"]],  # type: ignore[misc]
+                       row_chunks=[tuple(c) for c in p["row_chunks"]])  # type: ignore[misc]
     return acc[:, :p["kernels"]]  # the padded MAC cells' zeros are dropped
 
 
