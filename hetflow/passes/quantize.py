@@ -12,7 +12,8 @@ Given calibration statistics (``passes.calibrate.collect_statistics``) and a sca
   same with ``matmul_requant``, per output column;
 * ``add`` of two tensors (a residual sum), with a following ``relu``: ``qadd`` (both operands rescaled to the
   output scale with one shared shift);
-* ``max_pool``: on the int8 tensor, which commutes with a positive scale, exactly.
+* ``max_pool``: on the int8 tensor, which commutes with a positive scale, exactly;
+* ``lrn`` of an int8 tensor: ``qlrn``, the normalization curve in a 257-entry interpolated table.
 
 Activations are per-tensor symmetric int8 (zero point 0). Every other op stays in float: it reads the
 ``dequantize_linear`` of its integer producer. A value used by several rewritten ops is quantized once.
@@ -28,7 +29,7 @@ import numpy as np
 
 from hetflow.ir import Graph, Node, Value, verify
 from hetflow.ir.errors import HetflowError
-from hetflow.ir.ops.quant import MULTIPLIER_BITS, fixed_point
+from hetflow.ir.ops.quant import MULTIPLIER_BITS, fixed_point, lrn_table
 from hetflow.passes.affine import batch_norm_affine
 from hetflow.passes.calibrate import Statistics, collect_statistics
 from hetflow.passes.dce import dead_code_elimination
@@ -303,6 +304,23 @@ def _concat(st: _State, node: Node) -> list[Node] | None:
     return [node]
 
 
+def _lrn(st: _State, node: Node) -> list[Node] | None:
+    """LRN of an int8 tensor: ``qlrn`` with the normalization's curve in an interpolated 16-bit table
+    (``ir.ops.quant.lrn_table``) and one fixed-point rescale to the output's scale folding the table's bits."""
+    x = node.inputs[0]
+    if id(x) not in st.qvalue or x.type.rank != 4:  # type: ignore[union-attr]
+        return None  # as for max_pool: quantizing only to normalize gains nothing
+    xq, sx = st.int8_form(x)  # type: ignore[arg-type, misc]
+    a = node.attrs
+    lut, index_shift, bits = lrn_table(a["size"], a["alpha"], a["beta"], a["bias"], sx)
+    sy = st.scale_of(node.outputs[0])
+    mult, shift = fixed_point(sx / sy / 2.0 ** bits)
+    q = st.emit("qlrn", [xq, st.graph.constant(lut, f"{node.name}_lut")], f"{node.name}/int8", size=a["size"],
+                index_shift=index_shift, multiplier=int(mult[0]), shift=int(shift[0]), dtype="int8")
+    st.publish([node], node.outputs[0], q, sy, "qlrn")
+    return [node]
+
+
 def _identity(st: _State, node: Node) -> list[Node] | None:
     """An identity (an inference-time Dropout) of an int8 tensor is that tensor."""
     form = st.int8_form(node.inputs[0])  # type: ignore[arg-type]
@@ -313,7 +331,7 @@ def _identity(st: _State, node: Node) -> list[Node] | None:
 
 
 REWRITES: dict[str, Rewrite] = {"conv": _conv, "matmul": _matmul, "add": _add, "max_pool": _max_pool,
-                                "concat": _concat, "identity": _identity}
+                                "concat": _concat, "identity": _identity, "lrn": _lrn}
 """Which float ops have an int8 form, and the rewrite that makes it."""
 
 

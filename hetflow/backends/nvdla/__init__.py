@@ -1,4 +1,4 @@
-"""The NVDLA backend: quantized IR -> engine op descriptors (CONV, SDP, PDP) in a versioned loadable ->
+"""The NVDLA backend: quantized IR -> engine op descriptors (CONV, SDP, PDP, CDP, RUBIK) in a versioned loadable ->
 bit-exact NumPy engine models, scheduled per engine, timed by ``model:nvdla-perf``.
 
 ``table.py`` answers capability (before lowering; the configuration's feature matrix in ``supports_on``);
@@ -19,7 +19,7 @@ from hetflow.backends.nvdla import table
 from hetflow.backends.nvdla.hw import NvdlaConfig, NvdlaConfigError, from_description, sweep_config
 from hetflow.backends.nvdla.loadable import LoadableError, load, save
 from hetflow.backends.nvdla.lower import NvdlaLoweringError, NvdlaUnsupportedError, lower
-from hetflow.backends.nvdla.perf import TIME_SOURCE, ConvShape, conv_layer, engine_layer
+from hetflow.backends.nvdla.perf import TIME_SOURCE, ConvShape, conv_layer, engine_layer, engine_throughput
 from hetflow.backends.nvdla.runtime import NvdlaExecutable, write_engine_trace
 from hetflow.ir import Graph, Node, verify
 from hetflow.ir.errors import HetflowError
@@ -112,7 +112,7 @@ def _node_cycles(node: Node, config: NvdlaConfig) -> float:
         return 0.0  # fused behind the CONV / written in place
     elements = sum(math.prod(v.type.shape) for v in node.inputs if v is not None and not v.is_const)  # type: ignore[arg-type]
     out = math.prod(node.outputs[0].type.shape)  # type: ignore[arg-type]
-    throughput = config.pdp_throughput if node.op == "max_pool" else config.sdp_throughput
+    throughput = engine_throughput(table.TABLE[node.op].engine, config)
     return engine_layer(node.name, elements, elements + out, throughput, config).cycles
 
 

@@ -9,6 +9,10 @@ int8 in, int32 accumulate, per-kernel output rescale:
 * SDP: ``(acc + bias) * multiplier >> shift`` rounded half up (add ``2**(shift-1)``), optional element-wise
   sum of a second operand rescaled the same way, ReLU, plus the output offset, saturated to int8.
 * PDP: max pooling over int8 with the padding at the int8 minimum (it never wins a maximum).
+* CDP: local response normalization: the int32 sum of squares over the channel window, looked up in a
+  257-entry 16-bit table with linear interpolation between entries (``s >> index_shift`` picks the entry,
+  the remainder weights the step, rounded half up), the input times the looked-up value rescaled by one
+  multiplier and shift (rounded half up), saturated to int8.
 
 These are written independently of the IR's NumPy semantics (``hetflow/ir/ops/quant.py``), which tests
 compare them against bit for bit.
@@ -105,3 +109,23 @@ def pdp_max(x: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int, int],
         np.maximum(out, xp[:, :, i:i + (p - 1) * strides[0] + 1:strides[0], j:j + (q - 1) * strides[1] + 1:strides[1]],
                    out=out)
     return out
+
+
+def cdp_lrn(x: np.ndarray, lut: np.ndarray, *, size: int, index_shift: int, multiplier: int,
+            shift: int) -> np.ndarray:
+    """LRN across channels of int8 ``x [N, C, H, W]`` through the CDP's interpolated table."""
+    xi = x.astype(np.int64)
+    c = x.shape[1]
+    lo = (size - 1) // 2
+    squares = np.cumsum(np.pad(xi * xi, ((0, 0), (1, 0), (0, 0), (0, 0))), axis=1)  # prefix sums over channels
+    top = np.minimum(np.arange(c) + size - lo, c)
+    bottom = np.maximum(np.arange(c) - lo, 0)
+    window = squares[:, top] - squares[:, bottom]
+    last = lut.size - 1
+    entry = window >> index_shift
+    inside = entry < last
+    idx = np.where(inside, entry, last)
+    step = np.where(inside, lut.astype(np.int64)[np.minimum(idx + 1, last)] - lut[idx], 0)
+    frac = np.where(inside, window & ((1 << index_shift) - 1), 0)
+    value = lut.astype(np.int64)[idx] + _round_shift(step * frac, np.int64(index_shift))
+    return _out(_round_shift(xi * value * multiplier, np.int64(shift)), False, 0)

@@ -200,6 +200,13 @@ def _max_pool(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: se
           fused_parent=parent)
 
 
+def _qlrn(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[int]) -> None:
+    a = node.attrs
+    b.add("CDP", node.name, [node], [_surface(b, node.inputs[0])], _surface(b, node.outputs[0]),  # type: ignore[arg-type]
+          {"method": "lrn", "size": a["size"], "index_shift": a["index_shift"], "multiplier": a["multiplier"],
+           "shift": a["shift"]}, {"lut": np.asarray(node.inputs[1].const, np.int16)})  # type: ignore[union-attr]
+
+
 def _concat(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[int]) -> None:
     out = _surface(b, node.outputs[0])
     offset = 0
@@ -214,7 +221,7 @@ def _concat(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[
 
 _LOWER = {"conv_integer": _conv_like, "matmul_integer": _conv_like, "conv_requant": _conv_like,
           "matmul_requant": _conv_like, "requantize": _requantize, "qadd": _qadd,
-          "relu": _relu, "max_pool": _max_pool, "concat": _concat}
+          "relu": _relu, "max_pool": _max_pool, "qlrn": _qlrn, "concat": _concat}
 
 
 def _surface(b: _Builder, v: Value) -> str:

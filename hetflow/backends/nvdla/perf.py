@@ -280,8 +280,14 @@ def _lone(op: OpDesc, chain: list[OpDesc], loadable: Loadable, config: NvdlaConf
     out = loadable.tensor(chain[-1].output)  # type: ignore[arg-type]
     moved = sum(t.nbytes for t in ins) + out.nbytes
     elements = sum(math.prod(t.dims) for t in ins)
-    throughput = config.pdp_throughput if op.engine == "PDP" else config.sdp_throughput
-    return engine_layer(op.name, elements, moved, throughput, config, tuple(o.id for o in chain))
+    return engine_layer(op.name, elements, moved, engine_throughput(op.engine, config), config,
+                        tuple(o.id for o in chain))
+
+
+def engine_throughput(engine: str, config: NvdlaConfig) -> int:
+    """Elements per cycle of a planar or channel engine reading memory on its own (RUBIK moves one atom a cycle)."""
+    return {"PDP": config.pdp_throughput, "CDP": config.cdp_throughput,
+            "RUBIK": config.memory_atomic}.get(engine, config.sdp_throughput)
 
 
 def network_perf(layers: Iterable[tuple[str, ConvShape]], config: NvdlaConfig, fc_batch: int = 1) -> PerfReport:

@@ -180,7 +180,13 @@ def _pdp(exe: NvdlaExecutable, op: OpDesc, dram: Dram, streams: dict[int, np.nda
                            pads=tuple(p["pads"]))  # type: ignore[arg-type]
 
 
-_RUN = {"CONV": _conv, "SDP": _sdp, "PDP": _pdp}
+def _cdp(exe: NvdlaExecutable, op: OpDesc, dram: Dram, streams: dict[int, np.ndarray]) -> np.ndarray:
+    p = op.params
+    return engines.cdp_lrn(_input(exe, op, dram, streams), exe.blob(op, "lut"), size=p["size"],  # type: ignore[arg-type]
+                           index_shift=p["index_shift"], multiplier=p["multiplier"], shift=p["shift"])
+
+
+_RUN = {"CONV": _conv, "SDP": _sdp, "PDP": _pdp, "CDP": _cdp}
 
 
 def write_engine_trace(events: list[EngineEvent], path: str | Path, *, title: str = "nvdla") -> Path:

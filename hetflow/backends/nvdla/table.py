@@ -5,7 +5,7 @@ Only the quantized IR runs here (``passes/quantize.py``): NVDLA computes in int8
 which hetflow does not target yet), so a float op is refused with the reason, and stays on a CPU, as NVIDIA's
 own compiler leaves softmax and other unsupported layers to the CPU. Ranges are those of the register fields
 in the NVDLA Hardware Architectural Specification (nvdla.org/hw/v1/hwarch.html): convolution kernels 1-32,
-strides 1-8, up to 8192 channels; PDP kernels 1-8, strides 1-16.
+strides 1-8, up to 8192 channels; PDP kernels 1-8, strides 1-16; CDP windows of 3, 5, 7 or 9 channels.
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ MAX_CONV_STRIDE = 8
 MAX_CHANNELS = 8192
 MAX_POOL_KERNEL = 8
 MAX_POOL_STRIDE = 16
+LRN_SIZES = (3, 5, 7, 9)
+"""Window lengths the CDP's normalz_len register field encodes."""
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,16 @@ def _relu(node: Node) -> str | None:
     return _int8(node) or _static4(node)
 
 
+def _qlrn(node: Node) -> str | None:
+    if node.attrs["size"] not in LRN_SIZES:
+        return f"LRN window {node.attrs['size']} is not one of the CDP's {LRN_SIZES}"
+    if node.inputs[1] is None or node.inputs[1].const is None:
+        return "the LRN table must be a constant (the CDP's LUT is programmed before the run)"
+    if node.attrs["dtype"] != "int8" or node.inputs[0].type.rank != 4:  # type: ignore[union-attr]
+        return "the CDP normalizes int8 NCHW cubes into int8"
+    return _int8(node, 0) or _static4(node)
+
+
 def _concat(node: Node) -> str | None:
     rank = node.inputs[0].type.rank if node.inputs and node.inputs[0] is not None else None
     if rank != 4 or node.attrs["axis"] not in (1, -3):
@@ -130,6 +142,7 @@ TABLE: dict[str, Entry] = {
     "qadd": Entry("SDP", _qadd, ("ew",)),
     "relu": Entry("SDP", _relu, ("bs",)),
     "max_pool": Entry("PDP", _max_pool),
+    "qlrn": Entry("CDP", _qlrn),
     "concat": Entry("", _concat),  # no engine: producers write into slices of one surface
 }
 ENGINE_KEYS = {"CONV": "conv", "SDP": "sdp", "PDP": "pdp", "CDP": "cdp", "RUBIK": "rubik", "BDMA": "bdma"}
@@ -139,7 +152,7 @@ def supports(node: Node) -> str | None:
     """None when some NVDLA configuration can run ``node``; otherwise why not."""
     entry = TABLE.get(node.op)
     if entry is None:
-        return f"op '{node.op}' has no NVDLA engine (int8 conv, matmul, requantize, qadd, relu, max_pool, concat)"
+        return f"op '{node.op}' has no NVDLA engine (int8 {', '.join(TABLE)})"
     return entry.check(node)
 
 
