@@ -13,7 +13,9 @@ Given calibration statistics (``passes.calibrate.collect_statistics``) and a sca
 * ``add`` of two tensors (a residual sum), with a following ``relu``: ``qadd`` (both operands rescaled to the
   output scale with one shared shift);
 * ``max_pool``: on the int8 tensor, which commutes with a positive scale, exactly;
-* ``lrn`` of an int8 tensor: ``qlrn``, the normalization curve in a 257-entry interpolated table.
+* ``lrn`` of an int8 tensor: ``qlrn``, the normalization curve in a 257-entry interpolated table;
+* ``conv_transpose`` (group 1): as ``conv``, weights per output channel, into ``conv_transpose_requant``;
+* ``depth_to_space`` / ``space_to_depth`` of an int8 tensor: the same permutation in int8, exactly.
 
 Activations are per-tensor symmetric int8 (zero point 0). Every other op stays in float: it reads the
 ``dequantize_linear`` of its integer producer. A value used by several rewritten ops is quantized once.
@@ -224,6 +226,35 @@ def _conv(st: _State, node: Node) -> list[Node] | None:
     return group
 
 
+def _conv_transpose(st: _State, node: Node) -> list[Node] | None:
+    """A transposed convolution (deconvolution): as ``_conv``, with weights ``[C, M, kh, kw]`` per output channel
+    (axis 1), into ``conv_transpose_requant``."""
+    x, w = node.inputs[0], node.inputs[1]
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    if not _float32(x) or _const(w) is None or (b is not None and _const(b) is None) or w.type.rank != 4 \
+            or node.attrs["group"] != 1:  # type: ignore[union-attr]
+        return None
+    wf = _const(w).astype(np.float64)  # type: ignore[union-attr]
+    m = wf.shape[1]
+    bn, alpha, beta = _absorb_bn(st, node.outputs[0], m)
+    group = [node] + ([bn] if bn is not None else [])
+    out = group[-1].outputs[0]
+    relu = st.only_user(out, "relu")
+    if relu is not None:
+        group.append(relu)
+        out = relu.outputs[0]
+    bias = (_const(b).astype(np.float64) if b is not None else np.zeros(m)) * alpha + beta  # type: ignore[union-attr]
+    wq, sw = _weights(wf * alpha.reshape(1, -1, 1, 1), 1)
+    xq, sx = st.quantized(x)  # type: ignore[arg-type]
+    sy = st.scale_of(out)
+    attrs = {k: node.attrs[k] for k in ("strides", "pads", "dilations", "group", "output_padding")}
+    q = st.emit("conv_transpose_requant", [xq, st.graph.constant(wq, f"{node.name}_wq"),
+                                           *_requant_consts(st, node.name, sx, sw, sy, bias)],
+                f"{node.name}/int8", relu=relu is not None, dtype="int8", **attrs)
+    st.publish(group, out, q, sy, "conv_transpose_requant")
+    return group
+
+
 def _matmul(st: _State, node: Node) -> list[Node] | None:
     x, w = node.inputs
     if not _float32(x) or _const(w) is None or w.type.rank != 2 or x.type.rank != 2:  # type: ignore[union-attr]
@@ -321,6 +352,17 @@ def _lrn(st: _State, node: Node) -> list[Node] | None:
     return [node]
 
 
+def _rearrange(st: _State, node: Node) -> list[Node] | None:
+    """depth_to_space / space_to_depth of an int8 tensor: the same permutation of the int8 values, exactly."""
+    x = node.inputs[0]
+    if id(x) not in st.qvalue:
+        return None
+    xq, s = st.int8_form(x)  # type: ignore[arg-type, misc]
+    q = st.emit(node.op, [xq], f"{node.name}/int8", **node.attrs)
+    st.publish([node], node.outputs[0], q, s, f"{node.op}(int8)")
+    return [node]
+
+
 def _identity(st: _State, node: Node) -> list[Node] | None:
     """An identity (an inference-time Dropout) of an int8 tensor is that tensor."""
     form = st.int8_form(node.inputs[0])  # type: ignore[arg-type]
@@ -331,7 +373,9 @@ def _identity(st: _State, node: Node) -> list[Node] | None:
 
 
 REWRITES: dict[str, Rewrite] = {"conv": _conv, "matmul": _matmul, "add": _add, "max_pool": _max_pool,
-                                "concat": _concat, "identity": _identity, "lrn": _lrn}
+                                "concat": _concat, "identity": _identity, "lrn": _lrn,
+                                "conv_transpose": _conv_transpose, "depth_to_space": _rearrange,
+                                "space_to_depth": _rearrange}
 """Which float ops have an int8 form, and the rewrite that makes it."""
 
 

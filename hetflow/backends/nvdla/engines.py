@@ -9,6 +9,8 @@ int8 in, int32 accumulate, per-kernel output rescale:
 * SDP: ``(acc + bias) * multiplier >> shift`` rounded half up (add ``2**(shift-1)``), optional element-wise
   sum of a second operand rescaled the same way, ReLU, plus the output offset, saturated to int8.
 * PDP: max pooling over int8 with the padding at the int8 minimum (it never wins a maximum).
+* RUBIK contract: channel blocks moved into ``b x b`` spatial blocks (depth-to-space, CRD or DCR channel
+  order), then the output window starting at ``crop`` written; a permutation, no arithmetic.
 * CDP: local response normalization: the int32 sum of squares over the channel window, looked up in a
   257-entry 16-bit table with linear interpolation between entries (``s >> index_shift`` picks the entry,
   the remainder weights the step, rounded half up), the input times the looked-up value rescaled by one
@@ -129,3 +131,18 @@ def cdp_lrn(x: np.ndarray, lut: np.ndarray, *, size: int, index_shift: int, mult
     frac = np.where(inside, window & ((1 << index_shift) - 1), 0)
     value = lut.astype(np.int64)[idx] + _round_shift(step * frac, np.int64(index_shift))
     return _out(_round_shift(xi * value * multiplier, np.int64(shift)), False, 0)
+
+
+def rubik_contract(x: np.ndarray, *, blocksize: int, order: str, crop: tuple[int, int],
+                   out_hw: tuple[int, int]) -> np.ndarray:
+    """Depth-to-space of ``x [N, C*b*b, H, W]`` into ``[N, C, H*b, W*b]``, then the ``out_hw`` window at ``crop``."""
+    n, cb, h, w = x.shape
+    b = blocksize
+    c = cb // (b * b)
+    full = np.empty((n, c, h * b, w * b), x.dtype)
+    for i, j in itertools.product(range(b), range(b)):
+        # CRD: channel o*b*b + i*b + j; DCR: channel (i*b + j)*C + o
+        channels = np.arange(c) * b * b + i * b + j if order == "CRD" else (i * b + j) * c + np.arange(c)
+        full[:, :, i::b, j::b] = x[:, channels]
+    top, left = crop
+    return full[:, :, top:top + out_hw[0], left:left + out_hw[1]]

@@ -49,6 +49,7 @@ class _Builder:
     alias: dict[str, tuple[str, int]] = field(default_factory=dict)  # tensor -> (concat surface, channel offset)
     streamed: dict[int, int] = field(default_factory=dict)  # id(value) -> op whose output streams it
     fused: set[int] = field(default_factory=set)  # ids of nodes already lowered into an earlier op
+    extra: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)  # surfaces no IR value names
 
     def add(self, engine: str, name: str, nodes: list[Node], inputs: list[str], output: str | None,
             params: dict, blobs: dict[str, np.ndarray] | None = None, fused_parent: int | None = None) -> int:
@@ -98,25 +99,30 @@ def _conv_like(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: s
         raise NvdlaLoweringError(f"node {node.name!r} ({node.op}): its int32 accumulators must feed one requantize "
                                  f"(the SDP); NVDLA's convolution pipeline does not write int32 to memory")
     x, w = node.inputs[0], node.inputs[1].const  # type: ignore[union-attr]
-    cfg = b.config
     if node.op.startswith("matmul"):  # [C, K] -> 1x1 kernels [K, C, 1, 1]
         w = w.T.reshape(w.shape[1], w.shape[0], 1, 1)
         attrs = {"strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1)}
     else:
         attrs = {k: tuple(node.attrs[k]) for k in ("strides", "pads", "dilations")}
+    op = _conv_op(b, node, x, w, attrs, tuple(_dims(acc)[2:]))  # type: ignore[arg-type]
+    b.streamed[id(acc)] = op
+    if fused_rescale:
+        _sdp(b, node, node.inputs[2:5], op, users, outputs)
+
+
+def _conv_op(b: _Builder, node: Node, x: Value, w: np.ndarray, attrs: dict, out_hw: tuple[int, int]) -> int:
+    """The CONV op of int8 kernels ``w [K, C, R, S]`` over ``x``: weights padded to the atoms, split to fit."""
+    cfg = b.config
     k, c, r, s = w.shape
     kp, cp = engines.pad_to(k, cfg.atomic_k), engines.pad_to(c, cfg.atomic_c)
     wp = np.zeros((kp, cp, r, s), np.int8)
     wp[:k, :c] = w
-    split = _split(node, x, acc, k, r, s, attrs, cfg)  # type: ignore[arg-type]
-    op = b.add("CONV", node.name, [node], [_surface(b, x)], None,  # type: ignore[arg-type]
-               {**{k_: list(v) for k_, v in attrs.items()}, "kernels": k, "channels": c, "padded": [kp, cp],
-                "kernel_size": [r, s], "split": split.mode, "k_splits": [list(t) for t in split.k_groups],
-                "row_chunks": [list(t) for t in split.row_chunks], "winograd": _winograd(cfg, r, s, attrs)},
-               {"weights": wp})
-    b.streamed[id(acc)] = op
-    if fused_rescale:
-        _sdp(b, node, node.inputs[2:5], op, users, outputs)
+    split = _split(node, x, out_hw, k, r, s, attrs, cfg)
+    return b.add("CONV", node.name, [node], [_surface(b, x)], None,
+                 {**{k_: list(v) for k_, v in attrs.items()}, "kernels": k, "channels": c, "padded": [kp, cp],
+                  "kernel_size": [r, s], "split": split.mode, "k_splits": [list(t) for t in split.k_groups],
+                  "row_chunks": [list(t) for t in split.row_chunks], "winograd": _winograd(cfg, r, s, attrs)},
+                 {"weights": wp})
 
 
 def _winograd(cfg: NvdlaConfig, r: int, s: int, attrs: dict) -> bool:
@@ -124,11 +130,12 @@ def _winograd(cfg: NvdlaConfig, r: int, s: int, attrs: dict) -> bool:
     return cfg.winograd and (r, s) == (3, 3) and attrs["strides"] == (1, 1) and attrs["dilations"] == (1, 1)
 
 
-def _split(node: Node, x: Value, acc: Value, k: int, r: int, s: int, attrs: dict, cfg: NvdlaConfig) -> ConvSplit:
+def _split(node: Node, x: Value, out_hw: tuple[int, int], k: int, r: int, s: int, attrs: dict,
+           cfg: NvdlaConfig) -> ConvSplit:
     """The performance model's split of this convolution (kernel groups or output-row chunks), refused when even
     its smallest piece does not fit the buffer."""
     n, c, h, w = _dims(x)
-    p, q = _dims(acc)[2:]
+    p, q = out_hw
     shape = ConvShape(n, c, h, w, k, r, s, attrs["strides"], (p, q), (p, q), pad_top=attrs["pads"][0],
                       dilation=attrs["dilations"][0])
     split = plan_split(shape, cfg)
@@ -200,6 +207,51 @@ def _max_pool(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: se
           fused_parent=parent)
 
 
+def _deconv(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[int]) -> None:
+    """A transposed convolution as NVIDIA's compiler lowers it: one CONV computing the ``s x s`` output phases as
+    ``M * s * s`` channels (each phase a stride-1 convolution by the flipped taps of the kernel that land on it),
+    its SDP rescale, then a RUBIK contract moving the phases into space and keeping the window the pads leave.
+    Stride 1 needs no RUBIK: the flipped kernel with the complementary padding is the whole answer."""
+    x, out = node.inputs[0], node.outputs[0]
+    w = node.inputs[1].const  # type: ignore[union-attr]
+    st = node.attrs["strides"][0]
+    pads = node.attrs["pads"]
+    cin, m, kh, kw = w.shape
+    th, tw = -(-kh // st), -(-kw // st)
+    wpad = np.zeros((cin, m, th * st, tw * st), np.int8)
+    wpad[:, :, :kh, :kw] = w
+    # phase (a, b), tap (u, v) of output channel o: wpad[c, o, a + (th-1-u)*st, b + (tw-1-v)*st], channels o-major
+    phases = wpad.reshape(cin, m, th, st, tw, st)[:, :, ::-1, :, ::-1, :].transpose(1, 3, 5, 0, 2, 4)
+    wk = np.ascontiguousarray(phases.reshape(m * st * st, cin, th, tw))
+    n, _, h, wd = _dims(x)  # type: ignore[arg-type]
+    rescale = node.inputs[2:5]
+    if st == 1:
+        conv_pads = (kh - 1 - pads[0], kw - 1 - pads[1], kh - 1 - pads[2], kw - 1 - pads[3])
+        attrs = {"strides": (1, 1), "pads": conv_pads, "dilations": (1, 1)}
+        op = _conv_op(b, node, x, wk, attrs, tuple(_dims(out)[2:]))  # type: ignore[arg-type]
+        b.streamed[id(out)] = op
+        _sdp(b, node, rescale, op, users, outputs)
+        return
+    attrs = {"strides": (1, 1), "pads": (th - 1, tw - 1, th - 1, tw - 1), "dilations": (1, 1)}
+    mid = f"{node.name}/phases"
+    b.extra[mid] = (n, m * st * st, h + th - 1, wd + tw - 1)
+    op = _conv_op(b, node, x, wk, attrs, b.extra[mid][2:])  # type: ignore[arg-type]
+    bias, mult, shift = (None if v is None else np.broadcast_to(np.asarray(v.const).reshape(-1), (m,)) for v in rescale)
+    blobs = {"multiplier": np.repeat(mult, st * st).astype(np.int32), "shift": np.repeat(shift, st * st).astype(np.int32)}
+    if bias is not None:
+        blobs["bias"] = np.repeat(bias, st * st).astype(np.int32)
+    b.add("SDP", f"{node.name}/sdp", [node], [], mid, {"relu": bool(node.attrs["relu"]), "mode": "bs"}, blobs,
+          fused_parent=op)
+    b.add("RUBIK", f"{node.name}/contract", [node], [mid], _surface(b, out),
+          {"mode": "contract", "blocksize": st, "order": "CRD", "crop": [pads[0], pads[1]]})
+
+
+def _depth_to_space(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[int]) -> None:
+    a = node.attrs
+    b.add("RUBIK", node.name, [node], [_surface(b, node.inputs[0])], _surface(b, node.outputs[0]),  # type: ignore[arg-type]
+          {"mode": "contract", "blocksize": a["blocksize"], "order": a["mode"], "crop": [0, 0]})
+
+
 def _qlrn(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[int]) -> None:
     a = node.attrs
     b.add("CDP", node.name, [node], [_surface(b, node.inputs[0])], _surface(b, node.outputs[0]),  # type: ignore[arg-type]
@@ -221,7 +273,8 @@ def _concat(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[
 
 _LOWER = {"conv_integer": _conv_like, "matmul_integer": _conv_like, "conv_requant": _conv_like,
           "matmul_requant": _conv_like, "requantize": _requantize, "qadd": _qadd,
-          "relu": _relu, "max_pool": _max_pool, "qlrn": _qlrn, "concat": _concat}
+          "relu": _relu, "max_pool": _max_pool, "qlrn": _qlrn, "concat": _concat,
+          "conv_transpose_requant": _deconv, "depth_to_space": _depth_to_space}
 
 
 def _surface(b: _Builder, v: Value) -> str:
@@ -274,7 +327,8 @@ def _plan_memory(b: _Builder) -> Loadable:
             root = b.alias.get(t, (t, 0))[0]
             live[root][0] = min(live[root][0], head[op.id], op.id)
             live[root][1] = max(live[root][1], head[op.id], op.id)
-    sizes = {t: _bytes(values[t], b.config) for t in names}
+    dims = {**{t: _dims(v) for t, v in values.items()}, **b.extra}
+    sizes = {t: _bytes(dims[t], b.config) for t in names}
     placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
     offsets: dict[str, int] = {}
     for t in sorted(names, key=lambda n: -sizes[n]):
@@ -286,7 +340,7 @@ def _plan_memory(b: _Builder) -> Loadable:
                 offset = o + sz
         offsets[t] = offset
         placed.append((offset, sizes[t], first, end))
-    tensors = [_desc(t, values[t], offsets[t], b.config) for t in names]
+    tensors = [_desc(t, dims[t], offsets[t], b.config) for t in names]
     for t, (root, c0) in b.alias.items():
         parent = next(d for d in tensors if d.name == root)
         tensors.append(TensorDesc(name=t, memory=0, offset=parent.offset + c0 * parent.channel_stride,
@@ -318,14 +372,14 @@ def _graph_outputs(b: _Builder) -> set[str]:
     return {v.name for v in b.graph.outputs}
 
 
-def _desc(name: str, v: Value, offset: int, cfg: NvdlaConfig) -> TensorDesc:
-    n, c, h, w = _dims(v)
+def _desc(name: str, dims: tuple[int, int, int, int], offset: int, cfg: NvdlaConfig) -> TensorDesc:
+    n, c, h, w = dims
     return TensorDesc(name=name, memory=0, offset=offset, dims=(n, c, h, w), channel_stride=h * w,
                       batch_stride=engines.pad_to(c, cfg.memory_atomic) * h * w)
 
 
-def _bytes(v: Value, cfg: NvdlaConfig) -> int:
-    n, c, h, w = _dims(v)
+def _bytes(dims: tuple[int, int, int, int], cfg: NvdlaConfig) -> int:
+    n, c, h, w = dims
     return n * engines.pad_to(c, cfg.memory_atomic) * h * w
 
 

@@ -186,7 +186,14 @@ def _cdp(exe: NvdlaExecutable, op: OpDesc, dram: Dram, streams: dict[int, np.nda
                            index_shift=p["index_shift"], multiplier=p["multiplier"], shift=p["shift"])
 
 
-_RUN = {"CONV": _conv, "SDP": _sdp, "PDP": _pdp, "CDP": _cdp}
+def _rubik(exe: NvdlaExecutable, op: OpDesc, dram: Dram, streams: dict[int, np.ndarray]) -> np.ndarray:
+    p = op.params
+    out = exe.loadable.tensor(op.output).dims  # type: ignore[arg-type]
+    return engines.rubik_contract(_input(exe, op, dram, streams), blocksize=p["blocksize"], order=p["order"],
+                                  crop=tuple(p["crop"]), out_hw=(out[2], out[3]))  # type: ignore[arg-type]
+
+
+_RUN = {"CONV": _conv, "SDP": _sdp, "PDP": _pdp, "CDP": _cdp, "RUBIK": _rubik}
 
 
 def write_engine_trace(events: list[EngineEvent], path: str | Path, *, title: str = "nvdla") -> Path:

@@ -5,7 +5,9 @@ Only the quantized IR runs here (``passes/quantize.py``): NVDLA computes in int8
 which hetflow does not target yet), so a float op is refused with the reason, and stays on a CPU, as NVIDIA's
 own compiler leaves softmax and other unsupported layers to the CPU. Ranges are those of the register fields
 in the NVDLA Hardware Architectural Specification (nvdla.org/hw/v1/hwarch.html): convolution kernels 1-32,
-strides 1-8, up to 8192 channels; PDP kernels 1-8, strides 1-16; CDP windows of 3, 5, 7 or 9 channels.
+strides 1-8, up to 8192 channels; PDP kernels 1-8, strides 1-16; CDP windows of 3, 5, 7 or 9 channels. A
+deconvolution runs as CONV + RUBIK contract, so it takes the CONV ranges on its phase convolution; the contract's
+block size is bounded by the same 8 (a choice: the strides it serves).
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ class Entry:
     engine: str
     check: Callable[[Node], str | None]
     sdp: tuple[str, ...] = ()
+    also: Callable[[Node], tuple[str, ...]] = lambda node: ()  # further engines this node needs
+
+
+def _deconv_engines(node: Node) -> tuple[str, ...]:
+    return ("RUBIK",) if max(node.attrs["strides"]) > 1 else ()
 
 
 def _int8(node: Node, *indices: int) -> str | None:
@@ -126,6 +133,34 @@ def _qlrn(node: Node) -> str | None:
     return _int8(node, 0) or _static4(node)
 
 
+def _deconv(node: Node) -> str | None:
+    a = node.attrs
+    w = node.inputs[1]
+    if w is None or w.const is None or w.type.rank != 4:
+        return "the weight must be a constant 4-D tensor"
+    cin, m, kh, kw = w.type.shape  # type: ignore[misc]
+    st = a["strides"]
+    checks = [
+        (a["group"] != 1, f"group {a['group']} deconvolution is not lowered (only group 1)"),
+        (any(d != 1 for d in a["dilations"]) or any(a["output_padding"]), "dilation and output_padding are not lowered"),
+        (st[0] != st[1], f"strides {tuple(st)}: the RUBIK contract moves square blocks (equal strides only)"),
+        (max(kh, kw) > MAX_CONV_KERNEL, f"kernel {kh}x{kw} exceeds {MAX_CONV_KERNEL}"),
+        (max(st) > MAX_CONV_STRIDE, f"stride {tuple(st)} exceeds {MAX_CONV_STRIDE}"),
+        (max(cin, m * st[0] * st[0]) > MAX_CHANNELS,  # type: ignore[operator]
+         f"{m} output channels x {st[0]}x{st[0]} phases exceed {MAX_CHANNELS} CONV channels"),
+        (st[0] == 1 and max(a["pads"]) > min(kh, kw) - 1, "pads larger than the kernel (stride 1)"),
+    ]
+    return next((why for bad, why in checks if bad), None) or _int8(node, 0, 1) or _static4(node) or _sdp_params(node)
+
+
+def _contract(node: Node) -> str | None:
+    if node.inputs[0] is None or node.inputs[0].type.rank != 4:
+        return "only 4-D NCHW cubes"
+    if node.attrs["blocksize"] > MAX_CONV_STRIDE:
+        return f"block size {node.attrs['blocksize']} exceeds {MAX_CONV_STRIDE} (the deconvolution strides it serves)"
+    return _int8(node) or _static4(node)
+
+
 def _concat(node: Node) -> str | None:
     rank = node.inputs[0].type.rank if node.inputs and node.inputs[0] is not None else None
     if rank != 4 or node.attrs["axis"] not in (1, -3):
@@ -143,6 +178,8 @@ TABLE: dict[str, Entry] = {
     "relu": Entry("SDP", _relu, ("bs",)),
     "max_pool": Entry("PDP", _max_pool),
     "qlrn": Entry("CDP", _qlrn),
+    "conv_transpose_requant": Entry("CONV", _deconv, ("bs",), _deconv_engines),
+    "depth_to_space": Entry("RUBIK", _contract),
     "concat": Entry("", _concat),  # no engine: producers write into slices of one surface
 }
 ENGINE_KEYS = {"CONV": "conv", "SDP": "sdp", "PDP": "pdp", "CDP": "cdp", "RUBIK": "rubik", "BDMA": "bdma"}
@@ -162,8 +199,9 @@ def supports_on(node: Node, config: NvdlaConfig) -> str | None:
     if why is not None:
         return why
     entry = TABLE[node.op]
-    if entry.engine and not config.has(ENGINE_KEYS[entry.engine]):
-        return f"configuration {config.name} has no {entry.engine} engine"
+    for engine in (entry.engine, *entry.also(node)):
+        if engine and not config.has(ENGINE_KEYS[engine]):
+            return f"configuration {config.name} has no {engine} engine"
     missing = [u for u in entry.sdp if u not in config.sdp_features]
     if missing:
         return f"configuration {config.name} has no SDP {'/'.join(missing).upper()} unit (needed by {node.op})"

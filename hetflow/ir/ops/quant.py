@@ -24,7 +24,7 @@ import numpy as np
 from hetflow.ir.dtypes import DType
 from hetflow.ir.graph import Node
 from hetflow.ir.ops._util import broadcast_infer, in_type
-from hetflow.ir.ops.nn import _conv_infer, _matmul_infer, conv, matmul
+from hetflow.ir.ops.nn import _conv_infer, _conv_transpose_infer, _matmul_infer, conv, conv_transpose, matmul
 from hetflow.ir.registry import REQUIRED, IRError, defop
 from hetflow.ir.types import TensorType
 
@@ -312,3 +312,31 @@ def lrn_table(size: int, alpha: float, beta: float, bias: float, x_scale: float)
     f = (bias + alpha / size * s * x_scale ** 2) ** -beta
     bits = int(np.floor(np.log2(LRN_LUT_MAX / f.max())))
     return np.clip(np.rint(f * 2.0 ** bits), -LRN_LUT_MAX, LRN_LUT_MAX).astype(np.int16), index_shift, bits
+
+
+# ------------------------------------------------------------------ transposed convolution
+
+
+def _conv_transpose_requant_infer(node: Node) -> list[TensorType]:
+    quant_range(node.attrs["dtype"], f"node {node.name!r} (conv_transpose_requant)")
+    for i in (0, 1):
+        if not in_type(node, i).dtype.is_int:
+            raise IRError(f"node {node.name!r} (conv_transpose_requant): operand {i} is {in_type(node, i)}, "
+                          f"expected an integer type")
+    return [t.with_dtype(node.attrs["dtype"]) for t in _conv_transpose_infer(node)]
+
+
+@defop("conv_transpose_requant", family="quant", infer=_conv_transpose_requant_infer,
+       flops=lambda n: 2 * int(np.prod([d for d in (in_type(n, 0).shape or ()) if isinstance(d, int)]))
+       * int(np.prod([d for d in (in_type(n, 1).shape or ())[1:] if isinstance(d, int)])),
+       attrs={"strides": REQUIRED, "pads": REQUIRED, "dilations": REQUIRED, "group": 1, "output_padding": REQUIRED,
+              "zero_point": 0, "relu": False, "dtype": "int8"})
+def conv_transpose_requant(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, multiplier: np.ndarray,
+                           shift: np.ndarray, *, strides: tuple[int, ...], pads: tuple[int, ...],
+                           dilations: tuple[int, ...], group: int, output_padding: tuple[int, ...], zero_point: int,
+                           relu: bool, dtype: str) -> np.ndarray:
+    """Transposed convolution of integers (weight ``[C, M/group, *K]``) summed exactly in int32, then the
+    per-output-channel ``requantize``, as one node (the accumulators never reach memory)."""
+    acc = _exact_int32(conv_transpose(x.astype(np.float64), w.astype(np.float64), None, strides=strides, pads=pads,
+                                      dilations=dilations, group=group, output_padding=output_padding))
+    return requantize(acc, bias, multiplier, shift, axis=1, zero_point=zero_point, relu=relu, dtype=dtype)
