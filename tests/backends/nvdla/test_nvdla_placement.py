@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from models.small_cnn import samples, small_cnn
@@ -47,3 +49,25 @@ def test_int8_places_on_nvdla_and_tracks_the_float_model(float_graph, cluster, p
 def test_no_fallback_names_the_node_no_accelerator_takes(float_graph):
     with pytest.raises(PlacementError, match=r"no_fallback: node '[^']+' \((quantize_linear|reduce_mean)\)"):
         hf.compile(float_graph, "edge-soc", precision="int8", calibration=samples(2, 0, SIZE), no_fallback=True)
+
+
+def test_plan_trace_has_one_track_per_engine_with_the_descriptors_events(float_graph, tmp_path):
+    plan = hf.compile(float_graph, "edge-soc", precision="int8", calibration=samples(4, 0, SIZE))
+    path = tmp_path / "trace.json"
+    plan.run(samples(1, 7, SIZE)[0], trace=path)
+    events = json.loads(path.read_text())["traceEvents"]
+    tracks = {(e["pid"], e["tid"]): e["args"]["name"] for e in events if e["name"] == "thread_name"}
+    engine_tracks = {name for name in tracks.values() if name.endswith("]")}
+    nvdla = {s.device for s in plan.subgraphs if s.backend == "nvdla"}
+    assert engine_tracks and {t.split(" [")[0] for t in engine_tracks} == nvdla
+    assert {t.split(" [")[1][:-1] for t in engine_tracks} >= {"CONV", "SDP"}
+    slices = [e for e in events if e["ph"] == "X" and e["cat"] == "engine"]
+    # every op descriptor of every NVDLA program shows once, on its engine's track, inside its subgraph's slice
+    programs = [s for s in plan.subgraphs if s.backend == "nvdla"]
+    ops = [(op.engine, op.name) for s in programs for op in s.executable.loadable.ops]
+    assert sorted((tracks[(e["pid"], e["tid"])].split(" [")[1][:-1], e["name"]) for e in slices) == sorted(ops)
+    spans = {e["name"]: e for e in events if e["ph"] == "X" and e["cat"] == "subgraph"}
+    for e in slices:
+        owner = next(s for s in programs if any(op.name == e["name"] for op in s.executable.loadable.ops))
+        sub = spans[owner.name]
+        assert sub["ts"] - 1e-6 <= e["ts"] and e["ts"] + e["dur"] <= sub["ts"] + sub["dur"] + 1e-3
