@@ -292,7 +292,7 @@ def _build(ctx: _Context, problem: Problem, placement: Placement, objective: str
            calibration: Samples | None = None) -> Plan:
     graph, devices = ctx.graph, ctx.devices
     assign = placement.assign
-    groups = _split_by_backend(placement.groups, assign, ctx.capability)
+    groups = _split_by_backend(placement.groups, assign, ctx)
     groups = topological_groups(groups, problem.edges, problem.n)
     pools = {pool[0]: [devices[d].id for d in pool] for pool in ctx.pools()} if objective == "throughput" else {}
     consumers_outside = _escaping_values(graph, groups)
@@ -460,19 +460,39 @@ def _with_plan_estimates(problem: Problem, plan: Plan, ctx: _Context) -> Problem
                    problem.penalty, intervals)
 
 
-def _split_by_backend(groups: list[list[int]], assign: np.ndarray, capability: CapabilityTable) -> list[list[int]]:
-    """Cut each subgraph where the backend changes (a run in device order stays a run, so still convex)."""
+def _split_by_backend(groups: list[list[int]], assign: np.ndarray, ctx: _Context) -> list[list[int]]:
+    """Cut each subgraph where the backend changes (a run in device order stays a run, so still convex), unless
+    the run's backend can also run the next node for less extra time than the cut would cost (the device's
+    ``launch.subgraph``): then it runs it, and the node's estimate becomes that backend's. This keeps a short
+    float op (a flatten, a ReLU) between two int8 runs from cutting one device's work into many subgraphs."""
     out = []
     for members in groups:
         d = int(assign[members[0]])
+        desc = ctx.devices[d].description
         current: list[int] = []
+        runner = ""
         for n in members:
-            if current and capability.backend[n][d] != capability.backend[current[-1]][d]:
-                out.append(current)
-                current = []
+            own = ctx.capability.backend[n][d]
+            if current and own != runner:
+                taken = _cost_under(ctx, n, d, runner)
+                if taken is None or taken.seconds - ctx.estimates[n][d].seconds >= desc.launch.subgraph:  # type: ignore[union-attr]
+                    out.append(current)
+                    current = []
+                else:
+                    ctx.capability.backend[n][d], ctx.estimates[n][d] = runner, taken
+            runner = ctx.capability.backend[n][d] if not current else runner  # type: ignore[assignment]
             current.append(n)
         out.append(current)
     return out
+
+
+def _cost_under(ctx: _Context, n: int, d: int, backend: str) -> Estimate | None:
+    """``node n``'s estimate on device d when ``backend`` runs it; None when that backend cannot."""
+    runner = backend_or_none(backend)
+    node = ctx.graph.nodes[n]
+    if runner is None or runner.supports(node) is not None:
+        return None
+    return ctx.costs.node(node, ctx.devices[d].description, backend)
 
 
 def _escaping_values(graph: Graph, groups: list[list[int]]) -> set[int]:

@@ -8,14 +8,15 @@ Given calibration statistics (``passes.calibrate.collect_statistics``) and a sca
   ``quantize_linear(x) -> conv_requant(int8 weights per output channel symmetric, int32 accumulation, int32
   bias, 16-bit multiplier + shift rounded half up) -> dequantize_linear``; ``conv_requant`` is
   ``requantize(conv_integer(...))`` as one node, so no placement separates the accumulator from its rescale;
-* ``matmul`` by a constant 2-D matrix (a following ``add`` of a constant vector becomes the int32 bias): the
-  same with ``matmul_requant``, per output column;
+* ``matmul`` by a constant 2-D matrix (a following ``add`` of a constant vector becomes the int32 bias, a
+  following ``relu`` the requantization's clamp): the same with ``matmul_requant``, per output column;
 * ``add`` of two tensors (a residual sum), with a following ``relu``: ``qadd`` (both operands rescaled to the
   output scale with one shared shift);
 * ``max_pool``: on the int8 tensor, which commutes with a positive scale, exactly;
 * ``lrn`` of an int8 tensor: ``qlrn``, the normalization curve in a 257-entry interpolated table;
 * ``conv_transpose`` (group 1): as ``conv``, weights per output channel, into ``conv_transpose_requant``;
-* ``depth_to_space`` / ``space_to_depth`` of an int8 tensor: the same permutation in int8, exactly.
+* ``depth_to_space`` / ``space_to_depth`` / ``reshape`` of an int8 tensor: the same values
+  rearranged in int8, exactly.
 
 Activations are per-tensor symmetric int8 (zero point 0). Every other op stays in float: it reads the
 ``dequantize_linear`` of its integer producer. A value used by several rewritten ops is quantized once.
@@ -270,11 +271,16 @@ def _matmul(st: _State, node: Node) -> list[Node] | None:
             bias = np.broadcast_to(c.astype(np.float64).reshape(-1), (n,)).copy()
             group.append(add)
             out = add.outputs[0]
+    relu = st.only_user(out, "relu")
+    if relu is not None:
+        group.append(relu)
+        out = relu.outputs[0]
     wq, sw = _weights(_const(w).astype(np.float64), 1)  # type: ignore[union-attr]
     xq, sx = st.quantized(x)  # type: ignore[arg-type]
     sy = st.scale_of(out)
     q = st.emit("matmul_requant", [xq, st.graph.constant(wq, f"{node.name}_wq"),
-                                   *_requant_consts(st, node.name, sx, sw, sy, bias)], f"{node.name}/int8", dtype="int8")
+                                   *_requant_consts(st, node.name, sx, sw, sy, bias)], f"{node.name}/int8",
+                relu=relu is not None, dtype="int8")
     st.publish(group, out, q, sy, "matmul_requant")
     return group
 
@@ -353,12 +359,13 @@ def _lrn(st: _State, node: Node) -> list[Node] | None:
 
 
 def _rearrange(st: _State, node: Node) -> list[Node] | None:
-    """depth_to_space / space_to_depth of an int8 tensor: the same permutation of the int8 values, exactly."""
+    """depth_to_space / space_to_depth / reshape of an int8 tensor: the same values rearranged, exactly
+    (so no dequantize -> float reshape -> quantize boundary cuts an int8 chain, as a LeNet's flatten did)."""
     x = node.inputs[0]
-    if id(x) not in st.qvalue:
+    if id(x) not in st.qvalue or any(v is not None and not v.is_const for v in node.inputs[1:]):
         return None
     xq, s = st.int8_form(x)  # type: ignore[arg-type, misc]
-    q = st.emit(node.op, [xq], f"{node.name}/int8", **node.attrs)
+    q = st.emit(node.op, [xq, *node.inputs[1:]], f"{node.name}/int8", **node.attrs)
     st.publish([node], node.outputs[0], q, s, f"{node.op}(int8)")
     return [node]
 
@@ -375,7 +382,7 @@ def _identity(st: _State, node: Node) -> list[Node] | None:
 REWRITES: dict[str, Rewrite] = {"conv": _conv, "matmul": _matmul, "add": _add, "max_pool": _max_pool,
                                 "concat": _concat, "identity": _identity, "lrn": _lrn,
                                 "conv_transpose": _conv_transpose, "depth_to_space": _rearrange,
-                                "space_to_depth": _rearrange}
+                                "space_to_depth": _rearrange, "reshape": _rearrange}
 """Which float ops have an int8 form, and the rewrite that makes it."""
 
 

@@ -94,6 +94,11 @@ def dequantize_linear(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray |
 # ------------------------------------------------------------------ integer convolution and matmul
 
 
+WIDENED_OPS = frozenset({"conv_integer", "matmul_integer", "conv_requant", "matmul_requant", "conv_transpose_requant"})
+"""Ops whose NumPy semantics sum integer products in float64 (exact): what an interpreter running them computes
+in, whatever the integer types of their operands (an int8 kernel is a chip's or a code generator's, not this)."""
+
+
 def _exact_int32(acc: np.ndarray) -> np.ndarray:
     """A float64 sum of integers (exact below 2**53) as int32, wrapping as a 32-bit accumulator does."""
     return np.rint(acc).astype(np.int64).astype(np.int32)
