@@ -112,7 +112,7 @@ def save_artifact(exe: NvdlaExecutable, directory: Path) -> list[Path]:
     return save(exe.loadable, exe.blobs, Path(directory))
 
 
-_CONV_OPS = ("conv_integer", "conv_requant", "matmul_integer", "matmul_requant")
+_CONV_OPS = ("conv_integer", "conv_requant", "matmul_integer", "matmul_requant", "conv")
 
 
 def _node_cycles(node: Node, config: NvdlaConfig) -> float:
@@ -125,7 +125,8 @@ def _node_cycles(node: Node, config: NvdlaConfig) -> float:
             stride = tuple(node.attrs["strides"])
             shape = ConvShape(x[0], x[1], x[2], x[3], w[0], w[2], w[3], stride, (y[2], y[3]), (y[2], y[3]),  # type: ignore[index, arg-type]
                               winograd=config.winograd and tuple(w[2:]) == (3, 3) and stride == (1, 1),  # type: ignore[index]
-                              pad_top=node.attrs["pads"][0], dilation=node.attrs["dilations"][0])
+                              pad_top=node.attrs["pads"][0], dilation=node.attrs["dilations"][0],
+                              element_bytes=2 if table.computes_half(node) else 1)
         return conv_layer(node.name, shape, config).cycles
     if node.op == "conv_transpose_requant":  # CONV over the phases, then the RUBIK contract reads and writes
         return sum(layer.cycles for layer in _deconv_layers(node, config))
@@ -134,7 +135,8 @@ def _node_cycles(node: Node, config: NvdlaConfig) -> float:
     elements = sum(math.prod(v.type.shape) for v in node.inputs if v is not None and not v.is_const)  # type: ignore[arg-type]
     out = math.prod(node.outputs[0].type.shape)  # type: ignore[arg-type]
     throughput = engine_throughput(table.TABLE[node.op].engine, config)
-    return engine_layer(node.name, elements, elements + out, throughput, config).cycles
+    size = 2 if table.computes_half(node) else 1
+    return engine_layer(node.name, elements, (elements + out) * size, throughput, config).cycles
 
 
 __all__ = ["DEFAULT_TARGET", "TIME_SOURCE", "LoadableError", "NvdlaBackend", "NvdlaConfig", "NvdlaConfigError",

@@ -16,6 +16,9 @@ int8 in, int32 accumulate, per-kernel output rescale:
   the remainder weights the step, rounded half up), the input times the looked-up value rescaled by one
   multiplier and shift (rounded half up), saturated to int8.
 
+fp16 (configurations whose precisions include float16): float16 in, products exact in float32, float32
+accumulation, one rounding to float16 at the SDP's output; PDP max pooling exact.
+
 These are written independently of the IR's NumPy semantics (``hetflow/ir/ops/quant.py``), which tests
 compare them against bit for bit.
 """
@@ -54,12 +57,46 @@ def conv(x: np.ndarray, w: np.ndarray, *, strides: tuple[int, int], pads: tuple[
     return np.rint(acc).astype(np.int64).astype(np.int32)
 
 
+def conv_fp16(x: np.ndarray, w: np.ndarray, *, strides: tuple[int, int], pads: tuple[int, int, int, int],
+              dilations: tuple[int, int], k_splits: list[tuple[int, int]],
+              row_chunks: list[tuple[int, int]] | None = None) -> np.ndarray:
+    """float32 accumulators ``[N, Kp, P, Q]`` of float16 ``x`` and atom-padded float16 ``w``: each product of two
+    float16 values is exact in float32 (11 + 11 significant bits), the sums are float32's; the SDP rounds to
+    float16 once (``sdp_fp16``). The pieces run as in ``conv``."""
+    n, c, h, wd = x.shape
+    kp, cp, r, s = w.shape
+    xp = np.zeros((n, cp, h + pads[0] + pads[2], wd + pads[1] + pads[3]), np.float32)
+    xp[:, :c, pads[0]:pads[0] + h, pads[1]:pads[1] + wd] = x
+    p = (xp.shape[2] - (r - 1) * dilations[0] - 1) // strides[0] + 1
+    q = (xp.shape[3] - (s - 1) * dilations[1] - 1) // strides[1] + 1
+    acc = np.zeros((n, kp, p, q), np.float32)
+    for p0, p1 in row_chunks or [(0, p)]:
+        rows = xp[:, :, p0 * strides[0]:(p1 - 1) * strides[0] + (r - 1) * dilations[0] + 1]
+        for k0, k1 in k_splits:
+            acc[:, k0:k1, p0:p1] = _conv_piece(rows, w[k0:k1].astype(np.float32), p1 - p0, q, strides, dilations)
+    return acc
+
+
+def sdp_fp16(acc: np.ndarray, *, bias: np.ndarray | None, relu: bool, other: np.ndarray | None = None) -> np.ndarray:
+    """The SDP in fp16 mode: bias (or a second operand) added in float32, ReLU, one rounding to float16."""
+    c = acc.shape[1]
+    v = acc.astype(np.float32)
+    if bias is not None:
+        v = v + bias.astype(np.float32).reshape((1, c) + (1,) * (acc.ndim - 2))
+    if other is not None:
+        v = v + other.astype(np.float32)
+    if relu:
+        v = np.maximum(v, np.float32(0))
+    return v.astype(np.float16)
+
+
 def _conv_piece(xp: np.ndarray, wk: np.ndarray, p: int, q: int, strides: tuple[int, int],
                 dilations: tuple[int, int]) -> np.ndarray:
-    """One kernel group over one band of (padded) input rows: a multiply-accumulate pass per kernel tap."""
+    """One kernel group over one band of (padded) input rows: a multiply-accumulate pass per kernel tap, in the
+    operands' float type (float64: exact int8 sums; float32: the fp16 mode's accumulator)."""
     n, cp = xp.shape[:2]
     k, _, r, s = wk.shape
-    acc = np.zeros((n, k, p * q), np.float64)
+    acc = np.zeros((n, k, p * q), xp.dtype)
     for i, j in itertools.product(range(r), range(s)):
         y0, x0 = i * dilations[0], j * dilations[1]
         tap = xp[:, :, y0:y0 + (p - 1) * strides[0] + 1:strides[0], x0:x0 + (q - 1) * strides[1] + 1:strides[1]]
@@ -100,13 +137,14 @@ def _out(v: np.ndarray, relu: bool, offset: int) -> np.ndarray:
 
 def pdp_max(x: np.ndarray, *, kernel: tuple[int, int], strides: tuple[int, int],
             pads: tuple[int, int, int, int]) -> np.ndarray:
-    """Max pooling of int8; padded positions hold -128."""
+    """Max pooling of int8 (padded positions hold -128) or float16 (they hold -inf): exact either way."""
     n, c, h, w = x.shape
-    xp = np.full((n, c, h + pads[0] + pads[2], w + pads[1] + pads[3]), -128, np.int8)
+    low = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    xp = np.full((n, c, h + pads[0] + pads[2], w + pads[1] + pads[3]), low, x.dtype)
     xp[:, :, pads[0]:pads[0] + h, pads[1]:pads[1] + w] = x
     p = (xp.shape[2] - kernel[0]) // strides[0] + 1
     q = (xp.shape[3] - kernel[1]) // strides[1] + 1
-    out = np.full((n, c, p, q), -128, np.int8)
+    out = np.full((n, c, p, q), low, x.dtype)
     for i, j in itertools.product(range(kernel[0]), range(kernel[1])):
         np.maximum(out, xp[:, :, i:i + (p - 1) * strides[0] + 1:strides[0], j:j + (q - 1) * strides[1] + 1:strides[1]],
                    out=out)

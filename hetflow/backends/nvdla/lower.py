@@ -7,7 +7,9 @@ Every node is checked against the configuration's feature matrix before anything
   ``requantize`` that must follow it (NVDLA's convolution pipeline always ends in the SDP);
 * ``requantize`` -> SDP (bias, per-channel multiplier and shift, ReLU); ``qadd`` -> SDP element-wise;
   ``relu`` -> SDP; ``max_pool`` -> PDP, fed on the fly by the SDP when it is that SDP's only reader;
-* ``concat`` along channels -> no op: its producers write into channel slices of one surface.
+* ``concat`` along channels -> no op: its producers write into channel slices of one surface;
+* float16 ``conv`` / ``relu`` / ``add`` / ``max_pool`` (``passes/half.py``) -> CONV + SDP / SDP / SDP / PDP in
+  fp16 mode, on configurations with fp16.
 
 Weights are stored ``[Kp, Cp, R, S]``, padded with zeros to the atomic K and atomic C; a convolution that does
 not fit the convolution buffer is split as the performance model plans it (``perf.plan_split``): along K into
@@ -24,7 +26,7 @@ import numpy as np
 
 from hetflow.backends.nvdla import engines, table
 from hetflow.backends.nvdla.hw import NvdlaConfig
-from hetflow.backends.nvdla.loadable import VERSION, Loadable, MemoryDesc, OpDesc, TensorDesc
+from hetflow.backends.nvdla.loadable import ITEMSIZE, VERSION, Loadable, MemoryDesc, OpDesc, TensorDesc
 from hetflow.backends.nvdla.perf import ConvShape, ConvSplit, plan_split
 from hetflow.ir import Graph, Node, Value
 from hetflow.ir.errors import HetflowError, UnsupportedOpError
@@ -111,18 +113,55 @@ def _conv_like(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: s
 
 
 def _conv_op(b: _Builder, node: Node, x: Value, w: np.ndarray, attrs: dict, out_hw: tuple[int, int]) -> int:
-    """The CONV op of int8 kernels ``w [K, C, R, S]`` over ``x``: weights padded to the atoms, split to fit."""
+    """The CONV op of int8 (or float16) kernels ``w [K, C, R, S]`` over ``x``: weights padded to the int8 atoms
+    (a multiple of fp16's too), split to fit."""
     cfg = b.config
     k, c, r, s = w.shape
     kp, cp = engines.pad_to(k, cfg.atomic_k), engines.pad_to(c, cfg.atomic_c)
-    wp = np.zeros((kp, cp, r, s), np.int8)
+    wp = np.zeros((kp, cp, r, s), w.dtype)
     wp[:k, :c] = w
-    split = _split(node, x, out_hw, k, r, s, attrs, cfg)
-    return b.add("CONV", node.name, [node], [_surface(b, x)], None,
-                 {**{k_: list(v) for k_, v in attrs.items()}, "kernels": k, "channels": c, "padded": [kp, cp],
-                  "kernel_size": [r, s], "split": split.mode, "k_splits": [list(t) for t in split.k_groups],
-                  "row_chunks": [list(t) for t in split.row_chunks], "winograd": _winograd(cfg, r, s, attrs)},
-                 {"weights": wp})
+    half = w.dtype == np.float16
+    split = _split(node, x, out_hw, k, r, s, attrs, cfg, 2 if half else 1)
+    params = {**{k_: list(v) for k_, v in attrs.items()}, "kernels": k, "channels": c, "padded": [kp, cp],
+              "kernel_size": [r, s], "split": split.mode, "k_splits": [list(t) for t in split.k_groups],
+              "row_chunks": [list(t) for t in split.row_chunks], "winograd": _winograd(cfg, r, s, attrs)}
+    if half:
+        params["precision"] = "fp16"
+    return b.add("CONV", node.name, [node], [_surface(b, x)], None, params, {"weights": wp})
+
+
+def _conv_half(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[int]) -> None:
+    """A float16 convolution: CONV in fp16 mode, then the SDP adds the bias in float32 (and a following ReLU) and
+    rounds to float16; a following max pool rides on the fly into the PDP."""
+    x, out = node.inputs[0], node.outputs[0]
+    attrs = {k: tuple(node.attrs[k]) for k in ("strides", "pads", "dilations")}
+    op = _conv_op(b, node, x, np.asarray(node.inputs[1].const), attrs, tuple(_dims(out)[2:]))  # type: ignore[arg-type, union-attr]
+    nodes = [node]
+    relu = _single_user(out, users, outputs, "relu")
+    if relu is not None and table.supports_on(relu, b.config) is None:
+        nodes.append(relu)
+        b.fused.add(id(relu))
+        out = relu.outputs[0]
+    pool = _single_user(out, users, outputs, "max_pool")
+    fused_pool = pool is not None and table.supports_on(pool, b.config) is None
+    bias = node.inputs[2] if len(node.inputs) > 2 else None
+    blobs = {} if bias is None else {"bias": np.asarray(bias.const, np.float16).reshape(-1)}
+    sdp = b.add("SDP", f"{node.name}/sdp", nodes, [], None if fused_pool else _surface(b, out),
+                {"mode": "bs", "relu": len(nodes) > 1, "precision": "fp16"}, blobs, fused_parent=op)
+    if fused_pool:
+        b.streamed[id(out)] = sdp
+
+
+def _add_half(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[int]) -> None:
+    """A float16 sum (a residual): the SDP's element-wise unit, a following ReLU in the same pass."""
+    out, nodes = node.outputs[0], [node]
+    relu = _single_user(out, users, outputs, "relu")
+    if relu is not None and table.supports_on(relu, b.config) is None:
+        nodes.append(relu)
+        b.fused.add(id(relu))
+        out = relu.outputs[0]
+    b.add("SDP", node.name, nodes, [_surface(b, v) for v in node.inputs], _surface(b, out),  # type: ignore[arg-type]
+          {"mode": "ew", "relu": len(nodes) > 1, "precision": "fp16"})
 
 
 def _winograd(cfg: NvdlaConfig, r: int, s: int, attrs: dict) -> bool:
@@ -131,13 +170,13 @@ def _winograd(cfg: NvdlaConfig, r: int, s: int, attrs: dict) -> bool:
 
 
 def _split(node: Node, x: Value, out_hw: tuple[int, int], k: int, r: int, s: int, attrs: dict,
-           cfg: NvdlaConfig) -> ConvSplit:
+           cfg: NvdlaConfig, element_bytes: int = 1) -> ConvSplit:
     """The performance model's split of this convolution (kernel groups or output-row chunks), refused when even
     its smallest piece does not fit the buffer."""
     n, c, h, w = _dims(x)
     p, q = out_hw
     shape = ConvShape(n, c, h, w, k, r, s, attrs["strides"], (p, q), (p, q), pad_top=attrs["pads"][0],
-                      dilation=attrs["dilations"][0])
+                      dilation=attrs["dilations"][0], element_bytes=element_bytes)
     split = plan_split(shape, cfg)
     if split.overflow:
         what = "one kernel group beside one band of input rows" if split.mode == "weights" \
@@ -194,6 +233,10 @@ def _qadd(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[in
 
 
 def _relu(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[int]) -> None:
+    if table.computes_half(node):
+        b.add("SDP", node.name, [node], [_surface(b, node.inputs[0])], _surface(b, node.outputs[0]),  # type: ignore[arg-type]
+              {"mode": "bs", "relu": True, "precision": "fp16"})
+        return
     b.add("SDP", node.name, [node], [_surface(b, node.inputs[0])], _surface(b, node.outputs[0]),  # type: ignore[arg-type]
           {"mode": "bs", "relu": True}, {"multiplier": np.ones(1, np.int32), "shift": np.zeros(1, np.int32)})
 
@@ -274,7 +317,8 @@ def _concat(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[
 _LOWER = {"conv_integer": _conv_like, "matmul_integer": _conv_like, "conv_requant": _conv_like,
           "matmul_requant": _conv_like, "requantize": _requantize, "qadd": _qadd,
           "relu": _relu, "max_pool": _max_pool, "qlrn": _qlrn, "concat": _concat,
-          "conv_transpose_requant": _deconv, "depth_to_space": _depth_to_space}
+          "conv_transpose_requant": _deconv, "depth_to_space": _depth_to_space, "conv": _conv_half,
+          "add": _add_half}
 
 
 def _surface(b: _Builder, v: Value) -> str:
@@ -328,7 +372,8 @@ def _plan_memory(b: _Builder) -> Loadable:
             live[root][0] = min(live[root][0], head[op.id], op.id)
             live[root][1] = max(live[root][1], head[op.id], op.id)
     dims = {**{t: _dims(v) for t, v in values.items()}, **b.extra}
-    sizes = {t: _bytes(dims[t], b.config) for t in names}
+    dtypes = {t: values[t].type.dtype.value if t in values else "int8" for t in dims}
+    sizes = {t: _bytes(dims[t], b.config) * ITEMSIZE[dtypes[t]] for t in names}
     placed: list[tuple[int, int, int, int]] = []  # (offset, size, first, last)
     offsets: dict[str, int] = {}
     for t in sorted(names, key=lambda n: -sizes[n]):
@@ -340,12 +385,12 @@ def _plan_memory(b: _Builder) -> Loadable:
                 offset = o + sz
         offsets[t] = offset
         placed.append((offset, sizes[t], first, end))
-    tensors = [_desc(t, dims[t], offsets[t], b.config) for t in names]
+    tensors = [_desc(t, dims[t], offsets[t], b.config, dtypes[t]) for t in names]
     for t, (root, c0) in b.alias.items():
         parent = next(d for d in tensors if d.name == root)
         tensors.append(TensorDesc(name=t, memory=0, offset=parent.offset + c0 * parent.channel_stride,
                                   dims=_dims(values[t]), channel_stride=parent.channel_stride,
-                                  batch_stride=parent.batch_stride))
+                                  batch_stride=parent.batch_stride, dtype=parent.dtype))
     size = max((o + sz for o, sz, _, _ in placed), default=0)
     weights = sum(a.nbytes for a in b.blobs.values())
     cfg = b.config
@@ -372,10 +417,11 @@ def _graph_outputs(b: _Builder) -> set[str]:
     return {v.name for v in b.graph.outputs}
 
 
-def _desc(name: str, dims: tuple[int, int, int, int], offset: int, cfg: NvdlaConfig) -> TensorDesc:
+def _desc(name: str, dims: tuple[int, int, int, int], offset: int, cfg: NvdlaConfig, dtype: str) -> TensorDesc:
     n, c, h, w = dims
-    return TensorDesc(name=name, memory=0, offset=offset, dims=(n, c, h, w), channel_stride=h * w,
-                      batch_stride=engines.pad_to(c, cfg.memory_atomic) * h * w)
+    size = ITEMSIZE[dtype]
+    return TensorDesc(name=name, memory=0, offset=offset, dims=(n, c, h, w), channel_stride=h * w * size,
+                      batch_stride=engines.pad_to(c, cfg.memory_atomic) * h * w * size, dtype=dtype)
 
 
 def _bytes(dims: tuple[int, int, int, int], cfg: NvdlaConfig) -> int:

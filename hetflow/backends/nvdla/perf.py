@@ -114,6 +114,7 @@ class ConvShape:
     winograd: bool = False
     pad_top: int = 0  # rows of zero padding above: where an output-row chunk's input rows start
     dilation: int = 1  # vertical dilation: how many input rows one output row's taps span
+    element_bytes: int = 1  # 1: int8; 2: fp16, at half the MAC rate (one fp16 MAC takes two int8 MAC cells)
 
     def input_rows(self, p0: int, p1: int) -> int:
         """Input rows (inside the image, halo included) that output rows ``[p0, p1)`` read."""
@@ -157,10 +158,12 @@ class _Footprint:
 
 def _footprint(shape: ConvShape, config: NvdlaConfig) -> _Footprint:
     sy, sx = shape.stride
-    c_mem = pad_to(shape.c * sy * sx, config.memory_atomic)
+    eb = shape.element_bytes
+    atom = max(1, config.memory_atomic // eb)  # the memory atom is bytes: half as many fp16 channels
+    c_mem = pad_to(shape.c * sy * sx, atom) * eb
     hin, win = math.ceil(shape.h / sy), math.ceil(shape.w / sx)
     kernel = c_mem * math.ceil(shape.r / sy) * math.ceil(shape.s / sx)
-    z = shape.n * shape.final_hw[0] * shape.final_hw[1] * pad_to(shape.k, config.memory_atomic)
+    z = shape.n * shape.final_hw[0] * shape.final_hw[1] * pad_to(shape.k, atom) * eb
     return _Footprint(x=shape.n * c_mem * hin * win, wt=kernel * shape.k, z=z,
                       min_x=c_mem * min(shape.r + 1, hin) * win,
                       min_w=min(kernel * config.atomic_k, config.cbuf_bytes / 2), kernel_bytes=kernel)
@@ -217,11 +220,12 @@ def conv_layer(name: str, shape: ConvShape, config: NvdlaConfig, ops: tuple[int,
     default the one ``plan_split`` chooses, which is the one the lowering uses)."""
     sy, sx = shape.stride
     fold = sy * sx
-    c_mac = pad_to(shape.c * fold, config.atomic_c)
+    atomic_c = max(1, config.atomic_c // shape.element_bytes)  # fp16: half the channels per atom and cycle
+    c_mac = pad_to(shape.c * fold, atomic_c)
     p, q = shape.out_hw
     taps = shape.r * shape.s / fold
     gain = WINOGRAD_GAIN if shape.winograd else 1.0
-    mac = shape.n * c_mac * pad_to(shape.k, config.atomic_k) * p * q * taps / config.macs / gain
+    mac = shape.n * c_mac * pad_to(shape.k, config.atomic_k) * p * q * taps / (atomic_c * config.atomic_k) / gain
     traffic = split_traffic(shape, split or plan_split(shape, config), config, fc_batch)
     return LayerPerf(name, ops, mac, traffic / config.dram_bytes_per_cycle, traffic)
 
@@ -272,7 +276,7 @@ def _conv_shape(op: OpDesc, chain: list[OpDesc], loadable: Loadable, config: Nvd
     q = (w + pads[1] + pads[3] - (s - 1) * dil[1] - 1) // stride[1] + 1
     eltwise = any(o.engine == "SDP" and o.params.get("ew") for o in chain)
     return ConvShape(n, c, h, w, op.params["kernels"], r, s, stride, (p, q), (final[2], final[3]),  # type: ignore[arg-type]
-                     eltwise, op.params["winograd"], pads[0], dil[0])
+                     eltwise, op.params["winograd"], pads[0], dil[0], 2 if op.params.get("precision") == "fp16" else 1)
 
 
 def _lone(op: OpDesc, chain: list[OpDesc], loadable: Loadable, config: NvdlaConfig) -> LayerPerf:

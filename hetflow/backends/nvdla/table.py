@@ -1,9 +1,9 @@
 """What the NVDLA backend can run: one entry per IR op (the engine it maps to, the engine units it needs, and a
 check of the node against the hardware's register ranges), answered before anything is lowered.
 
-Only the quantized IR runs here (``passes/quantize.py``): NVDLA computes in int8 (and int16/fp16 on nv_full,
-which hetflow does not target yet), so a float op is refused with the reason, and stays on a CPU, as NVIDIA's
-own compiler leaves softmax and other unsupported layers to the CPU. Ranges are those of the register fields
+Only int8 IR (``passes/quantize.py``) and, on configurations with fp16, float16 IR (``passes/half.py``) run
+here: a float32 op is refused with the reason, and stays on a CPU, as NVIDIA's own compiler leaves softmax and
+other unsupported layers to the CPU. Ranges are those of the register fields
 in the NVDLA Hardware Architectural Specification (nvdla.org/hw/v1/hwarch.html): convolution kernels 1-32,
 strides 1-8, up to 8192 channels; PDP kernels 1-8, strides 1-16; CDP windows of 3, 5, 7 or 9 channels. A
 deconvolution runs as CONV + RUBIK contract, so it takes the CONV ranges on its phase convolution; the contract's
@@ -47,6 +47,24 @@ def _int8(node: Node, *indices: int) -> str | None:
         if v is not None and v.type.dtype.value != "int8":
             return f"input {i} is {v.type}, NVDLA runs int8 only (quantize with precision='int8')"
     return None
+
+
+def _half(node: Node) -> str | None:
+    for i, v in enumerate(node.inputs):
+        if v is not None and v.type.dtype.value != "float16":
+            return f"input {i} is {v.type}, NVDLA's fp16 pipeline runs float16 (compile with precision='fp16')"
+    return None
+
+
+def _int8_or_half(node: Node) -> str | None:
+    """int8, or float16 throughout."""
+    first = node.inputs[0]
+    return _half(node) if first is not None and first.type.dtype.value == "float16" else _int8(node)
+
+
+def computes_half(node: Node) -> bool:
+    first = node.inputs[0] if node.inputs else None
+    return first is not None and first.type.dtype.value == "float16"
 
 
 def _static4(node: Node) -> str | None:
@@ -116,11 +134,36 @@ def _max_pool(node: Node) -> str | None:
         return "only 2-D max pooling without ceil_mode, indices or dilation"
     if max(a["kernel"]) > MAX_POOL_KERNEL or max(a["strides"]) > MAX_POOL_STRIDE:
         return f"pooling kernel {a['kernel']} / stride {a['strides']} exceed {MAX_POOL_KERNEL} / {MAX_POOL_STRIDE}"
-    return _int8(node) or _static4(node)
+    return _int8_or_half(node) or _static4(node)
 
 
 def _relu(node: Node) -> str | None:
-    return _int8(node) or _static4(node)
+    return _int8_or_half(node) or _static4(node)
+
+
+def _conv_half(node: Node) -> str | None:
+    """A float16 convolution (``passes/half.py``): CONV in fp16 mode, its bias in the SDP."""
+    a = node.attrs
+    w = node.inputs[1]
+    if w is None or w.const is None or w.type.rank != 4:
+        return "the weight must be a constant 4-D tensor"
+    if len(node.inputs) > 2 and node.inputs[2] is not None and node.inputs[2].const is None:
+        return "the bias must be a constant (DMA'd SDP parameters)"
+    kernel = w.type.shape[2:]  # type: ignore[index]
+    checks = [
+        (a["group"] != 1, f"group {a['group']} convolution is not lowered (only group 1)"),
+        (max(kernel) > MAX_CONV_KERNEL, f"kernel {kernel[0]}x{kernel[1]} exceeds {MAX_CONV_KERNEL}"),
+        (max(a["strides"]) > MAX_CONV_STRIDE, f"stride {a['strides']} exceeds {MAX_CONV_STRIDE}"),
+        (max(w.type.shape[:2]) > MAX_CHANNELS, f"channels {w.type.shape[:2]} exceed {MAX_CHANNELS}"),  # type: ignore[index]
+    ]
+    return next((why for bad, why in checks if bad), None) or _half(node) or _static4(node)
+
+
+def _add_half(node: Node) -> str | None:
+    a, b = node.inputs[:2]
+    if a is None or b is None or a.is_const or b.is_const or a.type.shape != b.type.shape or a.type.rank != 4:
+        return "only the sum of two float16 cubes of one shape (the SDP's element-wise unit)"
+    return _half(node) or _static4(node)
 
 
 def _qlrn(node: Node) -> str | None:
@@ -172,6 +215,8 @@ TABLE: dict[str, Entry] = {
     "conv_requant": Entry("CONV", lambda n: _conv(n) or _sdp_params(n), ("bs",)),
     "matmul_requant": Entry("CONV", lambda n: _matmul(n) or _sdp_params(n), ("bs",)),
     "conv_integer": Entry("CONV", lambda n: _conv(n) or _no_zero_points(n)),
+    "conv": Entry("CONV", _conv_half, ("bs",)),
+    "add": Entry("SDP", _add_half, ("ew",)),
     "matmul_integer": Entry("CONV", lambda n: _matmul(n) or _no_zero_points(n)),
     "requantize": Entry("SDP", _requantize, ("bs",)),
     "qadd": Entry("SDP", _qadd, ("ew",)),
@@ -198,6 +243,8 @@ def supports_on(node: Node, config: NvdlaConfig) -> str | None:
     why = supports(node)
     if why is not None:
         return why
+    if computes_half(node) and "float16" not in config.precisions:
+        return f"configuration {config.name} computes in {'/'.join(config.precisions)}, not float16"
     entry = TABLE[node.op]
     for engine in (entry.engine, *entry.also(node)):
         if engine and not config.has(ENGINE_KEYS[engine]):
