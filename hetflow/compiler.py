@@ -462,28 +462,44 @@ def _with_plan_estimates(problem: Problem, plan: Plan, ctx: _Context) -> Problem
 
 def _split_by_backend(groups: list[list[int]], assign: np.ndarray, ctx: _Context) -> list[list[int]]:
     """Cut each subgraph where the backend changes (a run in device order stays a run, so still convex), unless
-    the run's backend can also run the next node for less extra time than the cut would cost (the device's
-    ``launch.subgraph``): then it runs it, and the node's estimate becomes that backend's. This keeps a short
-    float op (a flatten, a ReLU) between two int8 runs from cutting one device's work into many subgraphs."""
+    one side's backend can run the other side for less extra time than the cut would cost (the device's
+    ``launch.subgraph``): the run's backend takes the next node, or the next node's backend takes the run so far;
+    the nodes' estimates become the taking backend's. This keeps a short float op or a view (a flatten, a ReLU)
+    between two int8 runs from cutting one device's work into many subgraphs."""
     out = []
     for members in groups:
         d = int(assign[members[0]])
-        desc = ctx.devices[d].description
+        budget = ctx.devices[d].description.launch.subgraph
         current: list[int] = []
         runner = ""
         for n in members:
             own = ctx.capability.backend[n][d]
             if current and own != runner:
-                taken = _cost_under(ctx, n, d, runner)
-                if taken is None or taken.seconds - ctx.estimates[n][d].seconds >= desc.launch.subgraph:  # type: ignore[union-attr]
+                if _take(ctx, [n], d, runner, budget):
+                    pass
+                elif _take(ctx, current, d, own, budget):  # type: ignore[arg-type]
+                    runner = own  # type: ignore[assignment]
+                else:
                     out.append(current)
                     current = []
-                else:
-                    ctx.capability.backend[n][d], ctx.estimates[n][d] = runner, taken
-            runner = ctx.capability.backend[n][d] if not current else runner  # type: ignore[assignment]
+            if not current:
+                runner = own  # type: ignore[assignment]
             current.append(n)
         out.append(current)
     return out
+
+
+def _take(ctx: _Context, nodes: list[int], d: int, backend: str, budget: float) -> bool:
+    """Let ``backend`` run ``nodes`` on device d when it can, for less extra time than ``budget``; True if it does."""
+    taken = [_cost_under(ctx, n, d, backend) for n in nodes]
+    if any(t is None for t in taken):
+        return False
+    extra = sum(t.seconds - ctx.estimates[n][d].seconds for n, t in zip(nodes, taken))  # type: ignore[union-attr]
+    if extra >= budget:
+        return False
+    for n, t in zip(nodes, taken):
+        ctx.capability.backend[n][d], ctx.estimates[n][d] = backend, t
+    return True
 
 
 def _cost_under(ctx: _Context, n: int, d: int, backend: str) -> Estimate | None:

@@ -130,7 +130,7 @@ def _node_cycles(node: Node, config: NvdlaConfig) -> float:
         return conv_layer(node.name, shape, config).cycles
     if node.op == "conv_transpose_requant":  # CONV over the phases, then the RUBIK contract reads and writes
         return sum(layer.cycles for layer in _deconv_layers(node, config))
-    if node.op in ("requantize", "concat"):
+    if node.op in ("requantize", "concat", "reshape"):
         return 0.0  # fused behind the CONV / written in place
     elements = sum(math.prod(v.type.shape) for v in node.inputs if v is not None and not v.is_const)  # type: ignore[arg-type]
     out = math.prod(node.outputs[0].type.shape)  # type: ignore[arg-type]

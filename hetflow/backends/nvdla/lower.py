@@ -8,6 +8,7 @@ Every node is checked against the configuration's feature matrix before anything
 * ``requantize`` -> SDP (bias, per-channel multiplier and shift, ReLU); ``qadd`` -> SDP element-wise;
   ``relu`` -> SDP; ``max_pool`` -> PDP, fed on the fly by the SDP when it is that SDP's only reader;
 * ``concat`` along channels -> no op: its producers write into channel slices of one surface;
+* ``reshape`` flattening a cube to ``[N, C*H*W]`` -> no op: a view of the same bytes;
 * float16 ``conv`` / ``relu`` / ``add`` / ``max_pool`` (``passes/half.py``) -> CONV + SDP / SDP / SDP / PDP in
   fp16 mode, on configurations with fp16.
 
@@ -52,6 +53,7 @@ class _Builder:
     streamed: dict[int, int] = field(default_factory=dict)  # id(value) -> op whose output streams it
     fused: set[int] = field(default_factory=set)  # ids of nodes already lowered into an earlier op
     extra: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)  # surfaces no IR value names
+    views: dict[str, str] = field(default_factory=dict)  # flattened tensor -> the cube whose bytes it is
 
     def add(self, engine: str, name: str, nodes: list[Node], inputs: list[str], output: str | None,
             params: dict, blobs: dict[str, np.ndarray] | None = None, fused_parent: int | None = None) -> int:
@@ -314,11 +316,17 @@ def _concat(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[
         offset += v.type.shape[1]  # type: ignore[union-attr, index]
 
 
+def _flatten(b: _Builder, node: Node, users: dict[int, list[Node]], outputs: set[int]) -> None:
+    """``[N, C, H, W] -> [N, C*H*W]``: no op. A cube's planes are contiguous within an image (channel padding only
+    lengthens the image stride), so the flat tensor is a view of the same bytes, read as ``C*H*W`` channels of 1x1."""
+    b.views[_surface(b, node.outputs[0])] = _surface(b, node.inputs[0])  # type: ignore[arg-type]
+
+
 _LOWER = {"conv_integer": _conv_like, "matmul_integer": _conv_like, "conv_requant": _conv_like,
           "matmul_requant": _conv_like, "requantize": _requantize, "qadd": _qadd,
           "relu": _relu, "max_pool": _max_pool, "qlrn": _qlrn, "concat": _concat,
           "conv_transpose_requant": _deconv, "depth_to_space": _depth_to_space, "conv": _conv_half,
-          "add": _add_half}
+          "add": _add_half, "reshape": _flatten}
 
 
 def _surface(b: _Builder, v: Value) -> str:
@@ -330,6 +338,8 @@ def _link(b: _Builder) -> None:
     writers: dict[str, set[int]] = {t: {p} for t, p in b.producer.items()}
     for t, (root, _) in b.alias.items():
         writers.setdefault(root, set()).update({b.producer[t]} if t in b.producer else set())  # else: the host
+    for t, base in b.views.items():
+        writers[t] = writers.get(base, set())
     for op in b.ops:
         parents = {p for t in op.inputs for p in writers.get(t, ())}
         if op.fused_parent is not None:
@@ -353,22 +363,22 @@ def _dims(v: Value) -> tuple[int, int, int, int]:
 def _plan_memory(b: _Builder) -> Loadable:
     """Place every surface first-fit in one DRAM region by liveness (op index of first write to last read)."""
     values = {v.name: v for v in b.graph.values()}
-    names = [t for t in _surface_names(b) if t not in b.alias]
+    names = [t for t in _surface_names(b) if t not in b.alias and t not in b.views]
     last = len(b.ops)
     live: dict[str, list[int]] = {}
     for t in names:
         live[t] = [0 if t in _graph_inputs(b) else last, last if t in _graph_outputs(b) else 0]
-    for t, (root, _) in b.alias.items():  # the host writes an input straight into its slice before the run
+    for t in [*b.alias, *b.views]:  # the host writes an input straight into its slice before the run
         if t in _graph_inputs(b):
-            live[root][0] = 0
+            live[_root(b, t)][0] = 0
         if t in _graph_outputs(b):
-            live[root][1] = last
+            live[_root(b, t)][1] = last
     head: dict[int, int] = {}  # a fused op runs when the op heading its pipeline does
     for op in b.ops:
         head[op.id] = head[op.fused_parent] if op.fused_parent is not None else op.id
     for op in b.ops:
         for t in op.inputs + ([op.output] if op.output else []):
-            root = b.alias.get(t, (t, 0))[0]
+            root = _root(b, t)
             live[root][0] = min(live[root][0], head[op.id], op.id)
             live[root][1] = max(live[root][1], head[op.id], op.id)
     dims = {**{t: _dims(v) for t, v in values.items()}, **b.extra}
@@ -391,6 +401,11 @@ def _plan_memory(b: _Builder) -> Loadable:
         tensors.append(TensorDesc(name=t, memory=0, offset=parent.offset + c0 * parent.channel_stride,
                                   dims=_dims(values[t]), channel_stride=parent.channel_stride,
                                   batch_stride=parent.batch_stride, dtype=parent.dtype))
+    for t, base in b.views.items():
+        parent = next(d for d in tensors if d.name == base)
+        n, chw = _dims(values[t])[:2]
+        tensors.append(TensorDesc(name=t, memory=0, offset=parent.offset, dims=(n, chw, 1, 1),
+                                  channel_stride=parent.itemsize, batch_stride=parent.batch_stride, dtype=parent.dtype))
     size = max((o + sz for o, sz, _, _ in placed), default=0)
     weights = sum(a.nbytes for a in b.blobs.values())
     cfg = b.config
@@ -400,12 +415,20 @@ def _plan_memory(b: _Builder) -> Loadable:
                     tensors=tensors, ops=b.ops, inputs=sorted(_graph_inputs(b)), outputs=[v.name for v in b.graph.outputs])
 
 
+def _root(b: _Builder, t: str) -> str:
+    """The placed surface whose bytes tensor ``t`` is: itself, or what it is a view or a concatenated slice of."""
+    t = b.views.get(t, t)
+    return b.alias.get(t, (t, 0))[0]
+
+
 def _surface_names(b: _Builder) -> list[str]:
     seen: dict[str, None] = {}
     for t in [*_graph_inputs(b), *(t for op in b.ops for t in op.inputs), *(op.output for op in b.ops if op.output)]:
         seen[t] = None
     for root, _ in b.alias.values():
         seen[root] = None
+    for base in b.views.values():
+        seen[base] = None
     return list(seen)
 
 

@@ -204,6 +204,16 @@ def _contract(node: Node) -> str | None:
     return _int8(node) or _static4(node)
 
 
+def _flatten(node: Node) -> str | None:
+    x, y = node.inputs[0], node.outputs[0]
+    if x is None or x.type.rank != 4 or y.type.rank != 2 or not x.type.is_static or not y.type.is_static:
+        return "only the flattening of a 4-D cube to [N, C*H*W] (a view of the same bytes)"
+    n, c, h, w = x.type.shape  # type: ignore[misc]
+    if tuple(y.type.shape) != (n, c * h * w):  # type: ignore[arg-type, operator]
+        return f"{x.type.shape} -> {y.type.shape} is not a flattening to [N, C*H*W]"
+    return _int8_or_half(node)
+
+
 def _concat(node: Node) -> str | None:
     rank = node.inputs[0].type.rank if node.inputs and node.inputs[0] is not None else None
     if rank != 4 or node.attrs["axis"] not in (1, -3):
@@ -226,6 +236,7 @@ TABLE: dict[str, Entry] = {
     "conv_transpose_requant": Entry("CONV", _deconv, ("bs",), _deconv_engines),
     "depth_to_space": Entry("RUBIK", _contract),
     "concat": Entry("", _concat),  # no engine: producers write into slices of one surface
+    "reshape": Entry("", _flatten),  # no engine: a view of the cube's bytes
 }
 ENGINE_KEYS = {"CONV": "conv", "SDP": "sdp", "PDP": "pdp", "CDP": "cdp", "RUBIK": "rubik", "BDMA": "bdma"}
 

@@ -129,3 +129,22 @@ def test_int8_lenet_on_edge_soc_is_not_cut_into_same_device_subgraphs():
     got = plan.run(feed)
     name = graph.outputs[0].name
     assert np.abs(got[name] - want[name]).max() < 0.05
+
+
+def test_int8_lenet_pinned_to_nv_small_keeps_its_whole_int8_chain_there():
+    """With the convolutions pinned to the NVDLA, the flatten (a view of the pooled cube) and the dense layers
+    follow: one NVDLA subgraph between the input's quantization and the output's dequantization."""
+    from backends.fpga_hls.fpga_helpers import lenet_onnx
+
+    graph = hf.load(lenet_onnx(batch=1))
+    rng = np.random.default_rng(0)
+    calibration = [{"x": rng.standard_normal((1, 1, 28, 28)).astype(np.float32)} for _ in range(4)]
+    plan = hf.compile(graph, "edge-soc", precision="int8", calibration=calibration,
+                      pins=["op:conv_requant=soc0/nvdla:0"])
+    nvdla = [s for s in plan.subgraphs if s.backend == "nvdla"]
+    assert len(nvdla) == 1 and len(plan.subgraphs) == 3
+    assert [n.op for n in nvdla[0].nodes].count("matmul_requant") == 3 and "reshape" in [n.op for n in nvdla[0].nodes]
+    name = graph.outputs[0].name
+    for feed in calibration[:2]:
+        want, got = ReferenceBackend().compile(graph).run(feed)[name], plan.run(feed)[name]
+        assert np.abs(got - want).max() < 0.05
