@@ -26,6 +26,7 @@ IMPORT_PASSES = ("constant_fold", "dce", "cse", "dce")
 MAX_OPSET = 2**31 - 1
 """Opset versions beyond the newest onnx knows are accepted (a newer exporter); beyond this none can exist."""
 
+
 class MalformedGraphError(ModelError):
     """A graph whose structure is broken (a name read before any node makes it), whatever the input shapes."""
 
