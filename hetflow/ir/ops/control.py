@@ -232,7 +232,7 @@ def loop(trip_count: np.ndarray | None, cond: np.ndarray | None, *rest: np.ndarr
     if trip_count is None and cond is None:
         raise HetflowError("loop: neither a trip count nor a condition: the loop would never end")
     program = BodyProgram(body, "loop")
-    limit = None if trip_count is None else int(_truth_value(trip_count, "loop: the trip count"))
+    limit = None if trip_count is None else int(_one_int(trip_count, "loop: the trip count"))
     go = True if cond is None else _truth(cond, "loop: the condition")
     carried, captures = list(rest[:num_carried]), list(rest[num_carried:])
     scans: list[list[np.ndarray]] = [[] for _ in range(len(body.outputs) - 1 - num_carried)]
@@ -249,7 +249,7 @@ def loop(trip_count: np.ndarray | None, cond: np.ndarray | None, *rest: np.ndarr
     return (*carried, *(_stack(parts, t) for parts, t in zip(scans, templates)))
 
 
-def _truth_value(array: np.ndarray, what: str) -> int:
+def _one_int(array: np.ndarray, what: str) -> int:
     array = np.asarray(array)
     if array.size != 1:
         raise HetflowError(f"{what} must hold one element, got shape {list(array.shape)}")
