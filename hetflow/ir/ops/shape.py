@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from fractions import Fraction
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from hetflow.ir.dtypes import DType
 from hetflow.ir.graph import Node
 from hetflow.ir.ops._util import broadcast_shapes, const_of, in_type, norm_axis
 from hetflow.ir.registry import REQUIRED, IRError, defop
-from hetflow.ir.types import MAX_RANK, Dim, TensorType
+from hetflow.ir.types import MAX_RANK, Dim, TensorType, dim_floordiv, dim_mul
 
 
 def _new_dim(node: Node, axis: int) -> str:
@@ -404,13 +405,42 @@ def space_to_depth(x: np.ndarray, *, blocksize: int, mode: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ resize
+def _resize_extent(attrs: dict, axis: int, rank: int) -> float:
+    """The fraction of input ``axis`` the output spans: the roi box's width for tf_crop_and_resize, else 1."""
+    roi = attrs.get("roi")
+    return float(roi[axis + rank] - roi[axis]) if roi else 1.0
+
+
+def scaled_size(n: int, scale: float, extent: float = 1.0) -> int:
+    """ONNX Resize's output size from scales: floor(input size * roi extent * scale)."""
+    return math.floor(n * extent * scale)
+
+
+def _scaled_dim(node: Node, axis: int, d: Dim, scale: float, extent: float) -> Dim:
+    """Output dim ``axis`` of a resize whose size follows from its scale: exact when the scale is a small fraction
+    p/q (floor(d * p / q) == (d * p) // q), a fresh symbol otherwise."""
+    if isinstance(d, int):
+        return scaled_size(d, scale, extent)
+    factor = scale * extent
+    ratio = Fraction(factor)
+    if factor <= 0 or ratio.denominator > 1024 or ratio.numerator > 1024:
+        return _new_dim(node, axis)
+    scaled = dim_floordiv(dim_mul(d, ratio.numerator), ratio.denominator)
+    return _new_dim(node, axis) if scaled is None else scaled
+
+
 def _resize_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
-    sizes = node.attrs["sizes"]
-    if x.shape is not None and len(sizes) != len(x.shape):
-        raise IRError(f"node {node.name!r} (resize): {len(sizes)} sizes for rank {len(x.shape)}")
-    shape = x.shape or (None,) * len(sizes)
-    return [x.with_shape(tuple(d if s == -1 else int(s) for d, s in zip(shape, sizes)))]
+    sizes, scales = node.attrs["sizes"], node.attrs["scales"]
+    if len(scales) != len(sizes) or (x.shape is not None and len(sizes) != len(x.shape)):
+        raise IRError(f"node {node.name!r} (resize): {len(sizes)} sizes and {len(scales)} scales for rank "
+                      f"{len(x.shape) if x.shape is not None else len(sizes)}")
+    if x.shape is None:
+        return [x.with_shape(tuple(_new_dim(node, a) if s == -1 else int(s) for a, s in enumerate(sizes)))]
+    r = len(sizes)
+    return [x.with_shape(tuple(
+        int(s) if s != -1 else _scaled_dim(node, a, d, scale, _resize_extent(node.attrs, a, r))
+        for a, (d, s, scale) in enumerate(zip(x.shape, sizes, scales))))]
 
 
 def _source_coords(ctm: str, out_len: int, in_len: int, scale: float, roi: tuple[float, float]) -> np.ndarray:
@@ -518,15 +548,16 @@ def _resize_axis(x: np.ndarray, axis: int, out_len: int, scale: float, roi: tupl
               "coordinate_transformation_mode": "half_pixel", "nearest_mode": "round_prefer_floor",
               "cubic_coeff_a": -0.75, "exclude_outside": False, "extrapolation_value": 0.0, "antialias": False})
 def resize(x: np.ndarray, **attrs: object) -> np.ndarray:
-    """ONNX Resize (opset 19 semantics), axis by axis. ``sizes`` is the output shape (-1: keep that dim),
+    """ONNX Resize (opset 19 semantics), axis by axis. ``sizes`` is the output shape (-1: the size follows from
+    the input's at run time, floor(input size * roi extent * scale); with scale 1, the input's size),
     ``scales`` the per-axis scale that the coordinate transform divides by, ``roi`` (starts..., ends...)
     the crop box for tf_crop_and_resize."""
     r = x.ndim
     roi = attrs["roi"] or (0.0,) * r + (1.0,) * r
     y = x.astype(np.float64)
     for axis, (size, scale) in enumerate(zip(attrs["sizes"], attrs["scales"])):
-        size = x.shape[axis] if size == -1 else int(size)
         box = (roi[axis], roi[axis + r])
+        size = scaled_size(x.shape[axis], float(scale), box[1] - box[0]) if size == -1 else int(size)
         if size == x.shape[axis] and math.isclose(scale, 1.0) and box == (0.0, 1.0):
             continue
         y = _resize_axis(y, axis, size, float(scale), box, attrs)

@@ -350,14 +350,30 @@ def _symbolic_expand_target(x: Value, dims: Sequence[Dim]) -> tuple[int, ...] | 
     return tuple(target)
 
 
+def _expand_at_run_time(ctx: Ctx, x: Value, shape: Value, dims: Sequence[Dim] | None) -> Value:
+    """Expand to a shape computed at run time: Expand broadcasts both ways, exactly as ``where(mask, x, x)`` does
+    with an all-true mask of that shape, and the mask is a ``constant_of_shape`` of the computed shape."""
+    if shape.type.shape is None or len(shape.type.shape) != 1 or not isinstance(shape.type.shape[0], int):
+        raise ctx.fail(f"the target shape %{shape.name} ({shape.type}) must be a 1-D tensor of known length")
+    mask = ctx.emit("constant_of_shape", [shape], value=True, dtype="bool")
+    if dims is not None:
+        name_dims(mask, dims)
+    out = ctx.emit("where", [mask, x, x])
+    if dims is None or out.type.shape is None:
+        return out
+    return name_dims(out, (1,) * (len(out.type.shape) - len(dims)) + tuple(dims))  # 1: a leading dim of x
+
+
 @onnx_op(since=8)
 def Expand(ctx: Ctx, x: Value, shape: Value) -> Value:
-    contents = known(shape) if shape.const is None else None
+    if shape.const is not None:
+        return ctx.emit("expand", [x], shape=tuple(ctx.ints_of(shape, "the target shape") or ()))
+    contents = known(shape)
     if contents is not None and not contents.scalar:
         target = _symbolic_expand_target(x, contents.dims)
         if target is not None:
             return ctx.emit("expand", [x], shape=target)
-    return ctx.emit("expand", [x], shape=tuple(ctx.ints_of(shape, "the target shape") or ()))
+    return _expand_at_run_time(ctx, x, shape, None if contents is None or contents.scalar else contents.dims)
 
 
 @onnx_op(since=6)
@@ -430,9 +446,7 @@ def _resize(ctx: Ctx, x: Value, scales: Sequence[float] | None, sizes: Sequence[
             dim = shape[a]
             if scale <= 0:
                 raise ctx.fail(f"scale {scale} must be positive")
-            if not isinstance(dim, int) and scale != 1:
-                raise ctx.fail(f"scaling symbolic dim {dim!r} by {scale} gives a size hetflow cannot keep static")
-            out_scales[a] = float(scale)
+            out_scales[a] = float(scale)  # a symbolic dim keeps size -1: floor(dim * scale), known at run time
             if isinstance(dim, int):
                 out_sizes[a] = math.floor(dim * (box[a + r] - box[a]) * scale)
     return ctx.emit("resize", [x], sizes=tuple(out_sizes), scales=tuple(out_scales), roi=tuple(box) if crop else None,
