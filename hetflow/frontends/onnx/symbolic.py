@@ -52,10 +52,10 @@ def remember(v: Value, contents: Known) -> None:
 def name_dims(out: Value, dims: Sequence[Dim]) -> Value:
     """Name ``out``'s fresh symbols by the expressions a shape computation gave (``N*8``, not ``node_d1``).
 
-    Only symbolic entries name a dim: an integer entry of a Reshape target may be a 0 (copy) or -1 (infer)."""
+    A 0 or -1 entry names nothing: in a Reshape target they mean "copy" and "infer", not sizes."""
     shape = out.type.shape
     if shape is not None and len(shape) == len(dims):
-        named = tuple(d if isinstance(s, str) and isinstance(d, str) else s for s, d in zip(shape, dims))
+        named = tuple(d if isinstance(s, str) and (isinstance(d, str) or d > 0) else s for s, d in zip(shape, dims))
         out.type = out.type.with_shape(named)
     return out
 
