@@ -80,6 +80,9 @@ class RealModel:
     atol: float = 1e-5
     pending: str | None = None
     """Why hetflow does not run it yet (the failing node and message), until the named work lands."""
+    fixed_shapes: str | None = None
+    """Why the graph cannot stay symbolic: the Python API then imports it at each input set's concrete shapes
+    (``hf.load(path, input_shapes=...)``), as ``hetflow run`` does with its ``--input`` files."""
 
     def feeds(self, which: int, seed: int = 0) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(seed + which)
@@ -91,6 +94,10 @@ _OCR = ("rapidocr-onnxruntime", "1.4.4")
 _OWW = ("openwakeword", "0.4.0")  # the last release that ships its models inside the wheel (0.6.0 downloads them)
 
 _IF_PENDING = "ONNX If is not imported yet (control-flow engineer, issue 9 item 3): node {node} (If)"
+_SHAPE_IF_PENDING = (_IF_PENDING + "; then its condition needs the input shapes: hf.load(path, input_shapes=...) and "
+                     "hetflow run importing at the --input shapes (specialization engineer, issue 9 item 2)")
+_SQUEEZE_IF = ("torch's squeeze(-1) is exported as If(Equal(Shape(x)[-1], 1), Squeeze, Identity) on a conv output "
+               "whose length follows the audio length: the branches differ in rank, so the condition must be known")
 _LSTM_PENDING = "LSTM with a symbolic {what} (control-flow engineer, issue 9 item 4): node {node}: {message}"
 
 MODELS: tuple[RealModel, ...] = (
@@ -134,13 +141,15 @@ MODELS: tuple[RealModel, ...] = (
               "torch.onnx TorchScript exporter (VAD v5, 16 kHz; If on the sample rate, nested If)", "pytorch 2.3.1",
               ({"input": audio(1, 512), "state": state(2, 1, 128), "sr": SAMPLE_RATE},
                {"input": audio(3, 512), "state": state(2, 3, 128), "sr": SAMPLE_RATE}),
-              control_flow=("If",), pending=_IF_PENDING.format(node="'/model/decoder/If'")),
+              control_flow=("If",), pending=_SHAPE_IF_PENDING.format(node="'/model/decoder/If'"),
+              fixed_shapes=_SQUEEZE_IF),
     RealModel("silero_vad_half", *_SILERO, "silero_vad/data/silero_vad_half.onnx",
               "1e0b195ad4806595ef4466f419d16fca7e4afcfc6669b8c0b5f76ea87547c769",
               "torch.onnx TorchScript exporter (VAD v5, float16 weights; If)", "pytorch 2.3.1",
               ({"input": audio(1, 576), "state": state(2, 1, 128)},
                {"input": audio(2, 576), "state": state(2, 2, 128)}),
-              control_flow=("If",), pending=_IF_PENDING.format(node="'/decoder/If'"), atol=1e-3),
+              control_flow=("If",), pending=_SHAPE_IF_PENDING.format(node="'/decoder/If'"),
+              fixed_shapes=_SQUEEZE_IF, atol=1e-3),
     RealModel("silero_vad_op18", *_SILERO, "silero_vad/data/silero_vad_op18_ifless.onnx",
               "7671cd04b004e9076da0d4a7b1a5aec36adf161c39230c1cb94a4fd5db6bbd28",
               "torch.onnx dynamo exporter (VAD v6, opset 18; If on the sample rate)", "pytorch 2.9.0+cu126",
@@ -152,7 +161,11 @@ MODELS: tuple[RealModel, ...] = (
               "spox (VAD v6, 8 and 16 kHz graphs under one If)", "spox",
               ({"input": audio(1, 512), "state": state(2, 1, 128), "sr": SAMPLE_RATE},
                {"input": audio(2, 512), "state": state(2, 2, 128), "sr": SAMPLE_RATE}),
-              control_flow=("If",), pending=_IF_PENDING.format(node="'If_0'")),
+              control_flow=("If",), fixed_shapes=_SQUEEZE_IF,
+              pending=_IF_PENDING.format(node="'If_0'") + "; then, at fixed shapes, the untaken 8 kHz branch fails "
+              "its own shape checks: node 'If_0' (If), else_branch: node 'If_0_else_branch__Inline_0__/decoder/If_1' "
+              "(If), then_branch: node 'If_0_else_branch__Inline_0__/decoder/rnn/LSTM' (LSTM): X must be 3-D, got "
+              "float32[1,1,1,128,2] (a branch not taken at run time should not fail the import)"),
     RealModel("silero_vad_sequence", *_SILERO, "silero_vad/data/silero_vad_16k_sequence.onnx",
               "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85",
               "torch.onnx TorchScript exporter with dynamic_axes (VAD over a sequence of windows; LSTM)",
@@ -167,7 +180,8 @@ MODELS: tuple[RealModel, ...] = (
               "torch.onnx TorchScript exporter (Silero VAD v4 as openWakeWord ships it; If, LSTM)", "pytorch 1.12.0",
               ({"input": audio(1, 512), "sr": SAMPLE_RATE, "h": state(2, 1, 64), "c": state(2, 1, 64)},
                {"input": audio(2, 1024), "sr": SAMPLE_RATE, "h": state(2, 2, 64), "c": state(2, 2, 64)}),
-              control_flow=("If",), pending=_IF_PENDING.format(node="'If_25'")),
+              control_flow=("If",), pending=_SHAPE_IF_PENDING.format(node="'If_25'"),
+              fixed_shapes=_SQUEEZE_IF),
 )
 """The real set: 14 models from 5 exporters (torch.onnx TorchScript and dynamo, tf2onnx, paddle2onnx, spox)."""
 
