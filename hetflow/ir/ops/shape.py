@@ -435,12 +435,21 @@ def _resize_infer(node: Node) -> list[TensorType]:
     if len(scales) != len(sizes) or (x.shape is not None and len(sizes) != len(x.shape)):
         raise IRError(f"node {node.name!r} (resize): {len(sizes)} sizes and {len(scales)} scales for rank "
                       f"{len(x.shape) if x.shape is not None else len(sizes)}")
-    if x.shape is None:
-        return [x.with_shape(tuple(_new_dim(node, a) if s == -1 else int(s) for a, s in enumerate(sizes)))]
+    given = const_of(node, 1) if len(node.inputs) > 1 else None
+    wrong_size = given is not None and given.size != len(sizes)
+    if len(node.inputs) > 1 and (in_type(node, 1).dtype.numpy.kind not in "iu" or wrong_size):
+        raise IRError(f"node {node.name!r} (resize): the run-time sizes must be {len(sizes)} integers")
     r = len(sizes)
-    return [x.with_shape(tuple(
-        int(s) if s != -1 else _scaled_dim(node, a, d, scale, _resize_extent(node.attrs, a, r))
-        for a, (d, s, scale) in enumerate(zip(x.shape, sizes, scales))))]
+    shape = x.shape or (None,) * r
+
+    def dim(a: int, d: Dim | None, s: int, scale: float) -> Dim:
+        if s != -1:
+            return int(s)
+        if scale == 0:  # from the sizes input at run time
+            return int(given.reshape(-1)[a]) if given is not None else _new_dim(node, a)
+        return _new_dim(node, a) if d is None else _scaled_dim(node, a, d, scale, _resize_extent(node.attrs, a, r))
+
+    return [x.with_shape(tuple(dim(a, d, s, sc) for a, (d, s, sc) in enumerate(zip(shape, sizes, scales))))]
 
 
 def _source_coords(ctm: str, out_len: int, in_len: int, scale: float, roi: tuple[float, float]) -> np.ndarray:
@@ -547,9 +556,10 @@ def _resize_axis(x: np.ndarray, axis: int, out_len: int, scale: float, roi: tupl
        attrs={"sizes": REQUIRED, "scales": REQUIRED, "roi": None, "mode": "nearest",
               "coordinate_transformation_mode": "half_pixel", "nearest_mode": "round_prefer_floor",
               "cubic_coeff_a": -0.75, "exclude_outside": False, "extrapolation_value": 0.0, "antialias": False})
-def resize(x: np.ndarray, **attrs: object) -> np.ndarray:
+def resize(x: np.ndarray, run_sizes: np.ndarray | None = None, **attrs: object) -> np.ndarray:
     """ONNX Resize (opset 19 semantics), axis by axis. ``sizes`` is the output shape (-1: the size follows from
-    the input's at run time, floor(input size * roi extent * scale); with scale 1, the input's size),
+    the input's at run time, floor(input size * roi extent * scale); with scale 1, the input's size; with scale
+    0, it is the optional second input's entry for that axis, and the scale is that size / the input's),
     ``scales`` the per-axis scale that the coordinate transform divides by, ``roi`` (starts..., ends...)
     the crop box for tf_crop_and_resize."""
     r = x.ndim
@@ -557,6 +567,9 @@ def resize(x: np.ndarray, **attrs: object) -> np.ndarray:
     y = x.astype(np.float64)
     for axis, (size, scale) in enumerate(zip(attrs["sizes"], attrs["scales"])):
         box = (roi[axis], roi[axis + r])
+        if size == -1 and scale == 0:  # ONNX's sizes given at run time: the scale is output / input
+            size = int(np.asarray(run_sizes).reshape(-1)[axis])
+            scale = size / x.shape[axis] if x.shape[axis] else 1.0
         size = scaled_size(x.shape[axis], float(scale), box[1] - box[0]) if size == -1 else int(size)
         if size == x.shape[axis] and math.isclose(scale, 1.0) and box == (0.0, 1.0):
             continue

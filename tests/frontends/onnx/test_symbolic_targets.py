@@ -70,6 +70,34 @@ def test_resize_by_an_odd_scale_gets_a_fresh_symbol() -> None:
     assert isinstance(graph.outputs[0].type.shape[2], str) and graph.outputs[0].type.shape[3] == 4
 
 
+def _resize_to_skip_size(mode: str) -> onnx.ModelProto:
+    """torch's ``interpolate(y, size=x.shape[2:])`` as its TorchScript exporter writes it: the sizes are
+    Concat(Shape(c)[:2], Cast(Concat(H, W))) where c is a strided conv's output (its own fresh dims)."""
+    weight = numpy_helper.from_array(np.random.default_rng(0).standard_normal((4, 3, 3, 3)).astype(np.float32), "w")
+    return _model([
+        helper.make_node("Constant", [], ["w"], value=weight),
+        helper.make_node("Conv", ["x", "w"], ["c"], strides=[2, 2], pads=[1, 1, 1, 1]),
+        helper.make_node("Shape", ["x"], ["sx"]), _const("i2", 2), _const("i3", 3), _const("ax", [0]),
+        helper.make_node("Gather", ["sx", "i2"], ["h"], axis=0), helper.make_node("Gather", ["sx", "i3"], ["w_"], axis=0),
+        helper.make_node("Unsqueeze", ["h", "ax"], ["h1"]), helper.make_node("Unsqueeze", ["w_", "ax"], ["w1"]),
+        helper.make_node("Concat", ["h1", "w1"], ["hw"], axis=0),
+        helper.make_node("Shape", ["c"], ["sc"]), _const("z", [0]), _const("two", [2]),
+        helper.make_node("Slice", ["sc", "z", "two", "z"], ["nc"]),
+        helper.make_node("Cast", ["hw"], ["hw64"], to=I64),
+        helper.make_node("Concat", ["nc", "hw64"], ["sizes"], axis=0),
+        helper.make_node("Resize", ["c", "", "", "sizes"], ["y"], mode=mode, nearest_mode="floor",
+                         coordinate_transformation_mode="pytorch_half_pixel" if mode == "linear" else "asymmetric"),
+    ], {"x": ["N", 3, "H", "W"]})
+
+
+@pytest.mark.parametrize("mode", ["nearest", "linear"])
+def test_resize_to_sizes_computed_at_run_time(mode: str) -> None:
+    """The target H, W is no expression of the conv's output dims: the sizes tensor is read when the graph runs,
+    and the output is typed by the target's names."""
+    graph = _run_both(_resize_to_skip_size(mode), [{"x": (1, 3, 9, 12)}, {"x": (2, 3, 16, 7)}], rtol=1e-5)
+    assert str(graph.outputs[0].type) == "float32[N,4,H,W]"
+
+
 # ---------------------------------------------------------------- Range / Expand / ConstantOfShape
 def _yolo_anchors() -> onnx.ModelProto:
     """YOLOv8's make_anchors as torch.onnx writes it for a [N, C, H, W] feature map: sx = Range(0, float(W)) + 0.5,
@@ -198,3 +226,26 @@ def test_input_dim_rules() -> None:
     assert input_dim("x", 0, 0, "") == "x_0" and input_dim("x", 1, -1, "") == "x_1"
     assert input_dim("x", 2, None, "?") == "x_2" and input_dim("x", 3, None, "batch") == "batch"
     assert input_dim("x", 0, 7, "") == 7
+
+
+def _conformance_cases(word: str) -> list:
+    import warnings
+
+    from onnx.backend.test.loader import load_model_tests
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # generating the cases trips NumPy warnings in onnx's own code
+        cases = load_model_tests(kind="node")
+    return [pytest.param(c, id=c.name) for c in cases if c.name.startswith("test_resize") and word in c.name
+            and "axes" not in c.name and "not_" not in c.name]
+
+
+@pytest.mark.parametrize("case", _conformance_cases("sizes"))
+def test_resize_sizes_given_as_data_match_onnx_conformance(case) -> None:
+    """ONNX's own Resize cases whose sizes arrive as a graph input: imported without binding the sizes, the
+    resize reads them when it runs and matches the expected outputs."""
+    graph = hf.load(case.model)
+    assert any(len(n.inputs) == 2 for n in graph.nodes if n.op == "resize")
+    inputs, outputs = case.data_sets[0]
+    got = hf.compile(graph, backend="reference").run(dict(zip([i.name for i in case.model.graph.input], inputs)))
+    np.testing.assert_allclose(next(iter(got.values())), outputs[0], rtol=1e-4, atol=1e-5)

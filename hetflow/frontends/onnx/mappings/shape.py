@@ -521,11 +521,41 @@ def Resize_v18(ctx: Ctx, x: Value, roi: Value | None = None, scales: Value | Non
                exclude_outside: int = 0, extrapolation_value: float = 0.0,
                keep_aspect_ratio_policy: str = "stretch", mode: str = "nearest",
                nearest_mode: str = "round_prefer_floor") -> Value:
+    attrs = dict(mode=mode, coordinate_transformation_mode=coordinate_transformation_mode, nearest_mode=nearest_mode,
+                 cubic_coeff_a=float(cubic_coeff_a), exclude_outside=bool(exclude_outside),
+                 extrapolation_value=float(extrapolation_value), antialias=bool(antialias))
+    if sizes is not None and sizes.const is None and axes is None and keep_aspect_ratio_policy == "stretch" \
+            and coordinate_transformation_mode != "tf_crop_and_resize":
+        return _resize_to_run_time_sizes(ctx, x, sizes, attrs)
     size_list = _given(ctx.ints_of(sizes, "the output sizes"))
     scale_list = None if size_list is not None else _floats(ctx, scales, "the scales")
     roi_list = _floats(ctx, roi, "the roi") if coordinate_transformation_mode == "tf_crop_and_resize" else None
     return _resize(ctx, x, scale_list, size_list, axes=axes, roi=roi_list,
-                   keep_aspect_ratio_policy=keep_aspect_ratio_policy, mode=mode,
-                   coordinate_transformation_mode=coordinate_transformation_mode, nearest_mode=nearest_mode,
-                   cubic_coeff_a=float(cubic_coeff_a), exclude_outside=bool(exclude_outside),
-                   extrapolation_value=float(extrapolation_value), antialias=bool(antialias))
+                   keep_aspect_ratio_policy=keep_aspect_ratio_policy, **attrs)
+
+
+def _resize_to_run_time_sizes(ctx: Ctx, x: Value, sizes: Value, attrs: dict[str, object]) -> Value:
+    """Resize to sizes computed at run time (torch's ``interpolate(size=skip.shape[2:])``): an axis whose target is
+    the input's own dim keeps it, one whose target and input are both static is static, and every other axis takes
+    its size from the sizes tensor when the graph runs (size -1, scale 0 in the IR)."""
+    if attrs["mode"] not in _RESIZE_MODES:
+        raise ctx.fail(f"mode {attrs['mode']!r} is not one of {', '.join(_RESIZE_MODES)}")
+    shape = _shape_of(ctx, x, "Resize")
+    contents = known(sizes)
+    targets: Sequence[Dim | None] = contents.dims if contents is not None and not contents.scalar else [None] * len(shape)
+    if len(targets) != len(shape) or sizes.type.shape not in (None, (len(shape),)):
+        raise ctx.fail(f"the output sizes %{sizes.name} ({sizes.type}) must hold one size per dim of {list(shape)}")
+    out_sizes, out_scales = [], []
+    for d, t in zip(shape, targets):
+        if t is not None and t == d:
+            out_sizes.append(-1)
+            out_scales.append(1.0)
+        elif isinstance(t, int) and isinstance(d, int) and d > 0:
+            out_sizes.append(t)
+            out_scales.append(t / d)
+        else:
+            out_sizes.append(-1)
+            out_scales.append(0.0)
+    inputs = [x, sizes] if 0.0 in out_scales else [x]
+    out = ctx.emit("resize", inputs, sizes=tuple(out_sizes), scales=tuple(out_scales), roi=None, **attrs)
+    return out if contents is None or contents.scalar else name_dims(out, contents.dims)
