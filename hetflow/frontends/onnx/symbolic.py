@@ -186,5 +186,5 @@ def propagate(op_type: str, inputs: Sequence[Value | None], output: Value | None
         return
     ins = [known(v) for v in inputs]
     result = rule(inputs[0] if inputs else None, ins, attrs)
-    if result is not None and not all(isinstance(d, int) for d in result.dims) and len(result.dims) <= MAX_RANK:
+    if result is not None and len(result.dims) <= MAX_RANK:  # all-int too: a static dim read through Shape
         remember(output, result)

@@ -51,8 +51,28 @@ def _infer_minus_one(in_shape: tuple, dims: list, name: str) -> int | str:
     return f"{name}_d"
 
 
+def _run_time_reshape_infer(node: Node, x: TensorType) -> list[TensorType]:
+    """A reshape whose target arrives as a second input: its value when constant (after specialization folds the
+    shape computation), else the static hint in ``shape`` (sizes, 0 to copy, -1 for each entry known at run time)."""
+    target = in_type(node, 1)
+    if target.dtype.numpy.kind not in "iu" or target.rank not in (None, 1):
+        raise IRError(f"node {node.name!r} (reshape): the run-time target must be a 1-D integer tensor, got {target}")
+    given = const_of(node, 1)
+    if given is not None:
+        node.attrs["shape"] = tuple(int(d) for d in given.reshape(-1))  # static from now on: one input is enough
+        del node.inputs[1]
+        return _reshape_infer(node)
+    hint = tuple(node.attrs["shape"])
+    if x.shape is None:
+        return [TensorType(x.dtype, None)]
+    dims = _resolve_shape(x.shape, hint, node.attrs["allowzero"])
+    return [TensorType(x.dtype, tuple(_new_dim(node, i) if d == -1 else d for i, d in enumerate(dims)))]
+
+
 def _reshape_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
+    if len(node.inputs) > 1:
+        return _run_time_reshape_infer(node, x)
     if x.shape is None:
         return [TensorType(x.dtype, None)]
     dims = _resolve_shape(x.shape, tuple(node.attrs["shape"]), node.attrs["allowzero"])
@@ -65,9 +85,12 @@ def _reshape_infer(node: Node) -> list[TensorType]:
 
 
 @defop("reshape", family="shape", infer=_reshape_infer, attrs={"shape": REQUIRED, "allowzero": False})
-def reshape(x: np.ndarray, *, shape: tuple[int, ...], allowzero: bool) -> np.ndarray:
-    """Row-major reshape as in ONNX: a 0 copies the input dim (unless allowzero), one -1 is inferred."""
-    return x.reshape(_resolve_shape(x.shape, tuple(shape), allowzero))
+def reshape(x: np.ndarray, run_shape: np.ndarray | None = None, *, shape: tuple[int, ...],
+            allowzero: bool) -> np.ndarray:
+    """Row-major reshape as in ONNX: a 0 copies the input dim (unless allowzero), one -1 is inferred. The target
+    is ``shape``, or the optional second input when the graph computes it at run time."""
+    target = tuple(int(d) for d in np.asarray(run_shape).reshape(-1)) if run_shape is not None else tuple(shape)
+    return x.reshape(_resolve_shape(x.shape, target, allowzero))
 
 
 def _transpose_infer(node: Node) -> list[TensorType]:

@@ -204,6 +204,44 @@ def test_reshape_target_with_minus_one_beside_a_symbol() -> None:
     assert shape[:2] == ("N", 120) and isinstance(shape[2], str)
 
 
+def _unflatten_tokens() -> onnx.ModelProto:
+    """torch's ``y.reshape(b, h, w, c)`` of a token tensor [B, H*W, C] (TorchScript exporter, dynamic H and W):
+    the target Concat(B, H, W, C) reads C through Shape (a static dim that is no constant) and moves two
+    symbols out of place, which no 0 / -1 target expresses."""
+    nodes = [helper.make_node("Shape", ["x"], ["s"])]
+    for i, name in enumerate("bchw"):
+        nodes += [_const(f"i{i}", i), helper.make_node("Gather", ["s", f"i{i}"], [name], axis=0),
+                  _const(f"a{i}", [0]), helper.make_node("Unsqueeze", [name, f"a{i}"], [f"{name}1"])]
+    nodes += [helper.make_node("Mul", ["h", "w"], ["hw"]), _const("ahw", [0]),
+              helper.make_node("Unsqueeze", ["hw", "ahw"], ["hw1"]),
+              helper.make_node("Concat", ["b1", "c1", "hw1"], ["flat"], axis=0),
+              helper.make_node("Reshape", ["x", "flat"], ["t0"]),
+              helper.make_node("Transpose", ["t0"], ["tokens"], perm=[0, 2, 1]),
+              helper.make_node("Concat", ["b1", "h1", "w1", "c1"], ["grid"], axis=0),
+              helper.make_node("Reshape", ["tokens", "grid"], ["y"])]
+    return _model(nodes, {"x": ["N", 3, "H", "W"]})
+
+
+def test_reshape_to_a_target_known_only_at_run_time() -> None:
+    graph = _run_both(_unflatten_tokens(), [{"x": (1, 3, 4, 5)}, {"x": (2, 3, 6, 2)}])
+    assert str(graph.outputs[0].type) == "float32[N,H,W,3]"
+    assert any(n.op == "reshape" and len(n.inputs) == 2 for n in graph.nodes)
+
+
+@pytest.mark.xfail(strict=True, reason="constant_fold does not fold a `shape` of a static value yet (specialization "
+                   "engineer's passes/fold.py, issue 9 item 2)")
+def test_a_run_time_reshape_becomes_static_once_its_target_is_known() -> None:
+    """Specialized to concrete shapes and folded, the target is a constant: the reshape is the plain one-input
+    form every backend knows, and the shape computation is gone."""
+    from hetflow.ir.subgraph import specialize
+    from hetflow.passes import run_passes
+
+    graph = run_passes(specialize(hf.load(_unflatten_tokens()), [(2, 3, 6, 2)]), ("constant_fold", "dce"))
+    reshapes = [n for n in graph.nodes if n.op == "reshape"]
+    assert reshapes and all(len(n.inputs) == 1 for n in reshapes)
+    assert graph.outputs[0].type.shape == (2, 6, 2, 3)
+
+
 # ---------------------------------------------------------------- input dims
 @pytest.mark.parametrize("dims", [[-1, 3, "?", "?"], ["?", 3, "?", "?"], [None, 3, None, None]],
                          ids=["minus-one", "question-marks", "missing"])

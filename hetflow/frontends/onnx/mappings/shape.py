@@ -153,14 +153,27 @@ def _symbolic_reshape_target(x: Value, dims: Sequence[Dim], allowzero: int) -> l
 
 @onnx_op(since=5)
 def Reshape_v5(ctx: Ctx, x: Value, shape: Value, *, allowzero: int = 0) -> Value:
-    contents = known(shape) if shape.const is None else None
+    if shape.const is not None:
+        target = ctx.ints_of(shape, "the target shape")
+        return ctx.emit("reshape", [x], shape=tuple(target or ()), allowzero=bool(allowzero))
+    contents = known(shape)
     if contents is not None and not contents.scalar:
         target = _symbolic_reshape_target(x, contents.dims, allowzero)
         if target is not None:
             out = ctx.emit("reshape", [x], shape=tuple(target), allowzero=bool(allowzero))
             return name_dims(out, contents.dims)
-    target = ctx.ints_of(shape, "the target shape")
-    return ctx.emit("reshape", [x], shape=tuple(target or ()), allowzero=bool(allowzero))
+    return _reshape_at_run_time(ctx, x, shape, None if contents is None or contents.scalar else contents.dims, allowzero)
+
+
+def _reshape_at_run_time(ctx: Ctx, x: Value, shape: Value, dims: Sequence[Dim] | None, allowzero: int) -> Value:
+    """A target that 0 / -1 cannot express statically (``view(b, h, w, c)`` of ``[b, h*w, c]``): the IR reshape
+    reads it as its second input when it runs; what is known of it types the output."""
+    length = shape.type.shape[0] if shape.type.shape is not None and len(shape.type.shape) == 1 else None
+    if not isinstance(length, int):
+        raise ctx.fail(f"the target shape %{shape.name} ({shape.type}) must be a 1-D tensor of known length")
+    hint = tuple(d if isinstance(d, int) else -1 for d in dims) if dims is not None else (-1,) * length
+    out = ctx.emit("reshape", [x, shape], shape=hint, allowzero=bool(allowzero))
+    return out if dims is None else name_dims(out, dims)
 
 
 @onnx_op(since=1)
