@@ -93,12 +93,12 @@ _SILERO = ("silero-vad", "6.2.3")
 _OCR = ("rapidocr-onnxruntime", "1.4.4")
 _OWW = ("openwakeword", "0.4.0")  # the last release that ships its models inside the wheel (0.6.0 downloads them)
 
-_IF_PENDING = "ONNX If is not imported yet (control-flow engineer, issue 9 item 3): node {node} (If)"
-_SHAPE_IF_PENDING = (_IF_PENDING + "; then its condition needs the input shapes: hf.load(path, input_shapes=...) and "
-                     "hetflow run importing at the --input shapes (specialization engineer, issue 9 item 2)")
+_SHAPE_PENDING = ("imports only at the input shapes: hf.load(path, input_shapes=...) and hetflow run importing at the "
+                  "--input shapes are the specialization engineer's (issue 9 item 2); without them: node {node} (If): "
+                  "the condition (its branches yield outputs of different ranks) must be a constant, but {cond} is "
+                  "computed at run time")
 _SQUEEZE_IF = ("torch's squeeze(-1) is exported as If(Equal(Shape(x)[-1], 1), Squeeze, Identity) on a conv output "
                "whose length follows the audio length: the branches differ in rank, so the condition must be known")
-_LSTM_PENDING = "LSTM with a symbolic {what} (control-flow engineer, issue 9 item 4): node {node}: {message}"
 
 MODELS: tuple[RealModel, ...] = (
     RealModel("magika", "magika", "1.0.3", "magika/models/standard_v3_3/model.onnx",
@@ -132,55 +132,47 @@ MODELS: tuple[RealModel, ...] = (
     RealModel("oww_hey_mycroft", *_OWW, "openwakeword/resources/models/hey_mycroft_v0.1.onnx",
               "785bdf5655863ae47553b23793aa108c7b0152d4823f7869b41f2d2d765912fc",
               "tf2onnx (bidirectional LSTM wake-word head)", "tf2onnx 1.10.1 a37f29",
-              ({"input_1": Feed((1, 16, 96), low=-1, high=1)}, {"input_1": Feed((4, 16, 96), low=-1, high=1)}),
-              pending=_LSTM_PENDING.format(what="batch", node="'LSTM__203'", message="LSTM needs dim 1 of "
-                                           "%model/bidirectional/forward_lstm/PartitionedCall/transpose:0 "
-                                           "(float32[16,unk__332,96]) to be known")),
+              ({"input_1": Feed((1, 16, 96), low=-1, high=1)}, {"input_1": Feed((4, 16, 96), low=-1, high=1)})),
     RealModel("silero_vad_op15", *_SILERO, "silero_vad/data/silero_vad_16k_op15.onnx",
               "7ed98ddbad84ccac4cd0aeb3099049280713df825c610a8ed34543318f1b2c49",
               "torch.onnx TorchScript exporter (VAD v5, 16 kHz; If on the sample rate, nested If)", "pytorch 2.3.1",
               ({"input": audio(1, 512), "state": state(2, 1, 128), "sr": SAMPLE_RATE},
                {"input": audio(3, 512), "state": state(2, 3, 128), "sr": SAMPLE_RATE}),
-              control_flow=("If",), pending=_SHAPE_IF_PENDING.format(node="'/model/decoder/If'"),
-              fixed_shapes=_SQUEEZE_IF),
+              control_flow=("If",), fixed_shapes=_SQUEEZE_IF,
+              pending=_SHAPE_PENDING.format(node="'/model/decoder/If'", cond="%/model/decoder/Equal_output_0")),
     RealModel("silero_vad_half", *_SILERO, "silero_vad/data/silero_vad_half.onnx",
               "1e0b195ad4806595ef4466f419d16fca7e4afcfc6669b8c0b5f76ea87547c769",
               "torch.onnx TorchScript exporter (VAD v5, float16 weights; If)", "pytorch 2.3.1",
               ({"input": audio(1, 576), "state": state(2, 1, 128)},
                {"input": audio(2, 576), "state": state(2, 2, 128)}),
-              control_flow=("If",), pending=_SHAPE_IF_PENDING.format(node="'/decoder/If'"),
+              control_flow=("If",), pending=_SHAPE_PENDING.format(node="'/decoder/If'", cond="%/decoder/Equal_output_0"),
               fixed_shapes=_SQUEEZE_IF, atol=1e-3),
     RealModel("silero_vad_op18", *_SILERO, "silero_vad/data/silero_vad_op18_ifless.onnx",
               "7671cd04b004e9076da0d4a7b1a5aec36adf161c39230c1cb94a4fd5db6bbd28",
               "torch.onnx dynamo exporter (VAD v6, opset 18; If on the sample rate)", "pytorch 2.9.0+cu126",
               ({"input": audio(1, 512), "sr": SAMPLE_RATE, "state": state(2, 1, 128)},
                {"input": audio(4, 512), "sr": SAMPLE_RATE, "state": state(2, 4, 128)}),
-              control_flow=("If",), pending=_IF_PENDING.format(node="'node_cond__1'")),
+              control_flow=("If",)),
     RealModel("silero_vad_spox", *_SILERO, "silero_vad/data/silero_vad.onnx",
               "1a153a22f4509e292a94e67d6f9b85e8deb25b4988682b7e174c65279d8788e3",
               "spox (VAD v6, 8 and 16 kHz graphs under one If)", "spox",
               ({"input": audio(1, 512), "state": state(2, 1, 128), "sr": SAMPLE_RATE},
                {"input": audio(2, 512), "state": state(2, 2, 128), "sr": SAMPLE_RATE}),
               control_flow=("If",), fixed_shapes=_SQUEEZE_IF,
-              pending=_IF_PENDING.format(node="'If_0'") + "; then, at fixed shapes, the untaken 8 kHz branch fails "
-              "its own shape checks: node 'If_0' (If), else_branch: node 'If_0_else_branch__Inline_0__/decoder/If_1' "
-              "(If), then_branch: node 'If_0_else_branch__Inline_0__/decoder/rnn/LSTM' (LSTM): X must be 3-D, got "
-              "float32[1,1,1,128,2] (a branch not taken at run time should not fail the import)"),
+              pending=_SHAPE_PENDING.format(node="'If_0', then_branch: node 'If_0_then_branch__Inline_0__/decoder/If'",
+                                            cond="%If_0_then_branch__Inline_0__/decoder/Equal_output_0")),
     RealModel("silero_vad_sequence", *_SILERO, "silero_vad/data/silero_vad_16k_sequence.onnx",
               "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85",
               "torch.onnx TorchScript exporter with dynamic_axes (VAD over a sequence of windows; LSTM)",
               "pytorch 2.11.0",
               ({"input": audio(3, 576), "h": state(1, 1, 128), "c": state(1, 1, 128)},
-               {"input": audio(7, 576), "h": state(1, 1, 128), "c": state(1, 1, 128)}),
-              pending=_LSTM_PENDING.format(what="sequence length", node="'/recurrent/LSTM'",
-                                           message="LSTM (unrolled over the sequence) needs dim 0 of "
-                                                   "%/Transpose_output_0 (float32[sequence_length,1,128]) to be known")),
+               {"input": audio(7, 576), "h": state(1, 1, 128), "c": state(1, 1, 128)})),
     RealModel("oww_silero_vad", *_OWW, "openwakeword/resources/models/silero_vad.onnx",
               "a35ebf52fd3ce5f1469b2a36158dba761bc47b973ea3382b3186ca15b1f5af28",
               "torch.onnx TorchScript exporter (Silero VAD v4 as openWakeWord ships it; If, LSTM)", "pytorch 1.12.0",
               ({"input": audio(1, 512), "sr": SAMPLE_RATE, "h": state(2, 1, 64), "c": state(2, 1, 64)},
                {"input": audio(2, 1024), "sr": SAMPLE_RATE, "h": state(2, 2, 64), "c": state(2, 2, 64)}),
-              control_flow=("If",), pending=_SHAPE_IF_PENDING.format(node="'If_25'"),
+              control_flow=("If",), pending=_SHAPE_PENDING.format(node="'If_25', then_branch: node 'If_69'", cond="%172"),
               fixed_shapes=_SQUEEZE_IF),
 )
 """The real set: 14 models from 5 exporters (torch.onnx TorchScript and dynamo, tf2onnx, paddle2onnx, spox)."""
