@@ -464,6 +464,13 @@ def _resize_infer(node: Node) -> list[TensorType]:
         raise IRError(f"node {node.name!r} (resize): the run-time sizes must be {len(sizes)} integers")
     r = len(sizes)
     shape = x.shape or (None,) * r
+    if given is not None and all(isinstance(d, int) and d > 0 for a, d in enumerate(shape) if scales[a] == 0):
+        # The run-time sizes are known now (a specialization folded them): the plain static form, one input.
+        fixed = [(int(given.reshape(-1)[a]), int(given.reshape(-1)[a]) / d) if sc == 0 else (s, sc)
+                 for a, (d, s, sc) in enumerate(zip(shape, sizes, scales))]
+        node.attrs["sizes"], node.attrs["scales"] = tuple(f[0] for f in fixed), tuple(f[1] for f in fixed)
+        del node.inputs[1]
+        return _resize_infer(node)
 
     def dim(a: int, d: Dim | None, s: int, scale: float) -> Dim:
         if s != -1:

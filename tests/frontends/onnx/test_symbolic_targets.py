@@ -230,16 +230,20 @@ def test_reshape_to_a_target_known_only_at_run_time() -> None:
 
 @pytest.mark.xfail(strict=True, reason="constant_fold does not fold a `shape` of a static value yet (specialization "
                    "engineer's passes/fold.py, issue 9 item 2)")
-def test_a_run_time_reshape_becomes_static_once_its_target_is_known() -> None:
-    """Specialized to concrete shapes and folded, the target is a constant: the reshape is the plain one-input
-    form every backend knows, and the shape computation is gone."""
+@pytest.mark.parametrize("build, op, shape, out", [
+    (_unflatten_tokens, "reshape", (2, 3, 6, 2), (2, 6, 2, 3)),
+    (lambda: _resize_to_skip_size("nearest"), "resize", (2, 3, 9, 12), (2, 4, 9, 12)),
+], ids=["reshape", "resize"])
+def test_a_run_time_target_becomes_static_once_known(build, op: str, shape: tuple, out: tuple) -> None:
+    """Specialized to concrete shapes and folded, the target is a constant: the node is the plain one-input form
+    every backend knows, and the shape computation is gone."""
     from hetflow.ir.subgraph import specialize
     from hetflow.passes import run_passes
 
-    graph = run_passes(specialize(hf.load(_unflatten_tokens()), [(2, 3, 6, 2)]), ("constant_fold", "dce"))
-    reshapes = [n for n in graph.nodes if n.op == "reshape"]
-    assert reshapes and all(len(n.inputs) == 1 for n in reshapes)
-    assert graph.outputs[0].type.shape == (2, 6, 2, 3)
+    graph = run_passes(specialize(hf.load(build()), [shape]), ("constant_fold", "dce"))
+    nodes = [n for n in graph.nodes if n.op == op]
+    assert nodes and all(len(n.inputs) == 1 for n in nodes)
+    assert graph.outputs[0].type.shape == out
 
 
 # ---------------------------------------------------------------- input dims
