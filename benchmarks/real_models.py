@@ -39,7 +39,7 @@ from onnx import TensorProto, helper
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
-from realmodels.models import MODELS, Offline, RealModel, fetch  # noqa: E402
+from realmodels.real_set import MODELS, Offline, RealModel, fetch  # noqa: E402
 
 import hetflow as hf  # noqa: E402
 from hetflow.config import get_config, set_config  # noqa: E402

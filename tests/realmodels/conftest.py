@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from realmodels.models import Offline, RealModel, fetch
+from realmodels.real_set import Offline, RealModel, fetch
 
 from hetflow.config import get_config
 

