@@ -80,8 +80,8 @@ def _row_length(node: Node) -> int:
     return _numel(x[2:])
 
 
-def _fused(node: Node) -> bool:
-    """Whether the code generator folds ``node`` into its producer's kernel."""
+def fuses_into_producer(node: Node) -> bool:
+    """Whether the code generator folds ``node`` into its producer's kernel (it has no launch of its own)."""
     if node.op not in table.POINTWISE or not node.inputs or node.inputs[0] is None:
         return False
     producer = node.inputs[0].producer
@@ -99,7 +99,7 @@ def estimate_node(node: Node, desc: MachineDescription) -> tuple[float, str] | N
     dtype = _dtype(node)
     flops = opdef.flop_count(node)
     read, written = opdef.bytes_moved(node)
-    fused = _fused(node)
+    fused = fuses_into_producer(node)
     if fused:  # its producer's tile is still in registers: only its other operands are read
         first = node.inputs[0]
         read -= (first.type.nbytes or 0) if first is not None else 0
