@@ -28,10 +28,10 @@ devices = [{ preset = "host/cpu", id = "cpu" }, { preset = "nvidia/h200" }]
 """
 
 
-def mlp() -> Graph:
+def mlp(n: int = 64) -> Graph:
     g = Graph("mlp")
-    x = g.add_input("x", "float32", (8, 64))
-    h = g.add_node("matmul", [x, g.constant(np.ones((64, 64), np.float32), "w")], name="mm").outputs[0]
+    x = g.add_input("x", "float32", (8, n))
+    h = g.add_node("matmul", [x, g.constant(np.ones((n, n), np.float32), "w")], name="mm").outputs[0]
     h = g.add_node("relu", [h], name="act").outputs[0]  # fused into the matmul's epilogue: no kernel of its own
     g.outputs = [g.add_node("softmax", [h], {"axis": -1}, name="probs").outputs[0]]
     return g
@@ -100,7 +100,7 @@ def test_measured_kernel_times_replace_the_model_and_fused_nodes_stay_modelled()
 
 def test_a_measurement_changes_placement(tmp_path: Path) -> None:
     """A measured slow GPU kernel moves its node: the profile is what the partitioner reads, not decoration."""
-    g = mlp()
+    g = mlp(2048)  # 16 MB of weights: the H200 beats this host's CPU by far in any model
     cluster_path = tmp_path / "c.toml"
     cluster_path.write_text(HOST_AND_H200)
     cluster = Cluster.load(cluster_path)
