@@ -28,7 +28,7 @@ from hetflow.ir import DType, Node, get_op
 from hetflow.targets import MachineDescription
 
 SOURCE = "model:gpu-cost"
-FUSES_INTO = frozenset({"matmul", "conv", "max_pool", "avg_pool", *table.POINTWISE})
+FUSES_INTO = frozenset({"matmul", "conv", "max_pool", "avg_pool", "gather", *table.POINTWISE})
 """Producers whose output tiles a following pointwise node is fused into (no launch, no round trip)."""
 REDUCTIONS = frozenset({"softmax", "log_softmax", "layer_norm", "group_norm", "instance_norm", "max_pool",
                         "avg_pool", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min"})
@@ -74,7 +74,8 @@ def _row_length(node: Node) -> int:
     if not x:
         return 1
     if node.op in ("softmax", "log_softmax"):
-        return _numel(x[-1:])
+        axis = node.attrs["axis"] % len(x)
+        return _numel(x[axis:axis + 1])
     if node.op == "layer_norm":
         return _numel(x[node.attrs["axis"] % len(x):])
     return _numel(x[2:])
