@@ -19,8 +19,8 @@ MATMUL = """\
     a_base = {PA} + {A_OFF}
     b_base = {PB} + {B_OFF}
     acc = tl.zeros((BM, BN), dtype=tl.float32)
-    for k0 in range(pid_k * BK, {K}, BK * SPLIT_K):
-        rk = k0 + tl.arange(0, BK)
+    for k0 in range(0, {K}, BK * SPLIT_K):  # constant bounds: Triton 3.6's interpreter cannot take a tensor here
+        rk = k0 + pid_k * BK + tl.arange(0, BK)
         a = tl.load(a_base + rm[:, None] * {K} + rk[None, :], mask=(rm[:, None] < {M}) & (rk[None, :] < {K}), other=0.0)
         b = tl.load(b_base + rk[:, None] * {N} + rn[None, :], mask=(rk[:, None] < {K}) & (rn[None, :] < {N}), other=0.0)
         acc += tl.dot(a{CAST}, b{CAST}{PRECISION})"""
