@@ -134,3 +134,18 @@ def test_split_k_is_offered_only_where_it_is_correct() -> None:
         g = skinny(epilogue=epilogue)
         units = [u for u in fuse(g.copy(), {}).units if u.kind == "matmul"]
         assert splittable(units[0]) is expected
+
+
+@pytest.mark.parametrize("target,sm", [("nvidia/h200", 90), ("nvidia/a100", 80)])
+def test_a_split_k_config_compiles_for_hopper_and_ampere(monkeypatch: pytest.MonkeyPatch, tmp_path, target: str,
+                                                         sm: int) -> None:
+    """The atomic partial-sum store is real code for the GPU, not only for the interpreter."""
+    from hetflow.backends.gpu_triton import tuning
+    from hetflow.backends.gpu_triton.aot import export_aot
+
+    plain = tuning.default_config
+    monkeypatch.setattr(tuning, "default_config", lambda t, p, d, i: tuning._fit(
+        plain(t, p, d, i).with_blocks(SPLIT_K=8), t, p) if t == "matmul" else plain(t, p, d, i))
+    report = export_aot(skinny(m=1, k=4096, n=256), tmp_path, target)
+    (row,) = report.kernels
+    assert "SPLIT_K=8" in row.config and report.sm == sm and row.files
