@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
@@ -40,6 +40,10 @@ from hetflow.backends.native import CompileError
 from hetflow.errors import HetflowError, InputError, ModelError
 from hetflow.ir import Graph, Value, all_ops
 from hetflow.passes import regions
+from hetflow.targets import MachineDescription
+
+if TYPE_CHECKING:
+    from hetflow.backends.gpu_triton.profiling import NodeTimer
 
 
 class _Command(TyperCommand):
@@ -656,7 +660,7 @@ def profile_devices(
         typer.echo(f"{count} op shapes measured; profile written to {output}")
 
 
-def _gpu_timers(cluster: hf.Cluster, repeats: int) -> list[tuple[Any, Any, str | None]]:
+def _gpu_timers(cluster: hf.Cluster, repeats: int) -> list[tuple[MachineDescription, NodeTimer | None, str | None]]:
     """Per GPU description of ``cluster`` run by gpu_triton: (description, a CUDA-event node timer or None, why not)."""
     from hetflow.backends.gpu_triton import GpuTritonBackend
     from hetflow.backends.gpu_triton.profiling import gpu_timer
