@@ -149,3 +149,10 @@ def test_a_split_k_config_compiles_for_hopper_and_ampere(monkeypatch: pytest.Mon
     report = export_aot(skinny(m=1, k=4096, n=256), tmp_path, target)
     (row,) = report.kernels
     assert "SPLIT_K=8" in row.config and report.sm == sm and row.files
+
+
+def test_an_integer_gather_is_left_to_the_host() -> None:
+    g = Graph("shape-arith")
+    shape = g.add_input("shape", "int64", (4,))
+    node = g.add_node("gather", [shape, g.constant(np.array([0, 2], np.int64))], {"axis": 0})
+    assert "embedding lookup" in (table.supports(node) or "")
