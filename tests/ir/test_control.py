@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hetflow.backends.reference import ReferenceExecutable
-from hetflow.ir import Graph, IRError, Value, format_graph, verify
+from hetflow.ir import Graph, IRError, Value, format_graph, get_op, verify
 from hetflow.passes import run_passes
 
 
@@ -111,6 +111,9 @@ def test_loop_runs_and_is_not_folded() -> None:
     g.nodes[-1].inputs[0] = m
     run_passes(g, ["constant_fold", "cse", "dce"])
     assert [n.op for n in g.nodes] == ["loop"]  # a constant trip count does not unroll the loop
+    body = g.nodes[0].attrs["body"]
+    per_step = sum(get_op(n.op).flop_count(n) for n in body.nodes)
+    assert per_step > 0 and get_op("loop").flop_count(g.nodes[0]) == 3 * per_step  # the cost model sees 3 steps
 
 
 def test_loop_condition_ends_it_early() -> None:

@@ -16,7 +16,7 @@ from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.symbolic import propagate
 from hetflow.frontends.onnx.table import attribute_names, lookup
 from hetflow.ir import DType, Graph, TensorType, Value
-from hetflow.ir.errors import HetflowError, ModelError
+from hetflow.ir.errors import HetflowError, ModelError, UnsupportedOpError
 from hetflow.ir.types import MAX_DIM
 from hetflow.passes import run_passes
 
@@ -25,6 +25,14 @@ IMPORT_PASSES = ("constant_fold", "dce", "cse", "dce")
 
 MAX_OPSET = 2**31 - 1
 """Opset versions beyond the newest onnx knows are accepted (a newer exporter); beyond this none can exist."""
+
+
+SEQUENCE_OPS = frozenset({
+    "SequenceEmpty", "SequenceConstruct", "SequenceInsert", "SequenceAt", "SequenceErase", "SequenceLength",
+    "SequenceMap", "SplitToSequence", "ConcatFromSequence", "Optional", "OptionalHasElement", "OptionalGetElement",
+})
+"""ONNX ops on sequence or optional values: their error says that those types, not just the op, are unsupported."""
+
 
 class MalformedGraphError(ModelError):
     """A graph whose structure is broken (a name read before any node makes it), whatever the input shapes."""
@@ -285,7 +293,12 @@ def _import_node(scope: Scope, node: onnx.NodeProto, index: int, opset: int, whe
     here = f"{where}: node '{name}' ({node.op_type})"
     # A custom domain has its own version in the model's opset_import; ai.onnx ops use the main opset.
     domain_opset = opset if node.domain in ("", "ai.onnx") else (domains or {}).get(node.domain, 1)
-    mapping = lookup(node.op_type, node.domain, domain_opset, here)
+    try:
+        mapping = lookup(node.op_type, node.domain, domain_opset, here)
+    except UnsupportedOpError as exc:
+        if node.op_type in SEQUENCE_OPS:
+            exc.args = (f"{exc}; sequence types are not supported (hetflow imports tensor values only)",)
+        raise
     inputs: list[Value | None] = []
     for i in node.input:
         value = scope.lookup(i) if i else None

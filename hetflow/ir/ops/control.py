@@ -192,6 +192,22 @@ def _body_flops(body: Graph) -> int:
     return sum(get_op(n.op).flop_count(n) for n in body.nodes)
 
 
+def _repeated_flops(node: Node) -> int:
+    """A loop's or scan's body FLOPs times its iteration count where that is static (a constant trip count and
+    no condition; a scan input's static length); once where it is only known at run time (as a batch counts 1)."""
+    steps: Dim = 1
+    if node.op == "loop":
+        trip = node.inputs[0]
+        if node.inputs[1] is None and trip is not None and trip.const is not None and trip.const.size == 1:
+            steps = max(int(trip.const.reshape(-1)[0]), 0)
+    else:
+        x = node.inputs[node.attrs["num_states"]]
+        axes = node.attrs["scan_input_axes"]
+        if x is not None and x.type.shape:
+            steps = x.type.shape[(axes[0] if axes else 0) % len(x.type.shape)]
+    return _body_flops(node.attrs["body"]) * (steps if isinstance(steps, int) else 1)
+
+
 # ---------------------------------------------------------------- if
 @defop("if", family="control", infer=_if_infer, attrs={"then_branch": REQUIRED, "else_branch": REQUIRED},
        outputs=lambda attrs, n: len(attrs["then_branch"].outputs),
@@ -208,7 +224,7 @@ def _loop_outputs(attrs: dict, n_inputs: int) -> int:
 
 
 @defop("loop", family="control", infer=_loop_infer, attrs={"body": REQUIRED, "num_carried": REQUIRED},
-       outputs=_loop_outputs, flops=lambda node: _body_flops(node.attrs["body"]))
+       outputs=_loop_outputs, flops=_repeated_flops)
 def loop(trip_count: np.ndarray | None, cond: np.ndarray | None, *rest: np.ndarray, body: Graph,
          num_carried: int) -> tuple[np.ndarray, ...]:
     """ONNX Loop: run ``body`` while ``iteration < trip_count`` (when given) and ``cond`` (when given; the body
@@ -216,7 +232,7 @@ def loop(trip_count: np.ndarray | None, cond: np.ndarray | None, *rest: np.ndarr
     if trip_count is None and cond is None:
         raise HetflowError("loop: neither a trip count nor a condition: the loop would never end")
     program = BodyProgram(body, "loop")
-    limit = None if trip_count is None else int(_truth_value(trip_count, "loop: the trip count"))
+    limit = None if trip_count is None else int(_one_int(trip_count, "loop: the trip count"))
     go = True if cond is None else _truth(cond, "loop: the condition")
     carried, captures = list(rest[:num_carried]), list(rest[num_carried:])
     scans: list[list[np.ndarray]] = [[] for _ in range(len(body.outputs) - 1 - num_carried)]
@@ -233,7 +249,7 @@ def loop(trip_count: np.ndarray | None, cond: np.ndarray | None, *rest: np.ndarr
     return (*carried, *(_stack(parts, t) for parts, t in zip(scans, templates)))
 
 
-def _truth_value(array: np.ndarray, what: str) -> int:
+def _one_int(array: np.ndarray, what: str) -> int:
     array = np.asarray(array)
     if array.size != 1:
         raise HetflowError(f"{what} must hold one element, got shape {list(array.shape)}")
@@ -281,7 +297,7 @@ def _scan_infer(node: Node) -> list[TensorType]:
 @defop("scan", family="control", infer=_scan_infer,
        attrs={"body": REQUIRED, "num_states": REQUIRED, "num_scan_inputs": REQUIRED, "scan_input_axes": None,
               "scan_input_directions": None, "scan_output_axes": None, "scan_output_directions": None},
-       outputs=lambda attrs, n: len(attrs["body"].outputs), flops=lambda node: _body_flops(node.attrs["body"]))
+       outputs=lambda attrs, n: len(attrs["body"].outputs), flops=_repeated_flops)
 def scan(*inputs: np.ndarray, body: Graph, num_states: int, num_scan_inputs: int,
          scan_input_axes: Sequence[int] | None, scan_input_directions: Sequence[int] | None,
          scan_output_axes: Sequence[int] | None, scan_output_directions: Sequence[int] | None) -> tuple[np.ndarray, ...]:
