@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hetflow.backends.cpu_c import render
+from hetflow.backends.cpu_c import render, symbolic
 from hetflow.ir import DType, Node
 
 if TYPE_CHECKING:
@@ -250,9 +250,11 @@ def supports(node: Node) -> str | None:
     entry = TABLE.get(node.op)
     if entry is None:
         return f"op '{node.op}' is not in the cpu_c table"
-    for v in [*node.inputs, *node.outputs]:
-        if v is not None and not v.type.is_static:
-            return f"value '{v.name}' has no static shape ({v.type})"
+    if any(v is not None and not v.type.is_static for v in [*node.inputs, *node.outputs]):
+        reason = symbolic.node_reason(node)
+        if reason:
+            return reason
+        node = symbolic.node_at_one(node)  # the code is generated for one sample
     reason = entry_dtypes(entry, node)
     if reason:
         return reason
