@@ -24,6 +24,7 @@ from hetflow.backends.cpu_c import compiler, symbolic
 from hetflow.backends.cpu_c.codegen import Batching, Segment, generate
 from hetflow.backends.cpu_c.fusion import Fusion, Unit, fuse
 from hetflow.backends.cpu_c.memplan import Loc, MemoryPlan, plan_memory
+from hetflow.backends.cpu_c.render_extra import CHECKED_OPS
 from hetflow.backends.cpu_c.symbolic import Binding
 from hetflow.backends.cpu_c.table import TABLE, Kernel
 from hetflow.backends.native import read_artifact_manifest
@@ -80,6 +81,7 @@ class _Compiled:
         self.profiling = profile
         self.runtime_library = prebuilt.runtime if prebuilt else toolchain.runtime()
         runtime = compiler.load(self.runtime_library)
+        self._runtime = runtime
         self.fusion: Fusion = fuse(graph, refused)
         self.units: list[Unit] = self.fusion.units
         self._leads = self._value_leads() if binding is not None else {}
@@ -135,6 +137,9 @@ class _Compiled:
                     fn.restype = None
                     self._functions[seg.symbol] = fn
         self._ins = (ctypes.c_void_p * max(len(graph.inputs), 1))()
+        self._checked = {seg.symbol: [u.anchor.name for u in seg.units if u.anchor is not None and u.anchor.op in CHECKED_OPS]
+                         for seg in self.segments if seg.kind == "c"}
+        self._checked = {k: v for k, v in self._checked.items() if v}
         self._sym = (ctypes.c_long * (len(binding.symbols) + 1 if binding else 1))()
         self._bound: dict[str, int] = {}
         self._scale = 1
@@ -256,6 +261,9 @@ class _Compiled:
             if seg.kind == "c":
                 self._functions[seg.symbol](arena, ctypes.addressof(self._k), ctypes.addressof(self._ins), self.threads,
                                             *extra)
+                if seg.symbol in self._checked and self._runtime.hf_take_status():
+                    raise InputError(f"graph {self.graph.name!r}: a gather index is out of range "
+                                     f"(in {', '.join(self._checked[seg.symbol])})")
             else:
                 for unit in seg.units:
                     start = time.perf_counter()
