@@ -264,3 +264,19 @@ def test_every_new_kernel_is_costed() -> None:
         assert supports(node) is None, node.op
         estimate = kernel_estimate(node, host)
         assert estimate is not None and estimate.seconds > 0, node.op
+
+
+def test_direct_loop_nests_cost_their_own_measured_rate() -> None:
+    """Transposed and 3-D convolutions run as direct loops: costed at their own measured rate, slower than GEMM's."""
+    from hetflow.backends.cpu_c.cost import device_threads, direct_efficiency, host_calibration, is_direct
+    from hetflow.targets import detect_host
+
+    host = detect_host()
+    eff = direct_efficiency(device_threads(host))
+    assert 0 < eff <= host_calibration(device_threads(host)).compute_eff["conv"] * 1.5
+    g, _ = one("conv_transpose", {"x": rand(1, 2, 4, 4)}, {"strides": (1, 1), "pads": (0,) * 4,
+                                                           "output_padding": (0, 0), "dilations": (1, 1)},
+               {"w": rand(2, 3, 3, 3)})
+    assert is_direct(g.nodes[0])
+    assert not is_direct(one("conv", {"x": rand(1, 2, 4, 4)}, {"strides": (1, 1), "pads": (0,) * 4,
+                                                               "dilations": (1, 1)}, {"w": rand(3, 2, 3, 3)})[0].nodes[0])
