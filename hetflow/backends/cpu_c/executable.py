@@ -76,6 +76,9 @@ class _Compiled:
         if binding is not None:
             refused = {n.name: r for n in graph.nodes if (r := symbolic.node_reason(n)) is not None}
             graph = specialize(graph, symbolic.shapes_at_one(graph))
+        else:  # a shape that depends on data (after Range, NonZero) is known only once the node before has run
+            refused = {n.name: f"value '{v.name}' has a shape known only at run time ({v.type})" for n in graph.nodes
+                       for v in [*n.inputs, *n.outputs] if v is not None and not v.type.is_static}
         self.graph = graph
         self.threads = threads
         self.profiling = profile

@@ -184,3 +184,17 @@ def test_fallback_error_names_the_symbolic_reason() -> None:
     g.outputs = [g.add_node("reduce_max", [x], {"axes": None, "keepdims": False}).outputs[0]]
     with pytest.raises(HetflowError, match="reduce_max"):
         CpuCBackend().compile(g, fallback="error")
+
+
+def test_a_shape_known_only_at_run_time_stays_on_the_reference() -> None:
+    """A Range whose length is data: the values after it have a symbol no input binds (refused, not crashed)."""
+    g = Graph("symrange")
+    n = g.add_input("n", "int64", ())
+    r = g.add_node("range", [g.constant(np.array(0, np.int64)), n, g.constant(np.array(1, np.int64))]).outputs[0]
+    h = g.add_node("cast", [r], {"to": "float32"}).outputs[0]
+    g.outputs = [g.add_node("mul", [h, g.constant(np.array(2.0, np.float32))]).outputs[0]]
+    assert not r.type.is_static
+    exe = CpuCBackend().compile(g)
+    for k in (3, 9):
+        check(exe, g, {"n": np.array(k, np.int64)})
+    assert "known only at run time" in exe.report()
