@@ -17,7 +17,7 @@ import numpy as np
 
 from hetflow.backends.cpu_c.fusion import Unit, broadcast_strides, linear_stride
 from hetflow.backends.cpu_c.memplan import Loc, MemoryPlan
-from hetflow.backends.cpu_c.render import View3, collapse, contiguous_strides, shape_of
+from hetflow.backends.cpu_c.render import View3, collapse, contiguous_strides, matmul_geom, shape_of
 from hetflow.backends.cpu_c.table import C_TYPES, TABLE, Elementwise, Kernel, View, c_float
 from hetflow.ir import DType, Node, Value
 from hetflow.passes.fusion import Group
@@ -75,6 +75,8 @@ class Emitter:
                  batching: Batching | None = None) -> None:
         self.plan = plan
         self.batching = batching
+        self.rows_scale: str | None = None
+        """A C expression multiplying the current kernel's rows (a matmul taking the whole batch in one call)."""
         self.mr_variants, self.nr, self.kc = mr_variants, nr, kc
         self.constants: list[np.ndarray] = [np.asarray(v.const, order="C") for v in plan.constants]  # type: ignore[arg-type]
         self.helpers: list[str] = []
@@ -302,6 +304,9 @@ class Emitter:
     def unit_code(self, unit: Unit) -> str:
         self.unit = unit
         what = ", ".join(f"{n.name} ({n.op})" for n in unit.nodes)
+        symbol = self.batching.loop_symbol([*unit.inputs, *unit.outputs]) if self.batching is not None else None
+        rows = symbol is not None and self._batch_in_rows(unit)
+        self.rows_scale = f"hf_s{symbol}" if rows else None
         if unit.kind == "elementwise":
             assert unit.group is not None
             code = self.elementwise(unit.group)
@@ -314,14 +319,32 @@ class Emitter:
             else:
                 assert isinstance(entry, Kernel)
                 code = entry.render(node, self, None)
-        self.unit = None
-        symbol = self.batching.loop_symbol([*unit.inputs, *unit.outputs]) if self.batching is not None else None
-        if symbol is not None and code.startswith("/*"):
-            symbol = None  # a view or an in-place concat: nothing to run per sample
-        if symbol is not None:  # one sample per iteration: frame.b tells generated epilogue functions which
+        self.unit, self.rows_scale = None, None
+        if symbol is None or code.startswith("/*"):  # a view or an in-place concat: nothing to run per sample
+            return _comment(what) + "\n" + code
+        if rows:  # the kernel takes the whole batch as more rows: one call, from sample 0
+            code = _block(["const long hf_b = 0;", "frame.b = 0;", *code.splitlines()])
+        else:  # one sample per iteration: frame.b tells generated epilogue functions which
             code = _block([f"for (long hf_b = 0; hf_b < hf_s{symbol}; hf_b++) {{", "    frame.b = hf_b;",
                            *["    " + line for line in code.splitlines()], "}"])
         return _comment(what) + "\n" + code
+
+    def _batch_in_rows(self, unit: Unit) -> bool:
+        """Whether a matmul unit can take every sample as more rows of one product: A batched and its samples
+        consecutive rows, B shared, every batched epilogue operand laid out as the output."""
+        node = unit.anchor
+        if unit.kind != "kernel" or node is None or node.op != "matmul" or self.batching is None:
+            return False
+        a, b = node.inputs[0], node.inputs[1]
+        geom = matmul_geom(node)
+        samples = self.batching.samples
+        if a is None or b is None or geom is None or id(a) not in samples or id(b) in samples:
+            return False
+        if geom.batch != 1 or len(a.type.shape or ()) < 2:
+            return False
+        out = unit.group.output if unit.group is not None else node.outputs[0]
+        operands = unit.group.operands() if unit.group is not None else []
+        return all(v.type.shape == out.type.shape for v in operands if id(v) in samples and v is not node.outputs[0])
 
 
 def _block(lines: list[str]) -> str:

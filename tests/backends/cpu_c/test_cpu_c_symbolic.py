@@ -113,6 +113,20 @@ def test_a_generic_epilogue_reads_the_sample_it_runs_on() -> None:
     exe = CpuCBackend().compile(g, fallback="error")
     for n in BATCHES:
         check(exe, g, {"x": rand(n, 5, 16), "r": rand(n, 5, 24)})
+    assert "hf_matmul(1, 5L * hf_s0," in exe.source  # the batch runs as more rows of one product
+
+
+def test_a_residual_broadcast_within_each_sample_loops_over_the_samples() -> None:
+    g = Graph("symepi2")
+    x = g.add_input("x", "float32", ("N", 5, 16))
+    r = g.add_input("r", "float32", ("N", 1, 24))
+    h = g.add_node("matmul", [x, g.constant(rand(16, 24))]).outputs[0]
+    h = g.add_node("add", [h, r]).outputs[0]
+    g.outputs = [g.add_node("tanh", [g.add_node("mul", [h, h]).outputs[0]]).outputs[0]]
+    exe = CpuCBackend().compile(g, fallback="error")
+    for n in BATCHES:
+        check(exe, g, {"x": rand(n, 5, 16), "r": rand(n, 1, 24)})
+    assert "hf_b < hf_s0" in exe.source and "fr->b" in exe.source
 
 
 def test_a_leading_dim_with_a_multiplier() -> None:
