@@ -146,6 +146,8 @@ def _resize_tables(node: Node) -> list[tuple[np.ndarray, np.ndarray, np.ndarray 
 def resize_check(node: Node) -> str | None:
     if not _f32(node.inputs[0], node.outputs[0]):
         return "resize data must be float32"
+    if 0 in shape_of(node.inputs[0]):  # type: ignore[arg-type]
+        return "resize of an empty tensor"
     tables = _resize_tables(node)
     return tables if isinstance(tables, str) else None
 

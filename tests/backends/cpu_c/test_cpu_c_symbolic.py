@@ -212,3 +212,29 @@ def test_a_shape_known_only_at_run_time_stays_on_the_reference() -> None:
     for k in (3, 9):
         check(exe, g, {"n": np.array(k, np.int64)})
     assert "known only at run time" in exe.report()
+
+
+def test_an_onnx_model_with_a_dynamic_batch_runs_on_cpu_c_and_matches_onnxruntime() -> None:
+    """Conv, ReLU, Resize, GlobalAveragePool, Flatten, Gemm with dim_param 'batch': compiled once, every node in C."""
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1]), helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("Resize", ["r", "", "scales"], ["u"], mode="linear"),
+             helper.make_node("GlobalAveragePool", ["u"], ["p"]), helper.make_node("Flatten", ["p"], ["f"]),
+             helper.make_node("Gemm", ["f", "G"], ["y"], transB=1)]
+    inits = [numpy_helper.from_array(rand(8, 3, 3, 3), "W"), numpy_helper.from_array(rand(10, 8), "G"),
+             numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")]
+    graph = helper.make_graph(nodes, "dynbatch", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, 16, 16])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 10])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    plan = hf.compile(hf.load(model))
+    assert "reference" not in plan.report()
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    before = compiler.STATS.compiler_runs
+    for n in BATCHES:
+        x = rand(n, 3, 16, 16)
+        np.testing.assert_allclose(plan.run({"x": x})["y"], session.run(None, {"x": x})[0], rtol=1e-4, atol=1e-5)
+    assert compiler.STATS.compiler_runs == before
