@@ -7,6 +7,7 @@ import itertools
 
 import numpy as np
 import pytest
+from backends.conformance import BackendConformance
 from backends.cpu_c.helpers import compare
 
 from hetflow.backends.cpu_c import CpuCBackend
@@ -280,3 +281,26 @@ def test_direct_loop_nests_cost_their_own_measured_rate() -> None:
     assert is_direct(g.nodes[0])
     assert not is_direct(one("conv", {"x": rand(1, 2, 4, 4)}, {"strides": (1, 1), "pads": (0,) * 4,
                                                                "dilations": (1, 1)}, {"w": rand(3, 2, 3, 3)})[0].nodes[0])
+
+
+class TestCpuCConformanceOnTheNewKernels(BackendConformance):
+    """The backend conformance suite again, its program made of the new kernels (and a symbolic batch)."""
+
+    backend_name = "cpu_c"
+    rtol = atol = 1e-4
+
+    def small_graph(self) -> Graph:
+        rng = np.random.default_rng(3)
+        g = Graph("coverage9")
+        x = g.add_input("x", "float32", ("N", 2, 6, 6))
+        h = g.add_node("pad", [x], {"pads": (0, 0, 1, 2, 0, 0, 2, 1), "mode": "reflect"}).outputs[0]  # [N, 2, 9, 9]
+        h = g.add_node("conv_transpose", [h, g.constant(rng.standard_normal((2, 3, 3, 3)).astype(np.float32))],
+                       {"strides": (2, 2), "pads": (1, 1, 1, 1), "output_padding": (1, 1), "dilations": (1, 1)}
+                       ).outputs[0]  # [N, 3, 18, 18]
+        h = g.add_node("instance_norm", [h, g.constant(np.ones(3, np.float32)), g.constant(np.zeros(3, np.float32))]
+                       ).outputs[0]
+        h = g.add_node("resize", [h], {"sizes": (-1, 3, 9, 12), "scales": (1.0, 1.0, 0.5, 2 / 3), "mode": "linear",
+                                       "coordinate_transformation_mode": "half_pixel"}).outputs[0]
+        h = g.add_node("gather", [h, g.constant(np.array([2, -1, 0], np.int64))], {"axis": 3}).outputs[0]
+        g.outputs = [g.add_node("relu", [h], output_names=["y"]).outputs[0]]
+        return g
