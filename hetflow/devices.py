@@ -288,6 +288,10 @@ class BaseDevice:
     memory_domain: ClassVar[str] = "host-process"
     """Where buffers live. Two devices of one domain can copy between their buffers directly (``copy_to_peer``);
     a driver whose memory is elsewhere (a GPU's, a board's) names its own domain and overrides the copy."""
+    computes_on_caller: ClassVar[bool] = False
+    """A device whose compute is this host's own CPU: ``run_here`` runs a launch in the caller's thread. (A run
+    on the device's worker thread computes in a second OpenMP team beside the caller's, and two teams on the same
+    cores make each wait at every barrier for the other's time slice.)"""
 
     def __init__(self, description: MachineDescription, instance_id: str | None = None,
                  host: str | None = None) -> None:
@@ -306,6 +310,7 @@ class BaseDevice:
         self._closed = False
         self._opened_at = time.perf_counter()
         self._queue: queue.SimpleQueue[Run | None] = queue.SimpleQueue()
+        self._executing = threading.Lock()  # held while a run executes, on the worker or inline
         self._worker = threading.Thread(target=self._work, name=f"hetflow:{self._id}", daemon=True)
         self._worker.start()
 
@@ -425,6 +430,14 @@ class BaseDevice:
 
     def launch(self, program: Program, bindings: Mapping[str, Buffer]) -> Run:
         """Queue ``program`` with inputs (and optionally outputs) bound by name; returns at once."""
+        return self._launch(program, bindings, here=False)
+
+    def run_here(self, program: Program, bindings: Mapping[str, Buffer]) -> Run:
+        """``launch``, but run in the calling thread when the device ``computes_on_caller`` and has nothing queued or
+        running (else queued as ``launch`` does): a caller that would wait for the run at once uses this."""
+        return self._launch(program, bindings, here=self.computes_on_caller)
+
+    def _launch(self, program: Program, bindings: Mapping[str, Buffer], *, here: bool) -> Run:
         with self._lock:
             self._check_open(program.name)  # under the lock, so that no run is queued behind close()
             if self._programs.get(program.id) is not program:
@@ -433,9 +446,20 @@ class BaseDevice:
             run = Run(next(self._ids), program, self._id, bindings)
             for slot in slots:
                 slot.last_run = run
+            # inline only with nothing queued or running: taken under the lock, so a later launch queues behind it
+            inline = here and not self._pending and self._executing.acquire(blocking=False)
             self._pending.add(run)
             self._launches += 1
-        self._queue.put(run)
+        if not inline:
+            self._queue.put(run)
+            return run
+        try:
+            run._start()
+            self._execute(run)
+            with self._lock:
+                self._pending.discard(run)
+        finally:
+            self._executing.release()
         return run
 
     def stats(self) -> DeviceStats:
@@ -526,10 +550,11 @@ class BaseDevice:
             run = self._queue.get()
             if run is None:
                 return
-            if run._start():
-                self._execute(run)
-            with self._lock:
-                self._pending.discard(run)
+            with self._executing:
+                if run._start():
+                    self._execute(run)
+                with self._lock:
+                    self._pending.discard(run)
 
     def _execute(self, run: Run) -> None:
         program = run.program

@@ -13,6 +13,9 @@ Required
                                   an artifact for ``graph`` (every node of which ``supports`` accepted, unless
                                   ``falls_back``), built for a chip of ``description`` when one is given.
 
+Artifacts may declare two more protocols, checked with ``isinstance``: ``ReportsPlacement`` (per-node
+placement, for a backend that falls back) and ``HasNotes`` (lines for the plan's report).
+
 Declared, with defaults (override the ones that apply; callers never probe)
     ``time_source``               what its driver reports: ``"measured"`` or ``"model:<name>"``.
     ``falls_back``                True when ``compile`` runs nodes ``supports`` refused on another backend
@@ -61,6 +64,31 @@ class Artifact(Protocol):
 
 Executable = Artifact
 """The older name of ``Artifact``."""
+
+
+class NodePlacement(Protocol):
+    """One row of ``ReportsPlacement.placement()``: where one node of a compiled graph runs, and why not on the
+    artifact's own backend when it does not."""
+
+    node: str
+    op: str
+    backend: str
+    reason: str | None
+
+
+@runtime_checkable
+class ReportsPlacement(Protocol):
+    """An artifact that runs some nodes elsewhere (a backend that ``falls_back``) says which, per node."""
+
+    def placement(self) -> list[NodePlacement]: ...
+
+
+@runtime_checkable
+class HasNotes(Protocol):
+    """An artifact with something the plan's report must say about how it runs (e.g. an interpreter standing in
+    for a chip that is not here)."""
+
+    def notes(self) -> list[str]: ...
 
 
 class UnsupportedNodeError(HetflowError):

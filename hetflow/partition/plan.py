@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from hetflow.backends import Executable
+from hetflow.backends.base import HasNotes, ReportsPlacement
 from hetflow.ir import Graph, Node
 from hetflow.ir.errors import HetflowError
 from hetflow.ir.feeds import check_feeds
@@ -225,8 +226,8 @@ class Plan:
         """What subgraphs' executables say about how they run (e.g. Triton's interpreter standing in for a GPU)."""
         found = []
         for s in self.subgraphs:
-            notes = getattr(s.executable, "notes", None)  # as placement() above: until the typed protocol lands
-            found += [f"{s.name}: {n}" for n in (notes() if callable(notes) else [])]
+            if isinstance(s.executable, HasNotes):
+                found += [f"{s.name}: {n}" for n in s.executable.notes()]
         return found
 
     def _how(self, device: PlanDevice) -> str:
@@ -278,9 +279,8 @@ def _fallback_lines(subgraphs: list[Subgraph]) -> list[str]:
     """Nodes a backend ran on the reference backend instead, with why (for executables with ``placement()``)."""
     lines = []
     for s in subgraphs:
-        placement = getattr(s.executable, "placement", None)
         try:
-            rows = placement() if placement is not None else []
+            rows = s.executable.placement() if isinstance(s.executable, ReportsPlacement) else []
         except HetflowError:  # compiled per input shape on first run: nothing placed yet
             continue
         fell = [p for p in rows if p.backend != s.backend]

@@ -92,6 +92,7 @@ class HostDevice(ExecutableDevice):
     """
 
     driver = "host"
+    computes_on_caller = True
     time_source = "measured"
 
     def build(self, graph: Graph) -> Any:

@@ -21,17 +21,19 @@ for the whole run is reported separately: for emulated devices it is the cost of
 
 from __future__ import annotations
 
+import queue
 import re
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from hetflow.devices import Buffer, Device, driver_factory, open_device
+from hetflow.devices import BaseDevice, Buffer, Device, driver_factory, open_device
 from hetflow.ir import Graph
 from hetflow.ir.errors import HetflowError
 from hetflow.partition.plan import Plan, Subgraph, combine_sources
@@ -123,6 +125,7 @@ class Executor:
         self._out_specs: dict[tuple[Any, ...], dict[str, tuple[tuple[int, ...], Any]]] = {}
         self._bindable = {sub.name: _bindable_outputs(sub.graph) for sub in plan.subgraphs if sub.graph is not None}
         self.lock = threading.RLock()
+        self._workers = _Workers()
         try:
             for sub in plan.subgraphs:
                 artifact = self._artifact(plan, sub)
@@ -163,6 +166,7 @@ class Executor:
         return key
 
     def close(self) -> None:
+        self._workers.close()
         for device in self._devices.values():
             device.close()
         self._devices.clear()
@@ -191,12 +195,13 @@ class Executor:
             for sub in plan.subgraphs:
                 work.setdefault(sub.replicas[i % len(sub.replicas)], []).append((i, sub))
         started = time.perf_counter()
-        threads = [threading.Thread(target=self._worker, args=(plan, device, tasks, state), name=f"hetflow-run:{device}")
-                   for device, tasks in work.items()]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+        inline = next((d for d in work if self._plan_devices[d].present), next(iter(work), None))
+        done = [self._workers.submit(device, lambda d=device, t=tasks: self._worker(plan, d, t, state))
+                for device, tasks in work.items() if device != inline]
+        if inline is not None:
+            self._worker(plan, inline, work[inline], state)
+        for event in done:
+            event.wait()
         if state.error is not None:
             raise state.error
         outputs, latencies = self._collect(plan, state)
@@ -228,7 +233,9 @@ class Executor:
         arrival = {v: r.at for v, r in zip(sub.inputs, inputs)}
         shapes = (sub.name, key, tuple((b.shape, b.dtype) for b in bindings.values()))
         known = self._out_specs.get(shapes, {})
-        run = device.launch(program, {**bindings, **{name: arena.take(*spec) for name, spec in known.items()}})
+        bound = {**bindings, **{name: arena.take(*spec) for name, spec in known.items()}}
+        # waited for at once: a device computing on this host's CPU runs it in this thread (one OpenMP team)
+        run = device.run_here(program, bound) if isinstance(device, BaseDevice) else device.launch(program, bound)
         results = run.wait()
         for name, buf in results.items():
             if name not in known:  # the device allocated it: count it, and learn its shape for next time
@@ -342,6 +349,50 @@ class Executor:
         source = "measured" if parts == {"measured"} else f"model:discrete-event over {' + '.join(sorted(parts))}"
         return RunReport(len(state.items), latencies[0] if latencies else 0.0, max(latencies, default=0.0), source, wall,
                          busy, list(state.clock.spans), state.moved, allocations)
+
+
+class _Workers:
+    """One long-lived thread per device, beside the caller's own (which runs the host's share of a plan).
+
+    A thread that launches OpenMP code owns an OpenMP team for as long as it lives. A thread per device per run
+    would start a new team on every run while the caller's team from the previous run still spins on its cores
+    (2-3x slower on a 2-core host); threads that outlive the run keep one team each, and the host's
+    subgraphs run on the calling thread, in the team everything else in this process computing on the host uses."""
+
+    def __init__(self) -> None:
+        self._queues: dict[str, queue.SimpleQueue[tuple[Callable[[], None], threading.Event] | None]] = {}
+        self._threads: list[threading.Thread] = []
+
+    def submit(self, device: str, work: Callable[[], None]) -> threading.Event:
+        """Run ``work`` on ``device``'s thread; the event is set when it has returned (it must not raise)."""
+        if device not in self._queues:
+            q: queue.SimpleQueue[tuple[Callable[[], None], threading.Event] | None] = queue.SimpleQueue()
+            thread = threading.Thread(target=_serve, args=(q,), name=f"hetflow-run:{device}", daemon=True)
+            thread.start()
+            self._queues[device], self._threads = q, [*self._threads, thread]
+        done = threading.Event()
+        self._queues[device].put((work, done))
+        return done
+
+    def close(self) -> None:
+        for q in self._queues.values():
+            q.put(None)
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join()
+        self._queues.clear()
+        self._threads = []
+
+
+def _serve(jobs: queue.SimpleQueue[tuple[Callable[[], None], threading.Event] | None]) -> None:
+    while (job := jobs.get()) is not None:
+        work, done = job
+        del job  # nothing of a finished run stays referenced from here: a plan must be collectable after its run
+        try:
+            work()
+        finally:
+            del work
+            done.set()
 
 
 class _RunState:

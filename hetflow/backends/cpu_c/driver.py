@@ -17,6 +17,7 @@ class CpuCDevice(ExecutableDevice):
     """
 
     driver = "cpu_c"
+    computes_on_caller = True
     time_source = "measured"
 
     def __init__(self, description: MachineDescription, instance_id: str | None = None, host: str | None = None,

@@ -34,7 +34,7 @@ class FpgaExecutable:
         self.graph = graph
         self.design = design
         self.estimate = estimate
-        self.notes = notes or []
+        self.fit_notes = notes or []  # how the design was folded to fit the part
         self._toolchain = toolchain
         self._csim: CSim | None = CSim(design, toolchain) if build else None
 
@@ -99,7 +99,7 @@ class FpgaExecutable:
             folded = f" (+ folded {', '.join(layer.nodes[1:])})" if len(layer.nodes) > 1 else ""
             lines.append(f"  {layer.name}: {layer.op} -> hf::{layer.template}, result {layer.output.type}, "
                          f"RF {layer.reuse_factor}{folded}")
-        lines += [f"  note: {n}" for n in self.notes]
+        lines += [f"  note: {n}" for n in self.fit_notes]
         lines.append(self.estimate.table())
         return "\n".join(lines)
 
@@ -124,7 +124,7 @@ class FpgaExecutable:
             "version": self.ARTIFACT_VERSION, "design": self.design.name, "architecture": self.design.architecture,
             "settings": {name: _settings_json(s) for name, s in self.design.settings.items()},
             "reuse_factors": [layer.reuse_factor for layer in self.design.layers],
-            "sources": sorted(sim.sources.files), "notes": self.notes,
+            "sources": sorted(sim.sources.files), "notes": self.fit_notes,
             "estimate": {"target": est.target, "clock_hz": est.clock_hz, "ii_cycles": est.ii_cycles,
                          "latency_cycles": est.latency_cycles, "usage": est.usage, "capacity": est.capacity},
         }

@@ -154,7 +154,7 @@ def export_project(graph: Graph, directory: str | Path, *, target: MachineDescri
     write("tb_data/tb_output_float.dat", _dat(np.concatenate(floats, axis=1)))
     write(f"tb/{d.name}_test.cpp", testbench(exe, tolerance))
     part = VIVADO_PARTS.get(description.name)
-    notes += list(exe.notes)
+    notes += list(exe.fit_notes)
     if part is None:
         notes.append(f"no Vitis part is known for {description.name}; set `part` in build_prj.tcl before synthesis")
     write("build_prj.tcl", tcl_script(exe, description, part or "SET-THE-PART"))

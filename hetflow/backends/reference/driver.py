@@ -11,6 +11,7 @@ class ReferenceDevice(ExecutableDevice):
     """Backend ``reference``: programs are IR graphs (or ReferenceExecutables), buffers bound by graph value names."""
 
     driver = "reference"
+    computes_on_caller = True
     time_source = "measured"
 
     executable_types = (ReferenceExecutable,)

@@ -80,7 +80,7 @@ def test_a_design_that_does_not_fit_names_the_layer_and_the_knob():
     assert "does not fit xilinx/alveo-u250" in message and "'fc_wide'" in message and "reuse_factor" in message
     assert "dsp" in message
     exe = FpgaHlsBackend().compile(wide, build=False, fit="fold")  # folding raises its reuse factor until it fits
-    assert exe.estimate.fits and exe.design.layers[0].reuse_factor > 1 and "fc_wide" in exe.notes[0]
+    assert exe.estimate.fits and exe.design.layers[0].reuse_factor > 1 and "fc_wide" in exe.fit_notes[0]
     assert FpgaHlsBackend().compile(g, build=False).estimate.fits
 
 

@@ -42,7 +42,7 @@ def test_lenet_cnn():
 def test_squeezenet_from_the_onnx_zoo_at_64x64():
     g, x = squeezenet64()
     exe = check(g, {g.inputs[0].name: x}, atol=SQUEEZENET_ATOL, config=SQUEEZENET_CONFIG, fit="fold")
-    assert exe.estimate.fits and exe.notes  # folded: some reuse factors were raised to fit the U250
+    assert exe.estimate.fits and exe.fit_notes  # folded: some reuse factors were raised to fit the U250
     assert sum(lay.template == "conv2d" for lay in exe.design.layers) == 26
     report = trace_precision(exe.design, [x])
     assert len(report.layers) == len(exe.design.layers)
