@@ -33,7 +33,7 @@ def _opt(em: Emitter, v: Value | None) -> str:
 
 
 # ------------------------------------------------------------------ gather
-CHECKED_OPS = frozenset({"gather"})
+CHECKED_OPS = frozenset({"gather", "gather_elements"})
 """Ops whose kernels read data-dependent indices and report a bad one through hf_take_status."""
 
 
@@ -54,6 +54,28 @@ def gather(node: Node, em: Emitter, _: Any = None) -> str:
     wide = int(idx.type.dtype is DType.int64)
     return (f"hf_gather((const char*)({em.ptr(x)}), (const void*)({em.ptr(idx)}), {wide}, {n_idx}L, {outer}L, "
             f"{xs[axis]}L, {inner}L, (char*)({em.out(node)}));")
+
+
+def gather_elements_check(node: Node) -> str | None:
+    reason = gather_check(node)
+    if reason:
+        return reason
+    xs, ids = shape_of(node.inputs[0]), shape_of(node.inputs[1])  # type: ignore[arg-type]
+    axis = node.attrs["axis"] % len(xs)
+    if any(i != x for d, (i, x) in enumerate(zip(ids, xs)) if d != axis):
+        return "gather_elements indices shaped unlike the data outside the axis"
+    return None
+
+
+def gather_elements(node: Node, em: Emitter, _: Any = None) -> str:
+    x, idx = node.inputs[0], node.inputs[1]
+    assert x is not None and idx is not None
+    xs, ys = shape_of(x), shape_of(node.outputs[0])
+    axis = node.attrs["axis"] % len(xs)
+    wide = int(idx.type.dtype is DType.int64)
+    return (f"{{ static const long os[] = {c_longs(ys)}, xs[] = {c_longs(contiguous_strides(xs))};\n"
+            f"  hf_gather_elements({len(ys)}, os, xs, {axis}, {xs[axis]}L, (const void*)({em.ptr(idx)}), {wide}, "
+            f"(const char*)({em.ptr(x)}), (char*)({em.out(node)}), {x.type.dtype.itemsize}); }}")
 
 
 # ------------------------------------------------------------------ pad

@@ -216,6 +216,9 @@ TABLE: dict[str, Entry] = {
     "softplus": _unary("(({0} > 0.0f ? {0} : 0.0f) + log1pf(hf_exp(-fabsf({0}))))"),
     "softsign": _unary("({0} / (1.0f + fabsf({0})))"),
     "isnan": _unary("({0} != {0})"),
+    "isinf": Elementwise("(isinf({0}) && (({0} > 0.0f && {pos}) || ({0} < 0.0f && {neg})))",
+                         params=lambda n: {"pos": str(int(bool(n.attrs["detect_positive"]))),
+                                           "neg": str(int(bool(n.attrs["detect_negative"])))}),
     # ---------------------------------------------------------------- parametric activations
     "leaky_relu": _unary("({0} >= 0.0f ? {0} : {0} * {alpha})"),
     "elu": _unary("({0} > 0.0f ? {0} : {alpha} * (hf_exp({0}) - 1.0f))"),
@@ -282,6 +285,7 @@ TABLE: dict[str, Entry] = {
     "expand": Kernel(render.expand, dtypes=MOVABLE),
     "pad": Kernel(_pad, _pad_check, dtypes=MOVABLE),
     "gather": Kernel(render_extra.gather, render_extra.gather_check, dtypes=MOVABLE),
+    "gather_elements": Kernel(render_extra.gather_elements, render_extra.gather_elements_check, dtypes=MOVABLE),
 }
 
 

@@ -304,3 +304,21 @@ class TestCpuCConformanceOnTheNewKernels(BackendConformance):
         h = g.add_node("gather", [h, g.constant(np.array([2, -1, 0], np.int64))], {"axis": 3}).outputs[0]
         g.outputs = [g.add_node("relu", [h], output_names=["y"]).outputs[0]]
         return g
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_gather_elements(axis: int) -> None:
+    x = rand(4, 5, 6)
+    shape = [4, 5, 6]
+    shape[axis] = 3
+    n = x.shape[axis]
+    idx = RNG.integers(-n, n, shape).astype(np.int64)
+    compare(*one("gather_elements", {"x": x}, {"axis": axis}, {"i": idx}))
+    compare(*one("gather_elements", {"x": rand(4, 5, dtype="int64")}, {"axis": axis % 2},
+                 {"i": RNG.integers(0, 4, (4, 5)).astype(np.int32)}))
+
+
+def test_isinf() -> None:
+    x = np.array([np.inf, -np.inf, np.nan, 0.0, 1e38, -3.0], np.float32)
+    for pos, neg in itertools.product((True, False), repeat=2):
+        compare(*one("isinf", {"x": x}, {"detect_positive": pos, "detect_negative": neg}))

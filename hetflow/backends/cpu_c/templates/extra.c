@@ -34,6 +34,30 @@ void hf_gather(const char* x, const void* idx, int idx64, long n_idx, long outer
     }
 }
 
+/* y[p] = x[p with axis replaced by idx[p]] over y's N-d index space (row-major); x strides in elements. */
+void hf_gather_elements(int rank, const long* out_shape, const long* x_strides, int axis, long axis_len,
+                        const void* idx, int idx64, const char* x, char* y, long elem) {
+    long total = 1;
+    for (int d = 0; d < rank; d++) total *= out_shape[d];
+#pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (total * elem > (1L << 18))
+    for (long i = 0; i < total; i++) {
+        long rest = i, offset = 0;
+        long k = idx64 ? (long)((const int64_t*)idx)[i] : (long)((const int32_t*)idx)[i];
+        if (k < 0) k += axis_len;
+        if (k < 0 || k >= axis_len) {
+            memset(y + i * elem, 0, (size_t)elem);
+            hf_set_status(HF_STATUS_INDEX);
+            continue;
+        }
+        for (int d = rank - 1; d >= 0; d--) {
+            long p = rest % out_shape[d];
+            rest /= out_shape[d];
+            offset += (d == axis ? k : p) * x_strides[d];
+        }
+        memcpy(y + i * elem, x + offset * elem, (size_t)elem);
+    }
+}
+
 /* ------------------------------------------------------------------ pad */
 /* The source index of output position i along a dim of n (after cropping), begin-padded by b; -1: the constant. */
 static long pad_source(long i, long b, long n, int mode) {

@@ -142,6 +142,8 @@ int hf_take_status(void);
 /* y[outer, n_idx, inner] = x[outer, idx[j] (negative: from the end), inner]; inner in bytes. */
 void hf_gather(const char* x, const void* idx, int idx64, long n_idx, long outer, long axis_len, long inner_bytes,
                char* y);
+void hf_gather_elements(int rank, const long* out_shape, const long* x_strides, int axis, long axis_len,
+                        const void* idx, int idx64, const char* x, char* y, long elem);
 enum { HF_PAD_CONSTANT = 0, HF_PAD_REFLECT = 1, HF_PAD_EDGE = 2, HF_PAD_WRAP = 3 };
 /* y (out_shape) = x (in_shape, strides in elements, already cropped) padded by begin[d] in front per dim. */
 void hf_pad(int rank, const long* out_shape, const long* in_shape, const long* begin, const long* in_strides,
