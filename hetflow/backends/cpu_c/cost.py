@@ -17,6 +17,7 @@ import numpy as np
 
 from hetflow.backends.base import Estimate, compute_dtype
 from hetflow.backends.calibrate import Calibration, calibrate, time_artifacts
+from hetflow.backends.cpu_c.render_extra import direct_conv
 from hetflow.ir import Graph, Node, Value, get_op
 from hetflow.targets import MachineDescription, detect_host, is_this_host
 
@@ -29,12 +30,12 @@ _PLACED = frozenset({"concat"})
 
 
 def is_direct(node: Node) -> bool:
-    """Whether cpu_c runs ``node`` as a direct loop nest (no packed GEMM): transposed and 3-D convolution,
-    3-D pooling. Those reach a fraction of the GEMM-based conv class's rate, calibrated apart (``direct_efficiency``)."""
-    if node.op == "conv_transpose":
+    """Whether cpu_c runs ``node`` as a direct loop nest (no packed GEMM): transposed and 3-D convolution, one whose
+    weight is computed at run time, 3-D pooling. Those reach a fraction of the GEMM-based conv class's rate, calibrated apart (``direct_efficiency``)."""
+    if node.op == "conv_transpose" or node.op == "conv" and direct_conv(node):
         return True
     out = node.outputs[0].type.shape if node.outputs else None
-    return node.op in ("conv", "max_pool", "avg_pool") and out is not None and len(out) == 5
+    return node.op in ("max_pool", "avg_pool") and out is not None and len(out) == 5
 
 
 def _direct_chain(depth: int) -> Graph:

@@ -219,15 +219,29 @@ def conv_transpose(node: Node, em: Emitter, _: Any = None) -> str:
 
 # ------------------------------------------------------------------ 3-D convolution and pooling
 def _geom3d(xs: tuple[int, ...], ys: tuple[int, ...], kernel: list[int], m: int, attrs: dict) -> str:
-    st, pd = list(attrs["strides"]), list(attrs["pads"])
-    dl = list(attrs.get("dilations") or (1, 1, 1))
+    """The hf_geom3d of a window op over ``xs`` -> ``ys``; 1-D and 2-D ones get unit leading spatial dims."""
+    r = len(kernel)
+    lead = 3 - r
+    xs, ys = xs[:2] + (1,) * lead + xs[2:], ys[:2] + (1,) * lead + ys[2:]
+    kernel = [1] * lead + kernel
+    st = [1] * lead + list(attrs["strides"])
+    pd = [0] * lead + list(attrs["pads"][:r])
+    dl = [1] * lead + list(attrs.get("dilations") or (1,) * r)
     return (f"static const hf_geom3d g = {{ .n = {xs[0]}, .c = {xs[1]}, .d = {xs[2]}, .h = {xs[3]}, .w = {xs[4]}, "
             f".m = {m}, .od = {ys[2]}, .oh = {ys[3]}, .ow = {ys[4]}, .kd = {kernel[0]}, .kh = {kernel[1]}, "
             f".kw = {kernel[2]}, .sd = {st[0]}, .sh = {st[1]}, .sw = {st[2]}, .pd = {pd[0]}, .ph = {pd[1]}, "
             f".pw = {pd[2]}, .dd = {dl[0]}, .dh = {dl[1]}, .dw = {dl[2]}, .group = {attrs.get('group', 1)} }};")
 
 
+def direct_conv(node: Node) -> bool:
+    """Whether cpu_c runs this convolution as a direct loop nest: 3-D, or a weight computed at run time (the
+    GEMM path packs weights when the C is written)."""
+    w = node.inputs[1]
+    return w is not None and (len(w.type.shape or ()) == 5 or w.const is None)
+
+
 def conv3d(node: Node, em: Emitter, _: Any = None) -> str:
+    """A direct convolution (any of 1-D, 2-D, 3-D): ``direct_conv``."""
     x, w = node.inputs[0], node.inputs[1]
     b = node.inputs[2] if len(node.inputs) > 2 else None
     xs, ws, ys = shape_of(x), shape_of(w), shape_of(node.outputs[0])  # type: ignore[arg-type]

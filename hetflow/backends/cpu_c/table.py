@@ -121,25 +121,23 @@ _WRAP = "((uint64_t)(int64_t){0} {op} (uint64_t)(int64_t){1})"
 
 
 def _conv_check(node: Node) -> str | None:
-    if len(render.shape_of(node.inputs[1])) == 5:  # type: ignore[arg-type]
+    if render_extra.direct_conv(node):
         return None if all(v is None or v.type.dtype is DType.float32 for v in node.inputs) else \
             "conv operands must be float32"
     return render.conv_check(node)
 
 
 def _conv(node: Node, em: Emitter, _: Any = None) -> str:
-    if len(render.shape_of(node.inputs[1])) == 5:  # type: ignore[arg-type]
-        return render_extra.conv3d(node, em)
-    return render.conv(node, em)
+    return render_extra.conv3d(node, em) if render_extra.direct_conv(node) else render.conv(node, em)
 
 
 def _conv_epilogue(node: Node) -> render.View3 | None:
-    """2-D and 1-D convolutions finish elementwise work in their output tiles; the 3-D kernel does not."""
-    return None if len(render.shape_of(node.outputs[0])) == 5 else render.conv_epilogue(node)
+    """The GEMM convolutions finish elementwise work in their output tiles; the direct loop nest does not."""
+    return None if render_extra.direct_conv(node) else render.conv_epilogue(node)
 
 
 def _conv_scratch(node: Node, variants: tuple[int, ...], nr: int) -> int:
-    return 0 if len(render.shape_of(node.outputs[0])) == 5 else render.conv_scratch(node, variants, nr)
+    return 0 if render_extra.direct_conv(node) else render.conv_scratch(node, variants, nr)
 
 
 def _pool_check(node: Node) -> str | None:

@@ -322,3 +322,14 @@ def test_isinf() -> None:
     x = np.array([np.inf, -np.inf, np.nan, 0.0, 1e38, -3.0], np.float32)
     for pos, neg in itertools.product((True, False), repeat=2):
         compare(*one("isinf", {"x": x}, {"detect_positive": pos, "detect_negative": neg}))
+
+
+@pytest.mark.parametrize("rank", [1, 2])
+def test_a_convolution_with_a_weight_computed_at_run_time(rank: int) -> None:
+    """The weight an input (a dynamic filter): the direct loop nest, since nothing can be packed in advance."""
+    g = Graph("conv_dynamic_w")
+    x = g.add_input("x", "float32", (2, 4) + (7,) * rank)
+    w = g.add_input("w", "float32", (6, 2) + (3,) * rank)
+    attrs = {"strides": (2,) * rank, "pads": (1, 0) * rank, "dilations": (1,) * rank, "group": 2}
+    g.outputs = g.add_node("conv", [x, w, g.constant(rand(6))], attrs).outputs
+    compare(g, {"x": rand(2, 4, *(7,) * rank), "w": rand(6, 2, *(3,) * rank)}, rtol=1e-4, atol=1e-5)
