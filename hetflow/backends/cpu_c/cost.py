@@ -31,7 +31,8 @@ _PLACED = frozenset({"concat"})
 
 def is_direct(node: Node) -> bool:
     """Whether cpu_c runs ``node`` as a direct loop nest (no packed GEMM): transposed and 3-D convolution, one whose
-    weight is computed at run time, 3-D pooling. Those reach a fraction of the GEMM-based conv class's rate, calibrated apart (``direct_efficiency``)."""
+    weight is computed at run time, 3-D pooling. Those reach a fraction of the GEMM-based conv class's rate,
+    calibrated apart (``direct_efficiency``)."""
     if node.op == "conv_transpose" or node.op == "conv" and direct_conv(node):
         return True
     out = node.outputs[0].type.shape if node.outputs else None
