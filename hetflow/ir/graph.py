@@ -43,6 +43,11 @@ class Node:
     name: str = ""
     region: str | None = None
 
+    @property
+    def bodies(self) -> list[Graph]:
+        """The nested graphs this node runs (a control-flow op's branches or loop body), in attribute order."""
+        return [v for v in self.attrs.values() if isinstance(v, Graph)]
+
     def __repr__(self) -> str:
         return f"Node({self.name}: {self.op})"
 
@@ -226,7 +231,8 @@ class Graph:
 
         g.inputs = [cp(v) for v in self.inputs]  # type: ignore[misc]
         for n in self.nodes:
-            nn = Node(n.op, [cp(v) for v in n.inputs], [], dict(n.attrs), n.name, n.region)
+            attrs = {k: a.copy() if isinstance(a, Graph) else a for k, a in n.attrs.items()}  # bodies are owned
+            nn = Node(n.op, [cp(v) for v in n.inputs], [], attrs, n.name, n.region)
             for o in n.outputs:
                 no = cp(o)
                 assert no is not None

@@ -27,6 +27,11 @@ def verify(graph: Graph) -> None:
             defined.add(id(o))
         if node.region is not None and node.region not in graph.regions:
             raise IRError(f"node {node.name!r} ({node.op}): unknown region {node.region!r}")
+        for body in node.bodies:  # closed: a body reads only its own inputs (captures are node inputs)
+            try:
+                verify(body)
+            except IRError as exc:
+                raise IRError(f"node {node.name!r} ({node.op}), body {body.name!r}: {exc}") from None
     for v in graph.outputs:
         if id(v) not in defined and not v.is_const:
             raise IRError(f"graph {graph.name!r}: output %{v.name} is never computed")

@@ -38,9 +38,11 @@ class PlanFormatError(HetflowError):
 # ---------------------------------------------------------------- IR graphs
 
 
-def graph_to_json(graph: Graph) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """A JSON-able dict for ``graph`` and the arrays (constants, array attributes) it refers to by key."""
-    arrays: dict[str, np.ndarray] = {}
+def graph_to_json(graph: Graph, arrays: dict[str, np.ndarray] | None = None,
+                  ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """A JSON-able dict for ``graph`` and the arrays (constants, array attributes) it refers to by key
+    (added to ``arrays`` when given: a control-flow body shares its enclosing graph's)."""
+    arrays = {} if arrays is None else arrays
     ids: dict[int, int] = {}
     values: list[dict[str, Any]] = []
 
@@ -100,6 +102,8 @@ def graph_from_json(data: dict[str, Any], arrays: dict[str, np.ndarray]) -> Grap
 
 
 def _encode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
+    if isinstance(value, Graph):  # a control-flow node's body
+        return {"__graph__": graph_to_json(value, arrays)[0]}
     if isinstance(value, np.ndarray):
         key = f"a{len(arrays)}"
         arrays[key] = value
@@ -129,6 +133,8 @@ def _decode(value: Any, arrays: dict[str, np.ndarray]) -> Any:
             return DType.of(value["__dtype__"])
         if "__tuple__" in value:
             return tuple(_decode(v, arrays) for v in value["__tuple__"])
+        if "__graph__" in value:
+            return graph_from_json(value["__graph__"], arrays)
         if "__dict__" in value:
             return {_decode(k, arrays): _decode(v, arrays) for k, v in value["__dict__"]}
     return value

@@ -50,6 +50,8 @@ def common_subexpression_elimination(graph: Graph) -> Graph:
     graph_outputs = {id(v) for v in graph.outputs}
     kept = []
     for node in graph.nodes:
+        for body in node.bodies:  # each body is its own scope; a body is keyed by identity below
+            common_subexpression_elimination(body)
         node.inputs = [canon(v) for v in node.inputs]
         operands = tuple(id(v) for v in node.inputs)
         if node.op in COMMUTATIVE_OPS and len(operands) == 2:

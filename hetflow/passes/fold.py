@@ -7,6 +7,7 @@ import logging
 import numpy as np
 
 from hetflow.ir import DType, Graph, Node, Value, get_op
+from hetflow.ir.ops.control import NEVER_FOLDED, inline
 from hetflow.ir.types import TensorType
 from hetflow.passes.manager import graph_pass
 
@@ -22,7 +23,7 @@ _log = logging.getLogger("hetflow.passes.fold")
 
 
 def _foldable(node: Node) -> bool:
-    if node.op in IMPURE_OPS or not all(v is None or v.is_const for v in node.inputs):
+    if node.op in IMPURE_OPS or node.op in NEVER_FOLDED or not all(v is None or v.is_const for v in node.inputs):
         return False
     return all(o.type.nbytes is None or o.type.nbytes <= MAX_FOLD_BYTES for o in node.outputs)
 
@@ -64,12 +65,32 @@ def _refresh_types(nodes: list[Node], changed: set[int]) -> None:
                 changed.add(id(out))
 
 
+def _taken_branch(node: Node) -> Graph | None:
+    """The branch an ``if`` with a constant one-element condition takes; None when it is not known now."""
+    if node.op != "if":
+        return None
+    cond = node.inputs[0]
+    if cond is None or cond.const is None or cond.const.size != 1:
+        return None
+    return node.attrs["then_branch"] if bool(cond.const.reshape(-1)[0]) else node.attrs["else_branch"]
+
+
 @graph_pass("constant_fold")
 def constant_fold(graph: Graph) -> Graph:
-    """Replace every node whose inputs are all constant (and whose op is pure) by its results."""
+    """Replace every node whose inputs are all constant (and whose op is pure) by its results; an ``if`` whose
+    condition is constant by the branch it takes. Loops stay loops (their bodies are folded)."""
     kept: list[Node] = []
     changed: set[int] = set()
-    for node in graph.nodes:
+    pending = graph.nodes[::-1]  # a stack: an inlined branch's nodes are visited next, in order
+    while pending:
+        node = pending.pop()
+        branch = _taken_branch(node)
+        if branch is not None:
+            pending += inline(graph, node, branch, node.inputs[1:])[::-1]
+            changed.update(id(o) for o in node.outputs)
+            continue
+        for body in node.bodies:
+            constant_fold(body)
         results = _evaluate(node) if _foldable(node) else None
         if results is None:
             kept.append(node)
@@ -83,3 +104,4 @@ def constant_fold(graph: Graph) -> Graph:
     if changed:
         _refresh_types(kept, changed)
     return graph
+

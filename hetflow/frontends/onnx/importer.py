@@ -15,8 +15,8 @@ from onnx import numpy_helper
 from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.symbolic import propagate
 from hetflow.frontends.onnx.table import attribute_names, lookup
-from hetflow.ir import DType, Graph, Value
-from hetflow.ir.errors import HetflowError, ModelError
+from hetflow.ir import DType, Graph, TensorType, Value
+from hetflow.ir.errors import HetflowError, ModelError, UnsupportedOpError
 from hetflow.ir.types import MAX_DIM
 from hetflow.passes import run_passes
 
@@ -25,6 +25,18 @@ IMPORT_PASSES = ("constant_fold", "dce", "cse", "dce")
 
 MAX_OPSET = 2**31 - 1
 """Opset versions beyond the newest onnx knows are accepted (a newer exporter); beyond this none can exist."""
+
+
+SEQUENCE_OPS = frozenset({
+    "SequenceEmpty", "SequenceConstruct", "SequenceInsert", "SequenceAt", "SequenceErase", "SequenceLength",
+    "SequenceMap", "SplitToSequence", "ConcatFromSequence", "Optional", "OptionalHasElement", "OptionalGetElement",
+})
+"""ONNX ops on sequence or optional values: their error says that those types, not just the op, are unsupported."""
+
+
+class MalformedGraphError(ModelError):
+    """A graph whose structure is broken (a name read before any node makes it), whatever the input shapes."""
+
 
 _ONNX_DTYPES = {
     onnx.TensorProto.FLOAT: DType.float32, onnx.TensorProto.DOUBLE: DType.float64,
@@ -72,10 +84,49 @@ def _check_names(graph: onnx.GraphProto, where: str) -> None:
     names: list[Any] = [graph.name]
     for node in graph.node:
         names += [node.name, node.op_type, node.domain, *node.input, *node.output, *(a.name for a in node.attribute)]
+        for a in node.attribute:  # a control-flow node's bodies
+            for body in [a.g] if a.type == _A.GRAPH else a.graphs if a.type == _A.GRAPHS else []:
+                _check_names(body, where)
     names += [v.name for v in (*graph.input, *graph.output, *graph.value_info, *graph.initializer)]
     bad = next((n for n in names if not isinstance(n, str) or not n.isprintable()), None)
     if bad is not None:
         raise ModelError(f"{where}: the name {bad!r} is not printable UTF-8 text; the file is damaged")
+
+
+class Scope:
+    """The ONNX names visible while one graph is imported: its own, then (in a body) the enclosing graphs'.
+
+    A body that reads an enclosing value captures it: the body gets an input of that name, and the outer
+    value is appended to ``captured`` (the control-flow node passes it). Constants are copied in instead.
+    """
+
+    def __init__(self, graph: Graph, parent: Scope | None = None) -> None:
+        self.graph = graph
+        self.parent = parent
+        self.values: dict[str, Value] = {}
+        self.captured: list[Value] = []
+
+    def lookup(self, name: str) -> Value | None:
+        if name in self.values:
+            return self.values[name]
+        outer = self.parent.lookup(name) if self.parent is not None else None
+        if outer is None:
+            return None
+        if outer.const is not None:
+            inner = self.graph.constant(outer.const, name=name)
+        else:
+            inner = self.graph.add_input(name, outer.type.dtype, outer.type.shape)
+            self.captured.append(outer)
+        self.values[name] = inner
+        return inner
+
+
+class OnnxCtx(Ctx):
+    """The conversion context of one ONNX node, with what a control-flow mapping needs to import its bodies."""
+
+    def __init__(self, graph: Graph, version: int, scope: Scope, domains: dict[str, int]) -> None:
+        super().__init__(graph, version)
+        self.scope, self.domains = scope, domains
 
 
 def _value_info_type(vi: onnx.ValueInfoProto, where: str) -> tuple[DType, tuple[int | str, ...] | None]:
@@ -112,12 +163,9 @@ def import_model(
     opset = _default_opset(model, where)
     domains = {o.domain: o.version for o in model.opset_import if o.domain not in ("", "ai.onnx")}
     graph = Graph(model.graph.name or "model")
-    env: dict[str, Value] = {}
-    for init in model.graph.initializer:
-        try:
-            env[init.name] = graph.constant(numpy_helper.to_array(init), name=init.name)
-        except Exception as exc:  # noqa: BLE001 - onnx raises assorted types for bad tensors
-            raise ModelError(f"{where}: initializer '{init.name}' cannot be read: {exc}") from None
+    scope = Scope(graph)
+    env = scope.values
+    _initializers(graph, env, model.graph, where)
     for vi in model.graph.input:
         if vi.name in env:
             continue
@@ -127,12 +175,41 @@ def import_model(
         dtype, shape = _value_info_type(vi, where)
         env[vi.name] = graph.add_input(vi.name, dtype, shape)
     for index, node in enumerate(model.graph.node):
-        _import_node(graph, env, node, index, opset, where, domains)
+        _import_node(scope, node, index, opset, where, domains)
     for vi in model.graph.output:
         if vi.name not in env:
             raise ModelError(f"{where}: graph output '{vi.name}' is not produced by any node")
         graph.outputs.append(_named_output(graph, env[vi.name], vi.name))
     return run_passes(graph, passes)
+
+
+def _initializers(graph: Graph, env: dict[str, Value], proto: onnx.GraphProto, where: str) -> None:
+    for init in proto.initializer:
+        try:
+            env[init.name] = graph.constant(numpy_helper.to_array(init), name=init.name)
+        except Exception as exc:  # noqa: BLE001 - onnx raises assorted types for bad tensors
+            raise ModelError(f"{where}: initializer '{init.name}' cannot be read: {exc}") from None
+
+
+def import_body(ctx: OnnxCtx, proto: onnx.GraphProto, formal: list[TensorType], what: str) -> tuple[Graph, list[Value]]:
+    """Import a control-flow body whose inputs have the types ``formal``: (the body graph, the enclosing values
+    it captures, in the order of its trailing capture inputs)."""
+    here = f"{ctx.where}, {what}"
+    if len(proto.input) != len(formal):
+        raise MalformedGraphError(f"{here}: {what} declares {len(proto.input)} inputs; the op passes it {len(formal)}")
+    body = Graph(proto.name or what)
+    scope = Scope(body, ctx.scope)
+    _initializers(body, scope.values, proto, here)
+    for vi, t in zip(proto.input, formal):
+        scope.values[vi.name] = body.add_input(vi.name, t.dtype, t.shape)
+    for index, node in enumerate(proto.node):
+        _import_node(scope, node, index, ctx.version, here, ctx.domains)  # the outer node adds the file
+    for vi in proto.output:
+        value = scope.lookup(vi.name)
+        if value is None:
+            raise MalformedGraphError(f"{here}: output '{vi.name}' is not produced by any node")
+        body.outputs.append(_named_output(body, value, vi.name))
+    return body, scope.captured
 
 
 def _default_opset(model: onnx.ModelProto, where: str) -> int:
@@ -186,7 +263,7 @@ def _attributes(node: onnx.NodeProto, where: str, fn: Any) -> dict[str, Any]:
             expected = " or ".join(_A.AttributeType.Name(k) for k in wanted)
             raise ModelError(f"{where}: attribute '{a.name}' is {got}, expected {expected}")
         if a.type == _A.GRAPHS or (a.type == _A.GRAPH and wanted is None):
-            raise ModelError(f"{where}: attribute '{a.name}' holds a subgraph; control flow is not supported")
+            raise ModelError(f"{where}: attribute '{a.name}' holds a subgraph, which this op's mapping does not take")
         value = _attribute_value(a, where)
         attrs[a.name] = float(value) if a.type == _A.INT and wanted and wanted[0] == _A.FLOAT else value
     return attrs
@@ -209,21 +286,25 @@ def _attribute_value(a: onnx.AttributeProto, where: str) -> Any:
         raise ModelError(f"{where}: attribute '{a.name}' cannot be read: {type(exc).__name__}: {exc}") from None
 
 
-def _import_node(graph: Graph, env: dict[str, Value], node: onnx.NodeProto, index: int, opset: int, where: str,
+def _import_node(scope: Scope, node: onnx.NodeProto, index: int, opset: int, where: str,
                  domains: dict[str, int] | None = None) -> None:
+    graph, env = scope.graph, scope.values
     name = node.name or f"{node.op_type}_{index}"
     here = f"{where}: node '{name}' ({node.op_type})"
     # A custom domain has its own version in the model's opset_import; ai.onnx ops use the main opset.
     domain_opset = opset if node.domain in ("", "ai.onnx") else (domains or {}).get(node.domain, 1)
-    mapping = lookup(node.op_type, node.domain, domain_opset, here)
+    try:
+        mapping = lookup(node.op_type, node.domain, domain_opset, here)
+    except UnsupportedOpError as exc:
+        if node.op_type in SEQUENCE_OPS:
+            exc.args = (f"{exc}; sequence types are not supported (hetflow imports tensor values only)",)
+        raise
     inputs: list[Value | None] = []
     for i in node.input:
-        if i == "":
-            inputs.append(None)
-        elif i in env:
-            inputs.append(env[i])
-        else:
-            raise ModelError(f"{here}: input '{i}' is not defined before this node")
+        value = scope.lookup(i) if i else None
+        if i and value is None:
+            raise MalformedGraphError(f"{here}: input '{i}' is not defined before this node")
+        inputs.append(value)
     while inputs and inputs[-1] is None:
         inputs.pop()
     _check_against_schema(node, inputs, domain_opset, here)
@@ -231,7 +312,7 @@ def _import_node(graph: Graph, env: dict[str, Value], node: onnx.NodeProto, inde
     unknown = set(attrs) - attribute_names(mapping.fn)
     if unknown:
         raise ModelError(f"{here}: attribute(s) {sorted(unknown)} are not supported by hetflow's mapping")
-    ctx = Ctx(graph, opset)
+    ctx = OnnxCtx(graph, opset, scope, domains or {})
     ctx.node_name, ctx.op_type = name, node.op_type
     ctx.outputs = list(node.output)
     try:

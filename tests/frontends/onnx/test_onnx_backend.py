@@ -35,8 +35,8 @@ BACKEND = globals().get("CONFORMANCE_BACKEND", "reference")
 """The hetflow code generator the suite compiles with: the reference oracle here;
 test_onnx_backend_cpu_c.py loads this module again with CONFORMANCE_BACKEND = "cpu_c"."""
 
-NODE_PASS_FLOOR = 1590
-"""Node test cases that must pass (of the 1,884 CPU cases in onnx 1.23)."""
+NODE_PASS_FLOOR = 1620
+"""Node test cases that must pass (of the 1,884 CPU cases in onnx 1.23; 1,625 pass with If/Loop/Scan)."""
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # generating the node cases trips NumPy overflow warnings in onnx's own code
@@ -60,12 +60,16 @@ _exclude(
     r"FLOAT8|FLOAT4|INT4|INT2|_e8m0_",
     r"^test_(de)?quantizelinear_(e4m3fn|e5m2|u?int4|u?int2|float4e2m1)",
 )
-# control flow: If/Loop/Scan/SequenceMap (subgraph attributes); the *_expanded bodies below use Loop or If
+# control flow on sequence/optional values: SequenceMap, and If/Loop cases whose bodies carry sequences or optionals
 _exclude(
-    "control flow",
-    r"^test_(if|loop\d+|scan\d*|sequence_map)_",
-    r"^test_(affine_grid|linear_attention|range)_\w+_expanded",
+    "control flow over sequence/optional types",
+    r"^test_sequence_map_",
+    r"^test_if_(seq|opt)_",
+    r"^test_loop(13_seq|16_seq_none)_",
 )
+# a Slice whose starts are computed from the iteration number inside a loop body: hetflow's slice takes
+# static bounds (a Slice on run-time bounds is refused with "the starts must be a constant")
+_exclude("slice with run-time bounds in a loop body", r"^test_loop11_")
 # training ops: ai.onnx.preview.training (optimizers, Gradient)
 _exclude("training ops", r"^test_(adagrad|adam|momentum|nesterov_momentum)", r"^test_gradient_of_")
 # half-precision rounding: the stored outputs come from step-by-step float16 arithmetic; hetflow's

@@ -15,7 +15,7 @@ import onnx
 from onnx import numpy_helper
 
 from hetflow.frontends.context import Ctx
-from hetflow.frontends.onnx.importer import _import_node, onnx_dtype
+from hetflow.frontends.onnx.importer import Scope, _import_node, onnx_dtype
 from hetflow.frontends.onnx.mappings.shape import _squeeze, _unsqueeze
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import DType, Value
@@ -280,9 +280,11 @@ def _inline(ctx: Ctx, body: onnx.GraphProto, args: list[Value]) -> Value:
         raise ctx.fail(f"subgraph {body.name!r} must take {len(args)} input(s) and give 1 output, "
                        f"it takes {len(formal)} and gives {len(body.output)}")
     env.update(zip(formal, args))
+    scope = Scope(ctx.graph)  # no parent: the subgraph's nodes land in this graph, reading only its own names
+    scope.values.update(env)
     for index, node in enumerate(body.node):
-        _import_node(ctx.graph, env, node, index, ctx.version, f"{ctx.where}: subgraph {body.name!r}")
-    return env[body.output[0].name]
+        _import_node(scope, node, index, ctx.version, f"{ctx.where}: subgraph {body.name!r}")
+    return scope.values[body.output[0].name]
 
 
 @onnx_op(since=1, domain="ai.onnx.preview")

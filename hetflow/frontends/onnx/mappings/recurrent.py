@@ -1,6 +1,11 @@
-"""ONNX recurrent layers (RNN, GRU, LSTM) unrolled over their static sequence length into IR ops.
+"""ONNX recurrent layers (RNN, GRU, LSTM): unrolled into IR ops over a short static sequence, otherwise one
+``loop`` over time steps per direction.
 
-Per direction the input projection of every step is one matmul up front; each step then adds the
+A layer whose sequence length and batch are known at import, with few enough steps, is unrolled (every
+backend then compiles each step's ops). A dynamic sequence length (or batch), or a long sequence, becomes
+a ``loop`` whose body is one step of the cell, built by the same cell functions: the length is read at
+run time, and the reference backend runs the body once per step. Per direction the input projection of
+every step is one matmul up front; each step then adds the
 recurrent projection and applies the gates. ``sequence_lens`` is honoured: a step past a sequence's
 end keeps its state and outputs zeros, and the reverse direction reverses each sequence within its
 own length. The activations and their alpha/beta follow the ONNX list, one set per direction.
@@ -8,6 +13,7 @@ own length. The activations and their alpha/beta follow the ONNX list, one set p
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -16,7 +22,7 @@ import numpy as np
 from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.mappings.composite import _dim, _scalar
 from hetflow.frontends.onnx.table import onnx_op
-from hetflow.ir import Value
+from hetflow.ir import DType, Graph, Value
 
 Activation = Callable[[Value], Value]
 
@@ -75,14 +81,26 @@ class _Layer:
     b: Value | None  # [D, 2 * G * H]
     lens: Value | None  # [B]
     h0: Value | None  # [D, B, H]
-    steps: int
-    batch: int
+    steps: int | None  # None: known only at run time
+    batch: int | None
     hidden: int
     directions: int
+    acts: tuple[Sequence[str] | None, Sequence[float] | None, Sequence[float] | None]  # names, alphas, betas
+
+    @property
+    def unrolled(self) -> bool:
+        """Whether the layer is unrolled at import (short and static) rather than a loop over time."""
+        return self.steps is not None and self.batch is not None and \
+            self.steps * self.directions <= MAX_UNROLLED_STEPS
+
+
+def _static(x: Value, axis: int) -> int | None:
+    shape = x.type.shape
+    return shape[axis] if shape is not None and len(shape) > axis and isinstance(shape[axis], int) else None
 
 
 def _layer(ctx: Ctx, x: Value, w: Value, r: Value, b: Value | None, lens: Value | None, h0: Value | None,
-           direction: str, layout: int) -> _Layer:
+           direction: str, layout: int, acts: tuple = (None, None, None)) -> _Layer:
     if direction not in ("forward", "reverse", "bidirectional"):
         raise ctx.fail(f"direction must be forward, reverse or bidirectional, got {direction!r}")
     if layout:  # [B, T, I] and [B, D, H] -> [T, B, I] and [D, B, H]
@@ -91,8 +109,9 @@ def _layer(ctx: Ctx, x: Value, w: Value, r: Value, b: Value | None, lens: Value 
     directions = 2 if direction == "bidirectional" else 1
     if _dim(ctx, w, 0, ctx.op_type) != directions:
         raise ctx.fail(f"direction {direction!r} needs {directions} weight set(s), W is {w.type}")
-    return _Layer(x, w, r, b, lens, h0, _dim(ctx, x, 0, f"{ctx.op_type} (unrolled over the sequence)"),
-                  _dim(ctx, x, 1, ctx.op_type), _dim(ctx, r, 2, ctx.op_type), directions)
+    if x.type.rank != 3:
+        raise ctx.fail(f"X must be 3-D, got {x.type}")
+    return _Layer(x, w, r, b, lens, h0, _static(x, 0), _static(x, 1), _dim(ctx, r, 2, ctx.op_type), directions, acts)
 
 
 def _pick(ctx: Ctx, v: Value, d: int) -> Value:
@@ -107,8 +126,10 @@ def _cols(ctx: Ctx, v: Value, start: int, stop: int) -> Value:
 class _Direction:
     """One direction of a layer: projections, per-step reads and masking by sequence length."""
 
-    def __init__(self, ctx: Ctx, layer: _Layer, d: int, gates: int, reverse: bool) -> None:
+    def __init__(self, ctx: Ctx, layer: _Layer, d: int, gates: int, reverse: bool, p: Value | None = None) -> None:
         self.ctx, self.layer, self.d, self.reverse = ctx, layer, d, reverse
+        self.lens = layer.lens
+        self.p = _pick(ctx, p, d) if p is not None else None  # LSTM peepholes [3 * H]
         g_h = gates * layer.hidden
         x = layer.x
         if reverse:
@@ -120,15 +141,16 @@ class _Direction:
         self.wb = _cols(ctx, bias, 0, g_h) if bias is not None else None
         self.rb = _cols(ctx, bias, g_h, 2 * g_h) if bias is not None else None
         self.x_proj = ctx.emit("matmul", [x, self.w_t])  # [T, B, G * H]
-        dtype = layer.x.type.dtype.numpy
-        self.h0 = _pick(ctx, layer.h0, d) if layer.h0 is not None else ctx.const(
-            np.zeros((layer.batch, layer.hidden), dtype), name="h0")
-        self.zeros = ctx.const(np.zeros((), dtype), name="zero")
+        self.h0 = _pick(ctx, layer.h0, d) if layer.h0 is not None else _zero_state(ctx, layer)
+        self.zeros = ctx.const(np.zeros((), layer.x.type.dtype.numpy), name="zero")
 
-    def input(self, t: int, with_bias: bool = True) -> Value:
-        """x_t W^T (+ Wb): [B, G * H]."""
-        step = self.ctx.emit("slice", [self.x_proj], starts=(t,), ends=(t + 1,), axes=(0,), steps=(1,))
-        step = self.ctx.emit("reshape", [step], shape=(self.layer.batch, -1), allowzero=False)
+    def input(self, t: int | Value, with_bias: bool = True) -> Value:
+        """x_t W^T (+ Wb): [B, G * H]; ``t`` a step number (unrolled) or the loop body's iteration value."""
+        if isinstance(t, Value):
+            step = self.ctx.emit("gather", [self.x_proj, t], axis=0)
+        else:
+            step = self.ctx.emit("slice", [self.x_proj], starts=(t,), ends=(t + 1,), axes=(0,), steps=(1,))
+            step = self.ctx.emit("reshape", [step], shape=(self.layer.batch, -1), allowzero=False)
         return self.ctx.emit("add", [step, self.wb]) if with_bias and self.wb is not None else step
 
     def recur(self, h: Value, with_bias: bool = True) -> Value:
@@ -136,12 +158,40 @@ class _Direction:
         out = self.ctx.emit("matmul", [h, self.r_t])
         return self.ctx.emit("add", [out, self.rb]) if with_bias and self.rb is not None else out
 
-    def alive(self, t: int) -> Value | None:
+    def alive(self, t: int | Value) -> Value | None:
         """[B, 1] bool: whether step t lies within each sequence; None when every sequence is full length."""
-        if self.layer.lens is None:
+        if self.lens is None:
             return None
-        live = self.ctx.emit("less", [self.ctx.const(np.int64(t)), self.ctx.emit("cast", [self.layer.lens], to="int64")])
+        step = t if isinstance(t, Value) else self.ctx.const(np.int64(t))
+        live = self.ctx.emit("less", [step, self.ctx.emit("cast", [self.lens], to="int64")])
         return self.ctx.emit("reshape", [live], shape=(-1, 1), allowzero=False)
+
+    def peephole(self, i: int, c: Value) -> Value | None:
+        """P_i (.) c for gate i of (input, output, forget); None without peepholes."""
+        if self.p is None:
+            return None
+        n = self.layer.hidden
+        return self.ctx.emit("mul", [_cols(self.ctx, self.p, i * n, (i + 1) * n), c])
+
+    def in_body(self, body: Ctx) -> tuple[_Direction, list[Value]]:
+        """This direction as seen from a loop body built in ``body``: every value a step reads becomes a body
+        input. Returns the body's view and the outer values the loop must pass (its captures), in input order."""
+        inner = copy.copy(self)
+        inner.ctx = body
+        captured: list[Value] = []
+
+        def take(v: Value | None) -> Value | None:
+            if v is None:
+                return None
+            if v.const is not None:  # weights are copied in, so that folding inside the body sees them
+                return body.const(v.const, name=v.name)
+            captured.append(v)
+            return body.graph.add_input(v.name, v.type.dtype, v.type.shape)
+
+        inner.x_proj, inner.r_t = take(self.x_proj), take(self.r_t)  # type: ignore[assignment]
+        inner.wb, inner.rb, inner.lens, inner.p = take(self.wb), take(self.rb), take(self.lens), take(self.p)
+        inner.zeros = body.const(np.zeros((), self.layer.x.type.dtype.numpy), name="zero")
+        return inner, captured
 
     def keep(self, live: Value | None, new: Value, old: Value) -> Value:
         return new if live is None else self.ctx.emit("where", [live, new, old])
@@ -163,33 +213,80 @@ def _clipped(ctx: Ctx, v: Value, clip: float | None) -> Value:
 
 
 MAX_UNROLLED_STEPS = 4096
-"""Recurrent ops are unrolled at import, a few nodes per step: past this the graph would not fit in memory."""
+"""Static sequences up to this many steps (x directions) are unrolled at import, where each step's ops compile
+on any backend; longer or dynamic ones run as a loop over time (a few nodes per step would not fit in memory)."""
 
-Cell = Callable[[_Direction, int, list[Value], list[Activation]], tuple[Value, list[Value]]]
+Step = int | Value
+"""A time step: its number (unrolled) or the loop body's iteration value."""
+Cell = Callable[[_Direction, Step, list[Value], list[Activation]], tuple[Value, list[Value]]]
+Acts = Callable[[Ctx], list[list[Activation]]]
+"""Builds, in a given context, each direction's activations (a loop body needs its own)."""
 
 
-def _unroll(ctx: Ctx, layer: _Layer, gates: int, direction: str, acts: list[list[Activation]], cell: Cell,
-            init: Callable[[_Direction], list[Value]], layout: int) -> list[Value]:
+def _zero_state(ctx: Ctx, layer: _Layer) -> Value:
+    """A zero [B, H] state; with a dynamic batch, built from X's shape at run time."""
+    dtype = layer.x.type.dtype
+    if layer.batch is not None:
+        return ctx.const(np.zeros((layer.batch, layer.hidden), dtype.numpy), name="h0")
+    batch = ctx.emit("shape", [layer.x], start=1, end=2)
+    dims = ctx.emit("concat", [batch, ctx.const(np.array([layer.hidden], np.int64))], axis=0)
+    return ctx.emit("constant_of_shape", [dims], value=0.0, dtype=dtype.value)
+
+
+def _unrolled(run: _Direction, steps: int, cell: Cell, acts: list[Activation],
+              state: list[Value]) -> tuple[Value, list[Value]]:
+    """One direction unrolled: (Y as [T, B, H] in sequence order, the final states)."""
+    out = []
+    for t in range(steps):
+        live = run.alive(t)
+        y, new = cell(run, t, state, acts)
+        state = [run.keep(live, n, o) for n, o in zip(new, state)]
+        out.append(run.keep(live, y, run.zeros))
+    return run.outputs(out), state
+
+
+def _looped(run: _Direction, cell: Cell, acts: Acts, state: list[Value]) -> tuple[Value, list[Value]]:
+    """One direction as a ``loop`` over the time steps, its body one step of ``cell``: (Y [T, B, H], final states)."""
+    ctx, layer = run.ctx, run.layer
+    body = Ctx(Graph(f"{ctx.node_name}_step"), ctx.version)
+    body.node_name, body.op_type = f"{ctx.node_name}_step", ctx.op_type
+    t = body.graph.add_input("t", DType.int64, ())
+    go = body.graph.add_input("cond", DType.bool, ())
+    carried = [body.graph.add_input(f"state{i}", v.type.dtype, v.type.shape) for i, v in enumerate(state)]
+    inner, captured = run.in_body(body)
+    live = inner.alive(t)
+    y, new = cell(inner, t, carried, acts(body)[run.d])
+    body.graph.outputs += [go, *(inner.keep(live, n, o) for n, o in zip(new, carried)), inner.keep(live, y, inner.zeros)]
+    steps = ctx.const(np.int64(layer.steps)) if layer.steps is not None else ctx.emit("shape", [layer.x], start=0, end=1)
+    node = ctx.graph.add_node("loop", [steps, None, *state, *captured], {"body": body.graph, "num_carried": len(state)},
+                              name=ctx.node_name, region=ctx.region)
+    *final, ys = node.outputs
+    if ys.type.shape is not None and layer.x.type.shape is not None:  # the loop runs once per step of X
+        ys.type = ys.type.with_shape((layer.x.type.shape[0], *ys.type.shape[1:]))
+    y_all = ys
+    if run.reverse:
+        y_all = ctx.emit("reverse_sequence", [ys, layer.lens], batch_axis=1, time_axis=0) if layer.lens is not None \
+            else ctx.emit("slice", [ys], starts=(-1,), ends=(-(2**62),), axes=(0,), steps=(-1,))
+    return y_all, final
+
+
+def _run_layer(ctx: Ctx, layer: _Layer, gates: int, direction: str, acts: Acts, cell: Cell,
+               init: Callable[[_Direction], list[Value]], layout: int, p: Value | None = None) -> list[Value]:
     """Run ``cell`` over every step of every direction; returns Y and each final state, in ONNX layout."""
-    if layer.steps * layer.directions > MAX_UNROLLED_STEPS:
-        raise ctx.fail(f"{layer.steps} time steps x {layer.directions} direction(s) is more than hetflow unrolls "
-                       f"at import ({MAX_UNROLLED_STEPS})")
     ys, finals = [], []
+    outer_acts = acts(ctx) if layer.unrolled else []
     for d in range(layer.directions):
-        run = _Direction(ctx, layer, d, gates, reverse=direction == "reverse" or d == 1)
-        state, out = init(run), []
-        for t in range(layer.steps):
-            live = run.alive(t)
-            y, new = cell(run, t, state, acts[d])
-            state = [run.keep(live, n, o) for n, o in zip(new, state)]
-            out.append(run.keep(live, y, run.zeros))
-        shape = (layer.steps, 1, layer.batch, layer.hidden)
-        ys.append(ctx.emit("reshape", [run.outputs(out)], shape=shape, allowzero=False))  # [T, 1, B, H]
+        run = _Direction(ctx, layer, d, gates, direction == "reverse" or d == 1, p)
+        if layer.unrolled:
+            y, state = _unrolled(run, layer.steps, cell, outer_acts[d], init(run))  # type: ignore[arg-type]
+        else:
+            y, state = _looped(run, cell, acts, init(run))
+        ys.append(ctx.emit("reshape", [y], shape=(0, 1, -1, layer.hidden), allowzero=False))  # [T, 1, B, H]
         finals.append(state)
     y = ys[0] if len(ys) == 1 else ctx.emit("concat", ys, axis=1)  # [T, D, B, H]
     results = [ctx.emit("transpose", [y], perm=(2, 0, 1, 3)) if layout else y]
     for i in range(len(finals[0])):
-        parts = [ctx.emit("reshape", [f[i]], shape=(1, layer.batch, layer.hidden), allowzero=False) for f in finals]
+        parts = [ctx.emit("reshape", [f[i]], shape=(1, -1, layer.hidden), allowzero=False) for f in finals]
         s = parts[0] if len(parts) == 1 else ctx.emit("concat", parts, axis=0)  # [D, B, H]
         results.append(ctx.emit("transpose", [s], perm=(1, 0, 2)) if layout else s)
     return results
@@ -199,6 +296,11 @@ def _requested(ctx: Ctx, results: list[Value]) -> list[Value | None]:
     return [v if ctx.wants_output(i) else None for i, v in enumerate(results)]
 
 
+def _acts(names: Sequence[str] | None, defaults: list[str], alphas: Sequence[float] | None,
+          betas: Sequence[float] | None, directions: int) -> Acts:
+    return lambda ctx: _activations(ctx, names, defaults, alphas, betas, directions)
+
+
 # ------------------------------------------------------------------ RNN
 
 
@@ -206,13 +308,14 @@ def _rnn(ctx: Ctx, x: Value, w: Value, r: Value, b: Value | None, lens: Value | 
          activations: Sequence[str] | None, activation_alpha: Sequence[float] | None,
          activation_beta: Sequence[float] | None, clip: float | None, direction: str, layout: int) -> list[Value | None]:
     layer = _layer(ctx, x, w, r, b, lens, h0, direction, layout)
-    acts = _activations(ctx, activations, ["Tanh"], activation_alpha, activation_beta, layer.directions)
+    acts = _acts(activations, ["Tanh"], activation_alpha, activation_beta, layer.directions)
+    acts(ctx)  # a bad activation list fails here, once
 
-    def cell(run: _Direction, t: int, state: list[Value], f: list[Activation]) -> tuple[Value, list[Value]]:
-        h = f[0](_clipped(ctx, ctx.emit("add", [run.input(t), run.recur(state[0])]), clip))
+    def cell(run: _Direction, t: Step, state: list[Value], f: list[Activation]) -> tuple[Value, list[Value]]:
+        h = f[0](_clipped(run.ctx, run.ctx.emit("add", [run.input(t), run.recur(state[0])]), clip))
         return h, [h]
 
-    return _requested(ctx, _unroll(ctx, layer, 1, direction, acts, cell, lambda run: [run.h0], layout))
+    return _requested(ctx, _run_layer(ctx, layer, 1, direction, acts, cell, lambda run: [run.h0], layout))
 
 
 @onnx_op(since=7)
@@ -242,25 +345,27 @@ def _gru(ctx: Ctx, x: Value, w: Value, r: Value, b: Value | None, lens: Value | 
          activation_beta: Sequence[float] | None, clip: float | None, direction: str, linear_before_reset: int,
          layout: int) -> list[Value | None]:
     layer = _layer(ctx, x, w, r, b, lens, h0, direction, layout)
-    acts = _activations(ctx, activations, ["Sigmoid", "Tanh"], activation_alpha, activation_beta, layer.directions)
+    acts = _acts(activations, ["Sigmoid", "Tanh"], activation_alpha, activation_beta, layer.directions)
+    acts(ctx)
     n = layer.hidden
-    one = _scalar(ctx, 1, x.type.dtype)
 
-    def cell(run: _Direction, t: int, state: list[Value], f: list[Activation]) -> tuple[Value, list[Value]]:
+    def cell(run: _Direction, t: Step, state: list[Value], f: list[Activation]) -> tuple[Value, list[Value]]:
         (h,) = state
+        c = run.ctx
         xi, hr = run.input(t), run.recur(h)
-        z = f[0](_clipped(ctx, ctx.emit("add", [_cols(ctx, xi, 0, n), _cols(ctx, hr, 0, n)]), clip))
-        reset = f[0](_clipped(ctx, ctx.emit("add", [_cols(ctx, xi, n, 2 * n), _cols(ctx, hr, n, 2 * n)]), clip))
+        z = f[0](_clipped(c, c.emit("add", [_cols(c, xi, 0, n), _cols(c, hr, 0, n)]), clip))
+        reset = f[0](_clipped(c, c.emit("add", [_cols(c, xi, n, 2 * n), _cols(c, hr, n, 2 * n)]), clip))
         if linear_before_reset:  # r * (h Rh^T + Rbh)
-            hidden = ctx.emit("mul", [reset, _cols(ctx, hr, 2 * n, 3 * n)])
+            hidden = c.emit("mul", [reset, _cols(c, hr, 2 * n, 3 * n)])
         else:  # (r * h) Rh^T + Rbh
-            rh = ctx.emit("matmul", [ctx.emit("mul", [reset, h]), _cols(ctx, run.r_t, 2 * n, 3 * n)])
-            hidden = ctx.emit("add", [rh, _cols(ctx, run.rb, 2 * n, 3 * n)]) if run.rb is not None else rh
-        cand = f[1](_clipped(ctx, ctx.emit("add", [_cols(ctx, xi, 2 * n, 3 * n), hidden]), clip))
-        new = ctx.emit("add", [ctx.emit("mul", [ctx.emit("sub", [one, z]), cand]), ctx.emit("mul", [z, h])])
+            rh = c.emit("matmul", [c.emit("mul", [reset, h]), _cols(c, run.r_t, 2 * n, 3 * n)])
+            hidden = c.emit("add", [rh, _cols(c, run.rb, 2 * n, 3 * n)]) if run.rb is not None else rh
+        cand = f[1](_clipped(c, c.emit("add", [_cols(c, xi, 2 * n, 3 * n), hidden]), clip))
+        one = _scalar(c, 1, x.type.dtype)
+        new = c.emit("add", [c.emit("mul", [c.emit("sub", [one, z]), cand]), c.emit("mul", [z, h])])
         return new, [new]
 
-    return _requested(ctx, _unroll(ctx, layer, 3, direction, acts, cell, lambda run: [run.h0], layout))
+    return _requested(ctx, _run_layer(ctx, layer, 3, direction, acts, cell, lambda run: [run.h0], layout))
 
 
 @onnx_op(since=7)
@@ -293,34 +398,31 @@ def _lstm(ctx: Ctx, x: Value, w: Value, r: Value, b: Value | None, lens: Value |
     layer = _layer(ctx, x, w, r, b, lens, h0, direction, layout)
     if layout and c0 is not None:
         c0 = ctx.emit("transpose", [c0], perm=(1, 0, 2))
-    acts = _activations(ctx, activations, ["Sigmoid", "Tanh", "Tanh"], activation_alpha, activation_beta,
-                        layer.directions)
+    acts = _acts(activations, ["Sigmoid", "Tanh", "Tanh"], activation_alpha, activation_beta, layer.directions)
+    acts(ctx)
     n = layer.hidden
-    one = _scalar(ctx, 1, x.type.dtype)
 
     def init(run: _Direction) -> list[Value]:
-        c = _pick(ctx, c0, run.d) if c0 is not None else ctx.const(np.zeros((layer.batch, n), x.type.dtype.numpy),
-                                                                    name="c0")
-        return [run.h0, c]
+        return [run.h0, _pick(ctx, c0, run.d) if c0 is not None else _zero_state(ctx, layer)]
 
-    def peep(run: _Direction, i: int, c: Value) -> Value | None:
-        return None if p is None else ctx.emit("mul", [_cols(ctx, _pick(ctx, p, run.d), i * n, (i + 1) * n), c])
+    def cell(run: _Direction, t: Step, state: list[Value], f: list[Activation]) -> tuple[Value, list[Value]]:
+        h, cs = state
+        c = run.ctx
 
-    def gate(pre: Value, extra: Value | None, fn: Activation) -> Value:
-        return fn(_clipped(ctx, pre if extra is None else ctx.emit("add", [pre, extra]), clip))
+        def gate(pre: Value, extra: Value | None, fn: Activation) -> Value:
+            return fn(_clipped(c, pre if extra is None else c.emit("add", [pre, extra]), clip))
 
-    def cell(run: _Direction, t: int, state: list[Value], f: list[Activation]) -> tuple[Value, list[Value]]:
-        h, c = state
-        pre = ctx.emit("add", [run.input(t), run.recur(h)])  # gates i, o, f, c
-        i = gate(_cols(ctx, pre, 0, n), peep(run, 0, c), f[0])
-        fg = ctx.emit("sub", [one, i]) if input_forget else gate(_cols(ctx, pre, 2 * n, 3 * n), peep(run, 2, c), f[0])
-        cand = gate(_cols(ctx, pre, 3 * n, 4 * n), None, f[1])
-        c_new = ctx.emit("add", [ctx.emit("mul", [fg, c]), ctx.emit("mul", [i, cand])])
-        o = gate(_cols(ctx, pre, n, 2 * n), peep(run, 1, c_new), f[0])
-        h_new = ctx.emit("mul", [o, f[2](c_new)])
+        pre = c.emit("add", [run.input(t), run.recur(h)])  # gates i, o, f, c
+        i = gate(_cols(c, pre, 0, n), run.peephole(0, cs), f[0])
+        one = _scalar(c, 1, x.type.dtype)
+        fg = c.emit("sub", [one, i]) if input_forget else gate(_cols(c, pre, 2 * n, 3 * n), run.peephole(2, cs), f[0])
+        cand = gate(_cols(c, pre, 3 * n, 4 * n), None, f[1])
+        c_new = c.emit("add", [c.emit("mul", [fg, cs]), c.emit("mul", [i, cand])])
+        o = gate(_cols(c, pre, n, 2 * n), run.peephole(1, c_new), f[0])
+        h_new = c.emit("mul", [o, f[2](c_new)])
         return h_new, [h_new, c_new]
 
-    return _requested(ctx, _unroll(ctx, layer, 4, direction, acts, cell, init, layout))
+    return _requested(ctx, _run_layer(ctx, layer, 4, direction, acts, cell, init, layout, p))
 
 
 @onnx_op(since=7)
