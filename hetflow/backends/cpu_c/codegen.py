@@ -18,6 +18,7 @@ import numpy as np
 from hetflow.backends.cpu_c.fusion import Unit, broadcast_strides, linear_stride
 from hetflow.backends.cpu_c.memplan import Loc, MemoryPlan
 from hetflow.backends.cpu_c.render import View3, collapse, contiguous_strides, matmul_geom, shape_of
+from hetflow.backends.cpu_c.render_extra import CHECKED_OPS
 from hetflow.backends.cpu_c.table import C_TYPES, TABLE, Elementwise, Kernel, View, c_float
 from hetflow.ir import DType, Node, Value
 from hetflow.passes.fusion import Group
@@ -407,6 +408,10 @@ def generate(name: str, units: list[Unit], plan: MemoryPlan, mr_variants: tuple[
             f"}}\n")
     if profile:
         em.helper(f"double hf_profile_seconds[{max(len(units), 1)}];\n")
+    if any(u.anchor is not None and u.kind == "kernel" and u.anchor.op in CHECKED_OPS for u in units):
+        # read through this library: it calls the runtime it was linked with, which may be another copy of
+        # the same runtime than the one the executable loaded by path (both found by soname)
+        em.helper("int hf_graph_take_status(void) { return hf_take_status(); }\n")
     header = (f"/* hetflow cpu_c: graph '{name}' ({len(units)} units, {len(segments)} segments).\n"
               f" * Generated: edit hetflow/backends/cpu_c, not this file. */\n"
               f"#include \"hf_runtime.h\"\n\n"

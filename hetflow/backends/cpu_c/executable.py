@@ -78,13 +78,12 @@ class _Compiled:
             graph = specialize(graph, symbolic.shapes_at_one(graph))
         else:  # a shape that depends on data (after Range, NonZero) is known only once the node before has run
             refused = {n.name: f"value '{v.name}' has a shape known only at run time ({v.type})" for n in graph.nodes
-                       for v in [*n.inputs, *n.outputs] if v is not None and not v.type.is_static}
+                       for v in [*n.inputs, *n.outputs] if v is not None and not v.type.is_static and n.op in TABLE}
         self.graph = graph
         self.threads = threads
         self.profiling = profile
         self.runtime_library = prebuilt.runtime if prebuilt else toolchain.runtime()
         runtime = compiler.load(self.runtime_library)
-        self._runtime = runtime
         self.fusion: Fusion = fuse(graph, refused)
         self.units: list[Unit] = self.fusion.units
         self._leads = self._value_leads() if binding is not None else {}
@@ -132,6 +131,8 @@ class _Compiled:
             lib = compiler.load(self.library)
             if profile:
                 self._c_seconds = (ctypes.c_double * max(len(self.units), 1)).in_dll(lib, "hf_profile_seconds")
+            if any(u.anchor is not None and u.kind == "kernel" and u.anchor.op in CHECKED_OPS for u in self.units):
+                self._take_status = lib.hf_graph_take_status
             for seg in self.segments:
                 if seg.kind == "c":
                     fn = getattr(lib, seg.symbol)
@@ -264,7 +265,7 @@ class _Compiled:
             if seg.kind == "c":
                 self._functions[seg.symbol](arena, ctypes.addressof(self._k), ctypes.addressof(self._ins), self.threads,
                                             *extra)
-                if seg.symbol in self._checked and self._runtime.hf_take_status():
+                if seg.symbol in self._checked and self._take_status():
                     raise InputError(f"graph {self.graph.name!r}: a gather index is out of range "
                                      f"(in {', '.join(self._checked[seg.symbol])})")
             else:
