@@ -31,7 +31,7 @@ def from_torch(module: Any, example_inputs: Any, *, dynamic_batch: bool = True, 
     return convert(module, example_inputs, dynamic_batch=dynamic_batch, **options)
 
 
-PRECISIONS = ("float32", "int8")
+PRECISIONS = ("float32", "int8", "fp16")
 
 
 def compile(graph: Graph, cluster: Any = None, *, precision: str = "float32",  # noqa: A001 - public name per DESIGN
@@ -39,7 +39,9 @@ def compile(graph: Graph, cluster: Any = None, *, precision: str = "float32",  #
             **options: Any) -> Plan:
     """Compile ``graph`` into a runnable Plan for ``cluster`` (default: this host).
 
-    ``precision="int8"`` quantizes first (never silently): ``calibration`` sample inputs run through the
+    ``precision="fp16"`` computes convolutions (with their batch norm), ReLUs, sums and max pools in float16
+    (``hetflow.passes.half``), which fp16 engines such as NVDLA nv_full's can take. ``precision="int8"``
+    quantizes first (never silently): ``calibration`` sample inputs run through the
     reference to choose scales (``calibration_method``: minmax, percentile or entropy), the quantizable ops
     become int8 (``hetflow.passes.quantize``), and int8-only devices such as NVDLA can take them. The plan's
     report lists what was quantized and the calibration's estimated error.
@@ -49,6 +51,13 @@ def compile(graph: Graph, cluster: Any = None, *, precision: str = "float32",  #
     calibration = None if calibration is None else list(calibration)  # read twice: int8 scales, FPGA widths
     if precision == "float32":
         return compile_graph(graph, cluster, calibration=calibration, **options)
+    if precision == "fp16":  # fp16 engines (NVDLA nv_full) can take the converted ops; casts bound them
+        from hetflow.passes.half import to_half
+
+        half, converted = to_half(graph)
+        plan = compile_graph(half, cluster, calibration=calibration, **options)
+        plan.quantization = converted.format()
+        return plan
     if calibration is None:
         raise HetflowError("precision='int8' needs calibration samples (calibration=[{input name: array}, ...]) "
                            "to choose the int8 scales")

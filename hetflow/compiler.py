@@ -292,7 +292,7 @@ def _build(ctx: _Context, problem: Problem, placement: Placement, objective: str
            calibration: Samples | None = None) -> Plan:
     graph, devices = ctx.graph, ctx.devices
     assign = placement.assign
-    groups = _split_by_backend(placement.groups, assign, ctx.capability)
+    groups = _split_by_backend(placement.groups, assign, ctx)
     groups = topological_groups(groups, problem.edges, problem.n)
     pools = {pool[0]: [devices[d].id for d in pool] for pool in ctx.pools()} if objective == "throughput" else {}
     consumers_outside = _escaping_values(graph, groups)
@@ -460,19 +460,55 @@ def _with_plan_estimates(problem: Problem, plan: Plan, ctx: _Context) -> Problem
                    problem.penalty, intervals)
 
 
-def _split_by_backend(groups: list[list[int]], assign: np.ndarray, capability: CapabilityTable) -> list[list[int]]:
-    """Cut each subgraph where the backend changes (a run in device order stays a run, so still convex)."""
+def _split_by_backend(groups: list[list[int]], assign: np.ndarray, ctx: _Context) -> list[list[int]]:
+    """Cut each subgraph where the backend changes (a run in device order stays a run, so still convex), unless
+    one side's backend can run the other side for less extra time than the cut would cost (the device's
+    ``launch.subgraph``): the run's backend takes the next node, or the next node's backend takes the run so far;
+    the nodes' estimates become the taking backend's. This keeps a short float op or a view (a flatten, a ReLU)
+    between two int8 runs from cutting one device's work into many subgraphs."""
     out = []
     for members in groups:
         d = int(assign[members[0]])
+        budget = ctx.devices[d].description.launch.subgraph
         current: list[int] = []
+        runner = ""
         for n in members:
-            if current and capability.backend[n][d] != capability.backend[current[-1]][d]:
-                out.append(current)
-                current = []
+            own = ctx.capability.backend[n][d]
+            if current and own != runner:
+                if _take(ctx, [n], d, runner, budget):
+                    pass
+                elif _take(ctx, current, d, own, budget):  # type: ignore[arg-type]
+                    runner = own  # type: ignore[assignment]
+                else:
+                    out.append(current)
+                    current = []
+            if not current:
+                runner = own  # type: ignore[assignment]
             current.append(n)
         out.append(current)
     return out
+
+
+def _take(ctx: _Context, nodes: list[int], d: int, backend: str, budget: float) -> bool:
+    """Let ``backend`` run ``nodes`` on device d when it can, for less extra time than ``budget``; True if it does."""
+    taken = [_cost_under(ctx, n, d, backend) for n in nodes]
+    if any(t is None for t in taken):
+        return False
+    extra = sum(t.seconds - ctx.estimates[n][d].seconds for n, t in zip(nodes, taken))  # type: ignore[union-attr]
+    if extra >= budget:
+        return False
+    for n, t in zip(nodes, taken):
+        ctx.capability.backend[n][d], ctx.estimates[n][d] = backend, t
+    return True
+
+
+def _cost_under(ctx: _Context, n: int, d: int, backend: str) -> Estimate | None:
+    """``node n``'s estimate on device d when ``backend`` runs it; None when that backend cannot."""
+    runner = backend_or_none(backend)
+    node = ctx.graph.nodes[n]
+    if runner is None or runner.supports(node) is not None:
+        return None
+    return ctx.costs.node(node, ctx.devices[d].description, backend)
 
 
 def _escaping_values(graph: Graph, groups: list[list[int]]) -> set[int]:

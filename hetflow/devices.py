@@ -170,6 +170,18 @@ class DeviceInfo:
                 f"{self.pending_runs} pending runs, time {self.time_source}")
 
 
+@dataclass(frozen=True)
+class TimelineEvent:
+    """One interval of a run on one of the device's own units (an accelerator's engine), in the device's
+    ``time_source``, seconds from the run's start."""
+
+    unit: str
+    name: str
+    start: float
+    end: float
+    args: dict = field(default_factory=dict, hash=False, compare=False)
+
+
 class Run:
     """One launch. ``wait`` returns the output buffers by name, or raises the run's DeviceError."""
 
@@ -183,6 +195,8 @@ class Run:
         self.busy_s: float | None = None
         """Device time of this run, in ``time_source``."""
         self.time_source: str | None = None
+        self.timeline: list[TimelineEvent] = []
+        """Per-unit events of the run (``BaseDevice.timeline``), for the plan's trace."""
         self.queued_at = time.perf_counter()
         self.started_at: float | None = None
         self.finished_at: float | None = None
@@ -326,6 +340,10 @@ class BaseDevice:
     def model_time(self, program: Program, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> float:
         """Device seconds for one run, from the driver's model (used when ``time_source`` is not measured)."""
         raise NotImplementedError(f"driver {self.driver!r} reports time as {self.time_source!r} but has no model_time")
+
+    def timeline(self, program: Program, inputs: dict[str, np.ndarray]) -> list[TimelineEvent]:
+        """Events of one run on the device's own units (engines), for the plan's trace; none by default."""
+        return []
 
     # ------------------------------------------------------------ the protocol
     @property
@@ -567,6 +585,7 @@ class BaseDevice:
             results = self.execute(program, inputs)
             wall = time.perf_counter() - start
             busy = wall if self.time_source == "measured" else float(self.model_time(program, inputs, results))
+            run.timeline = self.timeline(program, inputs)
             outputs = self._store(run, results, inputs)
         except DeviceError as exc:
             error = exc if exc.program else DeviceError(self._id, exc.cause, program=program.name, stage=exc.stage)

@@ -124,12 +124,13 @@ def compute_dtype(node: Node) -> DType:
     return node.outputs[0].type.dtype if node.outputs else DType.float32
 
 
-def roofline(node: Node, desc: MachineDescription) -> float:
-    """Seconds for ``node`` at the chip's peak: compute-bound or memory-bound, whichever is slower."""
+def roofline(node: Node, desc: MachineDescription, dtype: DType | None = None) -> float:
+    """Seconds for ``node`` at the chip's peak (for ``dtype``, default the node's own compute dtype):
+    compute-bound or memory-bound, whichever is slower."""
     opdef = get_op(node.op)
     flops = opdef.flop_count(node)
     read, written = opdef.bytes_moved(node)
-    peak = desc.peak(compute_dtype(node)) or min(desc.peak_ops.values())
+    peak = desc.peak(dtype or compute_dtype(node)) or min(desc.peak_ops.values())
     return max(flops / peak, (read + written) / desc.memory.bandwidth)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from hetflow.backends.base import Artifact, Estimate, compute_dtype
 from hetflow.ir import Graph, Node, get_op
+from hetflow.ir.dtypes import DType
 from hetflow.targets import MachineDescription
 
 Compile = Callable[[Graph], Artifact]
@@ -34,6 +35,8 @@ VIEWS = frozenset({"reshape", "flatten", "squeeze", "unsqueeze", "identity", "dr
 
 
 _CLASS_OF_OP = {"matmul": "matmul", "gemm": "matmul", "conv": "conv", "conv_transpose": "conv",
+                "matmul_integer": "matmul", "matmul_requant": "matmul", "conv_integer": "conv", "conv_requant": "conv",
+                "conv_transpose_requant": "conv",
                 "max_pool": "pool", "avg_pool": "pool", "global_average_pool": "pool", "global_max_pool": "pool",
                 "transpose": "permute"}
 """Ops by calibration class; any other op is costed as streaming memory work (``memory``)."""
@@ -73,12 +76,13 @@ class Calibration:
         peak = desc.peak(compute_dtype(node)) or min(desc.peak_ops.values())
         return get_op(node.op).flop_count(node) / (peak * self.compute_eff["conv"])
 
-    def estimate(self, node: Node, desc: MachineDescription, source: str) -> Estimate:
+    def estimate(self, node: Node, desc: MachineDescription, source: str, dtype: DType | None = None) -> Estimate:
+        """``dtype``: what the backend really computes in when that is not the node's own (default) dtype."""
         if node.op in VIEWS:
             return Estimate(0.0, source)
         opdef = get_op(node.op)
         read, written = opdef.bytes_moved(node)
-        peak = desc.peak(compute_dtype(node)) or min(desc.peak_ops.values())
+        peak = desc.peak(dtype or compute_dtype(node)) or min(desc.peak_ops.values())
         cls = op_class(node)
         compute = opdef.flop_count(node) / (peak * self.compute_eff.get(cls, self.compute_eff["conv"]))
         memory = (read + written) / (desc.memory.bandwidth * self.memory_eff.get(cls, self.memory_eff["memory"]))

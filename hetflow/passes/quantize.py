@@ -8,11 +8,15 @@ Given calibration statistics (``passes.calibrate.collect_statistics``) and a sca
   ``quantize_linear(x) -> conv_requant(int8 weights per output channel symmetric, int32 accumulation, int32
   bias, 16-bit multiplier + shift rounded half up) -> dequantize_linear``; ``conv_requant`` is
   ``requantize(conv_integer(...))`` as one node, so no placement separates the accumulator from its rescale;
-* ``matmul`` by a constant 2-D matrix (a following ``add`` of a constant vector becomes the int32 bias): the
-  same with ``matmul_requant``, per output column;
+* ``matmul`` by a constant 2-D matrix (a following ``add`` of a constant vector becomes the int32 bias, a
+  following ``relu`` the requantization's clamp): the same with ``matmul_requant``, per output column;
 * ``add`` of two tensors (a residual sum), with a following ``relu``: ``qadd`` (both operands rescaled to the
   output scale with one shared shift);
-* ``max_pool``: on the int8 tensor, which commutes with a positive scale, exactly.
+* ``max_pool``: on the int8 tensor, which commutes with a positive scale, exactly;
+* ``lrn`` of an int8 tensor: ``qlrn``, the normalization curve in a 257-entry interpolated table;
+* ``conv_transpose`` (group 1): as ``conv``, weights per output channel, into ``conv_transpose_requant``;
+* ``depth_to_space`` / ``space_to_depth`` / ``reshape`` of an int8 tensor: the same values
+  rearranged in int8, exactly.
 
 Activations are per-tensor symmetric int8 (zero point 0). Every other op stays in float: it reads the
 ``dequantize_linear`` of its integer producer. A value used by several rewritten ops is quantized once.
@@ -28,7 +32,7 @@ import numpy as np
 
 from hetflow.ir import Graph, Node, Value, verify
 from hetflow.ir.errors import HetflowError
-from hetflow.ir.ops.quant import MULTIPLIER_BITS, fixed_point
+from hetflow.ir.ops.quant import MULTIPLIER_BITS, fixed_point, lrn_table
 from hetflow.passes.affine import batch_norm_affine
 from hetflow.passes.calibrate import Statistics, collect_statistics
 from hetflow.passes.dce import dead_code_elimination
@@ -223,6 +227,35 @@ def _conv(st: _State, node: Node) -> list[Node] | None:
     return group
 
 
+def _conv_transpose(st: _State, node: Node) -> list[Node] | None:
+    """A transposed convolution (deconvolution): as ``_conv``, with weights ``[C, M, kh, kw]`` per output channel
+    (axis 1), into ``conv_transpose_requant``."""
+    x, w = node.inputs[0], node.inputs[1]
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    if not _float32(x) or _const(w) is None or (b is not None and _const(b) is None) or w.type.rank != 4 \
+            or node.attrs["group"] != 1:  # type: ignore[union-attr]
+        return None
+    wf = _const(w).astype(np.float64)  # type: ignore[union-attr]
+    m = wf.shape[1]
+    bn, alpha, beta = _absorb_bn(st, node.outputs[0], m)
+    group = [node] + ([bn] if bn is not None else [])
+    out = group[-1].outputs[0]
+    relu = st.only_user(out, "relu")
+    if relu is not None:
+        group.append(relu)
+        out = relu.outputs[0]
+    bias = (_const(b).astype(np.float64) if b is not None else np.zeros(m)) * alpha + beta  # type: ignore[union-attr]
+    wq, sw = _weights(wf * alpha.reshape(1, -1, 1, 1), 1)
+    xq, sx = st.quantized(x)  # type: ignore[arg-type]
+    sy = st.scale_of(out)
+    attrs = {k: node.attrs[k] for k in ("strides", "pads", "dilations", "group", "output_padding")}
+    q = st.emit("conv_transpose_requant", [xq, st.graph.constant(wq, f"{node.name}_wq"),
+                                           *_requant_consts(st, node.name, sx, sw, sy, bias)],
+                f"{node.name}/int8", relu=relu is not None, dtype="int8", **attrs)
+    st.publish(group, out, q, sy, "conv_transpose_requant")
+    return group
+
+
 def _matmul(st: _State, node: Node) -> list[Node] | None:
     x, w = node.inputs
     if not _float32(x) or _const(w) is None or w.type.rank != 2 or x.type.rank != 2:  # type: ignore[union-attr]
@@ -238,11 +271,16 @@ def _matmul(st: _State, node: Node) -> list[Node] | None:
             bias = np.broadcast_to(c.astype(np.float64).reshape(-1), (n,)).copy()
             group.append(add)
             out = add.outputs[0]
+    relu = st.only_user(out, "relu")
+    if relu is not None:
+        group.append(relu)
+        out = relu.outputs[0]
     wq, sw = _weights(_const(w).astype(np.float64), 1)  # type: ignore[union-attr]
     xq, sx = st.quantized(x)  # type: ignore[arg-type]
     sy = st.scale_of(out)
     q = st.emit("matmul_requant", [xq, st.graph.constant(wq, f"{node.name}_wq"),
-                                   *_requant_consts(st, node.name, sx, sw, sy, bias)], f"{node.name}/int8", dtype="int8")
+                                   *_requant_consts(st, node.name, sx, sw, sy, bias)], f"{node.name}/int8",
+                relu=relu is not None, dtype="int8")
     st.publish(group, out, q, sy, "matmul_requant")
     return group
 
@@ -303,6 +341,35 @@ def _concat(st: _State, node: Node) -> list[Node] | None:
     return [node]
 
 
+def _lrn(st: _State, node: Node) -> list[Node] | None:
+    """LRN of an int8 tensor: ``qlrn`` with the normalization's curve in an interpolated 16-bit table
+    (``ir.ops.quant.lrn_table``) and one fixed-point rescale to the output's scale folding the table's bits."""
+    x = node.inputs[0]
+    if id(x) not in st.qvalue or x.type.rank != 4:  # type: ignore[union-attr]
+        return None  # as for max_pool: quantizing only to normalize gains nothing
+    xq, sx = st.int8_form(x)  # type: ignore[arg-type, misc]
+    a = node.attrs
+    lut, index_shift, bits = lrn_table(a["size"], a["alpha"], a["beta"], a["bias"], sx)
+    sy = st.scale_of(node.outputs[0])
+    mult, shift = fixed_point(sx / sy / 2.0 ** bits)
+    q = st.emit("qlrn", [xq, st.graph.constant(lut, f"{node.name}_lut")], f"{node.name}/int8", size=a["size"],
+                index_shift=index_shift, multiplier=int(mult[0]), shift=int(shift[0]), dtype="int8")
+    st.publish([node], node.outputs[0], q, sy, "qlrn")
+    return [node]
+
+
+def _rearrange(st: _State, node: Node) -> list[Node] | None:
+    """depth_to_space / space_to_depth / reshape of an int8 tensor: the same values rearranged, exactly
+    (so no dequantize -> float reshape -> quantize boundary cuts an int8 chain, as a LeNet's flatten did)."""
+    x = node.inputs[0]
+    if id(x) not in st.qvalue or any(v is not None and not v.is_const for v in node.inputs[1:]):
+        return None
+    xq, s = st.int8_form(x)  # type: ignore[arg-type, misc]
+    q = st.emit(node.op, [xq, *node.inputs[1:]], f"{node.name}/int8", **node.attrs)
+    st.publish([node], node.outputs[0], q, s, f"{node.op}(int8)")
+    return [node]
+
+
 def _identity(st: _State, node: Node) -> list[Node] | None:
     """An identity (an inference-time Dropout) of an int8 tensor is that tensor."""
     form = st.int8_form(node.inputs[0])  # type: ignore[arg-type]
@@ -313,7 +380,9 @@ def _identity(st: _State, node: Node) -> list[Node] | None:
 
 
 REWRITES: dict[str, Rewrite] = {"conv": _conv, "matmul": _matmul, "add": _add, "max_pool": _max_pool,
-                                "concat": _concat, "identity": _identity}
+                                "concat": _concat, "identity": _identity, "lrn": _lrn,
+                                "conv_transpose": _conv_transpose, "depth_to_space": _rearrange,
+                                "space_to_depth": _rearrange, "reshape": _rearrange}
 """Which float ops have an int8 form, and the rewrite that makes it."""
 
 

@@ -19,7 +19,7 @@ class Span:
     """One interval on one track: a subgraph or node on a device, or a transfer on a link."""
 
     track: str
-    kind: str  # "subgraph", "node" or "transfer"
+    kind: str  # "subgraph", "node", "engine" (a unit inside a device's run) or "transfer"
     name: str
     start: float
     end: float
@@ -71,6 +71,13 @@ class Clock:
             self.spans.append(Span(device, "subgraph", name, first, cursor, item, {"source": source, "nodes": len(nodes)}))
             self.spans.extend(node_spans)
         return [cursor] * len(finish) if atomic else finish
+
+    def units(self, device: str, start: float, events: list, *, item: int) -> None:
+        """A run's per-unit events (``devices.TimelineEvent``: an accelerator's engines), from ``start`` on tracks
+        named ``device [unit]``."""
+        with self._lock:
+            self.spans.extend(Span(f"{device} [{e.unit}]", "engine", e.name, start + e.start, start + e.end, item,
+                                   dict(e.args)) for e in events)
 
     def busy(self, track: str) -> float:
         """Seconds ``track`` spent on subgraphs or transfers."""

@@ -320,6 +320,8 @@ class Executor:
         atomic = run.time_source == "measured"
         done = state.clock.launch(device_id, sub.name, item=item, nodes=[n.name for n in sub.graph.nodes], ready=ready,
                                   seconds=seconds, atomic=atomic, source=run.time_source)
+        if run.timeline:  # the device's engines, from where its first node started
+            state.clock.units(device_id, done[0] - (busy if atomic else seconds[0]), run.timeline, item=item)
         state.device_sources[device_id] = run.time_source
         return {o.name: t for n, t in zip(sub.graph.nodes, done) for o in n.outputs}
 

@@ -2,8 +2,10 @@
 
 Open the file in ui.perfetto.dev or chrome://tracing. Devices are threads of one process,
 links threads of another; subgraphs are slices with their nodes nested inside, transfers are
-slices on their link. ``otherData`` says which clock the times come from: a discrete-event
-model unless every device was measured.
+slices on their link. A device that reports its own units (an NVDLA's engines) gets one more
+track per unit, ``device [unit]``, beside it, with one slice per engine operation.
+``otherData`` says which clock the times come from: a discrete-event model unless every
+device was measured.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def trace_events(spans: list[Span], devices: list[str], links: list[str], *, tit
     for name in links:
         events.append({"ph": "M", "name": "thread_name", "pid": _LINKS_PID, "tid": tids[name], "args": {"name": name}})
     # Parents before children at equal start times, so that viewers nest nodes inside their subgraph.
-    order = {"subgraph": 0, "transfer": 0, "node": 1}
+    order = {"subgraph": 0, "transfer": 0, "node": 1, "engine": 1}
     for span in sorted(spans, key=lambda s: (s.start, order[s.kind], -s.end)):
         events.append({
             "ph": "X", "name": span.name, "cat": span.kind,

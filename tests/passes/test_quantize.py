@@ -156,3 +156,28 @@ def test_a_concat_operand_already_read_in_int8_keeps_its_scale():
     want, got = ReferenceBackend().compile(g).run(feeds[0]), ReferenceBackend().compile(q).run(feeds[0])
     for name in ("sum", "cat"):
         assert np.abs(got[name] - want[name]).max() < 0.05 * np.abs(want[name]).max()
+
+
+def test_dense_relus_and_flatten_stay_in_int8():
+    """A LeNet's tail: flatten -> matmul + bias + ReLU -> matmul. The ReLU becomes the requantization's clamp and the
+    flatten an int8 reshape, so no dequantize -> float op -> quantize boundary interrupts the int8 chain."""
+    rng = np.random.default_rng(0)
+    g = Graph("tail")
+    x = g.add_input("x", "float32", (1, 4, 3, 3))
+    w = g.constant(rng.standard_normal((8, 4, 3, 3)).astype(np.float32), "w")
+    c = g.add_node("conv", [x, w], {"strides": (1, 1), "pads": (1, 1, 1, 1), "dilations": (1, 1)}, name="c").outputs[0]
+    f = g.add_node("reshape", [c], {"shape": (1, 72)}, name="flat").outputs[0]
+    h = g.add_node("matmul", [f, g.constant(rng.standard_normal((72, 16)).astype(np.float32), "w1")], name="fc1").outputs[0]
+    h = g.add_node("add", [h, g.constant(rng.standard_normal(16).astype(np.float32), "b1")], name="b1").outputs[0]
+    h = g.add_node("relu", [h], name="r1").outputs[0]
+    g.outputs = [g.add_node("matmul", [h, g.constant(rng.standard_normal((16, 5)).astype(np.float32), "w2")],
+                            name="fc2").outputs[0]]
+    feeds = [{"x": rng.standard_normal((1, 4, 3, 3)).astype(np.float32)} for _ in range(4)]
+    q, report = calibrate_and_quantize(g, feeds)
+    ops = [n.op for n in q.nodes]
+    assert ops == ["quantize_linear", "conv_requant", "reshape", "matmul_requant", "matmul_requant", "dequantize_linear"]
+    assert next(n for n in q.nodes if n.name == "fc1/int8").attrs["relu"] is True
+    assert {"flat", "fc1", "b1", "r1"} <= set(report.quantized_nodes)
+    want, got = ReferenceBackend().compile(g).run(feeds[0]), ReferenceBackend().compile(q).run(feeds[0])
+    name = g.outputs[0].name
+    assert np.abs(got[name] - want[name]).max() < 0.05 * np.abs(want[name]).max()

@@ -15,7 +15,7 @@ import numpy as np
 
 from hetflow.backends.nvdla import NvdlaBackend, NvdlaExecutable
 from hetflow.backends.nvdla.perf import TIME_SOURCE
-from hetflow.devices import BaseDevice, Program
+from hetflow.devices import BaseDevice, Program, TimelineEvent
 from hetflow.ir import Graph, verify
 from hetflow.ir.subgraph import specialize
 from hetflow.targets import MachineDescription
@@ -62,6 +62,11 @@ class NvdlaDevice(BaseDevice):
 
     def model_time(self, program: Program, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> float:
         return _executable(program, inputs).seconds
+
+    def timeline(self, program: Program, inputs: dict[str, np.ndarray]) -> list[TimelineEvent]:
+        """The schedule's engine events (one per op descriptor), for one track per engine in the plan's trace."""
+        return [TimelineEvent(e.engine, e.name, e.start, e.end, {"op": e.op, "source": TIME_SOURCE})
+                for e in _executable(program, inputs).events]
 
 
 def _executable(program: Program, inputs: dict[str, np.ndarray]) -> NvdlaExecutable:

@@ -21,6 +21,8 @@ from hetflow.ir.errors import HetflowError
 
 FORMAT = "hetflow-nvdla-loadable"
 VERSION = 1
+ITEMSIZE = {"int8": 1, "float16": 2}
+"""Bytes per element of each surface precision."""
 
 
 class LoadableError(HetflowError):
@@ -40,19 +42,24 @@ class MemoryDesc(_Model):
 
 
 class TensorDesc(_Model):
-    """A feature surface: where it lives and its NCHW cube (int8, channels padded to the memory atom)."""
+    """A feature surface: where it lives and its NCHW cube (int8 or float16, channels padded to the memory atom);
+    offset and strides in bytes."""
 
     name: str
     memory: int = Field(ge=0)
     offset: int = Field(ge=0)
     dims: tuple[int, int, int, int]
-    channel_stride: int = Field(ge=1, description="bytes between channels (one plane: H x W)")
+    channel_stride: int = Field(ge=1, description="bytes between channels (one plane: H x W elements)")
     batch_stride: int = Field(ge=1, description="bytes between images")
-    dtype: Literal["int8"] = "int8"
+    dtype: Literal["int8", "float16"] = "int8"
 
     @property
     def nbytes(self) -> int:
         return self.dims[0] * self.batch_stride
+
+    @property
+    def itemsize(self) -> int:
+        return ITEMSIZE[self.dtype]
 
 
 class OpDesc(_Model):
@@ -163,7 +170,8 @@ def dump(loadable: Loadable, blobs: dict[str, np.ndarray]) -> str:
              f"inputs: {', '.join(loadable.inputs)}   outputs: {', '.join(loadable.outputs)}", "memory:"]
     lines += [f"  mem{m.id} {m.kind:8s} {m.size} bytes" for m in loadable.memory]
     lines.append("tensors:")
-    lines += [f"  {t.name:32s} mem{t.memory}+0x{t.offset:08x}  {'x'.join(map(str, t.dims))}  int8" for t in loadable.tensors]
+    lines += [f"  {t.name:32s} mem{t.memory}+0x{t.offset:08x}  {'x'.join(map(str, t.dims))}  {t.dtype}"
+              for t in loadable.tensors]
     lines.append("ops:")
     for op in loadable.ops:
         fused = f" fused<-{op.fused_parent}" if op.fused_parent is not None else ""

@@ -11,7 +11,10 @@ packing:
   is re-fetched once per kernel group when the weights do not fit the convolution buffer beside one input
   band, or the weights once per input chunk when the input does not fit beside one kernel group, whichever
   the smaller minimum footprint makes the resident one (columns X-AB, AN, AO); feature cubes have their
-  channels padded to the memory atom.
+  channels padded to the memory atom. ``plan_split`` makes that choice concrete (kernel groups of whole
+  atoms, chunks of whole output rows) and the lowering runs exactly those pieces, so the traffic charged is
+  the traffic of the loadable, the halo rows each input chunk reads again included (the spreadsheet's
+  ``ceil(x / room)`` passes leave them out).
 * DRAM cycles = bytes / (DRAM bytes per second / clock) (column AQ); a layer takes the larger of its MAC and
   DRAM cycles (AS, "long pole" AT), and the network the sum over layers (AS66).
 
@@ -109,36 +112,122 @@ class ConvShape:
     final_hw: tuple[int, int]  # after a fused pooling
     eltwise: bool = False
     winograd: bool = False
+    pad_top: int = 0  # rows of zero padding above: where an output-row chunk's input rows start
+    dilation: int = 1  # vertical dilation: how many input rows one output row's taps span
+    element_bytes: int = 1  # 1: int8; 2: fp16, at half the MAC rate (one fp16 MAC takes two int8 MAC cells)
+
+    def input_rows(self, p0: int, p1: int) -> int:
+        """Input rows (inside the image, halo included) that output rows ``[p0, p1)`` read."""
+        top = p0 * self.stride[0] - self.pad_top
+        bottom = (p1 - 1) * self.stride[0] - self.pad_top + (self.r - 1) * self.dilation + 1
+        return max(0, min(self.h, bottom) - max(0, top))
+
+
+@dataclass(frozen=True)
+class ConvSplit:
+    """How one convolution is cut to fit the convolution buffer: the lowering runs these pieces and the model
+    charges their traffic, so the two agree by construction.
+
+    ``mode``: ``none`` (one kernel group, one row chunk); ``stream`` (the input stays resident while the weights
+    stream through in kernel groups, each read once); ``weights`` (one kernel group resident at a time, the
+    input streamed again for each); ``features`` (chunks of output rows, each holding its input rows with the
+    halo of ``R - 1`` rows while all the weights stream through again). Kernel groups are whole atomic-K
+    multiples of the atom-padded K. ``overflow`` says even the smallest piece does not fit.
+    """
+
+    mode: str
+    k_groups: tuple[tuple[int, int], ...]
+    row_chunks: tuple[tuple[int, int], ...]
+    overflow: bool = False
+
+    @property
+    def input_passes(self) -> int:
+        """How often each input row chunk is read: once per kernel group only when no input stays resident."""
+        return len(self.k_groups) if self.mode == "weights" else 1
+
+
+@dataclass(frozen=True)
+class _Footprint:
+    x: float  # input cube bytes (channels padded to the memory atom, stride folded into channels)
+    wt: float  # weight bytes
+    z: float  # output bytes
+    min_x: float  # one band of input rows: the least of the input the buffer must hold
+    min_w: float  # one kernel group: the least of the weights the buffer must hold
+    kernel_bytes: float  # one kernel
+
+
+def _footprint(shape: ConvShape, config: NvdlaConfig) -> _Footprint:
+    sy, sx = shape.stride
+    eb = shape.element_bytes
+    atom = max(1, config.memory_atomic // eb)  # the memory atom is bytes: half as many fp16 channels
+    c_mem = pad_to(shape.c * sy * sx, atom) * eb
+    hin, win = math.ceil(shape.h / sy), math.ceil(shape.w / sx)
+    kernel = c_mem * math.ceil(shape.r / sy) * math.ceil(shape.s / sx)
+    z = shape.n * shape.final_hw[0] * shape.final_hw[1] * pad_to(shape.k, atom) * eb
+    return _Footprint(x=shape.n * c_mem * hin * win, wt=kernel * shape.k, z=z,
+                      min_x=c_mem * min(shape.r + 1, hin) * win,
+                      min_w=min(kernel * config.atomic_k, config.cbuf_bytes / 2), kernel_bytes=kernel)
+
+
+def plan_split(shape: ConvShape, config: NvdlaConfig) -> ConvSplit:
+    """Column AO's choice, made concrete: the smaller minimum footprint decides which operand stays resident;
+    the other is cut into buffer-fulls (kernel groups of whole atoms, or output-row chunks with their halo)."""
+    f = _footprint(shape, config)
+    p, cbuf = shape.out_hw[0], config.cbuf_bytes
+    whole_rows = ((0, p),)
+    if f.min_x >= f.min_w:  # weights stream through what one input band leaves free
+        room = cbuf - f.min_x
+        if f.wt <= room:
+            return ConvSplit("none", _k_groups(shape, config, f, cbuf), whole_rows)
+        groups = _k_groups(shape, config, f, room)
+        return ConvSplit("weights", groups, whole_rows, overflow=room < f.kernel_bytes * config.atomic_k)
+    room = cbuf - f.min_w
+    if f.x <= room:  # the whole input stays; the weights stream once through what it leaves
+        groups = _k_groups(shape, config, f, cbuf - f.x)
+        return ConvSplit("none" if len(groups) == 1 else "stream", groups, whole_rows)
+    row_bytes = f.x / shape.h
+    rows = 1  # output rows per chunk; an interior chunk reads (rows - 1) * stride + its kernel's span
+    while rows < p and min(shape.h, rows * shape.stride[0] + (shape.r - 1) * shape.dilation + 1) * row_bytes <= room:
+        rows += 1
+    chunks = tuple((p0, min(p, p0 + rows)) for p0 in range(0, p, rows))
+    held = max(shape.input_rows(a, b) for a, b in chunks) * row_bytes
+    return ConvSplit("features", _k_groups(shape, config, f, cbuf - held), chunks, overflow=held > room)
+
+
+def _k_groups(shape: ConvShape, config: NvdlaConfig, f: _Footprint, room: float) -> tuple[tuple[int, int], ...]:
+    """Kernel groups of as many whole atomic-K multiples as ``room`` bytes hold (at least one atom)."""
+    kp = pad_to(shape.k, config.atomic_k)
+    atoms = int(room // (f.kernel_bytes * config.atomic_k)) if room > 0 and f.kernel_bytes > 0 else 0
+    group = min(kp, max(1, atoms) * config.atomic_k)
+    return tuple((k0, min(kp, k0 + group)) for k0 in range(0, kp, group))
+
+
+def split_traffic(shape: ConvShape, split: ConvSplit, config: NvdlaConfig, fc_batch: int = 1) -> float:
+    """DRAM bytes of a convolution run as ``split``: the input once per ``input_passes`` (row chunks with their
+    halo), the weights once per row chunk, the output once."""
+    f = _footprint(shape, config)
+    wt = f.wt / fc_batch
+    extra = f.z if shape.eltwise else 0.0  # the fused sum's second operand
+    if shape.h == 0:
+        return f.x + wt + f.z + extra
+    x = sum(f.x * shape.input_rows(p0, p1) / shape.h for p0, p1 in split.row_chunks)
+    return split.input_passes * x + len(split.row_chunks) * wt + f.z + extra
 
 
 def conv_layer(name: str, shape: ConvShape, config: NvdlaConfig, ops: tuple[int, ...] = (),
-               fc_batch: int = 1) -> LayerPerf:
-    """The spreadsheet's rules for one convolution (with fused SDP / PDP) on ``config``."""
+               fc_batch: int = 1, split: ConvSplit | None = None) -> LayerPerf:
+    """The spreadsheet's rules for one convolution (with fused SDP / PDP) on ``config``, run as ``split`` (by
+    default the one ``plan_split`` chooses, which is the one the lowering uses)."""
     sy, sx = shape.stride
     fold = sy * sx
-    c_mac = pad_to(shape.c * fold, config.atomic_c)
-    c_mem = pad_to(shape.c * fold, config.memory_atomic)
+    atomic_c = max(1, config.atomic_c // shape.element_bytes)  # fp16: half the channels per atom and cycle
+    c_mac = pad_to(shape.c * fold, atomic_c)
     p, q = shape.out_hw
     taps = shape.r * shape.s / fold
     gain = WINOGRAD_GAIN if shape.winograd else 1.0
-    mac = shape.n * c_mac * pad_to(shape.k, config.atomic_k) * p * q * taps / config.macs / gain
-    hin, win = math.ceil(shape.h / sy), math.ceil(shape.w / sx)
-    x = shape.n * c_mem * hin * win
-    wt = c_mem * math.ceil(shape.r / sy) * math.ceil(shape.s / sx) * shape.k / fc_batch
-    z = shape.n * shape.final_hw[0] * shape.final_hw[1] * pad_to(shape.k, config.memory_atomic)
-    min_x = c_mem * min(shape.r + 1, hin) * win
-    min_w = min(c_mem * math.ceil(shape.r / sy) * math.ceil(shape.s / sx) * config.atomic_k, config.cbuf_bytes / 2)
-    traffic = _refetched(x, wt, z, min_x, min_w, config.cbuf_bytes) + (z if shape.eltwise else 0)
+    mac = shape.n * c_mac * pad_to(shape.k, config.atomic_k) * p * q * taps / (atomic_c * config.atomic_k) / gain
+    traffic = split_traffic(shape, split or plan_split(shape, config), config, fc_batch)
     return LayerPerf(name, ops, mac, traffic / config.dram_bytes_per_cycle, traffic)
-
-
-def _refetched(x: float, wt: float, z: float, min_x: float, min_w: float, cbuf: float) -> float:
-    """Column AO: the smaller minimum footprint decides which operand stays resident and which is re-read."""
-    if min_x >= min_w:  # weights stream through what one input band leaves free; the input is re-read per pass
-        room = cbuf - min_x
-        return (math.ceil(wt / room) * x if room > 0 and wt > room else x) + wt + z
-    room = cbuf - min_w
-    return (math.ceil(x / room) * wt if room > 0 and x > room else wt) + x + z
 
 
 def engine_layer(name: str, elements_in: float, bytes_moved: float, throughput: int, config: NvdlaConfig,
@@ -160,8 +249,10 @@ def program_perf(loadable: Loadable, config: NvdlaConfig, fc_batch: int = 1) -> 
             continue
         chain = _chain(op, children)
         if op.engine == "CONV":
+            split = ConvSplit(op.params["split"], tuple(map(tuple, op.params["k_splits"])),  # type: ignore[arg-type]
+                              tuple(map(tuple, op.params["row_chunks"])))  # type: ignore[arg-type]
             report.layers.append(conv_layer(op.name, _conv_shape(op, chain, loadable, config), config,
-                                            tuple(o.id for o in chain), fc_batch))
+                                            tuple(o.id for o in chain), fc_batch, split))
         else:
             report.layers.append(_lone(op, chain, loadable, config))
     return report
@@ -185,7 +276,7 @@ def _conv_shape(op: OpDesc, chain: list[OpDesc], loadable: Loadable, config: Nvd
     q = (w + pads[1] + pads[3] - (s - 1) * dil[1] - 1) // stride[1] + 1
     eltwise = any(o.engine == "SDP" and o.params.get("ew") for o in chain)
     return ConvShape(n, c, h, w, op.params["kernels"], r, s, stride, (p, q), (final[2], final[3]),  # type: ignore[arg-type]
-                     eltwise, op.params["winograd"])
+                     eltwise, op.params["winograd"], pads[0], dil[0], 2 if op.params.get("precision") == "fp16" else 1)
 
 
 def _lone(op: OpDesc, chain: list[OpDesc], loadable: Loadable, config: NvdlaConfig) -> LayerPerf:
@@ -193,8 +284,14 @@ def _lone(op: OpDesc, chain: list[OpDesc], loadable: Loadable, config: NvdlaConf
     out = loadable.tensor(chain[-1].output)  # type: ignore[arg-type]
     moved = sum(t.nbytes for t in ins) + out.nbytes
     elements = sum(math.prod(t.dims) for t in ins)
-    throughput = config.pdp_throughput if op.engine == "PDP" else config.sdp_throughput
-    return engine_layer(op.name, elements, moved, throughput, config, tuple(o.id for o in chain))
+    return engine_layer(op.name, elements, moved, engine_throughput(op.engine, config), config,
+                        tuple(o.id for o in chain))
+
+
+def engine_throughput(engine: str, config: NvdlaConfig) -> int:
+    """Elements per cycle of a planar or channel engine reading memory on its own (RUBIK moves one atom a cycle)."""
+    return {"PDP": config.pdp_throughput, "CDP": config.cdp_throughput,
+            "RUBIK": config.memory_atomic}.get(engine, config.sdp_throughput)
 
 
 def network_perf(layers: Iterable[tuple[str, ConvShape]], config: NvdlaConfig, fc_batch: int = 1) -> PerfReport:

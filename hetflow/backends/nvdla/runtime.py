@@ -40,15 +40,16 @@ class EngineEvent:
 
 
 class Dram:
-    """The DRAM image the surfaces live in: int8 NCHW cubes at their offsets and strides."""
+    """The DRAM image the surfaces live in: int8 or float16 NCHW cubes at their byte offsets and strides."""
 
     def __init__(self, size: int) -> None:
         self.data = np.zeros(size, np.int8)
 
     def view(self, t: TensorDesc) -> np.ndarray:
         n, c, h, w = t.dims
-        return np.lib.stride_tricks.as_strided(self.data[t.offset:], (n, c, h, w),
-                                               (t.batch_stride, t.channel_stride, w, 1))
+        size = t.itemsize
+        return np.ndarray((n, c, h, w), np.dtype(t.dtype), buffer=self.data, offset=t.offset,
+                          strides=(t.batch_stride, t.channel_stride, w * size, size))
 
     def write(self, t: TensorDesc, array: np.ndarray) -> None:
         self.view(t)[...] = array.reshape(t.dims)
@@ -120,8 +121,8 @@ class NvdlaExecutable:
                 raise InputError(f"NVDLA program: input {name!r} is missing; it takes {', '.join(self.loadable.inputs)}")
             t = self.loadable.tensor(name)
             array = np.asarray(feeds[name])
-            if array.dtype != np.int8 or array.size != np.prod(t.dims):
-                raise InputError(f"NVDLA program: input {name!r} must be int8 with {np.prod(t.dims)} elements "
+            if array.dtype != np.dtype(t.dtype) or array.size != np.prod(t.dims):
+                raise InputError(f"NVDLA program: input {name!r} must be {t.dtype} with {np.prod(t.dims)} elements "
                                  f"{t.dims}, got {array.dtype} {array.shape}")
             dram.write(t, array)
         streams: dict[int, np.ndarray] = {}
@@ -149,14 +150,26 @@ def _input(exe: NvdlaExecutable, op: OpDesc, dram: Dram, streams: dict[int, np.n
 
 def _conv(exe: NvdlaExecutable, op: OpDesc, dram: Dram, streams: dict[int, np.ndarray]) -> np.ndarray:
     p = op.params
+    if p.get("precision") == "fp16":
+        acc = engines.conv_fp16(_input(exe, op, dram, streams), exe.blob(op, "weights"), strides=tuple(p["strides"]),  # type: ignore[arg-type]
+                                pads=tuple(p["pads"]), dilations=tuple(p["dilations"]),  # type: ignore[arg-type]
+                                k_splits=[tuple(s) for s in p["k_splits"]],  # type: ignore[misc]
+                                row_chunks=[tuple(c) for c in p["row_chunks"]])  # type: ignore[misc]
+        return acc[:, :p["kernels"]]
     acc = engines.conv(_input(exe, op, dram, streams), exe.blob(op, "weights"), strides=tuple(p["strides"]),  # type: ignore[arg-type]
                        pads=tuple(p["pads"]), dilations=tuple(p["dilations"]),
-                       k_splits=[tuple(s) for s in p["k_splits"]])  # type: ignore[misc]
+                       k_splits=[tuple(s) for s in p["k_splits"]],  # type: ignore[misc]
+                       row_chunks=[tuple(c) for c in p["row_chunks"]])  # type: ignore[misc]
     return acc[:, :p["kernels"]]  # the padded MAC cells' zeros are dropped
 
 
 def _sdp(exe: NvdlaExecutable, op: OpDesc, dram: Dram, streams: dict[int, np.ndarray]) -> np.ndarray:
     p = op.params
+    if p.get("precision") == "fp16":
+        if p["mode"] == "ew":
+            return engines.sdp_fp16(_input(exe, op, dram, streams, 0), bias=None, relu=p["relu"],
+                                    other=_input(exe, op, dram, streams, 1))
+        return engines.sdp_fp16(_input(exe, op, dram, streams, 0), bias=exe.blob(op, "bias"), relu=p["relu"])
     if p["mode"] == "ew":
         return engines.sdp_eltwise(_input(exe, op, dram, streams, 0), _input(exe, op, dram, streams, 1),
                                    a_offset=0, b_offset=0, a_multiplier=p["a_multiplier"],
@@ -179,7 +192,20 @@ def _pdp(exe: NvdlaExecutable, op: OpDesc, dram: Dram, streams: dict[int, np.nda
                            pads=tuple(p["pads"]))  # type: ignore[arg-type]
 
 
-_RUN = {"CONV": _conv, "SDP": _sdp, "PDP": _pdp}
+def _cdp(exe: NvdlaExecutable, op: OpDesc, dram: Dram, streams: dict[int, np.ndarray]) -> np.ndarray:
+    p = op.params
+    return engines.cdp_lrn(_input(exe, op, dram, streams), exe.blob(op, "lut"), size=p["size"],  # type: ignore[arg-type]
+                           index_shift=p["index_shift"], multiplier=p["multiplier"], shift=p["shift"])
+
+
+def _rubik(exe: NvdlaExecutable, op: OpDesc, dram: Dram, streams: dict[int, np.ndarray]) -> np.ndarray:
+    p = op.params
+    out = exe.loadable.tensor(op.output).dims  # type: ignore[arg-type]
+    return engines.rubik_contract(_input(exe, op, dram, streams), blocksize=p["blocksize"], order=p["order"],
+                                  crop=tuple(p["crop"]), out_hw=(out[2], out[3]))  # type: ignore[arg-type]
+
+
+_RUN = {"CONV": _conv, "SDP": _sdp, "PDP": _pdp, "CDP": _cdp, "RUBIK": _rubik}
 
 
 def write_engine_trace(events: list[EngineEvent], path: str | Path, *, title: str = "nvdla") -> Path:

@@ -1,11 +1,13 @@
 """What the NVDLA backend can run: one entry per IR op (the engine it maps to, the engine units it needs, and a
 check of the node against the hardware's register ranges), answered before anything is lowered.
 
-Only the quantized IR runs here (``passes/quantize.py``): NVDLA computes in int8 (and int16/fp16 on nv_full,
-which hetflow does not target yet), so a float op is refused with the reason, and stays on a CPU, as NVIDIA's
-own compiler leaves softmax and other unsupported layers to the CPU. Ranges are those of the register fields
+Only int8 IR (``passes/quantize.py``) and, on configurations with fp16, float16 IR (``passes/half.py``) run
+here: a float32 op is refused with the reason, and stays on a CPU, as NVIDIA's own compiler leaves softmax and
+other unsupported layers to the CPU. Ranges are those of the register fields
 in the NVDLA Hardware Architectural Specification (nvdla.org/hw/v1/hwarch.html): convolution kernels 1-32,
-strides 1-8, up to 8192 channels; PDP kernels 1-8, strides 1-16.
+strides 1-8, up to 8192 channels; PDP kernels 1-8, strides 1-16; CDP windows of 3, 5, 7 or 9 channels. A
+deconvolution runs as CONV + RUBIK contract, so it takes the CONV ranges on its phase convolution; the contract's
+block size is bounded by the same 8 (a choice: the strides it serves).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ MAX_CONV_STRIDE = 8
 MAX_CHANNELS = 8192
 MAX_POOL_KERNEL = 8
 MAX_POOL_STRIDE = 16
+LRN_SIZES = (3, 5, 7, 9)
+"""Window lengths the CDP's normalz_len register field encodes."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,11 @@ class Entry:
     engine: str
     check: Callable[[Node], str | None]
     sdp: tuple[str, ...] = ()
+    also: Callable[[Node], tuple[str, ...]] = lambda node: ()  # further engines this node needs
+
+
+def _deconv_engines(node: Node) -> tuple[str, ...]:
+    return ("RUBIK",) if max(node.attrs["strides"]) > 1 else ()
 
 
 def _int8(node: Node, *indices: int) -> str | None:
@@ -38,6 +47,24 @@ def _int8(node: Node, *indices: int) -> str | None:
         if v is not None and v.type.dtype.value != "int8":
             return f"input {i} is {v.type}, NVDLA runs int8 only (quantize with precision='int8')"
     return None
+
+
+def _half(node: Node) -> str | None:
+    for i, v in enumerate(node.inputs):
+        if v is not None and v.type.dtype.value != "float16":
+            return f"input {i} is {v.type}, NVDLA's fp16 pipeline runs float16 (compile with precision='fp16')"
+    return None
+
+
+def _int8_or_half(node: Node) -> str | None:
+    """int8, or float16 throughout."""
+    first = node.inputs[0]
+    return _half(node) if first is not None and first.type.dtype.value == "float16" else _int8(node)
+
+
+def computes_half(node: Node) -> bool:
+    first = node.inputs[0] if node.inputs else None
+    return first is not None and first.type.dtype.value == "float16"
 
 
 def _static4(node: Node) -> str | None:
@@ -107,11 +134,84 @@ def _max_pool(node: Node) -> str | None:
         return "only 2-D max pooling without ceil_mode, indices or dilation"
     if max(a["kernel"]) > MAX_POOL_KERNEL or max(a["strides"]) > MAX_POOL_STRIDE:
         return f"pooling kernel {a['kernel']} / stride {a['strides']} exceed {MAX_POOL_KERNEL} / {MAX_POOL_STRIDE}"
-    return _int8(node) or _static4(node)
+    return _int8_or_half(node) or _static4(node)
 
 
 def _relu(node: Node) -> str | None:
+    return _int8_or_half(node) or _static4(node)
+
+
+def _conv_half(node: Node) -> str | None:
+    """A float16 convolution (``passes/half.py``): CONV in fp16 mode, its bias in the SDP."""
+    a = node.attrs
+    w = node.inputs[1]
+    if w is None or w.const is None or w.type.rank != 4:
+        return "the weight must be a constant 4-D tensor"
+    if len(node.inputs) > 2 and node.inputs[2] is not None and node.inputs[2].const is None:
+        return "the bias must be a constant (DMA'd SDP parameters)"
+    kernel = w.type.shape[2:]  # type: ignore[index]
+    checks = [
+        (a["group"] != 1, f"group {a['group']} convolution is not lowered (only group 1)"),
+        (max(kernel) > MAX_CONV_KERNEL, f"kernel {kernel[0]}x{kernel[1]} exceeds {MAX_CONV_KERNEL}"),
+        (max(a["strides"]) > MAX_CONV_STRIDE, f"stride {a['strides']} exceeds {MAX_CONV_STRIDE}"),
+        (max(w.type.shape[:2]) > MAX_CHANNELS, f"channels {w.type.shape[:2]} exceed {MAX_CHANNELS}"),  # type: ignore[index]
+    ]
+    return next((why for bad, why in checks if bad), None) or _half(node) or _static4(node)
+
+
+def _add_half(node: Node) -> str | None:
+    a, b = node.inputs[:2]
+    if a is None or b is None or a.is_const or b.is_const or a.type.shape != b.type.shape or a.type.rank != 4:
+        return "only the sum of two float16 cubes of one shape (the SDP's element-wise unit)"
+    return _half(node) or _static4(node)
+
+
+def _qlrn(node: Node) -> str | None:
+    if node.attrs["size"] not in LRN_SIZES:
+        return f"LRN window {node.attrs['size']} is not one of the CDP's {LRN_SIZES}"
+    if node.inputs[1] is None or node.inputs[1].const is None:
+        return "the LRN table must be a constant (the CDP's LUT is programmed before the run)"
+    if node.attrs["dtype"] != "int8" or node.inputs[0].type.rank != 4:  # type: ignore[union-attr]
+        return "the CDP normalizes int8 NCHW cubes into int8"
+    return _int8(node, 0) or _static4(node)
+
+
+def _deconv(node: Node) -> str | None:
+    a = node.attrs
+    w = node.inputs[1]
+    if w is None or w.const is None or w.type.rank != 4:
+        return "the weight must be a constant 4-D tensor"
+    cin, m, kh, kw = w.type.shape  # type: ignore[misc]
+    st = a["strides"]
+    checks = [
+        (a["group"] != 1, f"group {a['group']} deconvolution is not lowered (only group 1)"),
+        (any(d != 1 for d in a["dilations"]) or any(a["output_padding"]), "dilation and output_padding are not lowered"),
+        (st[0] != st[1], f"strides {tuple(st)}: the RUBIK contract moves square blocks (equal strides only)"),
+        (max(kh, kw) > MAX_CONV_KERNEL, f"kernel {kh}x{kw} exceeds {MAX_CONV_KERNEL}"),
+        (max(st) > MAX_CONV_STRIDE, f"stride {tuple(st)} exceeds {MAX_CONV_STRIDE}"),
+        (max(cin, m * st[0] * st[0]) > MAX_CHANNELS,  # type: ignore[operator]
+         f"{m} output channels x {st[0]}x{st[0]} phases exceed {MAX_CHANNELS} CONV channels"),
+        (st[0] == 1 and max(a["pads"]) > min(kh, kw) - 1, "pads larger than the kernel (stride 1)"),
+    ]
+    return next((why for bad, why in checks if bad), None) or _int8(node, 0, 1) or _static4(node) or _sdp_params(node)
+
+
+def _contract(node: Node) -> str | None:
+    if node.inputs[0] is None or node.inputs[0].type.rank != 4:
+        return "only 4-D NCHW cubes"
+    if node.attrs["blocksize"] > MAX_CONV_STRIDE:
+        return f"block size {node.attrs['blocksize']} exceeds {MAX_CONV_STRIDE} (the deconvolution strides it serves)"
     return _int8(node) or _static4(node)
+
+
+def _flatten(node: Node) -> str | None:
+    x, y = node.inputs[0], node.outputs[0]
+    if x is None or x.type.rank != 4 or y.type.rank != 2 or not x.type.is_static or not y.type.is_static:
+        return "only the flattening of a 4-D cube to [N, C*H*W] (a view of the same bytes)"
+    n, c, h, w = x.type.shape  # type: ignore[misc]
+    if tuple(y.type.shape) != (n, c * h * w):  # type: ignore[arg-type, operator]
+        return f"{x.type.shape} -> {y.type.shape} is not a flattening to [N, C*H*W]"
+    return _int8_or_half(node)
 
 
 def _concat(node: Node) -> str | None:
@@ -125,12 +225,18 @@ TABLE: dict[str, Entry] = {
     "conv_requant": Entry("CONV", lambda n: _conv(n) or _sdp_params(n), ("bs",)),
     "matmul_requant": Entry("CONV", lambda n: _matmul(n) or _sdp_params(n), ("bs",)),
     "conv_integer": Entry("CONV", lambda n: _conv(n) or _no_zero_points(n)),
+    "conv": Entry("CONV", _conv_half, ("bs",)),
+    "add": Entry("SDP", _add_half, ("ew",)),
     "matmul_integer": Entry("CONV", lambda n: _matmul(n) or _no_zero_points(n)),
     "requantize": Entry("SDP", _requantize, ("bs",)),
     "qadd": Entry("SDP", _qadd, ("ew",)),
     "relu": Entry("SDP", _relu, ("bs",)),
     "max_pool": Entry("PDP", _max_pool),
+    "qlrn": Entry("CDP", _qlrn),
+    "conv_transpose_requant": Entry("CONV", _deconv, ("bs",), _deconv_engines),
+    "depth_to_space": Entry("RUBIK", _contract),
     "concat": Entry("", _concat),  # no engine: producers write into slices of one surface
+    "reshape": Entry("", _flatten),  # no engine: a view of the cube's bytes
 }
 ENGINE_KEYS = {"CONV": "conv", "SDP": "sdp", "PDP": "pdp", "CDP": "cdp", "RUBIK": "rubik", "BDMA": "bdma"}
 
@@ -139,7 +245,7 @@ def supports(node: Node) -> str | None:
     """None when some NVDLA configuration can run ``node``; otherwise why not."""
     entry = TABLE.get(node.op)
     if entry is None:
-        return f"op '{node.op}' has no NVDLA engine (int8 conv, matmul, requantize, qadd, relu, max_pool, concat)"
+        return f"op '{node.op}' has no NVDLA engine (int8 {', '.join(TABLE)})"
     return entry.check(node)
 
 
@@ -148,9 +254,12 @@ def supports_on(node: Node, config: NvdlaConfig) -> str | None:
     why = supports(node)
     if why is not None:
         return why
+    if computes_half(node) and "float16" not in config.precisions:
+        return f"configuration {config.name} computes in {'/'.join(config.precisions)}, not float16"
     entry = TABLE[node.op]
-    if entry.engine and not config.has(ENGINE_KEYS[entry.engine]):
-        return f"configuration {config.name} has no {entry.engine} engine"
+    for engine in (entry.engine, *entry.also(node)):
+        if engine and not config.has(ENGINE_KEYS[engine]):
+            return f"configuration {config.name} has no {engine} engine"
     missing = [u for u in entry.sdp if u not in config.sdp_features]
     if missing:
         return f"configuration {config.name} has no SDP {'/'.join(missing).upper()} unit (needed by {node.op})"

@@ -24,7 +24,7 @@ import numpy as np
 from hetflow.ir.dtypes import DType
 from hetflow.ir.graph import Node
 from hetflow.ir.ops._util import broadcast_infer, in_type
-from hetflow.ir.ops.nn import _conv_infer, _matmul_infer, conv, matmul
+from hetflow.ir.ops.nn import _conv_infer, _conv_transpose_infer, _matmul_infer, conv, conv_transpose, matmul
 from hetflow.ir.registry import REQUIRED, IRError, defop
 from hetflow.ir.types import TensorType
 
@@ -92,6 +92,11 @@ def dequantize_linear(q: np.ndarray, scale: np.ndarray, zero_point: np.ndarray |
 
 
 # ------------------------------------------------------------------ integer convolution and matmul
+
+
+WIDENED_OPS = frozenset({"conv_integer", "matmul_integer", "conv_requant", "matmul_requant", "conv_transpose_requant"})
+"""Ops whose NumPy semantics sum integer products in float64 (exact): what an interpreter running them computes
+in, whatever the integer types of their operands (an int8 kernel is a chip's or a code generator's, not this)."""
 
 
 def _exact_int32(acc: np.ndarray) -> np.ndarray:
@@ -257,3 +262,86 @@ def matmul_requant(a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, multip
     """``requantize(matmul_integer(a, b), bias, multiplier, shift)`` per output column, as one node."""
     return requantize(matmul_integer(a, b), bias, multiplier, shift, axis=-1, zero_point=zero_point, relu=relu,
                       dtype=dtype)
+
+
+# ------------------------------------------------------------------ local response normalization by table
+
+LRN_LUT_ENTRIES = 257
+"""Entries of the LRN table: 256 linearly interpolated intervals, the size of NVDLA CDP's LO lookup table."""
+LRN_LUT_MAX = 2 ** 15 - 1
+"""Table entries are signed 16-bit, as NVDLA's LUT entries are."""
+
+
+def _qlrn_infer(node: Node) -> list[TensorType]:
+    x, lut = in_type(node, 0), in_type(node, 1)
+    if x.dtype is not DType.int8 or x.rank is None or x.rank < 2:
+        raise IRError(f"node {node.name!r} (qlrn): input is {x}, expected int8 with channels on dim 1")
+    if lut.dtype is not DType.int16 or lut.shape != (LRN_LUT_ENTRIES,):
+        raise IRError(f"node {node.name!r} (qlrn): the table is {lut}, expected int16[{LRN_LUT_ENTRIES}]")
+    quant_range(node.attrs["dtype"], f"node {node.name!r} (qlrn)")
+    return [x.with_dtype(node.attrs["dtype"])]
+
+
+@defop("qlrn", family="quant", infer=_qlrn_infer,
+       flops=lambda n: (n.attrs["size"] + 4) * int(np.prod([d for d in (n.outputs[0].type.shape or ()) if isinstance(d, int)])),
+       attrs={"size": REQUIRED, "index_shift": REQUIRED, "multiplier": REQUIRED, "shift": REQUIRED, "dtype": "int8"})
+def qlrn(x: np.ndarray, lut: np.ndarray, *, size: int, index_shift: int, multiplier: int, shift: int,
+         dtype: str) -> np.ndarray:
+    """int8 local response normalization across channels, by an interpolated table.
+
+    ``s`` = the sum of ``x**2`` over the ``size`` channels around each one (ONNX LRN's window), exact in int32;
+    ``i = s >> index_shift``, ``f = s - (i << index_shift)``; ``v = lut[i] + ((lut[i+1] - lut[i]) * f +
+    2**(index_shift-1)) >> index_shift`` (the last entry beyond the table); ``y = saturate((x * v *
+    multiplier + 2**(shift-1)) >> shift)``: every shift rounds half up. ``lrn_table`` builds the table.
+    """
+    xi = x.astype(np.int64)
+    before = (size - 1) // 2
+    c = x.shape[1]
+    sq = np.zeros((x.shape[0], c + size - 1) + x.shape[2:], np.int64)
+    sq[:, before:before + c] = xi * xi
+    s = sum(sq[:, i:i + c] for i in range(size))
+    last = LRN_LUT_ENTRIES - 1
+    i = np.minimum(s >> index_shift, last)
+    f = np.where(s >> index_shift >= last, 0, s - (i << index_shift))
+    t = lut.astype(np.int64)
+    v = t[i] + _rescale((t[np.minimum(i + 1, last)] - t[i]) * f, np.asarray(1), np.asarray(index_shift))
+    return _saturate(_rescale(xi * v, np.asarray(multiplier), np.asarray(shift)), dtype)
+
+
+def lrn_table(size: int, alpha: float, beta: float, bias: float, x_scale: float) -> tuple[np.ndarray, int, int]:
+    """(int16 table, index shift, fraction bits) of ``(bias + alpha / size * s * x_scale**2) ** -beta`` over the
+    window sums ``s`` an int8 input can reach (up to ``size * 128**2``): entry ``k`` holds the value at
+    ``s = k << index_shift`` times ``2**bits``, with the most fraction bits that keep every entry in 16 bits."""
+    index_shift = max(0, int(np.ceil(np.log2(size * 128 ** 2 / (LRN_LUT_ENTRIES - 1)))))
+    s = np.arange(LRN_LUT_ENTRIES, dtype=np.float64) * 2.0 ** index_shift
+    f = (bias + alpha / size * s * x_scale ** 2) ** -beta
+    bits = int(np.floor(np.log2(LRN_LUT_MAX / f.max())))
+    return np.clip(np.rint(f * 2.0 ** bits), -LRN_LUT_MAX, LRN_LUT_MAX).astype(np.int16), index_shift, bits
+
+
+# ------------------------------------------------------------------ transposed convolution
+
+
+def _conv_transpose_requant_infer(node: Node) -> list[TensorType]:
+    quant_range(node.attrs["dtype"], f"node {node.name!r} (conv_transpose_requant)")
+    for i in (0, 1):
+        if not in_type(node, i).dtype.is_int:
+            raise IRError(f"node {node.name!r} (conv_transpose_requant): operand {i} is {in_type(node, i)}, "
+                          f"expected an integer type")
+    return [t.with_dtype(node.attrs["dtype"]) for t in _conv_transpose_infer(node)]
+
+
+@defop("conv_transpose_requant", family="quant", infer=_conv_transpose_requant_infer,
+       flops=lambda n: 2 * int(np.prod([d for d in (in_type(n, 0).shape or ()) if isinstance(d, int)]))
+       * int(np.prod([d for d in (in_type(n, 1).shape or ())[1:] if isinstance(d, int)])),
+       attrs={"strides": REQUIRED, "pads": REQUIRED, "dilations": REQUIRED, "group": 1, "output_padding": REQUIRED,
+              "zero_point": 0, "relu": False, "dtype": "int8"})
+def conv_transpose_requant(x: np.ndarray, w: np.ndarray, bias: np.ndarray | None, multiplier: np.ndarray,
+                           shift: np.ndarray, *, strides: tuple[int, ...], pads: tuple[int, ...],
+                           dilations: tuple[int, ...], group: int, output_padding: tuple[int, ...], zero_point: int,
+                           relu: bool, dtype: str) -> np.ndarray:
+    """Transposed convolution of integers (weight ``[C, M/group, *K]``) summed exactly in int32, then the
+    per-output-channel ``requantize``, as one node (the accumulators never reach memory)."""
+    acc = _exact_int32(conv_transpose(x.astype(np.float64), w.astype(np.float64), None, strides=strides, pads=pads,
+                                      dilations=dilations, group=group, output_padding=output_padding))
+    return requantize(acc, bias, multiplier, shift, axis=1, zero_point=zero_point, relu=relu, dtype=dtype)

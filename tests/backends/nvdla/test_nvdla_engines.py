@@ -167,3 +167,26 @@ def test_projection_shortcut_sum_fuses_once_behind_the_later_conv(order):
     np.testing.assert_array_equal(got["sum"], want["sum"])
     fused = [op for op in exe.loadable.ops if "sum" in op.nodes]
     assert len(fused) == 1 and fused[0].nodes == [second, "sum"]
+
+
+def test_flatten_is_a_view_and_the_dense_layers_read_it_bit_exact():
+    """conv -> pool -> flatten -> dense -> dense: the flatten is no op (the cube's bytes read as C*H*W channels)."""
+    rng = np.random.default_rng(12)
+    g = Graph("tail")
+    x = g.add_input("x", "int8", (1, 20, 6, 6))
+    h = conv_requant(g, x, 12, 3, 1, 1, rng, relu=True)
+    h = g.add_node("max_pool", [h], {"kernel": (2, 2), "strides": (2, 2), "pads": (0, 0, 0, 0)}, name="pool").outputs[0]
+    f = g.add_node("reshape", [h], {"shape": (1, 108)}, name="flat").outputs[0]
+    for i, (cin, cout) in enumerate([(108, 30), (30, 10)]):
+        m, s = fixed_point(rng.uniform(0.5, 2.0, cout) / (cin * 60))
+        f = g.add_node("matmul_requant", [f, g.constant(int8(rng, (cin, cout)), f"w{i}"),
+                                          g.constant(rng.integers(-900, 900, cout).astype(np.int32), f"b{i}"),
+                                          g.constant(m.astype(np.int32), f"m{i}"), g.constant(s.astype(np.int32), f"s{i}")],
+                       {"relu": i == 0}, name=f"fc{i}").outputs[0]
+    g.outputs = [f, h]  # the pooled cube is an output too: the view must not let its memory be reused early
+    want, got, exe = run_both(g, {"x": int8(rng, (1, 20, 6, 6))}, config("nvidia/nvdla-small"))
+    for name in want:
+        np.testing.assert_array_equal(got[name], want[name])
+    assert [op.engine for op in exe.loadable.ops] == ["CONV", "SDP", "PDP", "CONV", "SDP", "CONV", "SDP"]
+    flat = exe.loadable.tensor("flat")
+    assert flat.offset == exe.loadable.tensor("pool").offset and flat.dims == (1, 108, 1, 1)

@@ -9,7 +9,7 @@ import pytest
 from nvdla_helpers import config, conv_requant, int8, run_both
 
 from hetflow.backends.nvdla.hw import sweep_config
-from hetflow.backends.nvdla.perf import ConvShape, conv_layer
+from hetflow.backends.nvdla.perf import ConvShape, conv_layer, plan_split
 from hetflow.ir import Graph
 
 KIB = 1024
@@ -46,11 +46,17 @@ def test_resnet50_res2a_branch1_row(spreadsheet):
 def test_refetch_when_neither_operand_fits(spreadsheet):
     """3x3 256 -> 256 at 56x56: 784 KiB of input and 576 KiB of weights. One kernel group (capped at half the
     buffer) is the larger minimum footprint, so the input streams in buffer-fulls and the weights are re-read
-    once per input chunk (column AO, "feature" branch)."""
+    once per input chunk (column AO, "feature" branch). The chunks are whole output rows: 16 output rows read
+    18 input rows (256 KiB holds 18 rows of 14 KiB), so 4 chunks, as the spreadsheet's ceil(784 / 256); unlike the
+    spreadsheet the model also charges the 2-row halo read again at each of the 3 chunk boundaries."""
     shape = ConvShape(1, 256, 56, 56, 256, 3, 3, (1, 1), (56, 56), (56, 56))
     layer = conv_layer("big", shape, spreadsheet)
     x, w, z = 256 * 56 * 56, 256 * 9 * 256, 56 * 56 * 256
-    assert layer.dram_bytes == -(-x // (512 * KIB - 256 * KIB)) * w + x + z
+    split = plan_split(shape, spreadsheet)
+    assert split.mode == "features" and split.row_chunks == ((0, 16), (16, 32), (32, 48), (48, 56))
+    assert len(split.row_chunks) == -(-x // (512 * KIB - 256 * KIB))
+    halo = 3 * 2 * 256 * 56
+    assert layer.dram_bytes == len(split.row_chunks) * w + x + halo + z
     # with a buffer that holds everything, each operand crosses once
     roomy = dataclasses.replace(spreadsheet, cbuf_bytes=8 * 2 ** 20)
     assert conv_layer("big", shape, roomy).dram_bytes == x + w + z
