@@ -553,14 +553,16 @@ def _tap_weights(ratio: np.ndarray, mode: str, scale: float, a: float, antialias
     return w / w.sum(axis=1, keepdims=True) if antialias and scale < 1 else w
 
 
-def _resize_axis(x: np.ndarray, axis: int, out_len: int, scale: float, roi: tuple[float, float],
-                 attrs: dict) -> np.ndarray:
-    in_len = x.shape[axis]
+def resize_taps(in_len: int, out_len: int, scale: float, roi: tuple[float, float],
+                attrs: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Along one axis, per output position: the input indices it reads ``[out, taps]`` (clipped into the axis),
+    their weights, and where tf_crop_and_resize falls outside the input (None for the other modes).
+
+    The reference applies these below; code generators (cpu_c) write them into tables."""
     src = _source_coords(attrs["coordinate_transformation_mode"], out_len, in_len, scale, roi).astype(np.float64)
-    bshape = (1,) * axis + (out_len,) + (1,) * (x.ndim - axis - 1)
     if attrs["mode"] == "nearest":
         idx = np.clip(_nearest_index(src, attrs["nearest_mode"]), 0, in_len - 1).astype(np.intp)
-        y = np.take(x, idx, axis=axis)
+        taps, w = idx[:, None], np.ones((out_len, 1))
     elif attrs["mode"] in ("linear", "cubic"):
         base = np.floor(src)
         ratio = np.where(src == base, 1.0, src - base)  # an exact source point is the right tap of its left pair
@@ -573,12 +575,41 @@ def _resize_axis(x: np.ndarray, axis: int, out_len: int, scale: float, roi: tupl
             total = w.sum(axis=1, keepdims=True)
             w = w / np.where(total == 0, 1.0, total)
         taps = np.clip(taps, 0, in_len - 1).astype(np.intp)
-        y = sum(np.take(x, taps[:, t], axis=axis) * w[:, t].reshape(bshape) for t in range(n))
     else:
         raise IRError(f"resize mode must be nearest, linear or cubic; got {attrs['mode']!r}")
-    if attrs["coordinate_transformation_mode"] == "tf_crop_and_resize":
-        outside = ((src < 0) | (src > in_len - 1)).reshape(bshape)
-        y = np.where(outside, attrs["extrapolation_value"], y)
+    outside = (src < 0) | (src > in_len - 1) if attrs["coordinate_transformation_mode"] == "tf_crop_and_resize" else None
+    return taps, w, outside
+
+
+def resize_axes(shape: tuple[int, ...], attrs: dict, run_sizes: np.ndarray | None = None
+                ) -> list[tuple[int, int, float, tuple[float, float]]]:
+    """(axis, output size, scale, roi box) of every axis the resize changes, in order (``run_sizes``: the optional
+    second input of a resize whose sizes are given at run time)."""
+    r = len(shape)
+    roi = attrs["roi"] or (0.0,) * r + (1.0,) * r
+    axes = []
+    for axis, (size, scale) in enumerate(zip(attrs["sizes"], attrs["scales"])):
+        box = (roi[axis], roi[axis + r])
+        if size == -1 and scale == 0:  # ONNX's sizes given at run time: the scale is output / input
+            size = int(np.asarray(run_sizes).reshape(-1)[axis])
+            scale = size / shape[axis] if shape[axis] else 1.0
+        size = scaled_size(shape[axis], float(scale), box[1] - box[0]) if size == -1 else int(size)
+        if size == shape[axis] and math.isclose(scale, 1.0) and box == (0.0, 1.0):
+            continue
+        axes.append((axis, size, float(scale), box))
+    return axes
+
+
+def _resize_axis(x: np.ndarray, axis: int, out_len: int, scale: float, roi: tuple[float, float],
+                 attrs: dict) -> np.ndarray:
+    taps, w, outside = resize_taps(x.shape[axis], out_len, scale, roi, attrs)
+    bshape = (1,) * axis + (out_len,) + (1,) * (x.ndim - axis - 1)
+    if attrs["mode"] == "nearest":
+        y = np.take(x, taps[:, 0], axis=axis)
+    else:
+        y = sum(np.take(x, taps[:, t], axis=axis) * w[:, t].reshape(bshape) for t in range(w.shape[1]))
+    if outside is not None:
+        y = np.where(outside.reshape(bshape), attrs["extrapolation_value"], y)
     return y
 
 
@@ -592,18 +623,9 @@ def resize(x: np.ndarray, run_sizes: np.ndarray | None = None, **attrs: object) 
     0, it is the optional second input's entry for that axis, and the scale is that size / the input's),
     ``scales`` the per-axis scale that the coordinate transform divides by, ``roi`` (starts..., ends...)
     the crop box for tf_crop_and_resize."""
-    r = x.ndim
-    roi = attrs["roi"] or (0.0,) * r + (1.0,) * r
     y = x.astype(np.float64)
-    for axis, (size, scale) in enumerate(zip(attrs["sizes"], attrs["scales"])):
-        box = (roi[axis], roi[axis + r])
-        if size == -1 and scale == 0:  # ONNX's sizes given at run time: the scale is output / input
-            size = int(np.asarray(run_sizes).reshape(-1)[axis])
-            scale = size / x.shape[axis] if x.shape[axis] else 1.0
-        size = scaled_size(x.shape[axis], float(scale), box[1] - box[0]) if size == -1 else int(size)
-        if size == x.shape[axis] and math.isclose(scale, 1.0) and box == (0.0, 1.0):
-            continue
-        y = _resize_axis(y, axis, size, float(scale), box, attrs)
+    for axis, size, scale, box in resize_axes(x.shape, attrs, run_sizes):
+        y = _resize_axis(y, axis, size, scale, box, attrs)
     if x.dtype.kind in "iu":
         info = np.iinfo(x.dtype)
         return np.clip(np.round(y), info.min, info.max).astype(x.dtype)
