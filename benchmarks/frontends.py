@@ -1,6 +1,6 @@
 """The PyTorch frontend against PyTorch itself, side by side: import time, first-run latency, steady latency.
 
-For each model of the PyTorch set (tests/frontends/torch/test_torch_models.py; small configs, ResNet-50 at
+For each model of the PyTorch set (tests/frontends/pytorch/test_torch_models.py; small configs, ResNet-50 at
 64x64): the first run from a fresh model object (hetflow: torch.export + import + cpu_c compile + first run;
 eager: first call; inductor: torch.compile + first call), then the median of ``--reps`` interleaved steady
 runs of hetflow cpu_c, torch.compile (inductor) and eager, all on 1 thread, and the ratios. Import time is

@@ -10,10 +10,14 @@ estimate for the GPU's description (``model:gpu-cost``) and its error.
 
 Written for one run on an H100 or H200 in under 5 minutes with default kernel configurations (``--quick``:
 batch 1 and 32 only; ``--tune`` searches hetflow's configurations first, which takes longer, and caches them). Needs the
-gpu extra and a CUDA GPU; it refuses to run on Triton's interpreter (those would not be GPU times).
+gpu extra and a CUDA GPU; without one it exits with one line (Triton's interpreter would not give GPU times).
+``--dry-run`` checks everything but the timing without a GPU: both models are built at a tiny size (ResNet-50 at
+32x32, the encoder layer at sequence 8), compiled by gpu_triton and run in Triton's interpreter, and compared with
+the torch function on the CPU; it prints no times.
 
     python benchmarks/gpu_vs_torch.py
     python benchmarks/gpu_vs_torch.py --models resnet50 --batches 1,256 --dtypes float16 --json out.json
+    python benchmarks/gpu_vs_torch.py --dry-run
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import hetflow as hf
 from hetflow.backends.gpu_triton import GpuTritonBackend
 from hetflow.backends.gpu_triton.cost import estimate_node
 from hetflow.backends.gpu_triton.runtime import load_runtime
+from hetflow.errors import HetflowError
 from hetflow.targets import get_preset
 
 DESCRIPTIONS = {"H200": "nvidia/h200", "A100": "nvidia/a100"}
@@ -73,7 +78,7 @@ def resnet50_weights(seed: int = 0) -> tuple[Weights, list[tuple[str, int, int, 
     return w, blocks
 
 
-def resnet50_graph(w: Weights, blocks: list, batch: int, dtype: str) -> hf.Graph:
+def resnet50_graph(w: Weights, blocks: list, batch: int, dtype: str, size: int = 224) -> hf.Graph:
     g = hf.Graph(f"resnet50_b{batch}_{dtype}")
     c = {k: g.constant(v.astype(dtype)) for k, v in w.items()}
 
@@ -84,7 +89,7 @@ def resnet50_graph(w: Weights, blocks: list, batch: int, dtype: str) -> hf.Graph
                        {"epsilon": 1e-5}).outputs[0]
         return g.add_node("relu", [h]).outputs[0] if relu else h
 
-    x = g.add_input("x", dtype, (batch, 3, 224, 224))
+    x = g.add_input("x", dtype, (batch, 3, size, size))
     h = conv_bn(x, "stem", 2, 3)
     h = g.add_node("max_pool", [h], {"kernel": (3, 3), "strides": (2, 2), "pads": (1, 1, 1, 1)}).outputs[0]
     for name, _, _, s in blocks:
@@ -135,7 +140,7 @@ def bert_weights(seed: int = 0) -> tuple[Weights, list]:
     return w, []
 
 
-def bert_graph(w: Weights, _: list, batch: int, dtype: str) -> hf.Graph:
+def bert_graph(w: Weights, _: list, batch: int, dtype: str, seq: int = SEQ) -> hf.Graph:
     g = hf.Graph(f"bert_layer_b{batch}_{dtype}")
     c = {k: g.constant(v.astype(dtype)) for k, v in w.items()}
     hd = HIDDEN // HEADS
@@ -144,15 +149,15 @@ def bert_graph(w: Weights, _: list, batch: int, dtype: str) -> hf.Graph:
         return g.add_node("add", [g.add_node("matmul", [x, c[name]]).outputs[0], c[name + ".bias"]]).outputs[0]
 
     def heads(x: Any, perm: tuple[int, ...]) -> Any:
-        r = g.add_node("reshape", [x], {"shape": (batch, SEQ, HEADS, hd)}).outputs[0]
+        r = g.add_node("reshape", [x], {"shape": (batch, seq, HEADS, hd)}).outputs[0]
         return g.add_node("transpose", [r], {"perm": perm}).outputs[0]
 
-    x = g.add_input("x", dtype, (batch, SEQ, HIDDEN))
+    x = g.add_input("x", dtype, (batch, seq, HIDDEN))
     q, k, v = heads(linear(x, "q"), (0, 2, 1, 3)), heads(linear(x, "k"), (0, 2, 3, 1)), heads(linear(x, "v"), (0, 2, 1, 3))
     s = g.add_node("mul", [g.add_node("matmul", [q, k]).outputs[0], g.constant(np.array(1 / math.sqrt(hd), dtype))])
     p = g.add_node("softmax", [s.outputs[0]], {"axis": -1}).outputs[0]
     o = g.add_node("transpose", [g.add_node("matmul", [p, v]).outputs[0]], {"perm": (0, 2, 1, 3)}).outputs[0]
-    o = g.add_node("reshape", [o], {"shape": (batch, SEQ, HIDDEN)}).outputs[0]
+    o = g.add_node("reshape", [o], {"shape": (batch, seq, HIDDEN)}).outputs[0]
     h = g.add_node("add", [linear(o, "o"), x]).outputs[0]
     h = g.add_node("layer_norm", [h, c["ln1"], c["ln1.bias"]], {"axis": -1, "epsilon": 1e-12}, num_outputs=1).outputs[0]
     f = g.add_node("gelu", [linear(h, "f1")]).outputs[0]
@@ -167,14 +172,14 @@ def bert_torch(torch: Any, w: dict[str, Any], _: list) -> Callable[[Any], Any]:
     hd = HIDDEN // HEADS
 
     def forward(x: Any) -> Any:
-        b = x.shape[0]
+        b, seq = x.shape[0], x.shape[1]
 
         def heads(t: Any) -> Any:
-            return t.reshape(b, SEQ, HEADS, hd).transpose(1, 2)
+            return t.reshape(b, seq, HEADS, hd).transpose(1, 2)
 
         q, k, v = (heads(x @ w[n] + w[n + ".bias"]) for n in ("q", "k", "v"))
         p = torch.softmax((q @ k.transpose(-1, -2)) * (1 / math.sqrt(hd)), dim=-1)
-        o = (p @ v).transpose(1, 2).reshape(b, SEQ, HIDDEN)
+        o = (p @ v).transpose(1, 2).reshape(b, seq, HIDDEN)
         h = F.layer_norm(o @ w["o"] + w["o.bias"] + x, (HIDDEN,), w["ln1"], w["ln1.bias"], 1e-12)
         f = F.gelu(h @ w["f1"] + w["f1.bias"])
         return F.layer_norm(f @ w["f2"] + w["f2.bias"] + h, (HIDDEN,), w["ln2"], w["ln2.bias"], 1e-12)
@@ -182,8 +187,12 @@ def bert_torch(torch: Any, w: dict[str, Any], _: list) -> Callable[[Any], Any]:
     return forward
 
 
-MODELS = {"resnet50": (resnet50_weights, resnet50_graph, resnet50_torch, (3, 224, 224)),
-          "bert_layer": (bert_weights, bert_graph, bert_torch, (SEQ, HIDDEN))}
+MODELS = {"resnet50": (resnet50_weights, resnet50_graph, resnet50_torch, lambda size: (3, size, size)),
+          "bert_layer": (bert_weights, bert_graph, bert_torch, lambda seq: (seq, HIDDEN))}
+SIZES = {"resnet50": 224, "bert_layer": SEQ}
+"""The benchmark's input size per model: image side, sequence length."""
+TINY = {"resnet50": 32, "bert_layer": 8}
+"""The sizes ``--dry-run`` builds, small enough for Triton's interpreter on a CPU."""
 
 
 # ---------------------------------------------------------------- timing
@@ -227,9 +236,9 @@ def run_case(torch: Any, name: str, batch: int, dtype: str, reps: int, descripti
     make_weights, make_graph, make_torch, shape = MODELS[name]
     weights, layout = make_weights()
     started = time.perf_counter()
-    graph = make_graph(weights, layout, batch, dtype)
+    graph = make_graph(weights, layout, batch, dtype, SIZES[name])
     exe = GpuTritonBackend().compile(graph, tune=tune)
-    x = np.random.default_rng(1).standard_normal((batch, *shape)).astype(dtype)
+    x = np.random.default_rng(1).standard_normal((batch, *shape(SIZES[name]))).astype(dtype)
     het, het_out = hetflow_seconds(exe, {"x": x}, reps)
     het_compile = time.perf_counter() - started
     tdtype = getattr(torch, dtype)
@@ -251,6 +260,33 @@ def run_case(torch: Any, name: str, batch: int, dtype: str, reps: int, descripti
             "kernels": len(exe.kernels()), "hetflow_build_s": het_compile}
 
 
+def dry_run(models: list[str], dtypes: list[str]) -> None:
+    """Everything but the timing, without a GPU: build, compile through the interpreter at a tiny size, compare."""
+    rt = load_runtime()
+    torch = rt.torch
+    print(f"dry run: {rt.mode}; torch {torch.__version__}; tiny sizes {TINY}; no times are measured")
+    for name in models:
+        make_weights, make_graph, make_torch, shape = MODELS[name]
+        weights, layout = make_weights()
+        for dtype in dtypes:
+            graph = make_graph(weights, layout, 1, dtype, TINY[name])
+            exe = GpuTritonBackend().compile(graph)
+            estimate = model_estimate(graph, "nvidia/h200")
+            line = f"{name:<11} {dtype:<8} {len(exe.kernels()):>3} kernels, H200 model {estimate * 1e6:9.1f} us"
+            if dtype == "float32":  # the CPU's torch is the oracle in float32; half types are built and compiled
+                x = np.random.default_rng(1).standard_normal((1, *shape(TINY[name]))).astype(dtype)
+                got = next(iter(exe.run({"x": x}).values()))
+                with torch.no_grad():
+                    want = make_torch(torch, {k: torch.from_numpy(v) for k, v in weights.items()}, layout)(
+                        torch.from_numpy(x)).numpy()
+                diff = float(np.abs(got - want).max() / (np.abs(want).max() or 1.0))
+                if diff > 1e-3:
+                    raise SystemExit(f"gpu_vs_torch --dry-run: {name} {dtype}: hetflow and torch differ by {diff:.1e}")
+                line += f", ran in the interpreter, max rel. diff vs torch {diff:.1e}"
+            print(line, flush=True)
+    print("dry run ok: run without --dry-run on a CUDA GPU for the timings")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--models", default="resnet50,bert_layer")
@@ -260,10 +296,19 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="batches 1 and 32 only")
     ap.add_argument("--json", help="write every row here")
     ap.add_argument("--tune", action="store_true", help="search hetflow's kernel configurations first (cached on disk)")
+    ap.add_argument("--dry-run", action="store_true",
+                    help="no GPU needed: build and compile both models at a tiny size and run them in the interpreter")
     args = ap.parse_args()
-    rt = load_runtime()
+    try:
+        if args.dry_run:
+            dry_run(args.models.split(","), args.dtypes.split(","))
+            return
+        rt = load_runtime()
+    except HetflowError as exc:
+        sys.exit(f"gpu_vs_torch: {exc}")
     if rt.interpret:
-        sys.exit("gpu_vs_torch: no CUDA GPU here (Triton would interpret); these numbers are only meaningful on a GPU")
+        sys.exit("gpu_vs_torch: no CUDA GPU on this machine; the comparison needs one (Triton's interpreter would "
+                 "not give GPU times). --dry-run checks the script without one.")
     torch = rt.torch
     gpu = torch.cuda.get_device_name()
     description = next((d for frag, d in DESCRIPTIONS.items() if frag in gpu), None)

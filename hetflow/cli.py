@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import numpy as np
 import typer
@@ -41,6 +41,10 @@ from hetflow.errors import HetflowError, InputError, ModelError
 from hetflow.frontends.registry import pick_frontend
 from hetflow.ir import Graph, Value, all_ops
 from hetflow.passes import regions
+from hetflow.targets import MachineDescription
+
+if TYPE_CHECKING:
+    from hetflow.backends.gpu_triton.profiling import NodeTimer
 
 
 class _Command(TyperCommand):
@@ -638,19 +642,43 @@ def profile_devices(
     repeats: Annotated[int, typer.Option(min=1, metavar="N", help="Timed runs per op (the median is kept).")] = 5,
     debug: DebugOption = False,
 ) -> None:
-    """Time ops on the cluster's devices that are this machine; `plan --profile` then uses the measurements."""
-    from hetflow.partition.profile import present_devices, profile_cluster
+    """Time ops on the cluster's devices that are this machine (its CPU; a CUDA GPU of a described chip, with CUDA
+    events); `plan --profile` then uses the measurements. Other devices keep their modelled times."""
+    from hetflow.partition.cost import Profile
+    from hetflow.partition.profile import add_measured, builtin_suite, present_devices, profile_cluster
 
     with _user_errors(debug):
         target = hf.Cluster.load(cluster)
-        if not present_devices(target):
+        gpus = _gpu_timers(target, repeats)
+        present = present_devices(target)
+        if not present and not any(timer is not None for _, timer, _ in gpus):
+            why = "".join(f"; {desc.name}: {reason}" for desc, _, reason in gpus)
             raise HetflowError(f"cluster {target.name!r} has no device that is this machine; emulated devices cannot "
-                               f"be profiled (their time is modelled)")
+                               f"be profiled (their time is modelled){why}")
         graph = hf.load(resolve_model(model)) if model is not None else None
-        result = profile_cluster(target, graph, repeats=repeats, progress=lambda line: console.print(escape(line)))
+
+        def progress(line: str) -> None:
+            console.print(escape(line))
+
+        result = profile_cluster(target, graph, repeats=repeats, progress=progress) if present else Profile()
+        for desc, timer, reason in gpus:
+            if timer is None:
+                typer.echo(f"{desc.name}: not profiled: {reason}; it keeps the GPU cost model's times (model:gpu-cost)")
+            else:
+                add_measured(result, desc, graph or builtin_suite(), timer, progress)
         result.save(output)
         count = sum(len(t) for t in result.times.values())
         typer.echo(f"{count} op shapes measured; profile written to {output}")
+
+
+def _gpu_timers(cluster: hf.Cluster, repeats: int) -> list[tuple[MachineDescription, NodeTimer | None, str | None]]:
+    """Per GPU description of ``cluster`` run by gpu_triton: (description, a CUDA-event node timer or None, why not)."""
+    from hetflow.backends.gpu_triton import GpuTritonBackend
+    from hetflow.backends.gpu_triton.profiling import gpu_timer
+
+    described = {d.description.name: d.description for d in cluster.devices
+                 if d.description.backend == GpuTritonBackend.name}
+    return [(desc, *gpu_timer(desc, repeats=repeats)) for desc in described.values()]
 
 
 # ---------------------------------------------------------------- targets

@@ -22,7 +22,7 @@ from hetflow.ir import Graph, Node, get_op
 from hetflow.ir.subgraph import extract
 from hetflow.partition.capability import device_capabilities, is_present
 from hetflow.partition.cost import Profile, roofline, shape_key
-from hetflow.targets import Cluster, DeviceInstance
+from hetflow.targets import Cluster, DeviceInstance, MachineDescription
 
 
 def builtin_suite() -> Graph:
@@ -65,6 +65,39 @@ def profile_cluster(cluster: Cluster, graph: Graph | None = None, *, repeats: in
         profile.times[device.description.name] = times
         profile.family_ratio[device.description.name] = {f: statistics.median(r) for f, r in ratios.items()}
     return profile
+
+
+def add_measured(profile: Profile, description: MachineDescription, graph: Graph,
+                 measure: Callable[[Graph, Node], float | None],
+                 progress: Callable[[str], None] | None = None) -> int:
+    """File ``measure``'s seconds for each distinct static node shape of ``graph`` under ``description``: they
+    replace the modelled time of that shape (``measured``), and per op family the median measured / roofline
+    ratio scales the roofline for other shapes (``model:profile``). A None from ``measure`` (a node with no kernel
+    of its own) leaves that shape modelled. Returns how many shapes were measured."""
+    times = profile.times.setdefault(description.name, {})
+    count = 0
+    for node in _distinct(graph):
+        if not _static(node):
+            continue
+        seconds = measure(graph, node)
+        if seconds is None:
+            continue
+        times[shape_key(node)] = seconds
+        count += 1
+        if progress is not None:
+            progress(f"{description.name}: {node.name} ({node.op}) {seconds * 1e6:.1f} us (measured)")
+    profile.family_ratio[description.name] = _family_ratios(graph, description, times)
+    return count
+
+
+def _family_ratios(graph: Graph, description: MachineDescription, times: dict[str, float]) -> dict[str, float]:
+    ratios: dict[str, list[float]] = {}
+    for node in _distinct(graph):
+        seconds = times.get(shape_key(node))
+        model = roofline(node, description) if seconds is not None else 0.0
+        if model > 0:
+            ratios.setdefault(get_op(node.op).family, []).append(seconds / model)  # type: ignore[operator]
+    return {family: statistics.median(r) for family, r in ratios.items()}
 
 
 def time_node(graph: Graph, node: Node, backend: str, repeats: int) -> float:

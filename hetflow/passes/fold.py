@@ -117,10 +117,10 @@ def constant_fold(graph: Graph) -> Graph:
             kept.append(node)
             continue
         for out, array in zip(node.outputs, results):
-            old = out.type
             _become_constant(out, array)
-            if out.type != old:
-                changed.add(id(out))
+            # Even with its type unchanged, a constant tells its consumers more: a reshape or resize whose target
+            # was computed at run time takes its static form once the target is known.
+            changed.add(id(out))
     graph.nodes = kept
     if changed:
         _refresh_types(kept, changed)

@@ -18,13 +18,19 @@ from hetflow.targets.schema import parse_description
 
 
 def test_a_node_cpu_c_refuses_is_costed_as_the_interpreter_that_runs_it():
-    """The issue's case: a symbolic batch keeps LeNet off cpu_c, so its plan is the interpreter's, and so is its cost."""
-    plan = hf.compile(hf.load(lenet_onnx(0, batch="N")), "host-only")
+    """A symbolic spatial dim keeps a convolution off cpu_c (only a leading dim stays symbolic there), so its plan is
+    the interpreter's, and so is its cost; a symbolic batch alone no longer does (issue 9: cpu_c binds it at run time)."""
+    g = hf.Graph("spatial")
+    x = g.add_input("x", "float32", (1, 1, "H", "W"))
+    w = g.constant(np.ones((2, 1, 3, 3), np.float32), "w")
+    g.outputs = g.add_node("conv", [x, w], {"strides": (1, 1), "pads": (1, 1, 1, 1), "dilations": (1, 1)}).outputs
+    plan = hf.compile(g, "host-only")
     assert {s.backend for s in plan.subgraphs} == {"reference"}
     assert {e.source for s in plan.subgraphs for e in s.node_estimates} == {REFERENCE}
-    static = hf.compile(hf.load(lenet_onnx(0, batch=1)), "host-only")
-    assert {s.backend for s in static.subgraphs} == {"cpu_c"}
-    assert {e.source for s in static.subgraphs for e in s.node_estimates} == {CPU_C}
+    for batch in ("N", 1):
+        compiled = hf.compile(hf.load(lenet_onnx(0, batch=batch)), "host-only")
+        assert {s.backend for s in compiled.subgraphs} == {"cpu_c"}
+        assert {e.source for s in compiled.subgraphs for e in s.node_estimates} == {CPU_C}
 
 
 def test_the_cost_model_asks_the_backend_named_for_the_node():

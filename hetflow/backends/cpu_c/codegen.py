@@ -16,8 +16,9 @@ from typing import Literal
 import numpy as np
 
 from hetflow.backends.cpu_c.fusion import Unit, broadcast_strides, linear_stride
-from hetflow.backends.cpu_c.memplan import MemoryPlan
-from hetflow.backends.cpu_c.render import View3, collapse, contiguous_strides, shape_of
+from hetflow.backends.cpu_c.memplan import Loc, MemoryPlan
+from hetflow.backends.cpu_c.render import View3, collapse, contiguous_strides, matmul_geom, shape_of
+from hetflow.backends.cpu_c.render_extra import CHECKED_OPS
 from hetflow.backends.cpu_c.table import C_TYPES, TABLE, Elementwise, Kernel, View, c_float
 from hetflow.ir import DType, Node, Value
 from hetflow.passes.fusion import Group
@@ -33,6 +34,22 @@ class Segment:
     kind: Literal["c", "reference"]
     units: list[Unit]
     symbol: str = ""
+
+
+@dataclass(frozen=True)
+class Batching:
+    """Symbolic leading dims (``symbolic.py``): the code is for one sample, looped over the batch at run time."""
+
+    symbols: tuple[str, ...]
+    samples: dict[int, tuple[int, int]]
+    """id(value) -> (index of its symbol, bytes of one sample), for every batched value."""
+
+    def loop_symbol(self, values: list[Value]) -> int | None:
+        """The symbol a unit over ``values`` loops over (None: nothing in it is batched)."""
+        for v in values:
+            if id(v) in self.samples:
+                return self.samples[id(v)][0]
+        return None
 
 
 @dataclass
@@ -55,8 +72,12 @@ def _comment(text: str) -> str:
 class Emitter:
     """What a renderer may ask while writing C for one unit."""
 
-    def __init__(self, plan: MemoryPlan, mr_variants: tuple[int, ...], nr: int, kc: int) -> None:
+    def __init__(self, plan: MemoryPlan, mr_variants: tuple[int, ...], nr: int, kc: int,
+                 batching: Batching | None = None) -> None:
         self.plan = plan
+        self.batching = batching
+        self.rows_scale: str | None = None
+        """A C expression multiplying the current kernel's rows (a matmul taking the whole batch in one call)."""
         self.mr_variants, self.nr, self.kc = mr_variants, nr, kc
         self.constants: list[np.ndarray] = [np.asarray(v.const, order="C") for v in plan.constants]  # type: ignore[arg-type]
         self.helpers: list[str] = []
@@ -71,12 +92,25 @@ class Emitter:
         """A C expression: typed pointer to the first element of ``v``."""
         loc = self.plan.loc(v)
         t = _ctype(v.type.dtype)
+        if self.batching is not None:
+            return self._batched_ptr(v, loc, t)
         if loc.base == "arena":
             return f"(({t}*)(arena + {loc.offset}L))"
         table = {"input": "in", "const": "k"}[loc.base]
         if loc.offset:
             return f"(({t}*)((char*){table}[{loc.index}] + {loc.offset}L))"
         return f"(({t}*){table}[{loc.index}])"
+
+    def _batched_ptr(self, v: Value, loc: Loc, t: str) -> str:
+        """The pointer to sample ``hf_b`` of ``v``: arena offsets scale with the batch (see symbolic.py)."""
+        assert self.batching is not None
+        sample = self.batching.samples.get(id(v))
+        step = f" + hf_b * {sample[1]}L" if sample is not None else ""
+        if loc.base == "arena":
+            return f"(({t}*)(arena + {loc.offset}L * hf_scale{step}))"
+        table = {"input": "in", "const": "k"}[loc.base]
+        offset = f" + {loc.offset}L" if loc.offset else ""
+        return f"(({t}*)((char*){table}[{loc.index}]{offset}{step}))"
 
     def out(self, node: Node, i: int = 0) -> str:
         """Pointer to where the current unit leaves the node's i-th output (after its fused epilogue)."""
@@ -94,7 +128,8 @@ class Emitter:
     def scratch(self, node: Node) -> str:
         """Arena space memory planning set aside for the current unit's kernel."""
         assert self.unit is not None and id(self.unit) in self.plan.scratch, f"no scratch planned for {node.name}"
-        return f"(arena + {self.plan.scratch[id(self.unit)].offset}L)"
+        scale = " * hf_scale" if self.batching is not None else ""
+        return f"(arena + {self.plan.scratch[id(self.unit)].offset}L{scale})"
 
     def placed(self, node: Node, position: int) -> bool:
         """Whether memory planning already put that input/output of ``node`` where the node would copy it."""
@@ -188,6 +223,8 @@ class Emitter:
             f"    const hf_frame* fr = (const hf_frame*)ctx;\n"
             f"    char* arena = fr->arena; void** k = fr->k; void** in = fr->in;\n"
             f"    (void)arena; (void)k; (void)in; (void)outer;\n"
+            + ("    const long hf_b = fr->b, hf_scale = fr->scale; (void)hf_b; (void)hf_scale;\n"
+               if self.batching is not None else "")
             + "\n".join(decls) + "\n"
             "    for (long i = 0; i < mr; i++) {\n"
             "        long m = m0 + i;\n"
@@ -268,6 +305,9 @@ class Emitter:
     def unit_code(self, unit: Unit) -> str:
         self.unit = unit
         what = ", ".join(f"{n.name} ({n.op})" for n in unit.nodes)
+        symbol = self.batching.loop_symbol([*unit.inputs, *unit.outputs]) if self.batching is not None else None
+        rows = symbol is not None and self._batch_in_rows(unit)
+        self.rows_scale = f"hf_s{symbol}" if rows else None
         if unit.kind == "elementwise":
             assert unit.group is not None
             code = self.elementwise(unit.group)
@@ -280,8 +320,32 @@ class Emitter:
             else:
                 assert isinstance(entry, Kernel)
                 code = entry.render(node, self, None)
-        self.unit = None
+        self.unit, self.rows_scale = None, None
+        if symbol is None or code.startswith("/*"):  # a view or an in-place concat: nothing to run per sample
+            return _comment(what) + "\n" + code
+        if rows:  # the kernel takes the whole batch as more rows: one call, from sample 0
+            code = _block(["const long hf_b = 0;", "frame.b = 0;", *code.splitlines()])
+        else:  # one sample per iteration: frame.b tells generated epilogue functions which
+            code = _block([f"for (long hf_b = 0; hf_b < hf_s{symbol}; hf_b++) {{", "    frame.b = hf_b;",
+                           *["    " + line for line in code.splitlines()], "}"])
         return _comment(what) + "\n" + code
+
+    def _batch_in_rows(self, unit: Unit) -> bool:
+        """Whether a matmul unit can take every sample as more rows of one product: A batched and its samples
+        consecutive rows, B shared, every batched epilogue operand laid out as the output."""
+        node = unit.anchor
+        if unit.kind != "kernel" or node is None or node.op != "matmul" or self.batching is None:
+            return False
+        a, b = node.inputs[0], node.inputs[1]
+        geom = matmul_geom(node)
+        samples = self.batching.samples
+        if a is None or b is None or geom is None or id(a) not in samples or id(b) in samples:
+            return False
+        if geom.batch != 1 or len(a.type.shape or ()) < 2:
+            return False
+        out = unit.group.output if unit.group is not None else node.outputs[0]
+        operands = unit.group.operands() if unit.group is not None else []
+        return all(v.type.shape == out.type.shape for v in operands if id(v) in samples and v is not node.outputs[0])
 
 
 def _block(lines: list[str]) -> str:
@@ -299,11 +363,27 @@ def segments_of(units: list[Unit]) -> list[Segment]:
     return segments
 
 
+def _prologue(batching: Batching | None) -> tuple[str, str]:
+    """(parameters after ``threads``, the function's first lines) of a segment function."""
+    if batching is None:
+        return "", ("    const hf_frame frame = {arena, k, in};\n"
+                    "    (void)frame; (void)k; (void)in;\n")
+    binds = "".join(f"    const long hf_s{i} = sym[{i}]; /* {s} */ (void)hf_s{i};\n"
+                    for i, s in enumerate(batching.symbols))
+    return ", const long* sym", (
+        f"{binds}"
+        f"    const long hf_scale = sym[{len(batching.symbols)}]; /* product of max(symbol, 1) */\n"
+        f"    hf_frame frame = {{arena, k, in, 0, hf_scale}};\n"
+        f"    (void)frame; (void)k; (void)in;\n")
+
+
 def generate(name: str, units: list[Unit], plan: MemoryPlan, mr_variants: tuple[int, ...], nr: int, kc: int,
-             profile: bool = False) -> Source:
+             profile: bool = False, batching: Batching | None = None) -> Source:
     """The C file for ``units`` laid out by ``plan`` for a runtime with these GEMM block sizes;
-    ``profile`` adds a clock reading after every unit."""
-    em = Emitter(plan, mr_variants, nr, kc)
+    ``profile`` adds a clock reading after every unit; ``batching`` makes the leading symbols run-time
+    parameters (``sym``: their values, then the arena scale)."""
+    em = Emitter(plan, mr_variants, nr, kc, batching)
+    params, prologue = _prologue(batching)
     segments = segments_of(units)
     functions = []
     index = {id(u): i for i, u in enumerate(units)}
@@ -320,18 +400,22 @@ def generate(name: str, units: list[Unit], plan: MemoryPlan, mr_variants: tuple[
         body = "\n".join("    " + line if line else line for line in body.splitlines())
         clock = "    double last = hf_clock();\n" if profile else ""
         functions.append(
-            f"void {seg.symbol}(char* arena, void** k, void** in, int threads) {{\n"
-            f"    const hf_frame frame = {{arena, k, in}};\n"
-            f"    (void)frame; (void)k; (void)in;\n"
+            f"void {seg.symbol}(char* arena, void** k, void** in, int threads{params}) {{\n"
+            f"{prologue}"
             f"    hf_set_threads(threads);\n"
             f"{clock}"
             f"{body}\n"
             f"}}\n")
     if profile:
         em.helper(f"double hf_profile_seconds[{max(len(units), 1)}];\n")
+    if any(u.anchor is not None and u.kind == "kernel" and u.anchor.op in CHECKED_OPS for u in units):
+        # read through this library: it calls the runtime it was linked with, which may be another copy of
+        # the same runtime than the one the executable loaded by path (both found by soname)
+        em.helper("int hf_graph_take_status(void) { return hf_take_status(); }\n")
     header = (f"/* hetflow cpu_c: graph '{name}' ({len(units)} units, {len(segments)} segments).\n"
               f" * Generated: edit hetflow/backends/cpu_c, not this file. */\n"
               f"#include \"hf_runtime.h\"\n\n"
-              f"typedef struct hf_frame {{ char* arena; void** k; void** in; }} hf_frame;\n")
+              + ("typedef struct hf_frame { char* arena; void** k; void** in; } hf_frame;\n" if batching is None else
+                 "typedef struct hf_frame { char* arena; void** k; void** in; long b; long scale; } hf_frame;\n"))
     text = "\n".join([header, *em.helpers, *functions])
     return Source(text, segments, em.constants)

@@ -22,7 +22,7 @@ from hetflow.config import export_openmp_settings, get_config
 __all__ = ["STATS", "CompileError", "CompilerNotFoundError", "Toolchain", "digest", "load"]
 
 TEMPLATES = Path(__file__).parent / "templates"
-RUNTIME_SOURCES = ("gemm.c", "kernels.c")
+RUNTIME_SOURCES = ("gemm.c", "kernels.c", "extra.c")
 HEADER = "hf_runtime.h"
 BASE_FLAGS = ("-O3", "-march=native", "-fopenmp", "-shared", "-fPIC", "-std=gnu11", "-fno-math-errno",
               "-mprefer-vector-width=512")

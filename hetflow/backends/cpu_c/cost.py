@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import functools
 
-from hetflow.backends.base import Estimate
-from hetflow.backends.calibrate import Calibration, calibrate
-from hetflow.ir import Node, Value, get_op
+import numpy as np
+
+from hetflow.backends.base import Estimate, compute_dtype
+from hetflow.backends.calibrate import Calibration, calibrate, time_artifacts
+from hetflow.backends.cpu_c.render_extra import direct_conv
+from hetflow.ir import Graph, Node, Value, get_op
 from hetflow.targets import MachineDescription, detect_host, is_this_host
 
 SOURCE = "model:cpu_c-calibrated"
@@ -24,6 +27,44 @@ _EPILOGUE = frozenset({"batch_norm"})
 """Not elementwise in the IR, but folded into the producing kernel's weights or epilogue by cpu_c."""
 _PLACED = frozenset({"concat"})
 """Written in place: memory planning lays each operand out inside the concatenated buffer."""
+
+
+def is_direct(node: Node) -> bool:
+    """Whether cpu_c runs ``node`` as a direct loop nest (no packed GEMM): transposed and 3-D convolution, one whose
+    weight is computed at run time, 3-D pooling. Those reach a fraction of the GEMM-based conv class's rate,
+    calibrated apart (``direct_efficiency``)."""
+    if node.op == "conv_transpose" or node.op == "conv" and direct_conv(node):
+        return True
+    out = node.outputs[0].type.shape if node.outputs else None
+    return node.op in ("max_pool", "avg_pool") and out is not None and len(out) == 5
+
+
+def _direct_chain(depth: int) -> Graph:
+    """``depth`` transposed 3x3 convolutions, 32 -> 32 channels on 16 x 16 (stride 1, the size kept)."""
+    rng = np.random.default_rng(0)
+    g = Graph(f"calibrate.direct.{depth}")
+    h = g.add_input("x", "float32", (1, 32, 16, 16))
+    attrs = {"strides": (1, 1), "pads": (1, 1, 1, 1), "dilations": (1, 1), "output_padding": (0, 0), "group": 1}
+    for i in range(depth):
+        w = g.constant((rng.random((32, 32, 3, 3), np.float32) - 0.5) / np.float32(17), f"w{i}")
+        h = g.add_node("conv_transpose", [h, w], dict(attrs), name=f"direct{i}").outputs[0]
+    g.outputs.append(h)
+    return g
+
+
+@functools.cache
+def direct_efficiency(threads: int) -> float:
+    """The fraction of this host's peak that cpu_c's direct loop nests reach at ``threads`` threads (measured: a chain
+    of one op and of three, half the difference being one op, as ``calibrate`` times its classes)."""
+    from hetflow.backends.cpu_c import CpuCBackend
+
+    backend = CpuCBackend()
+    graphs = [_direct_chain(1), _direct_chain(3)]
+    t1, t3 = time_artifacts([(backend.compile(g, threads=threads), g) for g in graphs], repeats=6)
+    node = graphs[0].nodes[0]
+    host = detect_host()
+    seconds = max((t3 - t1) / 2, 1e-9)
+    return min(1.0, get_op(node.op).flop_count(node) / (host.peak(compute_dtype(node)) or 1.0) / seconds)
 
 
 @functools.cache
@@ -78,4 +119,8 @@ def kernel_estimate(node: Node, description: MachineDescription) -> Estimate | N
         return Estimate(0.0, SOURCE)
     if fused_into_producer(node):
         return Estimate(calibration.arithmetic(node, description), SOURCE)
+    if is_direct(node):
+        peak = description.peak(compute_dtype(node)) or min(description.peak_ops.values())
+        eff = direct_efficiency(device_threads(description))
+        return Estimate(calibration.overhead["conv"] + get_op(node.op).flop_count(node) / (peak * eff), SOURCE)
     return calibration.estimate(node, description, SOURCE)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import math
 import shutil
 import threading
 import time
@@ -19,10 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from hetflow.backends.cpu_c import compiler
-from hetflow.backends.cpu_c.codegen import Segment, generate
+from hetflow.backends.cpu_c import compiler, symbolic
+from hetflow.backends.cpu_c.codegen import Batching, Segment, generate
 from hetflow.backends.cpu_c.fusion import Fusion, Unit, fuse
 from hetflow.backends.cpu_c.memplan import Loc, MemoryPlan, plan_memory
+from hetflow.backends.cpu_c.render_extra import CHECKED_OPS
+from hetflow.backends.cpu_c.symbolic import Binding
 from hetflow.backends.cpu_c.table import TABLE, Kernel
 from hetflow.backends.native import read_artifact_manifest
 from hetflow.ir import Graph, Value, get_op
@@ -64,15 +67,32 @@ class _Compiled:
     """One specialization: library, arena, constant pointers, and the run loop."""
 
     def __init__(self, graph: Graph, toolchain: compiler.Toolchain, threads: int, profile: bool = False,
-                 fallback: str = "reference", prebuilt: Prebuilt | None = None) -> None:
+                 fallback: str = "reference", prebuilt: Prebuilt | None = None, binding: Binding | None = None) -> None:
+        """``graph`` has static shapes, or (with ``binding``) symbolic leading dims: then the code is generated
+        for one sample and loops over the batch bound at each run (``symbolic.py``)."""
         start, runs = time.perf_counter(), compiler.STATS.compiler_runs
+        self.binding = binding
+        refused: dict[str, str] = {}
+        if binding is not None:
+            refused = {n.name: r for n in graph.nodes if (r := symbolic.node_reason(n)) is not None}
+            graph = specialize(graph, symbolic.shapes_at_one(graph))
+        else:  # a shape that depends on data (after Range, NonZero) is known only once the node before has run
+            refused = {n.name: f"value '{v.name}' has a shape known only at run time ({v.type})" for n in graph.nodes
+                       for v in [*n.inputs, *n.outputs] if v is not None and not v.type.is_static and n.op in TABLE}
         self.graph = graph
         self.threads = threads
         self.profiling = profile
         self.runtime_library = prebuilt.runtime if prebuilt else toolchain.runtime()
         runtime = compiler.load(self.runtime_library)
-        self.fusion: Fusion = fuse(graph)
+        self.fusion: Fusion = fuse(graph, refused)
         self.units: list[Unit] = self.fusion.units
+        self._leads = self._value_leads() if binding is not None else {}
+        batching = None
+        if binding is not None:
+            values = {id(v): v for u in self.units for v in [*u.inputs, *u.outputs]}
+            samples = {k: (binding.symbols.index(lead.symbol), values[k].type.nbytes or 0)
+                       for k, lead in self._leads.items() if k in values}
+            batching = Batching(binding.symbols, samples)
         refused = [u for u in self.units if u.kind == "reference"]
         if refused and fallback == "error":
             listed = "; ".join(f"{u.nodes[0].name} ({u.nodes[0].op}): {u.reason}" for u in refused[:5])
@@ -86,8 +106,12 @@ class _Compiled:
             entry = TABLE.get(unit.anchor.op) if unit.anchor is not None and unit.kind == "kernel" else None
             if isinstance(entry, Kernel) and entry.scratch is not None:
                 scratch[id(unit)] = entry.scratch(unit.anchor, variants, nr)
-        self.memory: MemoryPlan = plan_memory(graph, self.units, scratch)
-        source = generate(graph.name, self.units, self.memory, variants, nr, runtime.hf_gemm_kc(), profile)
+        linkable = None
+        if batching is not None:
+            def linkable(child: Value, parent: Value, offset: int) -> bool:
+                return offset == 0 and batching.samples.get(id(child)) == batching.samples.get(id(parent))
+        self.memory: MemoryPlan = plan_memory(graph, self.units, scratch, linkable)
+        source = generate(graph.name, self.units, self.memory, variants, nr, runtime.hf_gemm_kc(), profile, batching)
         self.source_text = source.text
         self.segments: list[Segment] = source.segments
         self._constants = source.constants
@@ -107,19 +131,77 @@ class _Compiled:
             lib = compiler.load(self.library)
             if profile:
                 self._c_seconds = (ctypes.c_double * max(len(self.units), 1)).in_dll(lib, "hf_profile_seconds")
+            if any(u.anchor is not None and u.kind == "kernel" and u.anchor.op in CHECKED_OPS for u in self.units):
+                self._take_status = lib.hf_graph_take_status
             for seg in self.segments:
                 if seg.kind == "c":
                     fn = getattr(lib, seg.symbol)
-                    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+                    symbols = [ctypes.c_void_p] if batching is not None else []
+                    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, *symbols]
                     fn.restype = None
                     self._functions[seg.symbol] = fn
-        self._arena_buf = np.zeros(self.memory.arena_bytes + 64, np.uint8)
-        pad = (-self._arena_buf.ctypes.data) % 64
-        self.arena = self._arena_buf[pad:pad + self.memory.arena_bytes]
-        self._views = {key: self._arena_view(loc, v) for key, (loc, v) in self._arena_values().items()}
         self._ins = (ctypes.c_void_p * max(len(graph.inputs), 1))()
+        self._checked = {seg.symbol: [u.anchor.name for u in seg.units if u.anchor is not None and u.anchor.op in CHECKED_OPS]
+                         for seg in self.segments if seg.kind == "c"}
+        self._checked = {k: v for k, v in self._checked.items() if v}
+        self._sym = (ctypes.c_long * (len(binding.symbols) + 1 if binding else 1))()
+        self._bound: dict[str, int] = {}
+        self._scale = 1
+        self._arena_buf = np.zeros(0, np.uint8)
+        self._allocate(1)
         self.info = CompileInfo(time.perf_counter() - start, compiler.STATS.compiler_runs - runs,
                                 self.memory.arena_bytes, str(self.library or ""), source.text)
+
+    # ---------------------------------------------------------------- symbolic leading dims
+    def _value_leads(self) -> dict[int, symbolic.Lead]:
+        """id(value) -> its lead, for every batched value of the (fused, one-sample) graph: by name from the
+        symbolic graph, and for values fusion made (a lowered batch norm) from the batched input they follow."""
+        assert self.binding is not None
+        leads: dict[int, symbolic.Lead] = {}
+        for v in self.graph.inputs:
+            if v.name in self.binding.leads:
+                leads[id(v)] = self.binding.leads[v.name]
+        for node in self.graph.nodes:
+            for out in node.outputs:
+                lead = self.binding.leads.get(out.name)
+                if lead is None and out.name not in self.binding.names:
+                    lead = next((leads[id(v)] for v in node.inputs if v is not None and id(v) in leads
+                                 and v.type.shape == out.type.shape), None)
+                if lead is not None:
+                    leads[id(out)] = lead
+        return leads
+
+    def _allocate(self, scale: int) -> None:
+        """An arena for ``scale`` times the one-sample plan (grown for a larger batch; views made again)."""
+        nbytes = self.memory.arena_bytes * scale
+        if self._arena_buf.nbytes < nbytes + 64:
+            self._arena_buf = np.zeros(nbytes + 64, np.uint8)
+        pad = (-self._arena_buf.ctypes.data) % 64
+        self.arena = self._arena_buf[pad:pad + nbytes]
+        self._views = {key: self._arena_view(loc, v) for key, (loc, v) in self._arena_values().items()}
+
+    def _bind(self, feeds: list[np.ndarray]) -> None:
+        """Bind the symbols from the feeds' shapes: the run-time parameters of the generated functions."""
+        assert self.binding is not None
+        bound = self.binding.bind([a.shape for a in feeds])
+        if isinstance(bound, str):
+            raise InputError(f"graph {self.graph.name!r}: {bound}")
+        if bound == self._bound:
+            return
+        self._bound = bound
+        self._scale = self.binding.scale(bound)
+        for i, s in enumerate(self.binding.symbols):
+            self._sym[i] = bound[s]
+        self._sym[len(self.binding.symbols)] = self._scale
+        self._allocate(self._scale)
+
+    def _shape(self, v: Value) -> tuple[int, ...]:
+        """``v``'s shape at the bound symbols."""
+        shape = tuple(int(d) for d in (v.type.shape or ()))
+        lead = self._leads.get(id(v))
+        if lead is None:
+            return shape
+        return (lead.per * self._bound[lead.symbol], *shape[1:])
 
     def _arena_values(self) -> dict[int, tuple[Loc, Value]]:
         values: dict[int, Value] = {}
@@ -131,8 +213,9 @@ class _Compiled:
         return {k: (self.memory.locs[k], v) for k, v in values.items() if self.memory.locs[k].base == "arena"}
 
     def _arena_view(self, loc: Loc, v: Value) -> np.ndarray:
-        shape = tuple(v.type.shape or ())
-        return np.ndarray(shape, v.type.dtype.numpy, buffer=self.arena, offset=loc.offset)
+        if self.binding is not None and not self._bound:
+            return np.empty(0, v.type.dtype.numpy)  # made at the first run, once the symbols are bound
+        return np.ndarray(self._shape(v), v.type.dtype.numpy, buffer=self.arena, offset=loc.offset * self._scale)
 
     def _value(self, v: Value, feeds: list[np.ndarray], env: dict[int, np.ndarray]) -> np.ndarray:
         loc = self.memory.locs[id(v)]
@@ -141,9 +224,10 @@ class _Compiled:
         if loc.base == "env":
             return env[id(v)]
         base = feeds[loc.index] if loc.base == "input" else self._constants[loc.index]
-        if loc.offset == 0 and base.nbytes == (v.type.nbytes or 0):
-            return base.reshape(tuple(v.type.shape or ()))
-        return np.ndarray(tuple(v.type.shape or ()), v.type.dtype.numpy, buffer=base, offset=loc.offset)
+        shape = self._shape(v)
+        if loc.offset == 0 and base.nbytes == math.prod(shape) * v.type.dtype.itemsize:
+            return base.reshape(shape)
+        return np.ndarray(shape, v.type.dtype.numpy, buffer=base, offset=loc.offset)
 
     def _reference(self, unit: Unit, feeds: list[np.ndarray], env: dict[int, np.ndarray]) -> None:
         node = unit.anchor
@@ -162,16 +246,28 @@ class _Compiled:
             if loc.base == "env":
                 env[id(out)] = np.asarray(result)
             else:
-                np.copyto(self._value(out, feeds, env), np.asarray(result).reshape(tuple(out.type.shape or ())))
+                target = self._value(out, feeds, env)
+                result = np.asarray(result)
+                if result.size != target.size:
+                    raise HetflowError(f"node {node.name!r} ({node.op}) made shape {list(result.shape)}; cpu_c planned "
+                                       f"{list(target.shape)}")
+                np.copyto(target, result.reshape(target.shape))
 
     def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
         for i, a in enumerate(feeds):
             self._ins[i] = a.ctypes.data
+        if self.binding is not None:
+            self._bind(feeds)
         env: dict[int, np.ndarray] = {}
         arena = self.arena.ctypes.data
+        extra = (ctypes.addressof(self._sym),) if self.binding is not None else ()
         for seg in self.segments:
             if seg.kind == "c":
-                self._functions[seg.symbol](arena, ctypes.addressof(self._k), ctypes.addressof(self._ins), self.threads)
+                self._functions[seg.symbol](arena, ctypes.addressof(self._k), ctypes.addressof(self._ins), self.threads,
+                                            *extra)
+                if seg.symbol in self._checked and self._take_status():
+                    raise InputError(f"graph {self.graph.name!r}: a gather index is out of range "
+                                     f"(in {', '.join(self._checked[seg.symbol])})")
             else:
                 for unit in seg.units:
                     start = time.perf_counter()
@@ -189,6 +285,10 @@ class _Compiled:
         return [(u, c[i] + self._unit_seconds[i]) for i, u in enumerate(self.units)]
 
 
+SYMBOLIC = ("symbolic",)
+"""The key of the one specialization that serves every binding of the symbolic leading dims."""
+
+
 class CpuCExecutable:
     """A graph compiled by cpu_c: ``run(feeds) -> outputs`` by name, and where each node ran."""
 
@@ -201,10 +301,25 @@ class CpuCExecutable:
         self.toolchain = toolchain
         self._lock = threading.Lock()
         self._compiled: dict[tuple, _Compiled] = {}
+        self.symbolic_reason: str | None = None
+        """Why a graph with symbolic input shapes is compiled once per input-shape signature instead of once."""
         if all(v.type.is_static for v in graph.inputs):
             self._get([tuple(v.type.shape or ()) for v in graph.inputs])  # type: ignore[misc]
+            return
+        binding = symbolic.graph_binding(graph)
+        if isinstance(binding, str):
+            self.symbolic_reason = binding
+        else:
+            self._compiled[SYMBOLIC] = _Compiled(graph, toolchain, self.threads, profile, fallback, binding=binding)
+
+    @property
+    def specializations(self) -> int:
+        """How many libraries this executable compiled (one for every batch size when the batch is symbolic)."""
+        return len(self._compiled)
 
     def _get(self, shapes: list[tuple[int, ...]]) -> _Compiled:
+        if SYMBOLIC in self._compiled:
+            return self._compiled[SYMBOLIC]
         key = tuple(shapes)
         if key not in self._compiled:
             self._compiled[key] = _Compiled(specialize(self.graph, shapes), self.toolchain, self.threads, self.profiling,
@@ -244,7 +359,7 @@ class CpuCExecutable:
         specs, runtime = [], None
         for i, (shapes, compiled) in enumerate(self._compiled.items()):
             runtime = compiled.runtime_library
-            entry: dict[str, Any] = {"shapes": [list(s) for s in shapes], "library": None}
+            entry: dict[str, Any] = {"shapes": None if shapes == SYMBOLIC else [list(s) for s in shapes], "library": None}
             if compiled.library is not None:
                 entry["library"] = f"graph{i}.so"
                 entry["source_sha256"] = compiler.digest(compiled.source_text)
@@ -277,11 +392,19 @@ class CpuCExecutable:
         runtime = directory / manifest["runtime"] if manifest["runtime"] else toolchain.runtime()
         if manifest["runtime"]:
             compiler.load(runtime)  # loaded first: the libraries below find it by its soname
+        exe.symbolic_reason = None
         for spec in manifest["specializations"]:
-            shapes = tuple(tuple(s) for s in spec["shapes"])
             prebuilt = None
             if spec["library"]:
                 prebuilt = Prebuilt(runtime, directory / spec["library"], spec["source_sha256"])
+            if spec["shapes"] is None:
+                binding = symbolic.graph_binding(graph)
+                if isinstance(binding, str):
+                    raise HetflowError(f"{directory}: a symbolic-batch library, but the graph cannot be: {binding}")
+                exe._compiled[SYMBOLIC] = _Compiled(graph, toolchain, exe.threads, False, exe.fallback, prebuilt,
+                                                    binding)
+                continue
+            shapes = tuple(tuple(s) for s in spec["shapes"])
             exe._compiled[shapes] = _Compiled(specialize(graph, list(shapes)), toolchain, exe.threads, False,
                                               exe.fallback, prebuilt)
         return exe
@@ -347,6 +470,11 @@ class CpuCExecutable:
         rows = self.placement()
         n_ref = sum(p.backend == "reference" for p in rows)
         lines = [f"cpu_c: {len(rows) - n_ref} node(s) generated, {n_ref} on the reference backend"]
+        compiled = self._compiled.get(SYMBOLIC)
+        if compiled is not None and compiled.binding is not None:
+            lines.append(f"  symbolic: {', '.join(compiled.binding.symbols)} bound at run time (one library for every size)")
+        elif self.symbolic_reason:
+            lines.append(f"  compiled per input shape: {self.symbolic_reason}")
         for p in rows:
             note = f"  <- {p.reason}" if p.reason else (f"  (folded into {p.folded_into})" if p.folded_into else "")
             lines.append(f"  {p.node:<32} {p.op:<14} {p.backend:<10}{note}")

@@ -8,6 +8,7 @@ so that the executable can say where each one ran.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -66,13 +67,16 @@ class Fusion:
     """Name of a node created here -> the original node it came from."""
 
 
-def fuse(graph: Graph) -> Fusion:
-    """Rewrite ``graph`` (a private copy) for cpu_c and cut it into units."""
+def fuse(graph: Graph, refused: Mapping[str, str] | None = None) -> Fusion:
+    """Rewrite ``graph`` (a private copy) for cpu_c and cut it into units. ``refused`` (node name -> reason)
+    keeps nodes on the reference backend that the table would take in this graph but not in the one it came
+    from (a symbolic graph generated for one sample)."""
     result = Fusion(graph, [])
+    refused = refused or {}
     result.fate.update(fold_affine_into(graph))
     dump_if_asked("fold_affine", graph)
     _lower(graph, result)
-    result.units = _units(graph)
+    result.units = _units(graph, refused)
     return result
 
 
@@ -139,28 +143,33 @@ def _epilogue_ok(anchor: Node, group: Group) -> bool:
     return all(n.outputs[0].type.dtype.value == "float32" for n in group.nodes)
 
 
-def _elementwise(node: Node) -> bool:
-    return supports(node) is None and isinstance(TABLE[node.op], Elementwise)
+def _rules(refused: Mapping[str, str]) -> FusionRules:
+    """cpu_c fuses what it generates element by element, into kernels whose tiles an epilogue can walk linearly."""
+    def reason(node: Node) -> str | None:
+        return refused.get(node.name) or supports(node)
+
+    def elementwise(node: Node) -> bool:
+        return reason(node) is None and isinstance(TABLE[node.op], Elementwise)
+
+    def anchor(node: Node) -> bool:
+        entry = TABLE.get(node.op)
+        return reason(node) is None and isinstance(entry, Kernel) and entry.epilogue is not None
+
+    return FusionRules(elementwise, anchor, _epilogue_ok)
 
 
-def _anchor(node: Node) -> bool:
-    entry = TABLE.get(node.op)
-    return supports(node) is None and isinstance(entry, Kernel) and entry.epilogue is not None
+RULES = _rules({})
 
 
-RULES = FusionRules(_elementwise, _anchor, _epilogue_ok)
-"""cpu_c fuses what it generates element by element, into kernels whose tiles an epilogue can walk linearly."""
-
-
-def _units(graph: Graph) -> list[Unit]:
+def _units(graph: Graph, refused: Mapping[str, str]) -> list[Unit]:
     """The shared grouping, cut into units in execution order (a unit runs at its last node's place)."""
     index = {id(n): i for i, n in enumerate(graph.nodes)}
-    grouping = group_fusion(graph, RULES)
+    grouping = group_fusion(graph, _rules(refused) if refused else RULES)
     dump_if_asked("group_epilogues", graph, "// cpu_c fusion groups:\n" + describe(graph, grouping))
     in_epilogue = grouping.in_epilogue()
     placed: dict[int, Unit] = {}  # unit by the index of the node it runs at
     for node in graph.nodes:
-        reason = supports(node)
+        reason = refused.get(node.name) or supports(node)
         if id(node) in in_epilogue:
             continue
         if reason is not None:

@@ -10,6 +10,7 @@ roots whose lifetimes overlap never overlap in the arena (greedy by size, larges
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -72,9 +73,16 @@ class _Storage:
         self.parent[id(child)] = (parent, offset)
 
 
-def plan_memory(graph: Graph, units: list[Unit], scratch: dict[int, int] | None = None) -> MemoryPlan:
+Linkable = Callable[[Value, Value, int], bool]
+"""Whether a value may live inside another at a byte offset (symbolic plans allow fewer such views)."""
+
+
+def plan_memory(graph: Graph, units: list[Unit], scratch: dict[int, int] | None = None,
+                linkable: Linkable | None = None) -> MemoryPlan:
     """Assign every value the units touch a location; arena offsets by liveness. ``scratch`` maps
-    id(unit) to bytes its kernel needs while it runs (alive for that unit only)."""
+    id(unit) to bytes its kernel needs while it runs (alive for that unit only); ``linkable(child, parent,
+    offset)`` vetoes sharing storage (default: any)."""
+    can_link: Linkable = linkable or (lambda child, parent, offset: True)
     inputs = {id(v): i for i, v in enumerate(graph.inputs)}
     values: dict[int, Value] = {}
     for unit in units:
@@ -98,13 +106,13 @@ def plan_memory(graph: Graph, units: list[Unit], scratch: dict[int, int] | None 
         x = node.inputs[0] if node.inputs else None
         if isinstance(entry, View) and x is not None and not fixed(node.outputs[0]):
             offset = entry.offset(node)
-            if offset is not None:
+            if offset is not None and can_link(node.outputs[0], x, offset):
                 store.link(node.outputs[0], x, offset)
                 placed.add((id(node), 0))
         elif isinstance(entry, Kernel) and entry.output_slots and x is not None:
             slots = entry.output_slots(node)
             for i, (v, off) in enumerate(zip(node.outputs, slots or [])):
-                if not fixed(v):
+                if not fixed(v) and can_link(v, x, off):
                     store.link(v, x, off)
                     placed.add((id(node), i))
         elif isinstance(entry, Kernel) and entry.input_slots:
@@ -116,7 +124,7 @@ def plan_memory(graph: Graph, units: list[Unit], scratch: dict[int, int] | None 
                     continue
                 root, root_off = store.root(v)
                 if (fixed(root) or root_off != 0 or _nbytes(root) != _nbytes(v) or id(root) in seen
-                        or store.root(out)[0] is root or id(root) in inputs):
+                        or store.root(out)[0] is root or id(root) in inputs or not can_link(root, out, off)):
                     seen.add(id(root))
                     continue
                 seen.add(id(root))

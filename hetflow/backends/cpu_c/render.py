@@ -196,7 +196,8 @@ def matmul(node: Node, em: Emitter, _: Any = None) -> str:
         packed, bs = _batched_pack(a.const, g.m, g.k, pack_a, mr, em.kc)
         a_args = f"NULL, {em.const(packed)}, {bs}, 0, 0"
     decl, epi, res_bs = em.epilogue(node, g.view)
-    call = (f"hf_matmul({g.batch}, {g.m}, {g.n}, {g.k}, {a_args}, {b_args}, {em.out(node)}, {g.m * g.n}, "
+    m = f"{g.m}L * {em.rows_scale}" if em.rows_scale else str(g.m)  # a symbolic batch as more rows
+    call = (f"hf_matmul({g.batch}, {m}, {g.n}, {g.k}, {a_args}, {b_args}, {em.out(node)}, {g.m * g.n}, "
             f"{epi}, {res_bs}, {mr});")
     return f"{{ {decl}\n  {call} }}" if decl else call
 

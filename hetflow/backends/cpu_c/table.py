@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hetflow.backends.cpu_c import render
+from hetflow.backends.cpu_c import render, render_extra, symbolic
 from hetflow.ir import DType, Node
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ Check = Callable[[Node], "str | None"]
 
 F32 = frozenset({DType.float32})
 NUMERIC = frozenset({DType.float32, DType.int32, DType.int64})
+INTS = frozenset({DType.int32, DType.int64})
 BOOL = frozenset({DType.bool})
 SCALARS = NUMERIC | BOOL
 MOVABLE = frozenset(d for d in DType if d is not DType.string)
@@ -53,17 +54,21 @@ def c_float(x: float) -> str:
 
 @dataclass(frozen=True)
 class Elementwise:
-    """A scalar C expression. ``params`` turns the node's attributes into the ``{name}`` fields."""
+    """A scalar C expression. ``params`` turns the node's attributes into the ``{name}`` fields; ``ints``, when
+    set, is the expression for integer operands (wrapping, and defined for every value: no division traps)."""
 
     template: str
     inputs: tuple[frozenset[DType], ...] = (F32,)
     params: Callable[[Node], dict[str, str]] | None = None
     check: Check | None = None
+    ints: str | None = None
 
     def expr(self, node: Node, operands: list[str]) -> str:
         fields = self.params(node) if self.params else {k: c_float(v) for k, v in node.attrs.items()
                                                           if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        return self.template.format(*operands, **fields)
+        first = node.inputs[0]
+        integer = self.ints is not None and first is not None and first.type.dtype in INTS
+        return (self.ints if integer else self.template).format(*operands, **fields)  # type: ignore[union-attr]
 
 
 @dataclass(frozen=True)
@@ -106,8 +111,53 @@ def _unary(template: str) -> Elementwise:
     return Elementwise(template, (F32,))
 
 
-def _binary(template: str, dtypes: frozenset[DType] = F32) -> Elementwise:
-    return Elementwise(template, (dtypes, dtypes))
+def _binary(template: str, dtypes: frozenset[DType] = F32, ints: str | None = None) -> Elementwise:
+    return Elementwise(template, (dtypes, dtypes), ints=ints)
+
+
+# Integer arithmetic wraps (as NumPy's does) through unsigned 64-bit math; the result is cast back to the
+# output's type. Division and remainder by 0 give 0 and INT_MIN / -1 wraps, as in the reference, never a trap.
+_WRAP = "((uint64_t)(int64_t){0} {op} (uint64_t)(int64_t){1})"
+
+
+def _conv_check(node: Node) -> str | None:
+    if render_extra.direct_conv(node):
+        return None if all(v is None or v.type.dtype is DType.float32 for v in node.inputs) else \
+            "conv operands must be float32"
+    return render.conv_check(node)
+
+
+def _conv(node: Node, em: Emitter, _: Any = None) -> str:
+    return render_extra.conv3d(node, em) if render_extra.direct_conv(node) else render.conv(node, em)
+
+
+def _conv_epilogue(node: Node) -> render.View3 | None:
+    """The GEMM convolutions finish elementwise work in their output tiles; the direct loop nest does not."""
+    return None if render_extra.direct_conv(node) else render.conv_epilogue(node)
+
+
+def _conv_scratch(node: Node, variants: tuple[int, ...], nr: int) -> int:
+    return 0 if render_extra.direct_conv(node) else render.conv_scratch(node, variants, nr)
+
+
+def _pool_check(node: Node) -> str | None:
+    if len(node.attrs["kernel"]) == 3:
+        return "max_pool with indices" if node.attrs.get("with_indices") else None
+    return render.pool_check(node)
+
+
+def _pool(node: Node, em: Emitter, _: Any = None) -> str:
+    if len(node.attrs["kernel"]) == 3:
+        return render_extra.pool3d(node, em)
+    return render.max_pool(node, em) if node.op == "max_pool" else render.avg_pool(node, em)
+
+
+def _pad_check(node: Node) -> str | None:
+    return render_extra.pad_check(node) if render_extra.pad_needs_kernel(node) else render.pad_check(node)
+
+
+def _pad(node: Node, em: Emitter, _: Any = None) -> str:
+    return render_extra.pad(node, em) if render_extra.pad_needs_kernel(node) else render.pad(node, em)
 
 
 def _clip_params(node: Node) -> dict[str, str]:
@@ -164,6 +214,9 @@ TABLE: dict[str, Entry] = {
     "softplus": _unary("(({0} > 0.0f ? {0} : 0.0f) + log1pf(hf_exp(-fabsf({0}))))"),
     "softsign": _unary("({0} / (1.0f + fabsf({0})))"),
     "isnan": _unary("({0} != {0})"),
+    "isinf": Elementwise("(isinf({0}) && (({0} > 0.0f && {pos}) || ({0} < 0.0f && {neg})))",
+                         params=lambda n: {"pos": str(int(bool(n.attrs["detect_positive"]))),
+                                           "neg": str(int(bool(n.attrs["detect_negative"])))}),
     # ---------------------------------------------------------------- parametric activations
     "leaky_relu": _unary("({0} >= 0.0f ? {0} : {0} * {alpha})"),
     "elu": _unary("({0} > 0.0f ? {0} : {alpha} * (hf_exp({0}) - 1.0f))"),
@@ -177,16 +230,17 @@ TABLE: dict[str, Entry] = {
         params=lambda n: {"approx": "1" if n.attrs["approximate"] == "tanh" else "0"}, check=_gelu_check),
     "clip": Elementwise("({0} < {lo} ? {lo} : ({0} > {hi} ? {hi} : {0}))", params=_clip_params),
     # ---------------------------------------------------------------- binary arithmetic
-    "add": _binary("({0} + {1})"),
-    "sub": _binary("({0} - {1})"),
-    "mul": _binary("({0} * {1})"),
-    "div": _binary("({0} / {1})"),
+    "add": _binary("({0} + {1})", NUMERIC, _WRAP.replace("{op}", "+")),
+    "sub": _binary("({0} - {1})", NUMERIC, _WRAP.replace("{op}", "-")),
+    "mul": _binary("({0} * {1})", NUMERIC, _WRAP.replace("{op}", "*")),
+    "div": _binary("({0} / {1})", NUMERIC, "hf_idiv({0}, {1})"),
     "pow": _binary("powf({0}, {1})"),
-    "max": _binary(_MAX),
-    "min": _binary(_MIN),
+    "max": _binary(_MAX, NUMERIC),
+    "min": _binary(_MIN, NUMERIC),
     "prelu": _binary("({0} < 0.0f ? {0} * {1} : {0})"),
-    "mod": Elementwise("({fmod} ? fmodf({0}, {1}) : hf_pymod({0}, {1}))", (F32, F32),
-                       params=lambda n: {"fmod": "1" if n.attrs["fmod"] else "0"}),
+    "mod": Elementwise("({fmod} ? fmodf({0}, {1}) : hf_pymod({0}, {1}))", (NUMERIC, NUMERIC),
+                       params=lambda n: {"fmod": "1" if n.attrs["fmod"] else "0"},
+                       ints="({fmod} ? hf_ifmod({0}, {1}) : hf_imod({0}, {1}))"),
     # ---------------------------------------------------------------- comparison and logic
     "equal": _binary("({0} == {1})", NUMERIC),
     "less": _binary("({0} < {1})", NUMERIC),
@@ -201,9 +255,13 @@ TABLE: dict[str, Entry] = {
     "cast": Elementwise("({pre}{0}{post})", (SCALARS,), params=_cast_template, check=_cast_check),
     # ---------------------------------------------------------------- nn
     "matmul": Kernel(render.matmul, render.matmul_check, render.matmul_epilogue),
-    "conv": Kernel(render.conv, render.conv_check, render.conv_epilogue, scratch=render.conv_scratch),
-    "max_pool": Kernel(render.max_pool, render.pool_check),
-    "avg_pool": Kernel(render.avg_pool, render.pool_check),
+    "conv": Kernel(_conv, _conv_check, _conv_epilogue, scratch=_conv_scratch),
+    "conv_transpose": Kernel(render_extra.conv_transpose, render_extra.conv_transpose_check),
+    "max_pool": Kernel(_pool, _pool_check),
+    "avg_pool": Kernel(_pool, _pool_check),
+    "instance_norm": Kernel(render_extra.group_norm, render_extra.norm_check),
+    "group_norm": Kernel(render_extra.group_norm, render_extra.norm_check),
+    "resize": Kernel(render_extra.resize, render_extra.resize_check),
     "softmax": Kernel(render.softmax),
     "log_softmax": Kernel(render.softmax),
     "layer_norm": Kernel(render.layer_norm, render.layer_norm_check),
@@ -223,7 +281,9 @@ TABLE: dict[str, Entry] = {
     "split": Kernel(render.split, dtypes=MOVABLE, output_slots=render.split_slots),
     "slice": View(render.slice_view, render.slice_copy),
     "expand": Kernel(render.expand, dtypes=MOVABLE),
-    "pad": Kernel(render.pad, render.pad_check, dtypes=MOVABLE),
+    "pad": Kernel(_pad, _pad_check, dtypes=MOVABLE),
+    "gather": Kernel(render_extra.gather, render_extra.gather_check, dtypes=MOVABLE),
+    "gather_elements": Kernel(render_extra.gather_elements, render_extra.gather_elements_check, dtypes=MOVABLE),
 }
 
 
@@ -250,9 +310,11 @@ def supports(node: Node) -> str | None:
     entry = TABLE.get(node.op)
     if entry is None:
         return f"op '{node.op}' is not in the cpu_c table"
-    for v in [*node.inputs, *node.outputs]:
-        if v is not None and not v.type.is_static:
-            return f"value '{v.name}' has no static shape ({v.type})"
+    if any(v is not None and not v.type.is_static for v in [*node.inputs, *node.outputs]):
+        reason = symbolic.node_reason(node)
+        if reason:
+            return reason
+        node = symbolic.node_at_one(node)  # the code is generated for one sample
     reason = entry_dtypes(entry, node)
     if reason:
         return reason

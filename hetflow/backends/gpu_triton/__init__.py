@@ -6,6 +6,12 @@ source, ``tuning.py`` holds launch configurations, ``memory.py`` lays intermedia
 ``executable.py`` loads and launches, ``cost.py`` is the GPU cost model, ``aot.py`` compiles every kernel
 for a named GPU (PTX + cubin) without one, ``driver.py`` is the ``gpu_triton`` device driver.
 Needs the ``gpu`` extra (torch, triton); nothing here imports them until a graph is compiled.
+``profiling.py`` times kernels with CUDA events for ``hetflow profile`` (on a GPU of the described chip only).
+
+Versions: the tests of this package pass in Triton's interpreter with triton 3.7.1 + torch 2.13.0 (the extra) and
+with triton 3.6.0 + torch 2.11.0 (the lent GPU machines' versions; there as CPU wheels), and every kernel compiles
+ahead of time for sm_90 and sm_80 with both. The one difference met so far: Triton 3.6's interpreter cannot take a
+tensor as a ``range`` bound, so templates keep loop bounds constant. Not yet run on a real GPU.
 """
 
 from __future__ import annotations

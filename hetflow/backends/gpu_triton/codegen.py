@@ -98,16 +98,25 @@ def address(m: LoadMap, coords: list[str], space: Space | None = None) -> str:
     return " + ".join(terms) or "0"
 
 
+def compute_type(v: Value) -> str:
+    """What a loaded value is computed in: float32, or an integer tensor's own type (it wraps as NumPy's does)."""
+    return table.TL_TYPES[v.type.dtype] if v.type.dtype in table.INTS else "tl.float32"
+
+
 def load(body: Body, v: Value, m: LoadMap, space: Space) -> str:
-    """A float32 expression for ``v`` read through ``m`` (a constant scalar is inlined)."""
+    """A float32 (integer tensors: their own type) expression for ``v`` read through ``m`` (a constant scalar is
+    inlined)."""
+    integer = v.type.dtype in table.INTS
     if v.const is not None and v.const.size == 1:
-        return lit(float(v.const.reshape(())))
+        scalar = v.const.reshape(())
+        return str(int(scalar)) if integer else lit(float(scalar))
     mask = space.mask
     for axis, lo, hi in m.bounds:
         mask = f"{mask} & ({space.coords[axis]} >= {lo}) & ({space.coords[axis]} < {hi})"
     name = body.fresh("x")
+    other = str(int(m.other)) if integer else lit(m.other)
     body.emit(f"{name} = tl.load({body.ptr(v)} + {address(m, space.coords, space)}, mask={mask}, "
-              f"other={lit(m.other)}).to(tl.float32)", space.indent)
+              f"other={other}).to({compute_type(v)})", space.indent)
     return name
 
 
@@ -205,6 +214,40 @@ def gen_pointwise(unit: Unit, name: str, config: Config) -> KernelSpec:
     return finish(body, unit, "pointwise", ["BLOCK"], config, (cdiv(n, config.block("BLOCK")),), (n,))
 
 
+def gen_gather(unit: Unit, name: str, config: Config) -> KernelSpec:
+    """Gather (an embedding lookup): each output element reads its index, then one element of the data; the
+    pointwise consumers follow in the same kernel. A negative index counts from the end; an index out of range
+    reads 0 (the reference raises; a kernel cannot)."""
+    node = unit.head
+    x, idx, out = node.inputs[0], node.inputs[1], node.outputs[0]
+    assert x is not None and idx is not None
+    xs, ids, out_shape = shape_of(x), shape_of(idx), shape_of(out)
+    axis = node.attrs["axis"] % len(xs)
+    n = math.prod(out_shape)
+    body = Body(name)
+    body.emit("offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)")
+    body.emit(f"mask = offs < {n}")
+    space = Space(flat_coords(out_shape, "offs"), "mask", flat="offs", shape=out_shape)
+    c = space.coords
+    index_coords = c[axis:axis + len(ids)]
+    i = body.fresh("i")
+    if idx.const is not None and idx.const.size == 1:
+        body.emit(f"{i} = {int(idx.const.reshape(()))}")
+    else:
+        body.emit(f"{i} = tl.load({body.ptr(idx)} + {address(LoadMap(strides(ids)), index_coords)}, mask=mask, "
+                  f"other=0).to(tl.int64)")
+    body.emit(f"{i} = tl.where({i} < 0, {i} + {xs[axis]}, {i})")
+    data_coords = [*c[:axis], i, *c[axis + len(ids):]]
+    got = body.fresh("x")
+    other = "0" if x.type.dtype in table.INTS else "0.0"
+    body.emit(f"{got} = tl.load({body.ptr(x)} + {address(LoadMap(strides(xs)), data_coords)}, "
+              f"mask=mask & ({i} >= 0) & ({i} < {xs[axis]}), other={other}).to({compute_type(x)})")
+    body.exprs[id(out)] = got
+    chain(body, unit, unit.nodes[1:], space, out_shape)
+    stores(body, unit, space)
+    return finish(body, unit, "gather", ["BLOCK"], config, (cdiv(n, config.block("BLOCK")),), (n,))
+
+
 def gen_matmul(unit: Unit, name: str, config: Config, opts: GenOptions) -> KernelSpec:
     node = unit.head
     a, b, out = node.inputs[0], node.inputs[1], node.outputs[0]
@@ -223,9 +266,33 @@ def gen_matmul(unit: Unit, name: str, config: Config, opts: GenOptions) -> Kerne
     space = Space(bc + ["rm[:, None]", "rn[None, :]"], f"(rm[:, None] < {m}) & (rn[None, :] < {n})")
     body.exprs[id(out)] = "acc"
     chain(body, unit, unit.nodes[1:], space, so)
-    stores(body, unit, space)
-    grid = (cdiv(m, config.block("BM")), cdiv(n, config.block("BN")), batch)
-    return finish(body, unit, "matmul", ["BM", "BN", "BK"], config, grid, (batch * m, n, k))
+    if splittable(unit):
+        _split_stores(body, out, space)
+    else:
+        stores(body, unit, space)
+    config = config if "SPLIT_K" in dict(config.blocks) else config.with_blocks(SPLIT_K=1)
+    if config.split_k > 1 and not splittable(unit):
+        raise HetflowError(f"kernel {name}: SPLIT_K={config.split_k} needs a float32 matmul without an epilogue")
+    grid = (cdiv(m, config.block("BM")), cdiv(n, config.block("BN")), batch * config.split_k)
+    return finish(body, unit, "matmul", ["BM", "BN", "BK", "SPLIT_K"], config, grid, (batch * m, n, k))
+
+
+def splittable(unit: Unit) -> bool:
+    """Whether the matmul ``unit`` may split K: partial sums are added in its float32 output, so nothing may
+    follow the product in the kernel (an epilogue applies to the whole sum only)."""
+    out = unit.head.outputs[0]
+    return unit.kind == "matmul" and len(unit.nodes) == 1 and str(out.type.dtype) == "float32"
+
+
+def _split_stores(body: Body, out: Value, space: Space) -> None:
+    """The store of a splittable matmul: plain with one program per tile, atomic adds of partial sums with more
+    (the executable zeroes the output first)."""
+    addr = address(LoadMap(strides(shape_of(out))), space.coords, space)
+    ptr = body.ptr(out)
+    body.emit("if SPLIT_K == 1:")
+    body.emit(f"tl.store({ptr} + {addr}, acc, mask={space.mask})", 2)
+    body.emit("else:")
+    body.emit(f"tl.atomic_add({ptr} + {addr}, acc, mask={space.mask})", 2)
 
 
 def _conv_geometry(node: Node) -> dict[str, int]:
@@ -368,9 +435,7 @@ def _rownorm_layout(node: Node) -> tuple[int, int, str, str]:
     shape = shape_of(node.inputs[0])  # type: ignore[arg-type]
     if node.op in ("softmax", "log_softmax"):
         axis = node.attrs["axis"] % len(shape)
-        if axis != len(shape) - 1:
-            raise HetflowError(f"node {node.name!r}: {node.op} over a non-last axis")
-        return math.prod(shape[:-1]), shape[-1], "", ""
+        return math.prod(shape[:axis]) * math.prod(shape[axis + 1:]), shape[axis], "", ""
     if node.op == "layer_norm":
         axis = node.attrs["axis"] % len(shape)
         return math.prod(shape[:axis]), math.prod(shape[axis:]), "rr", "layer"
@@ -380,6 +445,17 @@ def _rownorm_layout(node: Node) -> tuple[int, int, str, str]:
     groups = node.attrs["num_groups"]
     per_group = shape[1] // groups
     return shape[0] * groups, per_group * spatial, f"(row % {groups}) * {per_group} + rr // {spatial}", "group"
+
+
+def _softmax_rows(node: Node) -> tuple[str, str]:
+    """(first element of row ``row``, the stride suffix of its elements) for a softmax over any axis: rows are the
+    (outer, inner) coordinates around the axis, and a row's elements lie ``inner`` apart."""
+    shape = shape_of(node.inputs[0])  # type: ignore[arg-type]
+    axis = node.attrs["axis"] % len(shape)
+    inner = math.prod(shape[axis + 1:])
+    if inner == 1:
+        return f"row * {shape[axis]}", ""
+    return f"(row // {inner}) * {shape[axis] * inner} + row % {inner}", f" * {inner}"
 
 
 def gen_rownorm(unit: Unit, name: str, config: Config) -> KernelSpec:
@@ -392,7 +468,8 @@ def gen_rownorm(unit: Unit, name: str, config: Config) -> KernelSpec:
     unit.stores = [out]
     if node.op in ("softmax", "log_softmax"):
         write = "tl.exp(x - mx) / den" if node.op == "softmax" else "x - mx - tl.log(den)"
-        body.lines += templates.SOFTMAX.format(PX=px, PO=po, R=r, WRITE=write).splitlines()
+        base, stride = _softmax_rows(node)
+        body.lines += templates.SOFTMAX.format(PX=px, PO=po, R=r, BASE=base, STRIDE=stride, WRITE=write).splitlines()
     else:
         eps = lit(node.attrs["epsilon"])
         scale = node.inputs[1]
@@ -427,6 +504,7 @@ Generator = Callable[[Unit, str, Config, GenOptions], KernelSpec]
 
 GENERATORS: dict[str, Generator] = {
     "pointwise": lambda u, n, c, o: gen_pointwise(u, n, c),
+    "gather": lambda u, n, c, o: gen_gather(u, n, c),
     "movement": lambda u, n, c, o: gen_pointwise(u, n, c),
     "matmul": gen_matmul,
     "conv": lambda u, n, c, o: gen_window(u, n, c) if is_depthwise(u.head) else gen_conv(u, n, c, o),

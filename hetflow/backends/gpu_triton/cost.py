@@ -28,7 +28,7 @@ from hetflow.ir import DType, Node, get_op
 from hetflow.targets import MachineDescription
 
 SOURCE = "model:gpu-cost"
-FUSES_INTO = frozenset({"matmul", "conv", "max_pool", "avg_pool", *table.POINTWISE})
+FUSES_INTO = frozenset({"matmul", "conv", "max_pool", "avg_pool", "gather", *table.POINTWISE})
 """Producers whose output tiles a following pointwise node is fused into (no launch, no round trip)."""
 REDUCTIONS = frozenset({"softmax", "log_softmax", "layer_norm", "group_norm", "instance_norm", "max_pool",
                         "avg_pool", "reduce_sum", "reduce_mean", "reduce_max", "reduce_min"})
@@ -74,14 +74,15 @@ def _row_length(node: Node) -> int:
     if not x:
         return 1
     if node.op in ("softmax", "log_softmax"):
-        return _numel(x[-1:])
+        axis = node.attrs["axis"] % len(x)
+        return _numel(x[axis:axis + 1])
     if node.op == "layer_norm":
         return _numel(x[node.attrs["axis"] % len(x):])
     return _numel(x[2:])
 
 
-def _fused(node: Node) -> bool:
-    """Whether the code generator folds ``node`` into its producer's kernel."""
+def fuses_into_producer(node: Node) -> bool:
+    """Whether the code generator folds ``node`` into its producer's kernel (it has no launch of its own)."""
     if node.op not in table.POINTWISE or not node.inputs or node.inputs[0] is None:
         return False
     producer = node.inputs[0].producer
@@ -99,7 +100,7 @@ def estimate_node(node: Node, desc: MachineDescription) -> tuple[float, str] | N
     dtype = _dtype(node)
     flops = opdef.flop_count(node)
     read, written = opdef.bytes_moved(node)
-    fused = _fused(node)
+    fused = fuses_into_producer(node)
     if fused:  # its producer's tile is still in registers: only its other operands are read
         first = node.inputs[0]
         read -= (first.type.nbytes or 0) if first is not None else 0

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from hetflow.backends.gpu_triton import tuning
-from hetflow.backends.gpu_triton.codegen import GenOptions, generate, template_of
+from hetflow.backends.gpu_triton.codegen import GenOptions, generate, splittable, template_of
 from hetflow.backends.gpu_triton.fusion import Unit, fuse
 from hetflow.backends.gpu_triton.kernel import KernelSpec
 from hetflow.backends.gpu_triton.memory import MemoryPlan, plan_memory
@@ -224,6 +224,9 @@ class Compiled:
         k = step.kernel
         assert k is not None
         args = [self.tensors[id(v)] for v in (*k.values, *k.writes)]
+        if k.config.split_k > 1:  # partial sums are added into the output: start it at zero
+            for v in k.writes:
+                self.tensors[id(v)].zero_()
         try:
             step.fn[k.grid](*args, **dict(k.config.blocks), num_warps=k.config.num_warps,
                             num_stages=k.config.num_stages)
@@ -275,7 +278,7 @@ class Compiled:
                 continue
             template = template_of(step.unit)
             best: tuple[float, KernelSpec] | None = None
-            for config in tuning.candidates(template, step.kernel.problem):
+            for config in tuning.candidates(template, step.kernel.problem, splittable(step.unit)):
                 spec = generate(step.unit, step.kernel.name, config, opts)
                 trial = Step(step.unit, spec, step.fn)
                 try:

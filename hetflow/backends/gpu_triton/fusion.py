@@ -19,8 +19,9 @@ from hetflow.passes.affine import fold_affine_into
 from hetflow.passes.fusion import FusionRules, describe, group_fusion
 from hetflow.passes.manager import dump_if_asked
 
-KIND_OF_TEMPLATE = {"matmul": "matmul", "conv": "conv", "window": "window", "reduce": "reduce", "rownorm": "rownorm"}
-EPILOGUE_KINDS = frozenset({"matmul", "conv", "window"})
+KIND_OF_TEMPLATE = {"matmul": "matmul", "conv": "conv", "window": "window", "reduce": "reduce", "rownorm": "rownorm",
+                    "gather": "gather"}
+EPILOGUE_KINDS = frozenset({"matmul", "conv", "window", "gather"})
 
 
 @dataclass

@@ -19,6 +19,11 @@ class Config:
     def block(self, name: str) -> int:
         return dict(self.blocks)[name]
 
+    @property
+    def split_k(self) -> int:
+        """How many programs share a matmul output tile (1 for every other template)."""
+        return dict(self.blocks).get("SPLIT_K", 1)
+
     def with_blocks(self, **blocks: int) -> Config:
         merged = dict(self.blocks)
         merged.update(blocks)

@@ -22,7 +22,11 @@ from dataclasses import dataclass
 from hetflow.ir import DType, Node
 
 FLOATS = frozenset({DType.float32, DType.float16, DType.bfloat16})
-TL_TYPES = {DType.float32: "tl.float32", DType.float16: "tl.float16", DType.bfloat16: "tl.bfloat16"}
+INTS = frozenset({DType.int32, DType.int64})
+"""Integer tensors the pointwise kernels take, computed in their own type: it wraps on overflow exactly as NumPy's."""
+INDICES = INTS
+TL_TYPES = {DType.float32: "tl.float32", DType.float16: "tl.float16", DType.bfloat16: "tl.bfloat16",
+            DType.int32: "tl.int32", DType.int64: "tl.int64"}
 Check = Callable[[Node], "str | None"]
 
 
@@ -141,16 +145,38 @@ POINTWISE: dict[str, Pointwise] = {
     "softplus": Pointwise("tl.log(1.0 + tl.exp({0}))"),
     "softsign": Pointwise("{0} / (1.0 + tl.abs({0}))"),
     "identity": Pointwise("{0}"),
-    "cast": Pointwise("{0}", params=lambda n: {}, check=lambda n: None if DType.of(n.attrs["to"]) in FLOATS
-                      else f"cast to {n.attrs['to']}"),
+    "cast": Pointwise("({0}).to(tl.float32)", params=lambda n: {}, check=lambda n: None
+                      if DType.of(n.attrs["to"]) in FLOATS else f"cast to {n.attrs['to']}"),
     "prelu": Pointwise("tl.where({0} >= 0.0, {0}, {0} * {1})"),
     "where": Pointwise("tl.where({0} != 0.0, {1}, {2})"),
     "batch_norm": Pointwise("({0} - {3}) / tl.sqrt({4} + {epsilon}) * {1} + {2}"),
 }
 
 
+INT_POINTWISE: dict[str, Pointwise] = {
+    # Integer arithmetic in the tensors' own type. div is left out: C truncation and the interpreter's floor differ.
+    "add": Pointwise("{0} + {1}"),
+    "sub": Pointwise("{0} - {1}"),
+    "mul": Pointwise("{0} * {1}"),
+    "max": Pointwise("tl.maximum({0}, {1})"),
+    "min": Pointwise("tl.minimum({0}, {1})"),
+    "neg": Pointwise("-{0}"),
+    "abs": Pointwise("tl.where({0} < 0, -{0}, {0})"),
+    "relu": Pointwise("tl.maximum({0}, 0)"),
+    "identity": Pointwise("{0}"),
+    "cast": Pointwise("({0}).to({ty})", params=lambda n: {"ty": TL_TYPES[DType.of(n.attrs["to"])]}),
+}
+
+
+def integer(node: Node) -> bool:
+    """Whether ``node`` computes on integers (its output is an integer tensor)."""
+    return node.outputs[0].type.dtype in INTS
+
+
 def render_pointwise(node: Node, operands: list[str]) -> str:
-    """The Triton expression of a pointwise node over float32 operand expressions."""
+    """The Triton expression of a pointwise node over float32 (integer nodes: their own type) operands."""
+    if integer(node):
+        return INT_POINTWISE[node.op].render(node, operands)
     if node.op == "gelu":
         return "(" + (GELU_TANH if node.attrs["approximate"] == "tanh" else GELU_EXACT).format(*operands) + ")"
     return POINTWISE[node.op].render(node, operands)
@@ -288,20 +314,25 @@ def _one_output(node: Node) -> str | None:
     return None
 
 
-def _last_axis(node: Node) -> str | None:
-    rank = len(_shape(node.inputs[0]))
-    if node.attrs["axis"] % rank != rank - 1:
-        return f"{node.op} over a non-last axis"
-    return None
-
-
 def _static_axes(node: Node) -> str | None:
     if len(node.inputs) > 1 and node.inputs[1] is not None and node.inputs[1].const is None:
         return f"{node.op} with run-time axes"
     return None
 
 
+def _gather_check(node: Node) -> str | None:
+    x, idx = node.inputs[0], node.inputs[1]
+    if x is None or idx is None:
+        return "gather without data or indices"
+    if idx.type.dtype not in INDICES:
+        return f"gather with {idx.type.dtype} indices"
+    if x.type.dtype not in FLOATS:  # integer gathers are shape arithmetic: they stay with the host's shapes
+        return f"gather of {x.type.dtype} data (gpu_triton gathers float rows: an embedding lookup)"
+    return None
+
+
 TEMPLATES: dict[str, Template] = {
+    "gather": Template("gather", _gather_check, epilogue=True),  # an embedding lookup: one row read per index
     "matmul": Template("matmul", _matmul_check, epilogue=True),
     "conv": Template("conv", _conv_check, epilogue=True),
     "max_pool": Template("window", _pool_check, epilogue=True),
@@ -310,8 +341,8 @@ TEMPLATES: dict[str, Template] = {
     "reduce_mean": Template("reduce", _static_axes),
     "reduce_max": Template("reduce", _static_axes),
     "reduce_min": Template("reduce", _static_axes),
-    "softmax": Template("rownorm", _last_axis),
-    "log_softmax": Template("rownorm", _last_axis),
+    "softmax": Template("rownorm"),  # any axis: a non-last one is read strided in place
+    "log_softmax": Template("rownorm"),
     "layer_norm": Template("rownorm", _one_output),
     "group_norm": Template("rownorm"),
     "instance_norm": Template("rownorm"),
@@ -334,17 +365,33 @@ def supported_ops() -> list[str]:
     return sorted({*POINTWISE, *MOVEMENT, *VIEWS, *TEMPLATES})
 
 
+def _dtype_refusal(node: Node) -> str | None:
+    """Why the operand dtypes rule ``node`` out, or None: floats everywhere; integer pointwise ops of
+    ``INT_POINTWISE`` and integer data movement; a cast from an integer to a float; gather (its own check)."""
+    if node.op == "gather":
+        return None
+    values = [v for v in (*node.inputs, *node.outputs) if v is not None]
+    if node.op in ("reshape", "expand", "slice", "pad"):
+        values = [node.inputs[0], *node.outputs]  # shape operands are read at compile time
+    dtypes = {v.type.dtype for v in values if v is not None}
+    if dtypes <= FLOATS:
+        return None
+    if (node.op in INT_POINTWISE or node.op in MOVEMENT or node.op in VIEWS) and dtypes <= INTS:
+        return None  # data movement copies integers exactly (loaded as int64)
+    if node.op == "cast" and dtypes <= FLOATS | INTS and node.outputs[0].type.dtype in FLOATS:
+        return None
+    odd = sorted(str(d) for d in dtypes - FLOATS)
+    return (f"dtype {', '.join(odd)} (gpu_triton kernels take float32, float16 and bfloat16; int32/int64 for "
+            f"{', '.join(sorted(INT_POINTWISE))} and gather indices)")
+
+
 def supports(node: Node) -> str | None:
     """None if a generated kernel runs ``node``; otherwise why not."""
     found = entry(node.op)
     if found is None:
         return f"op {node.op!r} has no gpu_triton kernel template"
-    for v in (*node.inputs, *node.outputs):
-        if v is None:
-            continue
-        if node.op in ("reshape", "expand", "slice", "pad") and v is not node.inputs[0] and v not in node.outputs:
-            continue  # shape operands are read at compile time
-        if v.type.dtype not in FLOATS:
-            return f"dtype {v.type.dtype} (gpu_triton kernels take float32, float16 and bfloat16)"
+    why = _dtype_refusal(node)
+    if why is not None:
+        return why
     check = found.check if isinstance(found, (Pointwise, Movement, Template)) else None
     return check(node) if check is not None else None

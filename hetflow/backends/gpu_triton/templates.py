@@ -6,17 +6,21 @@ with sizes, strides and pointer names; block sizes stay constexpr arguments (``B
 whatever the tensors' dtype; the generator appends the fused epilogue and the stores.
 """
 
+# ``SPLIT_K`` programs share one output tile, each reducing every SPLIT_K-th block of K, for skinny
+# problems (M small, K large) whose tiles alone would leave most SMs idle; their partial sums are added
+# atomically into the zeroed output (the generator emits that store only for a matmul without epilogue).
 MATMUL = """\
     pid_m = tl.program_id(0)
     pid_n = tl.program_id(1)
-    pid_b = tl.program_id(2)
+    pid_b = tl.program_id(2) // SPLIT_K
+    pid_k = tl.program_id(2) % SPLIT_K
     rm = pid_m * BM + tl.arange(0, BM)
     rn = pid_n * BN + tl.arange(0, BN)
     a_base = {PA} + {A_OFF}
     b_base = {PB} + {B_OFF}
     acc = tl.zeros((BM, BN), dtype=tl.float32)
-    for k0 in range(0, {K}, BK):
-        rk = k0 + tl.arange(0, BK)
+    for k0 in range(0, {K}, BK * SPLIT_K):  # constant bounds: Triton 3.6's interpreter cannot take a tensor here
+        rk = k0 + pid_k * BK + tl.arange(0, BK)
         a = tl.load(a_base + rm[:, None] * {K} + rk[None, :], mask=(rm[:, None] < {M}) & (rk[None, :] < {K}), other=0.0)
         b = tl.load(b_base + rk[:, None] * {N} + rn[None, :], mask=(rk[:, None] < {K}) & (rn[None, :] < {N}), other=0.0)
         acc += tl.dot(a{CAST}, b{CAST}{PRECISION})"""
@@ -88,16 +92,18 @@ REDUCE = """\
         acc = {STEP}
     val = {FINAL}"""
 
-# Online softmax: one pass keeps a running maximum and rescaled sum per lane, a second writes.
+# Online softmax: one pass keeps a running maximum and rescaled sum per lane, a second writes. A row is
+# ``{R}`` elements ``{STRIDE}`` apart starting at ``{BASE}``: the last axis (stride 1), or any other axis read
+# strided in place (rows are the outer x inner coordinates), so no transpose reaches memory.
 SOFTMAX = """\
     row = tl.program_id(0)
-    base = row * {R}
+    base = {BASE}
     m_vec = tl.full((BLOCK,), -3.0e38, tl.float32)
     l_vec = tl.zeros((BLOCK,), tl.float32)
     for r0 in range(0, {R}, BLOCK):
         rr = r0 + tl.arange(0, BLOCK)
         rmask = rr < {R}
-        x = tl.load({PX} + base + rr, mask=rmask, other=-3.0e38).to(tl.float32)
+        x = tl.load({PX} + base + rr{STRIDE}, mask=rmask, other=-3.0e38).to(tl.float32)
         m_new = tl.maximum(m_vec, x)
         l_vec = l_vec * tl.exp(m_vec - m_new) + tl.where(rmask, tl.exp(x - m_new), 0.0)
         m_vec = m_new
@@ -106,8 +112,8 @@ SOFTMAX = """\
     for r0 in range(0, {R}, BLOCK):
         rr = r0 + tl.arange(0, BLOCK)
         rmask = rr < {R}
-        x = tl.load({PX} + base + rr, mask=rmask, other=0.0).to(tl.float32)
-        tl.store({PO} + base + rr, ({WRITE}).to({PO}.dtype.element_ty), mask=rmask)"""
+        x = tl.load({PX} + base + rr{STRIDE}, mask=rmask, other=0.0).to(tl.float32)
+        tl.store({PO} + base + rr{STRIDE}, ({WRITE}).to({PO}.dtype.element_ty), mask=rmask)"""
 
 # Mean, then variance of the centred values (two passes: no cancellation), then the affine write.
 NORM = """\

@@ -23,7 +23,8 @@ def _cfg(warps: int = 4, stages: int = 2, **blocks: int) -> Config:
 DEFAULTS: dict[str, Config] = {
     # GPU defaults: Triton's tutorial matmul sizes for Ampere/Hopper, 128-bit vector loads for pointwise work
     "pointwise": _cfg(4, 2, BLOCK=1024),
-    "matmul": _cfg(4, 3, BM=64, BN=64, BK=32),
+    "gather": _cfg(4, 2, BLOCK=1024),
+    "matmul": _cfg(4, 3, BM=64, BN=64, BK=32, SPLIT_K=1),
     "conv": _cfg(4, 3, BM=64, BN=64, BK=32),
     "window": _cfg(4, 2, BLOCK=256),
     "reduce": _cfg(4, 2, BLOCK=256),
@@ -32,7 +33,7 @@ DEFAULTS: dict[str, Config] = {
 }
 
 HALF_DEFAULTS: dict[str, Config] = {
-    "matmul": _cfg(8, 3, BM=128, BN=128, BK=32),
+    "matmul": _cfg(8, 3, BM=128, BN=128, BK=32, SPLIT_K=1),
     "conv": _cfg(8, 3, BM=128, BN=128, BK=32),
     "attention": _cfg(4, 2, BM=128, BN=64),
 }
@@ -40,7 +41,8 @@ HALF_DEFAULTS: dict[str, Config] = {
 INTERPRETER: dict[str, Config] = {
     # The interpreter costs per program instance and per NumPy call, not per element: fewer, larger tiles.
     "pointwise": _cfg(BLOCK=16384),
-    "matmul": _cfg(BM=64, BN=64, BK=128),
+    "gather": _cfg(BLOCK=16384),
+    "matmul": _cfg(BM=64, BN=64, BK=128, SPLIT_K=1),
     "conv": _cfg(BM=64, BN=64, BK=128),
     "window": _cfg(BLOCK=8192),
     "reduce": _cfg(BLOCK=4096),
@@ -50,26 +52,31 @@ INTERPRETER: dict[str, Config] = {
 
 SPACE: dict[str, list[Config]] = {
     "pointwise": [_cfg(w, 2, BLOCK=b) for b, w in itertools.product((512, 1024, 2048, 4096), (4, 8))],
-    "matmul": [_cfg(w, s, BM=m, BN=n, BK=k) for m, n, k, w, s in
-               itertools.product((64, 128), (64, 128), (32, 64), (4, 8), (3, 4))],
+    "matmul": [_cfg(w, s, BM=m, BN=n, BK=k, SPLIT_K=sk) for m, n, k, w, s, sk in
+               itertools.product((64, 128), (64, 128), (32, 64), (4, 8), (3, 4), (1, 4, 16))],
+    "conv": [_cfg(w, s, BM=m, BN=n, BK=k) for m, n, k, w, s in
+             itertools.product((64, 128), (64, 128), (32, 64), (4, 8), (3, 4))],
     "window": [_cfg(w, 2, BLOCK=b) for b, w in itertools.product((128, 256, 512, 1024), (4, 8))],
     "reduce": [_cfg(w, 2, BLOCK=b) for b, w in itertools.product((128, 256, 1024), (4, 8))],
     "rownorm": [_cfg(w, 2, BLOCK=b) for b, w in itertools.product((256, 1024, 4096), (4, 8))],
     "attention": [_cfg(w, s, BM=m, BN=n) for m, n, w, s in itertools.product((64, 128), (32, 64, 128), (4, 8), (2, 3))],
 }
-SPACE["conv"] = SPACE["matmul"]
+SPACE["gather"] = SPACE["pointwise"]
 
 
 def _fit(config: Config, template: str, problem: tuple[int, ...]) -> Config:
     """Shrink blocks that exceed the problem (never below what tl.dot needs: 16)."""
-    if template in ("pointwise", "window") and problem:
+    if template in ("pointwise", "window", "gather") and problem:
         return config.with_blocks(BLOCK=min(config.block("BLOCK"), _pow2(problem[0], 128)))
     if template in ("reduce", "rownorm") and len(problem) > 1:
         return config.with_blocks(BLOCK=min(config.block("BLOCK"), _pow2(problem[1], 16)))
     if template in ("matmul", "conv") and len(problem) == 3:
         m, n, k = problem
-        return config.with_blocks(BM=min(config.block("BM"), _pow2(m, 16)), BN=min(config.block("BN"), _pow2(n, 16)),
-                                  BK=min(config.block("BK"), _pow2(k, 16)))
+        fitted = config.with_blocks(BM=min(config.block("BM"), _pow2(m, 16)), BN=min(config.block("BN"), _pow2(n, 16)),
+                                    BK=min(config.block("BK"), _pow2(k, 16)))
+        if config.split_k > 1:  # never more splits than blocks of K
+            fitted = fitted.with_blocks(SPLIT_K=max(1, min(config.split_k, -(-k // fitted.block("BK")))))
+        return fitted
     if template == "attention" and len(problem) == 4:
         _, s, sn, _ = problem
         return config.with_blocks(BM=min(config.block("BM"), _pow2(s, 16)), BN=min(config.block("BN"), _pow2(sn, 16)))
@@ -94,10 +101,13 @@ def default_config(template: str, problem: tuple[int, ...], dtype: str, interpre
     return _fit(base, template, problem)
 
 
-def candidates(template: str, problem: tuple[int, ...]) -> list[Config]:
-    """The search space for one kernel, fitted to its problem, without duplicates."""
+def candidates(template: str, problem: tuple[int, ...], splittable: bool = False) -> list[Config]:
+    """The search space for one kernel, fitted to its problem, without duplicates; split-K configurations only
+    for a ``splittable`` matmul (see ``codegen.splittable``)."""
     seen: dict[str, Config] = {}
     for c in SPACE[template]:
+        if c.split_k > 1 and not splittable:
+            continue
         fitted = _fit(c, template, problem)
         seen.setdefault(str(fitted), fitted)
     return list(seen.values())

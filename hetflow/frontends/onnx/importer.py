@@ -13,7 +13,7 @@ from google.protobuf.message import DecodeError
 from onnx import numpy_helper
 
 from hetflow.frontends.context import Ctx
-from hetflow.frontends.onnx.symbolic import propagate
+from hetflow.frontends.onnx.symbolic import input_dim, propagate
 from hetflow.frontends.onnx.table import attribute_names, lookup
 from hetflow.ir import DType, Graph, TensorType, Value
 from hetflow.ir.errors import HetflowError, InputError, ModelError, UnsupportedOpError
@@ -130,7 +130,7 @@ class OnnxCtx(Ctx):
 
 
 def _value_info_type(vi: onnx.ValueInfoProto, where: str) -> tuple[DType, tuple[int | str, ...] | None]:
-    """An input's declared type. A negative dim (exporters write -1 for "any") is symbolic, as a missing one is;
+    """An input's declared type. A dim of -1 or 0, ``?`` or none is a symbol of its own (``symbolic.input_dim``);
     a dim larger than MAX_DIM is refused here, before anything is sized from it."""
     if vi.type.WhichOneof("value") != "tensor_type":
         kind = vi.type.WhichOneof("value") or "no type"
@@ -141,13 +141,10 @@ def _value_info_type(vi: onnx.ValueInfoProto, where: str) -> tuple[DType, tuple[
         return dtype, None
     dims: list[int | str] = []
     for i, d in enumerate(t.shape.dim):
-        if d.HasField("dim_value") and d.dim_value >= 0:
-            if d.dim_value > MAX_DIM:
-                raise ModelError(f"{where}: input '{vi.name}' declares dim {i} = {d.dim_value}, "
-                                 f"larger than any tensor hetflow can hold ({MAX_DIM})")
-            dims.append(int(d.dim_value))
-        else:
-            dims.append(d.dim_param or f"{vi.name}_{i}")
+        if d.HasField("dim_value") and d.dim_value > MAX_DIM:
+            raise ModelError(f"{where}: input '{vi.name}' declares dim {i} = {d.dim_value}, "
+                             f"larger than any tensor hetflow can hold ({MAX_DIM})")
+        dims.append(input_dim(vi.name, i, int(d.dim_value) if d.HasField("dim_value") else None, d.dim_param))
     return dtype, tuple(dims)
 
 

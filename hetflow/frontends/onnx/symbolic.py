@@ -37,9 +37,11 @@ def known(v: Value | None) -> Known | None:
         return None
     if v.const is not None:
         array = np.asarray(v.const)
-        if array.dtype.kind in "iu" and array.ndim <= 1 and array.size <= MAX_RANK:
-            return Known(tuple(int(x) for x in array.reshape(-1)), array.ndim == 0)
-        return None
+        if array.ndim > 1 or array.size > MAX_RANK or array.dtype.kind not in "iuf":
+            return None
+        if array.dtype.kind == "f" and not (np.isfinite(array).all() and (array == np.round(array)).all()):
+            return None  # a float holds a size only when it is a whole number (a Range bound, a cast dim)
+        return Known(tuple(int(x) for x in array.reshape(-1)), array.ndim == 0)
     return _KNOWN.get(v)
 
 
@@ -48,12 +50,30 @@ def remember(v: Value, contents: Known) -> None:
 
 
 def name_dims(out: Value, dims: Sequence[Dim]) -> Value:
-    """Name ``out``'s fresh symbols by the expressions a shape computation gave (``N*8``, not ``node_d1``)."""
+    """Name ``out``'s fresh symbols by the expressions a shape computation gave (``N*8``, not ``node_d1``).
+
+    A 0 or -1 entry names nothing: in a Reshape target they mean "copy" and "infer", not sizes."""
     shape = out.type.shape
     if shape is not None and len(shape) == len(dims):
-        named = tuple(d if isinstance(s, str) else s for s, d in zip(shape, dims))
+        named = tuple(d if isinstance(s, str) and (isinstance(d, str) or d > 0) else s for s, d in zip(shape, dims))
         out.type = out.type.with_shape(named)
     return out
+
+
+ANONYMOUS_DIMS = frozenset({"", "?"})
+"""``dim_param`` texts exporters write for "any size" (paddle2onnx writes ``?`` for every one): each such dim is a
+symbol of its own, not one symbol shared by every dim that says ``?``."""
+
+
+def input_dim(value_name: str, axis: int, dim_value: int | None, dim_param: str) -> Dim:
+    """The dim a graph input declares: a size, its named symbol, or a fresh symbol for -1, 0 or no dim at all.
+
+    Exporters write -1 or 0 for "any size" (a real input has no empty dim), and ``?`` or nothing for the same."""
+    if dim_value is not None and dim_value > 0:
+        return dim_value
+    if dim_param.strip() in ANONYMOUS_DIMS:
+        return f"{value_name}_{axis}"
+    return dim_param
 
 
 Rule = Callable[[Value | None, list[Known | None], dict[str, Any]], Known | None]
@@ -140,12 +160,31 @@ RULES: dict[str, Rule] = {
 """ONNX op -> how the contents of its output follow from its inputs'."""
 
 
+FLOAT_RULES = frozenset({"Cast", "Identity"})
+"""Ops whose float output still holds sizes exactly: exporters cast a dim to float before a ``Range`` or a scale."""
+
+
+def range_length(start: Known | None, limit: Known | None, delta: Known | None) -> Dim | None:
+    """The length of ``Range(start, limit, delta)``, ceil((limit - start) / delta), for a positive integer delta."""
+    if start is None or limit is None or delta is None or not all(len(k.dims) == 1 for k in (start, limit, delta)):
+        return None
+    step = delta.dims[0]
+    if not isinstance(step, int) or step <= 0:
+        return None
+    span = dim_sub(limit.dims[0], start.dims[0])
+    if isinstance(span, int):
+        return max(-(-span // step), 0)
+    return span if step == 1 else dim_floordiv(dim_add(span, step - 1), step)
+
+
 def propagate(op_type: str, inputs: Sequence[Value | None], output: Value | None, attrs: dict[str, Any]) -> None:
     """Record ``output``'s contents when the op has a rule and the rule can tell; never raises on odd inputs."""
     rule = RULES.get(op_type)
-    if rule is None or output is None or output.const is not None or output.type.dtype.numpy.kind not in "iu":
+    if rule is None or output is None or output.const is not None:
+        return
+    if output.type.dtype.numpy.kind not in "iu" and (op_type not in FLOAT_RULES or output.type.dtype.numpy.kind != "f"):
         return
     ins = [known(v) for v in inputs]
     result = rule(inputs[0] if inputs else None, ins, attrs)
-    if result is not None and not all(isinstance(d, int) for d in result.dims) and len(result.dims) <= MAX_RANK:
+    if result is not None and len(result.dims) <= MAX_RANK:  # all-int too: a static dim read through Shape
         remember(output, result)

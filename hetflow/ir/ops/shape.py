@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from fractions import Fraction
 
 import numpy as np
 
@@ -11,7 +12,7 @@ from hetflow.ir.dtypes import DType
 from hetflow.ir.graph import Node
 from hetflow.ir.ops._util import broadcast_shapes, const_of, in_type, norm_axis
 from hetflow.ir.registry import REQUIRED, IRError, defop
-from hetflow.ir.types import MAX_RANK, Dim, TensorType
+from hetflow.ir.types import MAX_RANK, Dim, TensorType, dim_floordiv, dim_mul
 
 
 def _new_dim(node: Node, axis: int) -> str:
@@ -50,8 +51,28 @@ def _infer_minus_one(in_shape: tuple, dims: list, name: str) -> int | str:
     return f"{name}_d"
 
 
+def _run_time_reshape_infer(node: Node, x: TensorType) -> list[TensorType]:
+    """A reshape whose target arrives as a second input: its value when constant (after specialization folds the
+    shape computation), else the static hint in ``shape`` (sizes, 0 to copy, -1 for each entry known at run time)."""
+    target = in_type(node, 1)
+    if target.dtype.numpy.kind not in "iu" or target.rank not in (None, 1):
+        raise IRError(f"node {node.name!r} (reshape): the run-time target must be a 1-D integer tensor, got {target}")
+    given = const_of(node, 1)
+    if given is not None:
+        node.attrs["shape"] = tuple(int(d) for d in given.reshape(-1))  # static from now on: one input is enough
+        del node.inputs[1]
+        return _reshape_infer(node)
+    hint = tuple(node.attrs["shape"])
+    if x.shape is None:
+        return [TensorType(x.dtype, None)]
+    dims = _resolve_shape(x.shape, hint, node.attrs["allowzero"])
+    return [TensorType(x.dtype, tuple(_new_dim(node, i) if d == -1 else d for i, d in enumerate(dims)))]
+
+
 def _reshape_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
+    if len(node.inputs) > 1:
+        return _run_time_reshape_infer(node, x)
     if x.shape is None:
         return [TensorType(x.dtype, None)]
     dims = _resolve_shape(x.shape, tuple(node.attrs["shape"]), node.attrs["allowzero"])
@@ -64,9 +85,12 @@ def _reshape_infer(node: Node) -> list[TensorType]:
 
 
 @defop("reshape", family="shape", infer=_reshape_infer, attrs={"shape": REQUIRED, "allowzero": False})
-def reshape(x: np.ndarray, *, shape: tuple[int, ...], allowzero: bool) -> np.ndarray:
-    """Row-major reshape as in ONNX: a 0 copies the input dim (unless allowzero), one -1 is inferred."""
-    return x.reshape(_resolve_shape(x.shape, tuple(shape), allowzero))
+def reshape(x: np.ndarray, run_shape: np.ndarray | None = None, *, shape: tuple[int, ...],
+            allowzero: bool) -> np.ndarray:
+    """Row-major reshape as in ONNX: a 0 copies the input dim (unless allowzero), one -1 is inferred. The target
+    is ``shape``, or the optional second input when the graph computes it at run time."""
+    target = tuple(int(d) for d in np.asarray(run_shape).reshape(-1)) if run_shape is not None else tuple(shape)
+    return x.reshape(_resolve_shape(x.shape, target, allowzero))
 
 
 def _transpose_infer(node: Node) -> list[TensorType]:
@@ -404,13 +428,58 @@ def space_to_depth(x: np.ndarray, *, blocksize: int, mode: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------ resize
+def _resize_extent(attrs: dict, axis: int, rank: int) -> float:
+    """The fraction of input ``axis`` the output spans: the roi box's width for tf_crop_and_resize, else 1."""
+    roi = attrs.get("roi")
+    return float(roi[axis + rank] - roi[axis]) if roi else 1.0
+
+
+def scaled_size(n: int, scale: float, extent: float = 1.0) -> int:
+    """ONNX Resize's output size from scales: floor(input size * roi extent * scale)."""
+    return math.floor(n * extent * scale)
+
+
+def _scaled_dim(node: Node, axis: int, d: Dim, scale: float, extent: float) -> Dim:
+    """Output dim ``axis`` of a resize whose size follows from its scale: exact when the scale is a small fraction
+    p/q (floor(d * p / q) == (d * p) // q), a fresh symbol otherwise."""
+    if isinstance(d, int):
+        return scaled_size(d, scale, extent)
+    factor = scale * extent
+    ratio = Fraction(factor)
+    if factor <= 0 or ratio.denominator > 1024 or ratio.numerator > 1024:
+        return _new_dim(node, axis)
+    scaled = dim_floordiv(dim_mul(d, ratio.numerator), ratio.denominator)
+    return _new_dim(node, axis) if scaled is None else scaled
+
+
 def _resize_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
-    sizes = node.attrs["sizes"]
-    if x.shape is not None and len(sizes) != len(x.shape):
-        raise IRError(f"node {node.name!r} (resize): {len(sizes)} sizes for rank {len(x.shape)}")
-    shape = x.shape or (None,) * len(sizes)
-    return [x.with_shape(tuple(d if s == -1 else int(s) for d, s in zip(shape, sizes)))]
+    sizes, scales = node.attrs["sizes"], node.attrs["scales"]
+    if len(scales) != len(sizes) or (x.shape is not None and len(sizes) != len(x.shape)):
+        raise IRError(f"node {node.name!r} (resize): {len(sizes)} sizes and {len(scales)} scales for rank "
+                      f"{len(x.shape) if x.shape is not None else len(sizes)}")
+    given = const_of(node, 1) if len(node.inputs) > 1 else None
+    wrong_size = given is not None and given.size != len(sizes)
+    if len(node.inputs) > 1 and (in_type(node, 1).dtype.numpy.kind not in "iu" or wrong_size):
+        raise IRError(f"node {node.name!r} (resize): the run-time sizes must be {len(sizes)} integers")
+    r = len(sizes)
+    shape = x.shape or (None,) * r
+    if given is not None and all(isinstance(d, int) and d > 0 for a, d in enumerate(shape) if scales[a] == 0):
+        # The run-time sizes are known now (a specialization folded them): the plain static form, one input.
+        fixed = [(int(given.reshape(-1)[a]), int(given.reshape(-1)[a]) / d) if sc == 0 else (s, sc)
+                 for a, (d, s, sc) in enumerate(zip(shape, sizes, scales))]
+        node.attrs["sizes"], node.attrs["scales"] = tuple(f[0] for f in fixed), tuple(f[1] for f in fixed)
+        del node.inputs[1]
+        return _resize_infer(node)
+
+    def dim(a: int, d: Dim | None, s: int, scale: float) -> Dim:
+        if s != -1:
+            return int(s)
+        if scale == 0:  # from the sizes input at run time
+            return int(given.reshape(-1)[a]) if given is not None else _new_dim(node, a)
+        return _new_dim(node, a) if d is None else _scaled_dim(node, a, d, scale, _resize_extent(node.attrs, a, r))
+
+    return [x.with_shape(tuple(dim(a, d, s, sc) for a, (d, s, sc) in enumerate(zip(shape, sizes, scales))))]
 
 
 def _source_coords(ctm: str, out_len: int, in_len: int, scale: float, roi: tuple[float, float]) -> np.ndarray:
@@ -484,14 +553,16 @@ def _tap_weights(ratio: np.ndarray, mode: str, scale: float, a: float, antialias
     return w / w.sum(axis=1, keepdims=True) if antialias and scale < 1 else w
 
 
-def _resize_axis(x: np.ndarray, axis: int, out_len: int, scale: float, roi: tuple[float, float],
-                 attrs: dict) -> np.ndarray:
-    in_len = x.shape[axis]
+def resize_taps(in_len: int, out_len: int, scale: float, roi: tuple[float, float],
+                attrs: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Along one axis, per output position: the input indices it reads ``[out, taps]`` (clipped into the axis),
+    their weights, and where tf_crop_and_resize falls outside the input (None for the other modes).
+
+    The reference applies these below; code generators (cpu_c) write them into tables."""
     src = _source_coords(attrs["coordinate_transformation_mode"], out_len, in_len, scale, roi).astype(np.float64)
-    bshape = (1,) * axis + (out_len,) + (1,) * (x.ndim - axis - 1)
     if attrs["mode"] == "nearest":
         idx = np.clip(_nearest_index(src, attrs["nearest_mode"]), 0, in_len - 1).astype(np.intp)
-        y = np.take(x, idx, axis=axis)
+        taps, w = idx[:, None], np.ones((out_len, 1))
     elif attrs["mode"] in ("linear", "cubic"):
         base = np.floor(src)
         ratio = np.where(src == base, 1.0, src - base)  # an exact source point is the right tap of its left pair
@@ -504,12 +575,41 @@ def _resize_axis(x: np.ndarray, axis: int, out_len: int, scale: float, roi: tupl
             total = w.sum(axis=1, keepdims=True)
             w = w / np.where(total == 0, 1.0, total)
         taps = np.clip(taps, 0, in_len - 1).astype(np.intp)
-        y = sum(np.take(x, taps[:, t], axis=axis) * w[:, t].reshape(bshape) for t in range(n))
     else:
         raise IRError(f"resize mode must be nearest, linear or cubic; got {attrs['mode']!r}")
-    if attrs["coordinate_transformation_mode"] == "tf_crop_and_resize":
-        outside = ((src < 0) | (src > in_len - 1)).reshape(bshape)
-        y = np.where(outside, attrs["extrapolation_value"], y)
+    outside = (src < 0) | (src > in_len - 1) if attrs["coordinate_transformation_mode"] == "tf_crop_and_resize" else None
+    return taps, w, outside
+
+
+def resize_axes(shape: tuple[int, ...], attrs: dict, run_sizes: np.ndarray | None = None
+                ) -> list[tuple[int, int, float, tuple[float, float]]]:
+    """(axis, output size, scale, roi box) of every axis the resize changes, in order (``run_sizes``: the optional
+    second input of a resize whose sizes are given at run time)."""
+    r = len(shape)
+    roi = attrs["roi"] or (0.0,) * r + (1.0,) * r
+    axes = []
+    for axis, (size, scale) in enumerate(zip(attrs["sizes"], attrs["scales"])):
+        box = (roi[axis], roi[axis + r])
+        if size == -1 and scale == 0:  # ONNX's sizes given at run time: the scale is output / input
+            size = int(np.asarray(run_sizes).reshape(-1)[axis])
+            scale = size / shape[axis] if shape[axis] else 1.0
+        size = scaled_size(shape[axis], float(scale), box[1] - box[0]) if size == -1 else int(size)
+        if size == shape[axis] and math.isclose(scale, 1.0) and box == (0.0, 1.0):
+            continue
+        axes.append((axis, size, float(scale), box))
+    return axes
+
+
+def _resize_axis(x: np.ndarray, axis: int, out_len: int, scale: float, roi: tuple[float, float],
+                 attrs: dict) -> np.ndarray:
+    taps, w, outside = resize_taps(x.shape[axis], out_len, scale, roi, attrs)
+    bshape = (1,) * axis + (out_len,) + (1,) * (x.ndim - axis - 1)
+    if attrs["mode"] == "nearest":
+        y = np.take(x, taps[:, 0], axis=axis)
+    else:
+        y = sum(np.take(x, taps[:, t], axis=axis) * w[:, t].reshape(bshape) for t in range(w.shape[1]))
+    if outside is not None:
+        y = np.where(outside.reshape(bshape), attrs["extrapolation_value"], y)
     return y
 
 
@@ -517,19 +617,15 @@ def _resize_axis(x: np.ndarray, axis: int, out_len: int, scale: float, roi: tupl
        attrs={"sizes": REQUIRED, "scales": REQUIRED, "roi": None, "mode": "nearest",
               "coordinate_transformation_mode": "half_pixel", "nearest_mode": "round_prefer_floor",
               "cubic_coeff_a": -0.75, "exclude_outside": False, "extrapolation_value": 0.0, "antialias": False})
-def resize(x: np.ndarray, **attrs: object) -> np.ndarray:
-    """ONNX Resize (opset 19 semantics), axis by axis. ``sizes`` is the output shape (-1: keep that dim),
+def resize(x: np.ndarray, run_sizes: np.ndarray | None = None, **attrs: object) -> np.ndarray:
+    """ONNX Resize (opset 19 semantics), axis by axis. ``sizes`` is the output shape (-1: the size follows from
+    the input's at run time, floor(input size * roi extent * scale); with scale 1, the input's size; with scale
+    0, it is the optional second input's entry for that axis, and the scale is that size / the input's),
     ``scales`` the per-axis scale that the coordinate transform divides by, ``roi`` (starts..., ends...)
     the crop box for tf_crop_and_resize."""
-    r = x.ndim
-    roi = attrs["roi"] or (0.0,) * r + (1.0,) * r
     y = x.astype(np.float64)
-    for axis, (size, scale) in enumerate(zip(attrs["sizes"], attrs["scales"])):
-        size = x.shape[axis] if size == -1 else int(size)
-        box = (roi[axis], roi[axis + r])
-        if size == x.shape[axis] and math.isclose(scale, 1.0) and box == (0.0, 1.0):
-            continue
-        y = _resize_axis(y, axis, size, float(scale), box, attrs)
+    for axis, size, scale, box in resize_axes(x.shape, attrs, run_sizes):
+        y = _resize_axis(y, axis, size, scale, box, attrs)
     if x.dtype.kind in "iu":
         info = np.iinfo(x.dtype)
         return np.clip(np.round(y), info.min, info.max).astype(x.dtype)

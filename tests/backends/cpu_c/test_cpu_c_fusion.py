@@ -195,7 +195,7 @@ def test_threads_option_and_config() -> None:
         set_config(before)
 
 
-def test_a_symbolic_batch_is_compiled_per_shape() -> None:
+def test_a_symbolic_batch_is_compiled_once() -> None:
     g = Graph("sym")
     x = g.add_input("x", "float32", ("N", 12))
     h = g.add_node("matmul", [x, g.constant(rand(12, 7))]).outputs[0]
@@ -204,7 +204,19 @@ def test_a_symbolic_batch_is_compiled_per_shape() -> None:
     for n in (1, 5, 1):
         compare(g, {"x": rand(n, 12)})
         exe.run({"x": rand(n, 12)})
-    assert len(exe._compiled) == 2
+    assert exe.specializations == 1
+
+
+def test_a_symbolic_inner_dim_is_compiled_per_shape() -> None:
+    g = Graph("sym_inner")
+    x = g.add_input("x", "float32", (3, "T"))
+    g.outputs = [g.add_node("relu", [x]).outputs[0]]
+    exe = CpuCBackend().compile(g)
+    for n in (1, 5, 1):
+        compare(g, {"x": rand(3, n)})
+        exe.run({"x": rand(3, n)})
+    assert exe.specializations == 2
+    assert "compiled per input shape" in exe.report() and "axis 1" in exe.report()
 
 
 @pytest.mark.parametrize("flags", [("-mno-avx512f",), ("-mno-avx512f", "-mno-avx2", "-mno-fma")], ids=["avx2", "generic"])

@@ -122,6 +122,49 @@ void hf_copy_nd(int rank, const long* shape, char* dst, const long* dst_strides,
                 const long* src_strides, long elem);
 void hf_fill(char* dst, long count, const void* value, long elem);
 
+/* Integer division and remainder as the reference computes them: truncating division, Python's or C's
+ * remainder; by 0 they give 0, and INT64_MIN / -1 wraps, where C would trap. */
+static inline int64_t hf_idiv(int64_t a, int64_t b) {
+    return b == 0 ? 0 : (b == -1 ? (int64_t)(0ULL - (uint64_t)a) : a / b);
+}
+static inline int64_t hf_ifmod(int64_t a, int64_t b) { return (b == 0 || b == -1) ? 0 : a % b; }
+static inline int64_t hf_imod(int64_t a, int64_t b) {
+    if (b == 0 || b == -1) return 0;
+    int64_t r = a % b;
+    return (r != 0 && ((r < 0) != (b < 0))) ? r + b : r;
+}
+
+/* ------------------------------------------------------------------ extra.c: what real models need besides */
+/* A kernel that meets bad data (a gather index out of range) sets a status; the caller takes it after the call. */
+enum { HF_STATUS_OK = 0, HF_STATUS_INDEX = 1 };
+void hf_set_status(int code);
+int hf_take_status(void);
+/* y[outer, n_idx, inner] = x[outer, idx[j] (negative: from the end), inner]; inner in bytes. */
+void hf_gather(const char* x, const void* idx, int idx64, long n_idx, long outer, long axis_len, long inner_bytes,
+               char* y);
+void hf_gather_elements(int rank, const long* out_shape, const long* x_strides, int axis, long axis_len,
+                        const void* idx, int idx64, const char* x, char* y, long elem);
+enum { HF_PAD_CONSTANT = 0, HF_PAD_REFLECT = 1, HF_PAD_EDGE = 2, HF_PAD_WRAP = 3 };
+/* y (out_shape) = x (in_shape, strides in elements, already cropped) padded by begin[d] in front per dim. */
+void hf_pad(int rank, const long* out_shape, const long* in_shape, const long* begin, const long* in_strides,
+            int mode, const char* x, char* y, const void* value, long elem);
+/* x[N, C, S]: normalize over each group of C/groups channels and S; scale, bias per channel. */
+void hf_group_norm(const float* x, const float* scale, const float* bias, float* y, long n, long c, long groups,
+                   long spatial, float eps);
+void hf_resize(int rank, const long* out_shape, const long* taps, const long* const* offsets,
+               const double* const* weights, const float* x, float* y);
+/* w[C, M/group, kh, kw]; geometry as hf_conv2d with (h, w) the input and (oh, ow) the output size. */
+void hf_conv_transpose2d(const hf_conv2d* g, const float* x, const float* w, const float* bias, float* y);
+typedef struct hf_geom3d {
+    long n, c, d, h, w;
+    long m, od, oh, ow;
+    long kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw;
+    long group;
+} hf_geom3d;
+void hf_conv3d(const hf_geom3d* g, const float* x, const float* w, const float* bias, float* y);
+/* Pooling over 3 dims (m unused, c the channels); end_pads: explicit pads after each dim. */
+void hf_pool3d(const hf_geom3d* g, const float* x, float* y, int is_max, int count_include_pad, const long* end_pads);
+
 /* ------------------------------------------------------------------ math for generated loops */
 /* exp / log accurate to a few ulp, written so that gcc vectorizes loops that call them. */
 static inline float hf_bits_float(int32_t i) {

@@ -11,7 +11,7 @@ from onnx import numpy_helper
 
 from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.importer import onnx_dtype
-from hetflow.frontends.onnx.symbolic import known, name_dims
+from hetflow.frontends.onnx.symbolic import known, name_dims, range_length
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import DType, Value
 
@@ -112,15 +112,22 @@ def OneHot(ctx: Ctx, indices: Value, depth: Value, values: Value, *, axis: int =
     return ctx.emit("one_hot", [indices, values], depth=int(d.reshape(-1)[0]), axis=axis)
 
 
+def _range(ctx: Ctx, start: Value, limit: Value, delta: Value) -> Value:
+    """A range whose bounds come from shapes gets its length as a symbolic dim (``W``, ``(H+1)//2``)."""
+    out = ctx.emit("range", [start, limit, delta])
+    length = range_length(known(start), known(limit), known(delta)) if out.const is None else None
+    return out if length is None else name_dims(out, (length,))
+
+
 @onnx_op(since=11)
 def Range_v11(ctx: Ctx, start: Value, limit: Value, delta: Value) -> Value:
-    return ctx.emit("range", [start, limit, delta])
+    return _range(ctx, start, limit, delta)
 
 
 @onnx_op(since=27)
 def Range_v27(ctx: Ctx, start: Value, limit: Value, delta: Value, *, stash_type: int = 1) -> Value:
     """stash_type asks float16 ranges to be computed in float32; the IR op always computes in float64."""
-    return ctx.emit("range", [start, limit, delta])
+    return _range(ctx, start, limit, delta)
 
 
 @onnx_op(since=14)

@@ -153,14 +153,27 @@ def _symbolic_reshape_target(x: Value, dims: Sequence[Dim], allowzero: int) -> l
 
 @onnx_op(since=5)
 def Reshape_v5(ctx: Ctx, x: Value, shape: Value, *, allowzero: int = 0) -> Value:
-    contents = known(shape) if shape.const is None else None
+    if shape.const is not None:
+        target = ctx.ints_of(shape, "the target shape")
+        return ctx.emit("reshape", [x], shape=tuple(target or ()), allowzero=bool(allowzero))
+    contents = known(shape)
     if contents is not None and not contents.scalar:
         target = _symbolic_reshape_target(x, contents.dims, allowzero)
         if target is not None:
             out = ctx.emit("reshape", [x], shape=tuple(target), allowzero=bool(allowzero))
             return name_dims(out, contents.dims)
-    target = ctx.ints_of(shape, "the target shape")
-    return ctx.emit("reshape", [x], shape=tuple(target or ()), allowzero=bool(allowzero))
+    return _reshape_at_run_time(ctx, x, shape, None if contents is None or contents.scalar else contents.dims, allowzero)
+
+
+def _reshape_at_run_time(ctx: Ctx, x: Value, shape: Value, dims: Sequence[Dim] | None, allowzero: int) -> Value:
+    """A target that 0 / -1 cannot express statically (``view(b, h, w, c)`` of ``[b, h*w, c]``): the IR reshape
+    reads it as its second input when it runs; what is known of it types the output."""
+    length = shape.type.shape[0] if shape.type.shape is not None and len(shape.type.shape) == 1 else None
+    if not isinstance(length, int):
+        raise ctx.fail(f"the target shape %{shape.name} ({shape.type}) must be a 1-D tensor of known length")
+    hint = tuple(d if isinstance(d, int) else -1 for d in dims) if dims is not None else (-1,) * length
+    out = ctx.emit("reshape", [x, shape], shape=hint, allowzero=bool(allowzero))
+    return out if dims is None else name_dims(out, dims)
 
 
 @onnx_op(since=1)
@@ -350,14 +363,30 @@ def _symbolic_expand_target(x: Value, dims: Sequence[Dim]) -> tuple[int, ...] | 
     return tuple(target)
 
 
+def _expand_at_run_time(ctx: Ctx, x: Value, shape: Value, dims: Sequence[Dim] | None) -> Value:
+    """Expand to a shape computed at run time: Expand broadcasts both ways, exactly as ``where(mask, x, x)`` does
+    with an all-true mask of that shape, and the mask is a ``constant_of_shape`` of the computed shape."""
+    if shape.type.shape is None or len(shape.type.shape) != 1 or not isinstance(shape.type.shape[0], int):
+        raise ctx.fail(f"the target shape %{shape.name} ({shape.type}) must be a 1-D tensor of known length")
+    mask = ctx.emit("constant_of_shape", [shape], value=True, dtype="bool")
+    if dims is not None:
+        name_dims(mask, dims)
+    out = ctx.emit("where", [mask, x, x])
+    if dims is None or out.type.shape is None:
+        return out
+    return name_dims(out, (1,) * (len(out.type.shape) - len(dims)) + tuple(dims))  # 1: a leading dim of x
+
+
 @onnx_op(since=8)
 def Expand(ctx: Ctx, x: Value, shape: Value) -> Value:
-    contents = known(shape) if shape.const is None else None
+    if shape.const is not None:
+        return ctx.emit("expand", [x], shape=tuple(ctx.ints_of(shape, "the target shape") or ()))
+    contents = known(shape)
     if contents is not None and not contents.scalar:
         target = _symbolic_expand_target(x, contents.dims)
         if target is not None:
             return ctx.emit("expand", [x], shape=target)
-    return ctx.emit("expand", [x], shape=tuple(ctx.ints_of(shape, "the target shape") or ()))
+    return _expand_at_run_time(ctx, x, shape, None if contents is None or contents.scalar else contents.dims)
 
 
 @onnx_op(since=6)
@@ -430,9 +459,7 @@ def _resize(ctx: Ctx, x: Value, scales: Sequence[float] | None, sizes: Sequence[
             dim = shape[a]
             if scale <= 0:
                 raise ctx.fail(f"scale {scale} must be positive")
-            if not isinstance(dim, int) and scale != 1:
-                raise ctx.fail(f"scaling symbolic dim {dim!r} by {scale} gives a size hetflow cannot keep static")
-            out_scales[a] = float(scale)
+            out_scales[a] = float(scale)  # a symbolic dim keeps size -1: floor(dim * scale), known at run time
             if isinstance(dim, int):
                 out_sizes[a] = math.floor(dim * (box[a + r] - box[a]) * scale)
     return ctx.emit("resize", [x], sizes=tuple(out_sizes), scales=tuple(out_scales), roi=tuple(box) if crop else None,
@@ -507,11 +534,41 @@ def Resize_v18(ctx: Ctx, x: Value, roi: Value | None = None, scales: Value | Non
                exclude_outside: int = 0, extrapolation_value: float = 0.0,
                keep_aspect_ratio_policy: str = "stretch", mode: str = "nearest",
                nearest_mode: str = "round_prefer_floor") -> Value:
+    attrs = dict(mode=mode, coordinate_transformation_mode=coordinate_transformation_mode, nearest_mode=nearest_mode,
+                 cubic_coeff_a=float(cubic_coeff_a), exclude_outside=bool(exclude_outside),
+                 extrapolation_value=float(extrapolation_value), antialias=bool(antialias))
+    if sizes is not None and sizes.const is None and axes is None and keep_aspect_ratio_policy == "stretch" \
+            and coordinate_transformation_mode != "tf_crop_and_resize":
+        return _resize_to_run_time_sizes(ctx, x, sizes, attrs)
     size_list = _given(ctx.ints_of(sizes, "the output sizes"))
     scale_list = None if size_list is not None else _floats(ctx, scales, "the scales")
     roi_list = _floats(ctx, roi, "the roi") if coordinate_transformation_mode == "tf_crop_and_resize" else None
     return _resize(ctx, x, scale_list, size_list, axes=axes, roi=roi_list,
-                   keep_aspect_ratio_policy=keep_aspect_ratio_policy, mode=mode,
-                   coordinate_transformation_mode=coordinate_transformation_mode, nearest_mode=nearest_mode,
-                   cubic_coeff_a=float(cubic_coeff_a), exclude_outside=bool(exclude_outside),
-                   extrapolation_value=float(extrapolation_value), antialias=bool(antialias))
+                   keep_aspect_ratio_policy=keep_aspect_ratio_policy, **attrs)
+
+
+def _resize_to_run_time_sizes(ctx: Ctx, x: Value, sizes: Value, attrs: dict[str, object]) -> Value:
+    """Resize to sizes computed at run time (torch's ``interpolate(size=skip.shape[2:])``): an axis whose target is
+    the input's own dim keeps it, one whose target and input are both static is static, and every other axis takes
+    its size from the sizes tensor when the graph runs (size -1, scale 0 in the IR)."""
+    if attrs["mode"] not in _RESIZE_MODES:
+        raise ctx.fail(f"mode {attrs['mode']!r} is not one of {', '.join(_RESIZE_MODES)}")
+    shape = _shape_of(ctx, x, "Resize")
+    contents = known(sizes)
+    targets: Sequence[Dim | None] = contents.dims if contents is not None and not contents.scalar else [None] * len(shape)
+    if len(targets) != len(shape) or sizes.type.shape not in (None, (len(shape),)):
+        raise ctx.fail(f"the output sizes %{sizes.name} ({sizes.type}) must hold one size per dim of {list(shape)}")
+    out_sizes, out_scales = [], []
+    for d, t in zip(shape, targets):
+        if t is not None and t == d:
+            out_sizes.append(-1)
+            out_scales.append(1.0)
+        elif isinstance(t, int) and isinstance(d, int) and d > 0:
+            out_sizes.append(t)
+            out_scales.append(t / d)
+        else:
+            out_sizes.append(-1)
+            out_scales.append(0.0)
+    inputs = [x, sizes] if 0.0 in out_scales else [x]
+    out = ctx.emit("resize", inputs, sizes=tuple(out_sizes), scales=tuple(out_scales), roi=None, **attrs)
+    return out if contents is None or contents.scalar else name_dims(out, contents.dims)
