@@ -37,15 +37,25 @@ def plan_cache(rep: backend.HetflowBackendRep) -> SpecializationCache:
 
 # ---------------------------------------------------------------- onnx.backend
 def test_same_shape_different_values_compiles_once_and_is_right_both_times() -> None:
-    model = batch_mlp()
+    model = resolution_cnn()
     rep = backend.prepare(model, "CPU")  # cpu_c
     for seed in (1, 2):
-        x = sample((4, 3, 8, 8), seed)
+        x = sample((1, 3, 12, 10), seed)
         np.testing.assert_allclose(rep.run([x])[0], oracle(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
     assert rep.compiles == 1 and rep.bound_inputs == () and not rep.imports_per_shape
     cache = plan_cache(rep)
-    # cpu_c specializes the plan for the shape once (until it takes a symbolic batch); the second run is a hit
+    # cpu_c specializes the plan for the image size once (its loops take only a symbolic batch); then a hit
     assert (cache.compiles, cache.hits) == (1, 1)
+
+
+def test_a_dynamic_batch_on_cpu_c_compiles_nothing_after_prepare() -> None:
+    model = batch_mlp()
+    rep = backend.prepare(model, "CPU")  # cpu_c, whose generated loops take the batch at run time
+    for n in (1, 4, 4):
+        x = sample((n, 3, 8, 8), n)
+        np.testing.assert_allclose(rep.run([x])[0], oracle(model, {"x": x})[0], rtol=1e-4, atol=1e-4)
+    cache = plan_cache(rep)
+    assert rep.compiles == 1 and not cache.needed and cache.compiles == 0
 
 
 def test_a_new_shape_is_specialized_by_the_plan_not_reprepared() -> None:
@@ -67,8 +77,8 @@ def test_a_shape_computation_the_ir_cannot_keep_symbolic_imports_per_shape_not_p
     assert rep.compiles == 2 and rep.specializations == 2  # two shapes, two compiles; new values reuse them
 
 
-def test_a_symbolic_dim_only_a_concrete_shape_resolves_defers_to_the_first_run() -> None:
-    """Resize scaling a symbolic dim cannot import symbolically; prepare defers, each run's shapes import."""
+def test_resize_of_symbolic_dims_prepares_once() -> None:
+    """Resize scaling symbolic dims imports symbolically: one prepare serves every input size, nothing bound."""
     nodes = [helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="nearest")]
     scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
     graph = helper.make_graph(nodes, "upsample", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, "h", "w"])],
@@ -78,11 +88,11 @@ def test_a_symbolic_dim_only_a_concrete_shape_resolves_defers_to_the_first_run()
     for shape in [(1, 2, 3, 4), (1, 2, 5, 2)]:
         x = sample(shape, 0)
         np.testing.assert_array_equal(rep.run([x])[0], oracle(model, {"x": x})[0])
-    assert rep.imports_per_shape and rep.compiles == 2
+    assert not rep.imports_per_shape and rep.compiles == 1 and rep.bound_inputs == ()
 
 
-def test_parameter_inputs_are_bound_by_value_but_data_inputs_are_not() -> None:
-    """A Reshape whose target is a graph input: that input (a parameter) is compiled in per value; x is not."""
+def test_a_runtime_reshape_target_is_an_input_not_a_constant() -> None:
+    """A Reshape whose target is a graph input: neither it nor x is compiled in; one prepare serves every value."""
     nodes = [helper.make_node("Reshape", ["x", "shape"], ["r"]), helper.make_node("Relu", ["r"], ["y"])]
     graph = helper.make_graph(nodes, "reshape_param",
                               [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 6]),
@@ -93,7 +103,7 @@ def test_parameter_inputs_are_bound_by_value_but_data_inputs_are_not() -> None:
     for seed, (x_shape, target) in enumerate([((2, 6), [3, 4]), ((2, 6), [3, 4]), ((2, 6), [4, 3])]):
         feeds = {"x": sample(x_shape, seed), "shape": np.array(target, np.int64)}
         np.testing.assert_array_equal(rep.run(feeds)[0], oracle(model, feeds)[0])
-    assert rep.bound_inputs == ("shape",) and rep.compiles == 2
+    assert rep.bound_inputs == () and rep.compiles == 1
 
 
 def test_prepare_still_refuses_a_broken_model_with_symbolic_inputs() -> None:

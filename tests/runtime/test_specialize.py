@@ -90,23 +90,37 @@ def test_reference_plan_runs_every_batch_without_recompiling(counter: CompileCou
     assert "nothing specialized (4 run(s) over 3 input-shape signature(s))" in plan.report()
 
 
-def test_cpu_c_plan_specializes_per_batch_and_reuses_it(counter: CompileCounter) -> None:
+def test_cpu_c_plan_runs_every_batch_without_recompiling(counter: CompileCounter) -> None:
     model = batch_mlp()
     plan = hf.compile(hf.load(model), backend="cpu_c")
+    assert counter["cpu_c"] == 1
     counter.reset()
     run_batches(model, plan, (1, 7, 32, 7, 1))
-    # cpu_c does not take symbolic dims yet (its artifact says so: CpuCBackend.shape_polymorphic is False for a
-    # symbolic graph), so the plan compiles one specialization per batch size and reuses it. When cpu_c takes a
-    # symbolic batch, this becomes 0 compiles, as for the reference backend above.
+    # cpu_c's generated loops take a symbolic batch at run time (CpuCBackend.shape_polymorphic): nothing compiles
+    assert CpuCBackend().shape_polymorphic(plan.subgraphs[0].executable)
+    assert counter.calls == {}
+    cache = cache_of(plan)
+    assert not cache.needed and cache.compiles == 0 and cache.specializations == []
+    assert "nothing specialized (5 run(s) over 3 input-shape signature(s))" in plan.report()
+
+
+def test_cpu_c_plan_specializes_per_resolution_and_reports_it(counter: CompileCounter) -> None:
+    model = resolution_cnn()
+    plan = hf.compile(hf.load(model), backend="cpu_c")
+    counter.reset()
+    for i, (h, w) in enumerate([(8, 8), (12, 10), (16, 6), (12, 10), (8, 8)]):
+        x = sample((1, 3, h, w), seed=i)
+        np.testing.assert_allclose(plan.run({"x": x})["y"], oracle(model, x), rtol=1e-4, atol=1e-4)
+    # H and W are not leading dims: cpu_c compiles per image size, and the plan caches each
     assert not CpuCBackend().shape_polymorphic(plan.subgraphs[0].executable)
     assert counter["cpu_c"] == 3
     cache = cache_of(plan)
     assert (cache.compiles, cache.hits, cache.evicted) == (3, 2, 0)
-    assert [s.signature for s in cache.specializations] == [(("x", (32, 3, 8, 8)),), (("x", (7, 3, 8, 8)),),
+    assert [s.signature for s in cache.specializations] == [(("x", (1, 3, 16, 6)),), (("x", (1, 3, 12, 10)),),
                                                             (("x", (1, 3, 8, 8)),)]
     report = plan.report()
     assert "3 kept (at most 8), 3 compile(s), 2 hit(s), 0 eviction(s)" in report
-    assert "x=[7,3,8,8]: sub0 compiled in" in report and "(measured), 1 hit(s)" in report
+    assert "x=[1,3,12,10]: sub0 compiled in" in report and "(measured), 1 hit(s)" in report
 
 
 def test_torch_exported_dynamic_batch_compiles_once_on_reference(counter: CompileCounter) -> None:
@@ -125,7 +139,7 @@ def test_torch_exported_dynamic_batch_on_cpu_c(counter: CompileCounter) -> None:
     plan = hf.compile(hf.load(model), backend="cpu_c")
     counter.reset()
     run_batches(model, plan, (1, 7, 32, 32))
-    assert counter["cpu_c"] == 3 and cache_of(plan).hits == 1  # per batch until cpu_c takes a symbolic batch
+    assert counter.calls == {} and cache_of(plan).compiles == 0  # the batch is a run-time parameter of the C
 
 
 # ---------------------------------------------------------------- dynamic resolution

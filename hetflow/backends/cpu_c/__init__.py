@@ -45,6 +45,11 @@ class CpuCBackend(Backend):
         return CpuCExecutable(graph, threads=threads if threads is not None else get_config().num_threads,
                               toolchain=toolchain, profile=profile, fallback=fallback)
 
+    def shape_polymorphic(self, artifact: Artifact) -> bool:
+        """When its library takes the symbolic dims at run time (``CpuCExecutable.takes_any_shape``: a symbolic
+        batch); otherwise a plan specializes it per input-shape signature."""
+        return isinstance(artifact, CpuCExecutable) and artifact.takes_any_shape
+
     def estimate(self, node: Node, description: MachineDescription) -> Estimate | None:
         """The generated kernel's time on a CPU of ``description``: see ``cost.py``."""
         return kernel_estimate(node, description)

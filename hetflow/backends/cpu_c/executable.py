@@ -313,6 +313,12 @@ class CpuCExecutable:
             self._compiled[SYMBOLIC] = _Compiled(graph, toolchain, self.threads, profile, fallback, binding=binding)
 
     @property
+    def takes_any_shape(self) -> bool:
+        """Whether one compiled library serves every input shape the graph admits (static inputs, or symbolic
+        leading dims its loops take at run time), so that nothing is compiled when a new shape arrives."""
+        return SYMBOLIC in self._compiled or all(v.type.is_static for v in self.graph.inputs)
+
+    @property
     def specializations(self) -> int:
         """How many libraries this executable compiled (one for every batch size when the batch is symbolic)."""
         return len(self._compiled)
