@@ -64,7 +64,7 @@ def test_transformer_encoder_matches_eager() -> None:
                                   pytest.param("resnet50", marks=pytest.mark.slow)])
 def test_model_set_matches_eager(name: str) -> None:
     """The frontend's model set through torch.compile, at batch 1 and 2 (Dynamo recompiles on the new shape)."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "frontends" / "torch"))
+    sys.path.insert(0, str(Path(__file__).parents[1] / "frontends" / "pytorch"))
     from test_torch_models import MODELS, _first, _seeded
 
     make, inputs = MODELS[name]
