@@ -228,8 +228,6 @@ def test_reshape_to_a_target_known_only_at_run_time() -> None:
     assert any(n.op == "reshape" and len(n.inputs) == 2 for n in graph.nodes)
 
 
-@pytest.mark.xfail(strict=True, reason="constant_fold does not fold a `shape` of a static value yet (specialization "
-                   "engineer's passes/fold.py, issue 9 item 2)")
 @pytest.mark.parametrize("build, op, shape, out", [
     (_unflatten_tokens, "reshape", (2, 3, 6, 2), (2, 6, 2, 3)),
     (lambda: _resize_to_skip_size("nearest"), "resize", (2, 3, 9, 12), (2, 4, 9, 12)),
