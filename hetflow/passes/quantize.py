@@ -200,43 +200,30 @@ def _requant_consts(st: _State, name: str, sx: float, sw: np.ndarray, sy: float,
 
 
 def _conv(st: _State, node: Node) -> list[Node] | None:
-    x, w = node.inputs[0], node.inputs[1]
-    b = node.inputs[2] if len(node.inputs) > 2 else None
-    if not _float32(x) or _const(w) is None or (b is not None and _const(b) is None) or w.type.rank != 4:  # type: ignore[union-attr]
-        return None
-    wf = _const(w).astype(np.float64)  # type: ignore[union-attr]
-    m = wf.shape[0]
-    out = node.outputs[0]
-    bn, alpha, beta = _absorb_bn(st, out, m)
-    group = [node] + ([bn] if bn is not None else [])
-    out = group[-1].outputs[0]
-    relu = st.only_user(out, "relu")
-    if relu is not None:
-        group.append(relu)
-        out = relu.outputs[0]
-    bias = (_const(b).astype(np.float64) if b is not None else np.zeros(m)) * alpha + beta  # type: ignore[union-attr]
-    wq, sw = _weights(wf * alpha.reshape(-1, 1, 1, 1), 0)
-    xq, sx = st.quantized(x)  # type: ignore[arg-type]
-    sy = st.scale_of(out)
-    q = st.emit("conv_requant", [xq, st.graph.constant(wq, f"{node.name}_wq"),
-                                 *_requant_consts(st, node.name, sx, sw, sy, bias)], f"{node.name}/int8",
-                relu=relu is not None, dtype="int8", **{k: node.attrs[k] for k in ("strides", "pads", "dilations",
-                                                                                  "group")})
-    st.pending_real[id(q)] = sx * sw
-    st.publish(group, out, q, sy, "conv_requant")
-    return group
+    """A convolution (with its batch norm and ReLU) into ``conv_requant``; weights ``[M, C/g, kh, kw]``."""
+    return _conv_like(st, node, "conv_requant", 0, ("strides", "pads", "dilations", "group"), retarget=True)
 
 
 def _conv_transpose(st: _State, node: Node) -> list[Node] | None:
     """A transposed convolution (deconvolution): as ``_conv``, with weights ``[C, M, kh, kw]`` per output channel
     (axis 1), into ``conv_transpose_requant``."""
+    if node.attrs["group"] != 1:
+        return None
+    return _conv_like(st, node, "conv_transpose_requant", 1,
+                      ("strides", "pads", "dilations", "group", "output_padding"))
+
+
+def _conv_like(st: _State, node: Node, op: str, channel_axis: int, keep: tuple[str, ...], *, retarget: bool = False
+               ) -> list[Node] | None:
+    """``node`` (a conv or transposed conv with constant weights and bias), the batch norm it absorbs and the ReLU
+    after it, rewritten into ``op`` with per-output-channel weights along ``channel_axis``; returns the float nodes
+    it replaces, or None when it does not apply. ``retarget``: a consumer may later take the accumulator's scale."""
     x, w = node.inputs[0], node.inputs[1]
     b = node.inputs[2] if len(node.inputs) > 2 else None
-    if not _float32(x) or _const(w) is None or (b is not None and _const(b) is None) or w.type.rank != 4 \
-            or node.attrs["group"] != 1:  # type: ignore[union-attr]
+    if not _float32(x) or _const(w) is None or (b is not None and _const(b) is None) or w.type.rank != 4:  # type: ignore[union-attr]
         return None
     wf = _const(w).astype(np.float64)  # type: ignore[union-attr]
-    m = wf.shape[1]
+    m = wf.shape[channel_axis]
     bn, alpha, beta = _absorb_bn(st, node.outputs[0], m)
     group = [node] + ([bn] if bn is not None else [])
     out = group[-1].outputs[0]
@@ -245,14 +232,16 @@ def _conv_transpose(st: _State, node: Node) -> list[Node] | None:
         group.append(relu)
         out = relu.outputs[0]
     bias = (_const(b).astype(np.float64) if b is not None else np.zeros(m)) * alpha + beta  # type: ignore[union-attr]
-    wq, sw = _weights(wf * alpha.reshape(1, -1, 1, 1), 1)
+    per_channel = [1, 1, 1, 1]
+    per_channel[channel_axis] = -1
+    wq, sw = _weights(wf * alpha.reshape(per_channel), channel_axis)
     xq, sx = st.quantized(x)  # type: ignore[arg-type]
     sy = st.scale_of(out)
-    attrs = {k: node.attrs[k] for k in ("strides", "pads", "dilations", "group", "output_padding")}
-    q = st.emit("conv_transpose_requant", [xq, st.graph.constant(wq, f"{node.name}_wq"),
-                                           *_requant_consts(st, node.name, sx, sw, sy, bias)],
-                f"{node.name}/int8", relu=relu is not None, dtype="int8", **attrs)
-    st.publish(group, out, q, sy, "conv_transpose_requant")
+    q = st.emit(op, [xq, st.graph.constant(wq, f"{node.name}_wq"), *_requant_consts(st, node.name, sx, sw, sy, bias)],
+                f"{node.name}/int8", relu=relu is not None, dtype="int8", **{k: node.attrs[k] for k in keep})
+    if retarget:
+        st.pending_real[id(q)] = sx * sw
+    st.publish(group, out, q, sy, op)
     return group
 
 

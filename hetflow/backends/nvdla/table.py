@@ -89,7 +89,9 @@ def _sdp_params(node: Node) -> str | None:
     return None
 
 
-def _conv(node: Node) -> str | None:
+def _conv_ranges(node: Node) -> str | None:
+    """What the CONV engine takes of any convolution: a constant 4-D weight, group 1, kernel, stride and channels
+    within the hardware's ranges."""
     a = node.attrs
     w = node.inputs[1]
     if w is None or w.const is None or w.type.rank != 4:
@@ -101,7 +103,11 @@ def _conv(node: Node) -> str | None:
         (max(a["strides"]) > MAX_CONV_STRIDE, f"stride {a['strides']} exceeds {MAX_CONV_STRIDE}"),
         (max(w.type.shape[:2]) > MAX_CHANNELS, f"channels {w.type.shape[:2]} exceed {MAX_CHANNELS}"),  # type: ignore[index]
     ]
-    return next((why for bad, why in checks if bad), None) or _int8(node, 0, 1) or _static4(node)
+    return next((why for bad, why in checks if bad), None)
+
+
+def _conv(node: Node) -> str | None:
+    return _conv_ranges(node) or _int8(node, 0, 1) or _static4(node)
 
 
 def _matmul(node: Node) -> str | None:
@@ -143,20 +149,9 @@ def _relu(node: Node) -> str | None:
 
 def _conv_half(node: Node) -> str | None:
     """A float16 convolution (``passes/half.py``): CONV in fp16 mode, its bias in the SDP."""
-    a = node.attrs
-    w = node.inputs[1]
-    if w is None or w.const is None or w.type.rank != 4:
-        return "the weight must be a constant 4-D tensor"
     if len(node.inputs) > 2 and node.inputs[2] is not None and node.inputs[2].const is None:
         return "the bias must be a constant (DMA'd SDP parameters)"
-    kernel = w.type.shape[2:]  # type: ignore[index]
-    checks = [
-        (a["group"] != 1, f"group {a['group']} convolution is not lowered (only group 1)"),
-        (max(kernel) > MAX_CONV_KERNEL, f"kernel {kernel[0]}x{kernel[1]} exceeds {MAX_CONV_KERNEL}"),
-        (max(a["strides"]) > MAX_CONV_STRIDE, f"stride {a['strides']} exceeds {MAX_CONV_STRIDE}"),
-        (max(w.type.shape[:2]) > MAX_CHANNELS, f"channels {w.type.shape[:2]} exceed {MAX_CHANNELS}"),  # type: ignore[index]
-    ]
-    return next((why for bad, why in checks if bad), None) or _half(node) or _static4(node)
+    return _conv_ranges(node) or _half(node) or _static4(node)
 
 
 def _add_half(node: Node) -> str | None:
