@@ -93,10 +93,6 @@ _SILERO = ("silero-vad", "6.2.3")
 _OCR = ("rapidocr-onnxruntime", "1.4.4")
 _OWW = ("openwakeword", "0.4.0")  # the last release that ships its models inside the wheel (0.6.0 downloads them)
 
-_SHAPE_PENDING = ("imports only at the input shapes: hf.load(path, input_shapes=...) and hetflow run importing at the "
-                  "--input shapes are the specialization engineer's (issue 9 item 2); without them: node {node} (If): "
-                  "the condition (its branches yield outputs of different ranks) must be a constant, but {cond} is "
-                  "computed at run time")
 _SQUEEZE_IF = ("torch's squeeze(-1) is exported as If(Equal(Shape(x)[-1], 1), Squeeze, Identity) on a conv output "
                "whose length follows the audio length: the branches differ in rank, so the condition must be known")
 
@@ -138,15 +134,13 @@ MODELS: tuple[RealModel, ...] = (
               "torch.onnx TorchScript exporter (VAD v5, 16 kHz; If on the sample rate, nested If)", "pytorch 2.3.1",
               ({"input": audio(1, 512), "state": state(2, 1, 128), "sr": SAMPLE_RATE},
                {"input": audio(3, 512), "state": state(2, 3, 128), "sr": SAMPLE_RATE}),
-              control_flow=("If",), fixed_shapes=_SQUEEZE_IF,
-              pending=_SHAPE_PENDING.format(node="'/model/decoder/If'", cond="%/model/decoder/Equal_output_0")),
+              control_flow=("If",), fixed_shapes=_SQUEEZE_IF),
     RealModel("silero_vad_half", *_SILERO, "silero_vad/data/silero_vad_half.onnx",
               "1e0b195ad4806595ef4466f419d16fca7e4afcfc6669b8c0b5f76ea87547c769",
               "torch.onnx TorchScript exporter (VAD v5, float16 weights; If)", "pytorch 2.3.1",
               ({"input": audio(1, 576), "state": state(2, 1, 128)},
                {"input": audio(2, 576), "state": state(2, 2, 128)}),
-              control_flow=("If",), pending=_SHAPE_PENDING.format(node="'/decoder/If'", cond="%/decoder/Equal_output_0"),
-              fixed_shapes=_SQUEEZE_IF, atol=1e-3),
+              control_flow=("If",), fixed_shapes=_SQUEEZE_IF, atol=1e-3),
     RealModel("silero_vad_op18", *_SILERO, "silero_vad/data/silero_vad_op18_ifless.onnx",
               "7671cd04b004e9076da0d4a7b1a5aec36adf161c39230c1cb94a4fd5db6bbd28",
               "torch.onnx dynamo exporter (VAD v6, opset 18; If on the sample rate)", "pytorch 2.9.0+cu126",
@@ -158,9 +152,7 @@ MODELS: tuple[RealModel, ...] = (
               "spox (VAD v6, 8 and 16 kHz graphs under one If)", "spox",
               ({"input": audio(1, 512), "state": state(2, 1, 128), "sr": SAMPLE_RATE},
                {"input": audio(2, 512), "state": state(2, 2, 128), "sr": SAMPLE_RATE}),
-              control_flow=("If",), fixed_shapes=_SQUEEZE_IF,
-              pending=_SHAPE_PENDING.format(node="'If_0', then_branch: node 'If_0_then_branch__Inline_0__/decoder/If'",
-                                            cond="%If_0_then_branch__Inline_0__/decoder/Equal_output_0")),
+              control_flow=("If",), fixed_shapes=_SQUEEZE_IF),
     RealModel("silero_vad_sequence", *_SILERO, "silero_vad/data/silero_vad_16k_sequence.onnx",
               "9ccdacc4719d8aa7e45a77536bfabec45a03ba1f2fad5e241ab4060b24238a85",
               "torch.onnx TorchScript exporter with dynamic_axes (VAD over a sequence of windows; LSTM)",
@@ -172,8 +164,7 @@ MODELS: tuple[RealModel, ...] = (
               "torch.onnx TorchScript exporter (Silero VAD v4 as openWakeWord ships it; If, LSTM)", "pytorch 1.12.0",
               ({"input": audio(1, 512), "sr": SAMPLE_RATE, "h": state(2, 1, 64), "c": state(2, 1, 64)},
                {"input": audio(2, 1024), "sr": SAMPLE_RATE, "h": state(2, 2, 64), "c": state(2, 2, 64)}),
-              control_flow=("If",), pending=_SHAPE_PENDING.format(node="'If_25', then_branch: node 'If_69'", cond="%172"),
-              fixed_shapes=_SQUEEZE_IF),
+              control_flow=("If",), fixed_shapes=_SQUEEZE_IF),
 )
 """The real set: 14 models from 5 exporters (torch.onnx TorchScript and dynamo, tf2onnx, paddle2onnx, spox)."""
 
