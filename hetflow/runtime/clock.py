@@ -30,7 +30,8 @@ class Span:
 class Clock:
     """Per-device and per-link availability, and every span placed so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, detail: bool = True) -> None:
+        self.detail = detail  # node spans inside measured launches too (for a trace); else one span per launch
         self.spans: list[Span] = []
         self._free: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -71,6 +72,15 @@ class Clock:
             self.spans.append(Span(device, "subgraph", name, first, cursor, item, {"source": source, "nodes": len(nodes)}))
             self.spans.extend(node_spans)
         return [cursor] * len(finish) if atomic else finish
+
+    def launch_whole(self, device: str, name: str, *, item: int, ready: float, seconds: float, nodes: int,
+                     source: str) -> float:
+        """An indivisible launch of ``nodes`` nodes, placed as one span (no node spans); returns its end."""
+        with self._lock:
+            start = max(self._free.get(device, 0.0), ready)
+            end = self._free[device] = start + seconds
+            self.spans.append(Span(device, "subgraph", name, start, end, item, {"source": source, "nodes": nodes}))
+        return end
 
     def units(self, device: str, start: float, events: list, *, item: int) -> None:
         """A run's per-unit events (``devices.TimelineEvent``: an accelerator's engines), from ``start`` on tracks
