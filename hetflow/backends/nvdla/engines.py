@@ -43,17 +43,7 @@ def conv(x: np.ndarray, w: np.ndarray, *, strides: tuple[int, int], pads: tuple[
     whose weights do not fit is split along K); ``row_chunks`` the output-row ranges computed one after another
     from only their own input rows (a convolution whose features do not fit). Every piece runs separately.
     """
-    n, c, h, wd = x.shape
-    kp, cp, r, s = w.shape
-    xp = np.zeros((n, cp, h + pads[0] + pads[2], wd + pads[1] + pads[3]), np.float64)
-    xp[:, :c, pads[0]:pads[0] + h, pads[1]:pads[1] + wd] = x
-    p = (xp.shape[2] - (r - 1) * dilations[0] - 1) // strides[0] + 1
-    q = (xp.shape[3] - (s - 1) * dilations[1] - 1) // strides[1] + 1
-    acc = np.zeros((n, kp, p, q), np.float64)
-    for p0, p1 in row_chunks or [(0, p)]:
-        rows = xp[:, :, p0 * strides[0]:(p1 - 1) * strides[0] + (r - 1) * dilations[0] + 1]  # the chunk and its halo
-        for k0, k1 in k_splits:
-            acc[:, k0:k1, p0:p1] = _conv_piece(rows, w[k0:k1].astype(np.float64), p1 - p0, q, strides, dilations)
+    acc = _conv_pieces(x, w, np.float64, strides, pads, dilations, k_splits, row_chunks)
     return np.rint(acc).astype(np.int64).astype(np.int32)
 
 
@@ -63,17 +53,25 @@ def conv_fp16(x: np.ndarray, w: np.ndarray, *, strides: tuple[int, int], pads: t
     """float32 accumulators ``[N, Kp, P, Q]`` of float16 ``x`` and atom-padded float16 ``w``: each product of two
     float16 values is exact in float32 (11 + 11 significant bits), the sums are float32's; the SDP rounds to
     float16 once (``sdp_fp16``). The pieces run as in ``conv``."""
+    return _conv_pieces(x, w, np.float32, strides, pads, dilations, k_splits, row_chunks)
+
+
+def _conv_pieces(x: np.ndarray, w: np.ndarray, dtype: type, strides: tuple[int, int],
+                 pads: tuple[int, int, int, int], dilations: tuple[int, int], k_splits: list[tuple[int, int]],
+                 row_chunks: list[tuple[int, int]] | None) -> np.ndarray:
+    """Accumulators ``[N, Kp, P, Q]`` in ``dtype``: ``x`` zero-padded (channels to ``w``'s, rows and columns by
+    ``pads``), each output-row chunk with its halo and each kernel group computed separately."""
     n, c, h, wd = x.shape
     kp, cp, r, s = w.shape
-    xp = np.zeros((n, cp, h + pads[0] + pads[2], wd + pads[1] + pads[3]), np.float32)
+    xp = np.zeros((n, cp, h + pads[0] + pads[2], wd + pads[1] + pads[3]), dtype)
     xp[:, :c, pads[0]:pads[0] + h, pads[1]:pads[1] + wd] = x
     p = (xp.shape[2] - (r - 1) * dilations[0] - 1) // strides[0] + 1
     q = (xp.shape[3] - (s - 1) * dilations[1] - 1) // strides[1] + 1
-    acc = np.zeros((n, kp, p, q), np.float32)
+    acc = np.zeros((n, kp, p, q), dtype)
     for p0, p1 in row_chunks or [(0, p)]:
-        rows = xp[:, :, p0 * strides[0]:(p1 - 1) * strides[0] + (r - 1) * dilations[0] + 1]
+        rows = xp[:, :, p0 * strides[0]:(p1 - 1) * strides[0] + (r - 1) * dilations[0] + 1]  # the chunk and its halo
         for k0, k1 in k_splits:
-            acc[:, k0:k1, p0:p1] = _conv_piece(rows, w[k0:k1].astype(np.float32), p1 - p0, q, strides, dilations)
+            acc[:, k0:k1, p0:p1] = _conv_piece(rows, w[k0:k1].astype(dtype), p1 - p0, q, strides, dilations)
     return acc
 
 
