@@ -18,6 +18,7 @@ import numpy as np
 from hetflow.ir import Graph, Node, Value, verify
 from hetflow.passes.affine import batch_norm_affine
 from hetflow.passes.dce import dead_code_elimination
+from hetflow.passes.rewrite import RewriteState
 
 HALF = "float16"
 
@@ -34,19 +35,13 @@ class HalfReport:
 
 
 @dataclass
-class _State:
+class _State(RewriteState):
     graph: Graph
     users: dict[int, list[Node]]
     outputs: set[int]
     report: HalfReport
     half: dict[int, Value] = field(default_factory=dict)  # float32 value -> its float16 form
     emitted: list[Node] = field(default_factory=list)
-
-    def emit(self, op: str, inputs: list[Value | None], name: str, **attrs: object) -> Value:
-        node = self.graph.add_node(op, inputs, dict(attrs), name=name)
-        self.graph.nodes.pop()
-        self.emitted.append(node)
-        return node.outputs[0]
 
     def halved(self, v: Value) -> Value:
         """The float16 form of float32 ``v``: a constant converted, or a cast emitted once."""
@@ -55,10 +50,6 @@ class _State:
         if id(v) not in self.half:
             self.half[id(v)] = self.emit("cast", [v], f"{v.name}/to_f16", to=HALF)
         return self.half[id(v)]
-
-    def only_user(self, v: Value, op: str) -> Node | None:
-        users = self.users.get(id(v), [])
-        return users[0] if len(users) == 1 and users[0].op == op and id(v) not in self.outputs else None
 
     def publish(self, nodes: list[Node], out: Value, h: Value) -> None:
         """``h`` (float16) now computes ``out``: float32 users read a cast of it; half users read ``h`` itself."""

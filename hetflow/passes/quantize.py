@@ -36,6 +36,7 @@ from hetflow.ir.ops.quant import MULTIPLIER_BITS, fixed_point, lrn_table
 from hetflow.passes.affine import batch_norm_affine
 from hetflow.passes.calibrate import Statistics, collect_statistics
 from hetflow.passes.dce import dead_code_elimination
+from hetflow.passes.rewrite import RewriteState
 from hetflow.passes.scales import QMAX, ScaleChoice, estimated_error
 
 WEIGHT_QMAX = 127
@@ -81,7 +82,7 @@ class QuantReport:
 
 
 @dataclass
-class _State:
+class _State(RewriteState):
     graph: Graph
     stats: Statistics
     choice: ScaleChoice
@@ -111,12 +112,6 @@ class _State:
         deq.inputs[1] = self.graph.constant(np.float32(scale), f"{deq.name}_scale")
         self.qvalue[id(deq.outputs[0])] = (q, scale)
 
-    def emit(self, op: str, inputs: list[Value | None], name: str, **attrs: object) -> Value:
-        node = self.graph.add_node(op, inputs, dict(attrs), name=name)
-        self.graph.nodes.pop()
-        self.emitted.append(node)
-        return node.outputs[0]
-
     def scale_of(self, v: Value) -> float:
         if v.name not in self.stats:
             raise QuantizationError(f"no calibration statistics for tensor '{v.name}'; calibrate the same graph "
@@ -131,13 +126,6 @@ class _State:
                           f"{v.name}/quantize", dtype="int8")
             self.qvalue[id(v)] = (q, s)
         return self.int8_form(v)  # type: ignore[return-value]
-
-    def only_user(self, v: Value, op: str) -> Node | None:
-        """The single consumer of ``v`` when it is an ``op`` node and ``v`` is not a graph output."""
-        users = self.users.get(id(v), [])
-        if len(users) == 1 and users[0].op == op and id(v) not in self.outputs:
-            return users[0]
-        return None
 
     def publish(self, nodes: list[Node], out: Value, q: Value, scale: float, op: str) -> None:
         """``q`` (int8, ``scale``) now computes ``out``: dequantize it for float users, record it."""
