@@ -13,24 +13,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+from hetflow.partition.profile import median_seconds  # noqa: E402 - after the standard imports, as the others
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "frontends" / "onnx"))
 
 
 def median_ms(fn: Callable[[], object], reps: int) -> float:
-    fn()  # warm
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return float(np.median(times)) * 1e3
+    return median_seconds(fn, reps, warmup=1) * 1e3
 
 
 def rows() -> list[tuple[str, object, dict[str, np.ndarray], object | None]]:

@@ -27,7 +27,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 from realmodels.real_set import MODELS, Offline, RealModel, fetch  # noqa: E402
+from timing import interleaved_medians  # noqa: E402
 
 import hetflow as hf  # noqa: E402
 from hetflow.config import get_config, set_config  # noqa: E402
@@ -51,20 +51,6 @@ def _session(model: str | bytes) -> ort.InferenceSession:
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-
-
-def interleaved_medians(calls: list[Callable[[], object]], reps: int, warmup: int = 2) -> list[float]:
-    """Median seconds of each call, the calls alternating within every repetition."""
-    for call in calls:
-        for _ in range(warmup):
-            call()
-    samples: list[list[float]] = [[] for _ in calls]
-    for _ in range(reps):
-        for call, out in zip(calls, samples):
-            start = time.perf_counter()
-            call()
-            out.append(time.perf_counter() - start)
-    return [statistics.median(s) for s in samples]
 
 
 def _max_error(got: dict[str, np.ndarray], want: list[np.ndarray], names: list[str]) -> float:

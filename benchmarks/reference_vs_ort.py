@@ -32,6 +32,7 @@ import onnx  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "models"))
 
+from timing import interleaved_medians  # noqa: E402
 from zoo import ZooModel, ort_session, randomized  # noqa: E402
 
 import hetflow as hf  # noqa: E402
@@ -56,16 +57,7 @@ def median_seconds(fns: list[Callable[[], object]], repeat: int, warmup: int = 2
     The default clock is this process's CPU time, which other jobs on a shared machine disturb far
     less than the wall clock; with one thread each it equals the wall time of an idle machine.
     """
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, ts in zip(fns, times):
-            start = clock()
-            fn()
-            ts.append(clock() - start)
-    return [statistics.median(ts) for ts in times]
+    return interleaved_medians(fns, repeat, warmup, clock)
 
 
 def hetflow_per_op(zoo: ZooModel, repeat: int) -> dict[str, float]:

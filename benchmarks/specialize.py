@@ -26,9 +26,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 os.environ["HETFLOW_CACHE_DIR"] = tempfile.mkdtemp(prefix="hetflow-specialize-bench-")  # compile times are cold
 
 import argparse  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -38,25 +36,12 @@ import onnx  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from runtime.dynamic_models import batch_mlp, resolution_cnn  # noqa: E402
+from timing import interleaved_medians  # noqa: E402
 
 import hetflow as hf  # noqa: E402
 from hetflow.ir.feeds import check_feeds  # noqa: E402
 from hetflow.runtime.session import run_compiled  # noqa: E402
 from hetflow.runtime.specialize import SpecializationCache  # noqa: E402
-
-
-def medians(fns: list[Callable[[], object]], repeat: int, warmup: int = 3) -> list[float]:
-    """Median wall-clock seconds of each function, runs alternating."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeat):
-        for fn, ts in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - start)
-    return [statistics.median(ts) for ts in times]
 
 
 def ort_runner(model: onnx.ModelProto) -> Callable[[dict[str, np.ndarray]], object]:
@@ -80,9 +65,9 @@ def bench(name: str, model: onnx.ModelProto, shapes: list[tuple[int, ...]], back
         assert isinstance(cache, SpecializationCache)
         entry = next((s for s in cache.specializations if s.signature == (("x", shape),)), None)
         target = entry.plan if entry is not None else plan
-        hetflow_s, ort_s, direct_s = medians(
+        hetflow_s, ort_s, direct_s = interleaved_medians(
             [lambda f=feeds: plan.run(f), lambda f=feeds: ort_run(f),
-             lambda f=feeds, t=target: run_compiled(t, [check_feeds(plan.graph, f)])], repeat)
+             lambda f=feeds, t=target: run_compiled(t, [check_feeds(plan.graph, f)])], repeat, warmup=3)
         compiled = f"{entry.compile_s * 1e3:8.1f} ms" if entry is not None else f"{'none':>11}"
         print(f"  {str(list(shape)):<16} {compiled} {hetflow_s * 1e6:8.1f}us {ort_s * 1e6:10.1f}us "
               f"{hetflow_s / ort_s:6.2f}x {(hetflow_s - direct_s) * 1e6:+7.1f}us")
