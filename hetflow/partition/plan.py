@@ -198,7 +198,7 @@ class Plan:
             lines = [head + " on this host"]
             lines += [f"  {s.name:<10} {s.device:<22} {s.backend:<10} {len(s.nodes)} nodes" for s in self.subgraphs]
             lines += [f"  note: {note}" for s in self.subgraphs for note in s.notes]
-            lines += _fallback_lines(self._placed())
+            lines += _fallback_lines(self.ran_subgraphs())
             lines += [f"  {note}" for note in self.notes()]
             lines += self._specialization_lines()
             return "\n".join(lines)
@@ -238,7 +238,7 @@ class Plan:
         lines += self._specialization_lines()
         return "\n".join(lines)
 
-    def _placed(self) -> list[Subgraph]:
+    def ran_subgraphs(self) -> list[Subgraph]:
         """The subgraphs whose executables say where each node ran: the latest specialization's, when the plan's
         own are compiled per input shape."""
         latest = self.specializations.latest() if self.specializations is not None else None
