@@ -9,10 +9,11 @@ from fractions import Fraction
 import numpy as np
 
 from hetflow.ir.dtypes import DType
+from hetflow.ir.errors import InputError
 from hetflow.ir.graph import Node
 from hetflow.ir.ops._util import broadcast_shapes, const_of, in_type, norm_axis
 from hetflow.ir.registry import REQUIRED, IRError, defop
-from hetflow.ir.types import MAX_RANK, Dim, TensorType, dim_floordiv, dim_mul
+from hetflow.ir.types import MAX_DIM, MAX_RANK, Dim, TensorType, dim_floordiv, dim_mul
 
 
 def _new_dim(node: Node, axis: int) -> str:
@@ -306,14 +307,50 @@ def scatter_nd(x: np.ndarray, indices: np.ndarray, updates: np.ndarray, *, reduc
 
 
 # ------------------------------------------------------------------ pad / expand / tile
+def _fold_run_time_amounts(node: Node, attr: str, count: int, what: str) -> bool:
+    """Check the optional second input of a pad / tile whose amounts the graph computes at run time (``count``
+    integers); when it is constant by now (a specialization folded the shape computation) make it the static
+    attribute, one input from then on. False when it is still computed at run time."""
+    amounts = in_type(node, 1)
+    length = amounts.shape[0] if amounts.shape is not None and len(amounts.shape) == 1 else None
+    if amounts.dtype.numpy.kind not in "iu" or amounts.rank not in (None, 1) or (isinstance(length, int) and length != count):
+        raise IRError(f"node {node.name!r} ({node.op}): the run-time {what} must be {count} integers, got {amounts}")
+    given = const_of(node, 1)
+    if given is None:
+        return False
+    if given.size != count:
+        raise IRError(f"node {node.name!r} ({node.op}): the run-time {what} must be {count} integers, got {given.size}")
+    node.attrs[attr] = tuple(int(a) for a in given.reshape(-1))
+    del node.inputs[1]
+    return True
+
+
+def _amounts_at_run(node_op: str, given: np.ndarray | None, static: tuple[int, ...], count: int,
+                    what: str) -> tuple[int, ...]:
+    """The amounts a pad / tile runs with: the run-time input's values (checked), else the static attribute."""
+    if given is None:
+        return tuple(static)
+    flat = np.asarray(given).reshape(-1)
+    if flat.size != count or flat.dtype.kind not in "iu":
+        raise InputError(f"{node_op}: the {what} computed at run time are {flat.size} {flat.dtype} values; "
+                         f"need {count} integers")
+    return tuple(int(a) for a in flat)
+
+
 def _pad_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
+    pads = node.attrs["pads"]
     if x.shape is None:
         return [x]
-    pads = node.attrs["pads"]
     r = len(x.shape)
     if len(pads) != 2 * r:
         raise IRError(f"node {node.name!r} (pad): {len(pads)} pads for rank {r}; need {2 * r}")
+    if len(node.inputs) > 1 and not _fold_run_time_amounts(node, "pads", 2 * r, "pads"):
+        # still computed at run time: ``pads`` is a hint (-1 where unknown); an axis whose two pads are known 0 keeps
+        # its dim, every other one is known when the node runs
+        return [x.with_shape(tuple(d if pads[i] == 0 and pads[i + r] == 0 else _new_dim(node, i)
+                                   for i, d in enumerate(x.shape)))]
+    pads = node.attrs["pads"]
     return [x.with_shape(tuple(
         _dim_map(node, i, d, lambda n, i=i: n + pads[i] + pads[i + r], pads[i] + pads[i + r] == 0)
         for i, d in enumerate(x.shape)))]
@@ -323,17 +360,24 @@ _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "edge", "wra
 
 
 @defop("pad", family="shape", infer=_pad_infer, attrs={"pads": REQUIRED, "mode": "constant", "value": 0})
-def pad(x: np.ndarray, *, pads: tuple[int, ...], mode: str, value: float) -> np.ndarray:
-    """Pad (or, for negative pads, crop) each axis; pads = (begin_0, ..., begin_r-1, end_0, ..., end_r-1)."""
+def pad(x: np.ndarray, run_pads: np.ndarray | None = None, *, pads: tuple[int, ...], mode: str,
+        value: float) -> np.ndarray:
+    """Pad (or, for negative pads, crop) each axis; pads = (begin_0, ..., begin_r-1, end_0, ..., end_r-1), from
+    the attribute or, when the graph computes them at run time, the optional second input."""
     if mode not in _PAD_MODES:
         raise IRError(f"pad mode must be one of {sorted(_PAD_MODES)}; got {mode!r}")
     r = x.ndim
+    pads = _amounts_at_run("pad", run_pads, pads, 2 * r, "pads")
     begins, ends = pads[:r], pads[r:]
+    if run_pads is not None and any(n + b + e < 0 for n, b, e in zip(x.shape, begins, ends)):
+        raise InputError(f"pad: the pads {list(pads)} computed at run time crop more than the input {list(x.shape)} has")
     crop = tuple(slice(max(-b, 0), x.shape[i] - max(-e, 0)) for i, (b, e) in enumerate(zip(begins, ends)))
     widths = [(max(b, 0), max(e, 0)) for b, e in zip(begins, ends)]
     x = x[crop]
     if mode == "constant":
         return np.pad(x, widths, mode="constant", constant_values=np.asarray(value).astype(x.dtype))
+    if run_pads is not None and any(n == 0 and w != (0, 0) for n, w in zip(x.shape, widths)):
+        raise InputError(f"pad: {mode} padding of an empty axis (pads {list(pads)} computed at run time)")
     return np.pad(x, widths, mode=_PAD_MODES[mode])
 
 
@@ -358,13 +402,22 @@ def _tile_infer(node: Node) -> list[TensorType]:
         return [x]
     if len(reps) != len(x.shape):
         raise IRError(f"node {node.name!r} (tile): {len(reps)} repeats for rank {len(x.shape)}")
+    if len(node.inputs) > 1 and not _fold_run_time_amounts(node, "repeats", len(x.shape), "repeats"):
+        # still computed at run time: ``repeats`` is a hint (-1 where unknown, known when the node runs)
+        return [x.with_shape(tuple(_new_dim(node, i) if n < 0 else _dim_map(node, i, d, lambda k, n=n: k * n, n == 1)
+                                   for i, (d, n) in enumerate(zip(x.shape, reps))))]
+    reps = node.attrs["repeats"]
     dims = (_dim_map(node, i, d, lambda n, r=r: n * r, r == 1) for i, (d, r) in enumerate(zip(x.shape, reps)))
     return [x.with_shape(tuple(dims))]
 
 
 @defop("tile", family="shape", infer=_tile_infer, attrs={"repeats": REQUIRED})
-def tile(x: np.ndarray, *, repeats: tuple[int, ...]) -> np.ndarray:
-    """Repeat the whole tensor repeats[i] times along each dim i."""
+def tile(x: np.ndarray, run_repeats: np.ndarray | None = None, *, repeats: tuple[int, ...]) -> np.ndarray:
+    """Repeat the whole tensor repeats[i] times along each dim i (the attribute, or the optional second input
+    when the graph computes the repeats at run time)."""
+    repeats = _amounts_at_run("tile", run_repeats, repeats, x.ndim, "repeats")
+    if run_repeats is not None and any(n < 0 for n in repeats):
+        raise InputError(f"tile: the repeats {list(repeats)} computed at run time must not be negative")
     return np.tile(x, tuple(repeats))
 
 
@@ -452,12 +505,48 @@ def _scaled_dim(node: Node, axis: int, d: Dim, scale: float, extent: float) -> D
     return _new_dim(node, axis) if scaled is None else scaled
 
 
+RUN_SIZE, RUN_SCALE = 0.0, -1.0
+"""Entries of a resize's ``scales`` (with size -1) saying the axis takes, at run time, its size (RUN_SIZE: the
+scale is then size / input size) or its scale (RUN_SCALE) from the optional second input."""
+
+
+def _run_time_scales_infer(node: Node, x: TensorType) -> list[TensorType]:
+    """A resize whose scales the graph computes at run time (a float second input): folded into ``scales`` once it
+    is constant (a specialization folded the computation), else each such axis's size is known when it runs."""
+    sizes, scales = node.attrs["sizes"], node.attrs["scales"]
+    r = len(sizes)
+    t = in_type(node, 1)
+    length = t.shape[0] if t.shape is not None and len(t.shape) == 1 else None
+    if t.dtype.numpy.kind != "f" or t.rank not in (None, 1) or (isinstance(length, int) and length != r):
+        raise IRError(f"node {node.name!r} (resize): the run-time scales must be {r} floats, got {t}")
+    given = const_of(node, 1)
+    if given is None:
+        shape = x.shape or (None,) * r
+        return [x.with_shape(tuple(_new_dim(node, a) if sc == RUN_SCALE else d
+                                   for a, (d, sc) in enumerate(zip(shape, scales))))]
+    node.attrs["scales"] = tuple(run_scale(given, a, node.name) if sc == RUN_SCALE else sc for a, sc in enumerate(scales))
+    del node.inputs[1]
+    return _resize_infer(node)
+
+
+def run_scale(values: np.ndarray, axis: int, where: str) -> float:
+    """Entry ``axis`` of a resize's run-time scales, checked: a positive finite float."""
+    flat = np.asarray(values).reshape(-1)
+    scale = float(flat[axis]) if axis < flat.size and flat.dtype.kind == "f" else float("nan")
+    if not (math.isfinite(scale) and scale > 0):
+        raise InputError(f"resize {where!r}: the scales computed at run time must be positive finite floats, one "
+                         f"per axis; got {flat.tolist()[:8]}")
+    return scale
+
+
 def _resize_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
     sizes, scales = node.attrs["sizes"], node.attrs["scales"]
     if len(scales) != len(sizes) or (x.shape is not None and len(sizes) != len(x.shape)):
         raise IRError(f"node {node.name!r} (resize): {len(sizes)} sizes and {len(scales)} scales for rank "
                       f"{len(x.shape) if x.shape is not None else len(sizes)}")
+    if len(node.inputs) > 1 and RUN_SCALE in scales:
+        return _run_time_scales_infer(node, x)
     given = const_of(node, 1) if len(node.inputs) > 1 else None
     wrong_size = given is not None and given.size != len(sizes)
     if len(node.inputs) > 1 and (in_type(node, 1).dtype.numpy.kind not in "iu" or wrong_size):
@@ -584,15 +673,20 @@ def resize_taps(in_len: int, out_len: int, scale: float, roi: tuple[float, float
 def resize_axes(shape: tuple[int, ...], attrs: dict, run_sizes: np.ndarray | None = None
                 ) -> list[tuple[int, int, float, tuple[float, float]]]:
     """(axis, output size, scale, roi box) of every axis the resize changes, in order (``run_sizes``: the optional
-    second input of a resize whose sizes are given at run time)."""
+    second input of a resize whose sizes, or scales, are given at run time)."""
     r = len(shape)
     roi = attrs["roi"] or (0.0,) * r + (1.0,) * r
     axes = []
     for axis, (size, scale) in enumerate(zip(attrs["sizes"], attrs["scales"])):
         box = (roi[axis], roi[axis + r])
-        if size == -1 and scale == 0:  # ONNX's sizes given at run time: the scale is output / input
+        if size == -1 and scale == RUN_SIZE:  # ONNX's sizes given at run time: the scale is output / input
             size = int(np.asarray(run_sizes).reshape(-1)[axis])
             scale = size / shape[axis] if shape[axis] else 1.0
+        elif size == -1 and scale == RUN_SCALE:  # ONNX's scales computed at run time
+            scale = run_scale(np.asarray(run_sizes), axis, "resize")
+            if scaled_size(shape[axis], scale, box[1] - box[0]) > MAX_DIM:
+                raise InputError(f"resize: scale {scale} computed at run time makes axis {axis} of {list(shape)} "
+                                 f"larger than any tensor ({MAX_DIM})")
         size = scaled_size(shape[axis], float(scale), box[1] - box[0]) if size == -1 else int(size)
         if size == shape[axis] and math.isclose(scale, 1.0) and box == (0.0, 1.0):
             continue
@@ -620,7 +714,8 @@ def _resize_axis(x: np.ndarray, axis: int, out_len: int, scale: float, roi: tupl
 def resize(x: np.ndarray, run_sizes: np.ndarray | None = None, **attrs: object) -> np.ndarray:
     """ONNX Resize (opset 19 semantics), axis by axis. ``sizes`` is the output shape (-1: the size follows from
     the input's at run time, floor(input size * roi extent * scale); with scale 1, the input's size; with scale
-    0, it is the optional second input's entry for that axis, and the scale is that size / the input's),
+    0, it is the optional second input's entry for that axis, and the scale is that size / the input's; with
+    scale -1, the scale is that input's entry),
     ``scales`` the per-axis scale that the coordinate transform divides by, ``roi`` (starts..., ends...)
     the crop box for tf_crop_and_resize."""
     y = x.astype(np.float64)
