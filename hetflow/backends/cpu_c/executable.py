@@ -175,7 +175,11 @@ class _Compiled:
         """An arena for ``scale`` times the one-sample plan (grown for a larger batch; views made again)."""
         nbytes = self.memory.arena_bytes * scale
         if self._arena_buf.nbytes < nbytes + 64:
-            self._arena_buf = np.zeros(nbytes + 64, np.uint8)
+            try:
+                self._arena_buf = np.zeros(nbytes + 64, np.uint8)
+            except MemoryError:  # shapes from a file can ask for any size: say so, in one line
+                raise HetflowError(f"graph {self.graph.name!r}: cpu_c cannot allocate its {nbytes / 2**30:.1f} GiB "
+                                   f"arena (the memory its intermediate values need)") from None
         pad = (-self._arena_buf.ctypes.data) % 64
         self.arena = self._arena_buf[pad:pad + nbytes]
         self._views = {key: self._arena_view(loc, v) for key, (loc, v) in self._arena_values().items()}

@@ -388,7 +388,8 @@ def tfidf_vectorizer(x: np.ndarray, *, ngrams: tuple, indexes: tuple[int, ...], 
     counts = np.zeros((rows.shape[0], output_size), np.float32)
     for r, row in enumerate(rows.tolist()):
         first = min_gram_length
-        for skip in range(1, max_skip_count + 2):
+        # a skip past the row's length finds nothing: stop there (the attribute may be any size)
+        for skip in range(1, min(max_skip_count + 1, max(len(row) - 1, 1)) + 1):
             for start in range(len(row)):
                 if start + skip * (first - 1) >= len(row):
                     break

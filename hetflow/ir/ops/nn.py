@@ -49,6 +49,8 @@ def _widened(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
 
 def _matmul_infer(node: Node) -> list[TensorType]:
     a, b = in_type(node, 0), in_type(node, 1)
+    if a.dtype is not b.dtype:
+        raise IRError(f"node {node.name!r} (matmul): operands differ in element type: {a} @ {b}")
     if a.shape is None or b.shape is None:
         return [TensorType(a.dtype, None)]
     if not a.shape or not b.shape:
@@ -370,6 +372,8 @@ def _conv_transpose_infer(node: Node) -> list[TensorType]:
     if x.shape is None or w.shape is None or not all(isinstance(k, int) for k in w.shape[2:]):
         return [TensorType(x.dtype, None)]
     r = len(w.shape) - 2
+    if len(x.shape) != r + 2:
+        raise IRError(f"node {node.name!r} (conv_transpose): input {x} and weight {w} differ in rank")
     _check_window_attrs(node, r, strides=a["strides"], pads=a["pads"], dilations=a["dilations"],
                         output_padding=a["output_padding"])
     c, g = x.shape[1], a["group"]

@@ -425,6 +425,8 @@ def tile(x: np.ndarray, run_repeats: np.ndarray | None = None, *, repeats: tuple
 def _depth_to_space_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
     bs = node.attrs["blocksize"]
+    if bs < 1:
+        raise IRError(f"node {node.name!r} (depth_to_space): blocksize {bs} must be positive")
     if x.shape is None:
         return [x]
     if len(x.shape) != 4:
@@ -453,6 +455,8 @@ def depth_to_space(x: np.ndarray, *, blocksize: int, mode: str) -> np.ndarray:
 def _space_to_depth_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
     bs = node.attrs["blocksize"]
+    if bs < 1:
+        raise IRError(f"node {node.name!r} (space_to_depth): blocksize {bs} must be positive")
     if x.shape is None:
         return [x]
     if len(x.shape) != 4:
@@ -776,7 +780,14 @@ def one_hot(indices: np.ndarray, values: np.ndarray, *, depth: int, axis: int) -
     return np.where(classes == idx, values[1], values[0]).astype(values.dtype)
 
 
-@defop("trilu", family="shape", infer=lambda node: [in_type(node, 0)], attrs={"upper": True, "k": 0})
+def _trilu_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    if x.shape is not None and len(x.shape) < 2:  # NumPy would broadcast a vector to a square matrix
+        raise IRError(f"node {node.name!r} (trilu): the input must have rank 2 or more, got {x}")
+    return [x]
+
+
+@defop("trilu", family="shape", infer=_trilu_infer, attrs={"upper": True, "k": 0})
 def trilu(x: np.ndarray, *, upper: bool, k: int) -> np.ndarray:
     """Keep the upper (or lower) triangle of the last two dims from diagonal ``k``; zero the rest."""
     return np.triu(x, k) if upper else np.tril(x, k)
@@ -787,14 +798,26 @@ def _range_infer(node: Node) -> list[TensorType]:
     bounds = [const_of(node, i) for i in range(3)]
     if any(b is None for b in bounds):
         return [TensorType(start.dtype, (_new_dim(node, 0),))]
-    return [TensorType(start.dtype, range_(*bounds).shape)]  # type: ignore[arg-type]
+    return [TensorType(start.dtype, (range_length(*bounds)[3],))]  # type: ignore[misc]
+
+
+def range_length(start: np.ndarray, limit: np.ndarray, delta: np.ndarray) -> tuple[float, float, float, int]:
+    """(start, limit, delta, number of values) of a range, checked: three single values, a finite count."""
+    if any(np.size(b) != 1 for b in (start, limit, delta)):
+        raise IRError(f"range: start, limit and delta must each be one value, got {np.size(start)}, "
+                      f"{np.size(limit)} and {np.size(delta)}")
+    s, lim, d = start.item(), limit.item(), delta.item()
+    steps = (lim - s) / d if d != 0 else math.nan
+    if not math.isfinite(steps) or steps > MAX_DIM:
+        raise IRError(f"range: from {s} to {lim} by {d} is no sequence hetflow can hold (delta 0, not finite, "
+                      f"or over {MAX_DIM} values)")
+    return s, lim, d, max(math.ceil(steps), 0)
 
 
 @defop("range", family="shape", infer=_range_infer)
 def range_(start: np.ndarray, limit: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """start, start + delta, ... up to (excluding) limit, in start's dtype."""
-    s, lim, d = start.item(), limit.item(), delta.item()
-    n = max(math.ceil((lim - s) / d), 0)
+    s, _, d, n = range_length(start, limit, delta)
     return (s + np.arange(n) * d).astype(start.dtype) if n else np.zeros(0, start.dtype)
 
 

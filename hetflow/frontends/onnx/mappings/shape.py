@@ -217,6 +217,8 @@ def _given(values: Sequence[int] | None) -> Sequence[int] | None:
 def _split(ctx: Ctx, x: Value, axis: int, sizes: Sequence[int] | None, num_outputs: int | None = None) -> list[Value]:
     shape = _shape_of(ctx, x, "Split")
     axis = _axis(ctx, axis, len(shape))
+    if num_outputs is not None and num_outputs != len(ctx.outputs):
+        raise ctx.fail(f"num_outputs {num_outputs} differs from the node's {len(ctx.outputs)} outputs")
     n = num_outputs or len(ctx.outputs)
     if sizes is None:
         dim = shape[axis]
