@@ -367,7 +367,11 @@ def roi_align(x: np.ndarray, rois: np.ndarray, batch_indices: np.ndarray, *, mod
 
 def _tfidf_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
-    size = node.attrs["output_size"]
+    size, a = node.attrs["output_size"], node.attrs
+    if not 1 <= a["min_gram_length"] <= a["max_gram_length"] or a["max_skip_count"] < 0:
+        raise IRError(f"node {node.name!r} (tfidf_vectorizer): needs 1 <= min_gram_length <= max_gram_length and "
+                      f"max_skip_count >= 0, got {a['min_gram_length']}, {a['max_gram_length']}, "
+                      f"{a['max_skip_count']}")
     if x.shape is not None and len(x.shape) not in (1, 2):
         raise IRError(f"node {node.name!r} (tfidf_vectorizer): input must be [T] or [B, T], got {x}")
     shape = None if x.shape is None else ((size,) if len(x.shape) == 1 else (x.shape[0], size))

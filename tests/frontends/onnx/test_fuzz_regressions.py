@@ -366,3 +366,12 @@ def test_cpu_c_arena_that_cannot_be_allocated(monkeypatch: pytest.MonkeyPatch) -
     with pytest.raises(HetflowError, match="cannot allocate its .* GiB arena") as info:
         hf.compile(g, backend="cpu_c").run({"x": np.ones((2, 2), np.float32)})
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("attrs", [{"min_gram_length": -2**62}, {"min_gram_length": 3}, {"max_skip_count": -1}])
+def test_tfidf_gram_lengths_out_of_range(attrs: dict) -> None:
+    """min_gram_length -2**62 (slow case 60855, once the skips were bounded) looped over 2**62 lengths."""
+    base = dict(mode="TF", min_gram_length=1, max_gram_length=2, max_skip_count=0, ngram_counts=[0],
+                ngram_indexes=[0], pool_int64s=[1])
+    node = helper.make_node("TfIdfVectorizer", ["x"], ["y"], **{**base, **attrs})
+    _fails(_model([node], [_vi("x", TensorProto.INT64, [2, 6])], ["y"], opset=9), "min_gram_length <= max_gram_length")

@@ -342,8 +342,8 @@ def Pad_v2(ctx: Ctx, x: Value, *, pads: Sequence[int], mode: str = "constant", v
 def _amounts_vector(ctx: Ctx, v: Value, count: int, what: str) -> None:
     """A pad / tile amount computed at run time must at least be a 1-D integer tensor of ``count`` entries."""
     shape = v.type.shape
-    if v.type.dtype.numpy.kind not in "iu" or shape is None or len(shape) != 1 or shape[0] not in (count,) and \
-            isinstance(shape[0], int):
+    wrong_length = shape is not None and len(shape) == 1 and isinstance(shape[0], int) and shape[0] != count
+    if v.type.dtype.numpy.kind not in "iu" or shape is None or len(shape) != 1 or wrong_length:
         raise ctx.fail(f"{what} %{v.name} ({v.type}) must be a 1-D integer tensor of {count} entries")
 
 
@@ -638,8 +638,8 @@ def _resize_by_run_time_scales(ctx: Ctx, x: Value, scales: Value, axes: Sequence
     r = len(_shape_of(ctx, x, "Resize"))
     picked = list(range(r)) if axes is None else [_axis(ctx, a, r) for a in axes]
     shape = scales.type.shape
-    if scales.type.dtype.numpy.kind != "f" or shape is None or len(shape) != 1 or shape[0] not in (len(picked),) and \
-            isinstance(shape[0], int):
+    wrong_length = shape is not None and len(shape) == 1 and isinstance(shape[0], int) and shape[0] != len(picked)
+    if scales.type.dtype.numpy.kind != "f" or shape is None or len(shape) != 1 or wrong_length:
         raise ctx.fail(f"the scales %{scales.name} ({scales.type}) must be a 1-D float tensor of {len(picked)} entries")
     box = None
     if attrs["coordinate_transformation_mode"] == "tf_crop_and_resize":
