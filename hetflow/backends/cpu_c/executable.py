@@ -76,9 +76,9 @@ class _Compiled:
         if binding is not None:
             refused = {n.name: r for n in graph.nodes if (r := symbolic.node_reason(n)) is not None}
             graph = specialize(graph, symbolic.shapes_at_one(graph))
-        else:  # a shape that depends on data (after Range, NonZero) is known only once the node before has run
-            refused = {n.name: f"value '{v.name}' has a shape known only at run time ({v.type})" for n in graph.nodes
-                       for v in [*n.inputs, *n.outputs] if v is not None and not v.type.is_static and n.op in TABLE}
+            refused = {**_run_time_shapes(graph), **refused}  # a data-dependent shape stays symbolic at one sample
+        else:
+            refused = _run_time_shapes(graph)
         self.graph = graph
         self.threads = threads
         self.profiling = profile
@@ -287,6 +287,13 @@ class _Compiled:
             raise HetflowError("compile with profile=True to get per-unit times")
         c = list(self._c_seconds) if self._c_seconds is not None else [0.0] * len(self.units)
         return [(u, c[i] + self._unit_seconds[i]) for i, u in enumerate(self.units)]
+
+
+def _run_time_shapes(graph: Graph) -> dict[str, str]:
+    """Nodes with a value whose shape depends on data (after Range, NonZero, a run-time Expand): known only once
+    the node before has run, so the reference runs them."""
+    return {n.name: f"value '{v.name}' has a shape known only at run time ({v.type})" for n in graph.nodes
+            for v in [*n.inputs, *n.outputs] if v is not None and not v.type.is_static and n.op in TABLE}
 
 
 SYMBOLIC = ("symbolic",)

@@ -377,6 +377,8 @@ def _conv_transpose_infer(node: Node) -> list[TensorType]:
     _check_window_attrs(node, r, strides=a["strides"], pads=a["pads"], dilations=a["dilations"],
                         output_padding=a["output_padding"])
     c, g = x.shape[1], a["group"]
+    if g < 1 or (isinstance(c, int) and c % g):
+        raise IRError(f"node {node.name!r} (conv_transpose): group {g} must be positive and divide the {c} channels")
     if isinstance(c, int) and isinstance(w.shape[0], int) and c != w.shape[0]:
         raise IRError(f"node {node.name!r} (conv_transpose): input has {c} channels, weight has {w.shape[0]}")
     m = w.shape[1] * g if isinstance(w.shape[1], int) else w.shape[1]

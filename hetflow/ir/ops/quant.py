@@ -113,7 +113,25 @@ def _int_infer(node: Node) -> list[TensorType]:
     for i in (0, 1):
         if not in_type(node, i).dtype.is_int:
             raise IRError(f"node {node.name!r} ({node.op}): operand {i} is {in_type(node, i)}, expected an integer type")
+    for i, (operand, axis) in _ZERO_POINT_AXES[node.op].items():
+        _check_zero_point(node, i, operand, axis)
     return [t.with_dtype(DType.int32) for t in _FLOAT_INFER[node.op](node)]
+
+
+_ZERO_POINT_AXES = {"conv_integer": {2: (0, 1), 3: (1, 0)}, "matmul_integer": {2: (0, None), 3: (1, -1)}}
+"""Per op, zero-point input -> (the operand it centres, the axis it may have one entry per; None: one value)."""
+
+
+def _check_zero_point(node: Node, i: int, operand: int, axis: int | None) -> None:
+    """A zero point is one value, or (where the op allows) a vector of one per entry of the operand's axis."""
+    if i >= len(node.inputs) or node.inputs[i] is None or in_type(node, i).shape is None:
+        return
+    shape, of = in_type(node, i).shape, in_type(node, operand).shape
+    per = of[axis] if axis is not None and of is not None and -len(of) <= axis < len(of) else None
+    if len(shape) > 1 or (len(shape) == 1 and isinstance(shape[0], int) and shape[0] != 1
+                          and isinstance(per, int) and shape[0] != per):
+        raise IRError(f"node {node.name!r} ({node.op}): zero point {in_type(node, i)} must be one value"
+                      + ("" if axis is None else f" or one per entry of axis {axis} of operand {operand}"))
 
 
 _FLOAT_INFER = {"conv_integer": _conv_infer, "matmul_integer": _matmul_infer}

@@ -375,3 +375,78 @@ def test_tfidf_gram_lengths_out_of_range(attrs: dict) -> None:
                 ngram_indexes=[0], pool_int64s=[1])
     node = helper.make_node("TfIdfVectorizer", ["x"], ["y"], **{**base, **attrs})
     _fails(_model([node], [_vi("x", TensorProto.INT64, [2, 6])], ["y"], opset=9), "min_gram_length <= max_gram_length")
+
+
+# ---------------------------------------------------------------- a further seed (base seed 20261208)
+def test_conv_integer_zero_point_of_the_data_shape() -> None:
+    """w_zero_point rewired to x [1, 1, 3, 3] (case 20954): broadcast the output to [1, 9, 2, 2] where [1, 1, 2, 2]
+    was declared."""
+    node = helper.make_node("ConvInteger", ["x", "w", "xz", "x"], ["y"])
+    inputs = [_vi("x", TensorProto.UINT8, [1, 1, 3, 3]), _vi("w", TensorProto.UINT8, [1, 1, 2, 2]),
+              _vi("xz", TensorProto.UINT8, [])]
+    _fails(_model([node], inputs, ["y"]), "zero point .* must be one value")
+
+
+def test_dropout_mask_of_a_huge_input_is_not_an_import_time_constant() -> None:
+    """The all-kept mask of a [3, 4, 2**31 - 1] input (case 28566) was allocated at import (24 GiB)."""
+    node = helper.make_node("Dropout", ["x"], ["y", "mask"])
+    graph = hf.load(_model([node], [_vi("x", F, [3, 4, 2**31 - 1])], ["y", "mask"]))
+    assert "constant_of_shape" in [n.op for n in graph.nodes]
+    small = _model([node], [_vi("x", F, [2, 3])], ["y", "mask"])
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    for got, want in zip(run_hetflow(small, {"x": x}), run_oracle(small, {"x": x})):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_tensor_scatter_update_of_another_rank() -> None:
+    """An update of rank 3 into a rank-5 cache (case 55427): IndexError in the mapping."""
+    node = helper.make_node("TensorScatter", ["c", "u"], ["y"], axis=2)
+    model = _model([node], [_vi("c", F, [1, 2, 4, 3, 5]), _vi("u", F, [1, 1, 5])], ["y"], opset=24)
+    _fails(model, "must have the cache's rank")
+
+
+def test_reshape_target_of_a_huge_length() -> None:
+    """A run-time target declared as 2**31 - 1 entries (case 62408) built a hint of 2**31 entries (MemoryError)."""
+    node = helper.make_node("Reshape", ["x", "s"], ["y"])
+    model = _model([node], [_vi("x", F, [2, 3]), _vi("s", TensorProto.INT64, [2**31 - 1])], ["y"])
+    _fails(model, "known length up to 64")
+
+
+def test_deform_conv_offset_group_zero() -> None:
+    """offset_group 0 (case 85524): ZeroDivisionError in the mapping."""
+    node = helper.make_node("DeformConv", ["x", "w", "o"], ["y"], offset_group=0)
+    inputs = [_vi("x", F, [1, 2, 4, 4]), _vi("w", F, [2, 2, 2, 2]), _vi("o", F, [1, 8, 3, 3])]
+    _fails(_model([node], inputs, ["y"], opset=19), "must be positive")
+
+
+def test_variadic_input_left_empty() -> None:
+    """Min("", a, b) (cpu_c case 9512): a min node with a missing operand reached cpu_c's C template."""
+    node = helper.make_node("Min", ["", "a", "b"], ["y"])
+    _fails(_model([node], [_vi("a", F, [3]), _vi("b", F, [3])], ["y"]), r"input 0 \('data_0', variadic\) is empty")
+
+
+def test_conv_transpose_group_zero() -> None:
+    """group 0 (cpu_c case 5316): zero output channels, and the generated C divided by zero (SIGFPE)."""
+    w = numpy_helper.from_array(np.ones((3, 4, 3, 3), np.float32), "w")
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], group=0)
+    _fails(_model([node], [_vi("x", F, [1, 3, 7, 6])], ["y"], inits=(w,)), "group 0 must be positive")
+
+
+def test_cpu_c_symbolic_batch_with_a_run_time_expand() -> None:
+    """GQA's key expansion as exported, Expand(Unsqueeze(k), [batch, 4, 1, 6, 16]) with the batch from q (cpu_c
+    case 320, where k's batch was damaged to 2): at one sample the expanded key still had a symbolic dim, and
+    cpu_c's code generator met it (ValueError). Such a node now runs on the reference, matching it."""
+    nodes = [helper.make_node("Shape", ["q"], ["b"], end=1), helper.make_node("Unsqueeze", ["k", "two"], ["u"]),
+             helper.make_node("Concat", ["b", "rest"], ["target"], axis=0),
+             helper.make_node("Expand", ["u", "target"], ["e"]), helper.make_node("Reshape", ["e", "flat"], ["r"]),
+             helper.make_node("Transpose", ["r"], ["kt"], perm=[0, 1, 3, 2]),
+             helper.make_node("MatMul", ["q", "kt"], ["y"])]
+    inits = (numpy_helper.from_array(np.array([2], np.int64), "two"),
+             numpy_helper.from_array(np.array([4, 1, 6, 16], np.int64), "rest"),
+             numpy_helper.from_array(np.array([-1, 4, 6, 16], np.int64), "flat"))
+    model = _model(nodes, [_vi("q", F, ["batch", 4, 8, 16]), _vi("k", F, [2, 4, 6, 16])], ["y"], inits=inits)
+    rng = np.random.default_rng(0)
+    feeds = {"q": rng.standard_normal((2, 4, 8, 16)).astype(np.float32),
+             "k": rng.standard_normal((2, 4, 6, 16)).astype(np.float32)}
+    want = hf.compile(hf.load(model), backend="reference").run(feeds)["y"]
+    np.testing.assert_allclose(hf.compile(hf.load(model), backend="cpu_c").run(feeds)["y"], want, rtol=1e-5)

@@ -498,6 +498,8 @@ def TensorScatter(ctx: Ctx, past_cache: Value, update: Value, write_indices: Val
     if not update.type.is_static:
         raise ctx.fail(f"the update's shape must be known, got {update.type}")
     shape = update.type.shape
+    if len(shape) != rank:  # type: ignore[arg-type]
+        raise ctx.fail(f"the update {update.type} must have the cache's rank {rank}")
     steps = np.arange(shape[axis], dtype=np.int64).reshape([-1 if i == axis else 1 for i in range(rank)])  # type: ignore[index]
     index: Value = ctx.const(steps, name="update_steps")
     if write_indices is not None:

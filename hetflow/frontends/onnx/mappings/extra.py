@@ -347,6 +347,8 @@ def DeformConv(ctx: Ctx, x: Value, w: Value, offset: Value, b: Value | None = No
         raise ctx.fail(f"kernel_shape {list(kernel_shape)} disagrees with weight {w.type}")
     oh, ow = _dim(ctx, offset, 2, "DeformConv"), _dim(ctx, offset, 3, "DeformConv")
     g, k = int(offset_group), kh * kw
+    if g < 1 or group < 1:
+        raise ctx.fail(f"group ({group}) and offset_group ({g}) must be positive")
     if c % g or c % group or oc % group or _dim(ctx, offset, 1, "DeformConv") != 2 * g * k:
         raise ctx.fail(f"channels {c}, offset_group {g}, group {group} and offset {offset.type} do not fit")
     _window_attrs(ctx, 2, strides=strides, dilations=dilations, pads=pads)

@@ -16,7 +16,7 @@ from hetflow.frontends.onnx.symbolic import known, name_dims
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import Value
 from hetflow.ir.ops.shape import RUN_SCALE
-from hetflow.ir.types import Dim
+from hetflow.ir.types import MAX_RANK, Dim
 
 
 def _shape_of(ctx: Ctx, x: Value, what: str) -> tuple[Dim, ...]:
@@ -172,8 +172,9 @@ def _reshape_at_run_time(ctx: Ctx, x: Value, shape: Value, dims: Sequence[Dim] |
     """A target that 0 / -1 cannot express statically (``view(b, h, w, c)`` of ``[b, h*w, c]``): the IR reshape
     reads it as its second input when it runs; what is known of it types the output."""
     length = shape.type.shape[0] if shape.type.shape is not None and len(shape.type.shape) == 1 else None
-    if not isinstance(length, int):
-        raise ctx.fail(f"the target shape %{shape.name} ({shape.type}) must be a 1-D tensor of known length")
+    if not isinstance(length, int) or length > MAX_RANK:
+        raise ctx.fail(f"the target shape %{shape.name} ({shape.type}) must be a 1-D tensor of known length "
+                       f"up to {MAX_RANK}")
     hint = tuple(d if isinstance(d, int) else -1 for d in dims) if dims is not None else (-1,) * length
     out = ctx.emit("reshape", [x, shape], shape=hint, allowzero=bool(allowzero))
     return out if dims is None else name_dims(out, dims)
