@@ -14,7 +14,7 @@ import numpy as np
 
 from hetflow.backends.cpu_c.render import c_longs, contiguous_strides, shape_of
 from hetflow.ir import DType, Node, Value
-from hetflow.ir.ops.shape import resize_axes, resize_taps
+from hetflow.ir.ops.resize import resize_axes, resize_taps
 
 if TYPE_CHECKING:
     from hetflow.backends.cpu_c.codegen import Emitter

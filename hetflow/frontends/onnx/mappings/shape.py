@@ -15,7 +15,7 @@ from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.symbolic import known, name_dims
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import Value
-from hetflow.ir.ops.shape import RUN_SCALE
+from hetflow.ir.ops.resize import RUN_SCALE
 from hetflow.ir.types import MAX_RANK, Dim
 
 
