@@ -605,6 +605,8 @@ def instance_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, *, epsilon
 def _group_norm_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
     g = node.attrs["num_groups"]
+    if g < 1:
+        raise IRError(f"node {node.name!r} (group_norm): num_groups {g} must be positive")
     if x.shape is not None and len(x.shape) > 1 and isinstance(x.shape[1], int) and x.shape[1] % g:
         raise IRError(f"node {node.name!r} (group_norm): {x.shape[1]} channels do not split into {g} groups")
     return _norm_infer(node)

@@ -226,6 +226,8 @@ def _gather_infer(node: Node) -> list[TensorType]:
     x, idx = in_type(node, 0), in_type(node, 1)
     if x.shape is None or idx.shape is None:
         return [TensorType(x.dtype, None)]
+    if not x.shape:
+        raise IRError(f"node {node.name!r} (gather): the data must have rank 1 or more, got {x}")
     axis = norm_axis(node.attrs["axis"], len(x.shape), node)
     return [x.with_shape(x.shape[:axis] + idx.shape + x.shape[axis + 1:])]
 

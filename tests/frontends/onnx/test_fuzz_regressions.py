@@ -450,3 +450,31 @@ def test_cpu_c_symbolic_batch_with_a_run_time_expand() -> None:
              "k": rng.standard_normal((2, 4, 6, 16)).astype(np.float32)}
     want = hf.compile(hf.load(model), backend="reference").run(feeds)["y"]
     np.testing.assert_allclose(hf.compile(hf.load(model), backend="cpu_c").run(feeds)["y"], want, rtol=1e-5)
+
+
+# ---------------------------------------------------------------- base seed 20261209
+def test_group_norm_of_zero_groups() -> None:
+    """num_groups 0 (case 24446): ZeroDivisionError in shape inference."""
+    node = helper.make_node("GroupNormalization", ["x", "s", "b"], ["y"], num_groups=0)
+    inputs = [_vi("x", F, [1, 4, 2, 2]), _vi("s", F, [4]), _vi("b", F, [4])]
+    _fails(_model([node], inputs, ["y"], opset=21), "num_groups 0 must be positive")
+
+
+def test_gather_from_a_scalar() -> None:
+    """Gather on rank-0 data (cpu_c case 5553, inside NegativeLogLikelihoodLoss): imported, and cpu_c's gather
+    renderer divided by the rank (ZeroDivisionError)."""
+    node = helper.make_node("Gather", ["x", "i"], ["y"])
+    _fails(_model([node], [_vi("x", F, []), _vi("i", TensorProto.INT64, [2])], ["y"]), "out of range for rank 0")
+    g = hf.Graph("scalar_gather")  # the IR op itself, as NegativeLogLikelihoodLoss's mapping emits it
+    with pytest.raises(HetflowError, match="rank 1 or more"):
+        g.add_node("gather", [g.add_input("x", "float32", ()), g.add_input("i", "int64", (2,))], {"axis": 0})
+
+
+@pytest.mark.parametrize("epsilon", [float("inf"), float("nan")])
+def test_cpu_c_norm_epsilon_that_is_not_finite(epsilon: float) -> None:
+    """LayerNormalization with epsilon inf (cpu_c case 1414): the generated C spelled it 'inff' and gcc failed."""
+    node = helper.make_node("LayerNormalization", ["x", "s"], ["y"], axis=-1, epsilon=epsilon)
+    model = _model([node], [_vi("x", F, [2, 3]), _vi("s", F, [3])], ["y"], opset=17)
+    feeds = {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "s": np.ones(3, np.float32)}
+    want = hf.compile(hf.load(model), backend="reference").run(feeds)["y"]
+    np.testing.assert_array_equal(hf.compile(hf.load(model), backend="cpu_c").run(feeds)["y"], want)
