@@ -10,8 +10,9 @@ In order of preference a node's time on a device is:
    calibrated on this host); None falls through;
 4. ``model:roofline``: ``max(flops / peak[dtype], bytes / memory bandwidth)``.
 
-2 and 4 add the description's per-kernel launch overhead (``launch.kernel``); the partitioner
-charges ``launch.subgraph`` at every subgraph boundary.
+2 and 4 add the description's per-kernel launch overhead (``launch.kernel``) to a node whose kernel pays one
+at its size, as the running backend says (``Backend.launches_kernel``: cpu_c's small kernels fork no OpenMP
+team); the partitioner charges ``launch.subgraph`` at every subgraph boundary.
 
 A transfer costs ``latency + bytes / bandwidth`` of the link between two endpoints (``model:link``).
 Symbolic dims (a batch) count as 1: estimates are per sample.
@@ -94,11 +95,11 @@ class CostModel:
             seconds = measured.get(shape_key(node))
             if seconds is not None:
                 return Estimate(seconds, "measured")
-        launch = desc.launch.kernel
+        runner = self._backend(backend or desc.backend)
+        launch = desc.launch.kernel if runner is None or runner.launches_kernel(node, desc) else 0.0
         ratio = self.profile.family_ratio.get(desc.name, {}).get(get_op(node.op).family)
         if ratio is not None:  # measured on this very device: preferred to any model
             return Estimate(launch + roofline(node, desc) * ratio, "model:profile")
-        runner = self._backend(backend or desc.backend)
         found = runner.estimate(node, desc) if runner is not None else None
         if found is not None:
             return found
