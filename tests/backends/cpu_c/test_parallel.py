@@ -12,7 +12,7 @@ import hetflow as hf
 from hetflow.backends import get_backend
 from hetflow.backends.cpu_c import parallel
 from hetflow.backends.cpu_c.codegen import PARALLEL_MIN_ELEMENTS
-from hetflow.partition.cost import CostModel, roofline
+from hetflow.partition.cost import CostModel, roofline, serial_roofline
 from hetflow.targets import get_preset
 
 XEON = get_preset("intel/xeon-platinum-8480")  # described, not this host: costed by roofline plus launches
@@ -66,10 +66,12 @@ def test_small_kernels_run_on_the_calling_thread_and_large_ones_fork() -> None:
 
 def test_the_cost_model_charges_a_cpu_launch_only_to_kernels_that_fork() -> None:
     costs = CostModel()
-    for graph, forked in ((_graph((1, 1000)), False), (_graph((64, 1000)), True)):
-        softmax = graph.nodes[0]
-        charged = costs.node(softmax, XEON, "cpu_c").seconds - roofline(softmax, XEON)
-        assert charged == pytest.approx(XEON.launch.kernel if forked else 0.0, abs=1e-12)
+    small, large = _graph((1, 1000)).nodes[0], _graph((64, 1000)).nodes[0]
+    # the small softmax runs on one core and forks nothing; the large one forks a team over the whole chip
+    assert costs.node(small, XEON, "cpu_c").seconds == pytest.approx(serial_roofline(small, XEON))
+    assert costs.node(large, XEON, "cpu_c").seconds == pytest.approx(XEON.launch.kernel + roofline(large, XEON))
+    matmul = _graph((1, 1000)).nodes[1]  # 512,000 multiply-adds: above the GEMM threshold, so it forks
+    assert costs.node(matmul, XEON, "cpu_c").seconds == pytest.approx(XEON.launch.kernel + roofline(matmul, XEON))
     # a backend that does not say otherwise pays a launch per kernel, as before
     softmax = _graph((1, 1000)).nodes[0]
     assert costs.node(softmax, XEON, "reference").seconds >= XEON.launch.kernel

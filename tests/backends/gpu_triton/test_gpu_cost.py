@@ -63,7 +63,7 @@ def test_at_batch_1_the_small_tail_stays_on_the_host_cpu(cluster: Cluster) -> No
     model: on the H200, 2 kernels x ~1.1 us (``launch_graph`` 1 us plus starved memory time) = ~2.2 us, and its
     2-byte output crosses PCIe (2 us link latency); on the Xeon, the 2 KB of logits cross PCIe (2 us + 0.03 us)
     and the host's subgraph boundary costs ``launch.subgraph`` (10 us, the preset's figure) before kernels that
-    cost 26 ns + 13 ns in float32 (cpu_c, no fork), or 3.0 us each in float16 (cpu_c has no float16 kernels, so
+    cost 39 ns + 13 ns in float32 (cpu_c, on one core, no fork), or 3.0 us each in float16 (cpu_c has no float16 kernels, so
     the NumPy interpreter runs them, charged a per-node dispatch). Host ~12 us against GPU ~2.2 us: the GPU
     keeps the tail, in float16 and in float32, at batch 1 as at 64.
 
