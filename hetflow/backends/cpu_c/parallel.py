@@ -56,8 +56,10 @@ def _conv(node: Node, threads: int) -> bool:
     x, w = node.inputs[0].type.shape, node.inputs[1].type.shape  # type: ignore[union-attr]
     out, group = node.outputs[0].type.shape, node.attrs["group"]
     depthwise = group > 1 and group == x[1] and w[1] == 1  # type: ignore[index]  # as render.conv_plan decides
-    if depthwise or render_extra.direct_conv(node):
-        return _out(node) > 4096
+    if depthwise:
+        return DEPTHWISE(node, threads)
+    if render_extra.direct_conv(node):
+        return DIRECT(node, threads)
     macs = int(out[1]) // group * math.prod(int(d) for d in out[2:]) * math.prod(int(d) for d in w[1:])  # type: ignore[index]
     return macs >= GEMM_MIN_MACS
 
@@ -74,6 +76,8 @@ class Clause:
         return self.measure(node) > self.threshold
 
 
+DEPTHWISE = Clause("hf_conv2d_depthwise", _out, 4096)
+DIRECT = Clause("hf_conv3d", _out, 4096)  # the direct loop nest (3-D, or a weight computed at run time)
 _POOL = Clause("pool", _out, 4096)  # hf_pool3d for 3-D windows: the same clause
 _NORM = Clause("hf_group_norm", _in, 8192)
 _SOFTMAX = Clause("hf_softmax", _in, 8192)

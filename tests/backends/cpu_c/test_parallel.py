@@ -33,8 +33,10 @@ def _numbers(clause: str) -> set[int]:
         {int(n) for n in re.findall(r"(?<![<\w])(\d+)L?(?!\s*<<)", clause)}
 
 
-@pytest.mark.parametrize("clause", sorted({c for c in parallel.FORKS.values() if isinstance(c, parallel.Clause)},
-                                          key=lambda c: c.function), ids=lambda c: c.function)
+CLAUSES = {c for c in parallel.FORKS.values() if isinstance(c, parallel.Clause)} | {parallel.DEPTHWISE, parallel.DIRECT}
+
+
+@pytest.mark.parametrize("clause", sorted(CLAUSES, key=lambda c: c.function), ids=lambda c: c.function)
 def test_each_threshold_is_the_templates_own(clause: parallel.Clause) -> None:
     clauses = re.findall(r"#pragma omp parallel[^\n]*\bif \(([^\n]*)\)", _function_body(clause.function))
     assert clauses and all(clause.threshold in _numbers(c) for c in clauses), clauses
@@ -75,3 +77,19 @@ def test_the_cost_model_charges_a_cpu_launch_only_to_kernels_that_fork() -> None
     # a backend that does not say otherwise pays a launch per kernel, as before
     softmax = _graph((1, 1000)).nodes[0]
     assert costs.node(softmax, XEON, "reference").seconds >= XEON.launch.kernel
+
+
+@pytest.mark.parametrize(("channels", "size", "group", "forked"), [
+    (32, 8, 32, False),  # depthwise, 2,048 outputs: one thread
+    (32, 56, 32, True),  # depthwise, 100,352 outputs
+    (16, 8, 1, False),  # GEMM convolution, 16 x 64 x 144 = 147,456 multiply-adds per image
+    (64, 8, 1, True),  # 64 x 64 x 576 = 2.4M multiply-adds
+])
+def test_a_convolution_forks_by_its_kernels_own_measure(channels: int, size: int, group: int, forked: bool) -> None:
+    g = hf.Graph("conv")
+    x = g.add_input("x", "float32", (1, channels, size, size))
+    w = g.constant(np.ones((channels, channels // group, 3, 3), np.float32))
+    attrs = {"strides": (1, 1), "pads": (1, 1, 1, 1), "dilations": (1, 1), "group": group}
+    node = g.add_node("conv", [x, w], attrs)
+    assert get_backend("cpu_c").supports(node) is None
+    assert parallel.forks(node, 56) is forked
