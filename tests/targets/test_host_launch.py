@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -12,16 +10,21 @@ import pytest
 from hetflow import registry
 from hetflow.devices import DeviceError
 from hetflow.targets import detect_host
+from hetflow.targets import host as host_module
 from hetflow.targets.host import measure_subgraph_launch
 
 OVERHEAD_S = 400e-6  # what the fake driver spends per launch, whatever the program
 KERNEL_S = 1e-3  # and per kernel of the program
 
 
-def _spin(seconds: float) -> None:
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        pass
+class FakeClock:
+    """``time.perf_counter`` for the measurement: only the fake devices advance it (a loaded host cannot)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
 
 
 class _Run:
@@ -31,6 +34,8 @@ class _Run:
 
 class FakeHostDevice:
     """A driver with known costs: ``OVERHEAD_S`` per inline launch plus ``KERNEL_S`` per node; no worker thread."""
+
+    clock: FakeClock
 
     def __init__(self, description: Any, instance_id: str | None = None, host: str | None = None) -> None:
         self.closed = False
@@ -47,7 +52,7 @@ class FakeHostDevice:
         return len(graph.nodes)
 
     def run_here(self, program: int, bindings: dict[str, object]) -> _Run:
-        _spin(OVERHEAD_S + program * KERNEL_S)
+        self.clock.now += OVERHEAD_S + program * KERNEL_S
         return _Run()
 
     def launch(self, program: int, bindings: dict[str, object]) -> _Run:
@@ -63,34 +68,41 @@ class BrokenDevice(FakeHostDevice):
 
 
 @pytest.fixture
-def fake_drivers() -> Iterator[list[FakeHostDevice]]:
-    opened: list[FakeHostDevice] = []
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[FakeHostDevice]:
+    """Fake drivers under the names ``fake_inline``, ``fake_broken`` and (standing in for it) ``reference``."""
+    detect_host()  # measured with the real drivers and clock, once, before the fakes stand in
+    clock, devices = FakeClock(), []
 
     def factory(cls: type[FakeHostDevice]) -> Any:
         def make(*args: Any, **kwargs: Any) -> FakeHostDevice:
-            opened.append(cls(*args, **kwargs))
-            return opened[-1]
+            devices.append(cls(*args, **kwargs))
+            devices[-1].clock = clock
+            return devices[-1]
         return make
 
-    registry.drivers.register("fake_inline", factory(FakeHostDevice))
-    registry.drivers.register("fake_broken", factory(BrokenDevice))
-    yield opened
-    registry.drivers.unregister("fake_inline")
-    registry.drivers.unregister("fake_broken")
+    fakes = {"fake_inline": factory(FakeHostDevice), "fake_broken": factory(BrokenDevice),
+             "reference": factory(FakeHostDevice)}
+    monkeypatch.setattr(registry.drivers, "find", fakes.get)
+    monkeypatch.setattr(host_module.time, "perf_counter", clock)
+    return devices
 
 
-def test_a_host_subgraph_launch_is_the_inline_run_minus_its_kernels(fake_drivers: list[FakeHostDevice]) -> None:
-    description = detect_host().model_copy(update={"backend": "fake_inline"})
-    seconds = measure_subgraph_launch(description, repeats=9)
+def test_a_host_subgraph_launch_is_the_inline_run_minus_its_kernels(opened: list[FakeHostDevice]) -> None:
+    seconds = measure_subgraph_launch(detect_host().model_copy(update={"backend": "fake_inline"}), repeats=9)
     # the per-launch cost, not the kernels it ran (1 ms each) and not a hand-off the fake does not have
-    assert OVERHEAD_S * 0.9 < seconds < OVERHEAD_S + KERNEL_S / 4
-    (device,) = fake_drivers
+    assert seconds == pytest.approx(OVERHEAD_S)
+    (device,) = opened
     assert device.loaded == [1, 3] and device.closed
 
 
 def test_a_driver_that_cannot_build_the_probe_leaves_it_to_the_reference_interpreter(
-        fake_drivers: list[FakeHostDevice]) -> None:
-    description = detect_host().model_copy(update={"backend": "fake_broken"})
-    seconds = measure_subgraph_launch(description, repeats=9)
-    assert fake_drivers[0].closed and 0 < seconds < 0.01  # measured on the reference driver: microseconds
+        opened: list[FakeHostDevice]) -> None:
+    seconds = measure_subgraph_launch(detect_host().model_copy(update={"backend": "fake_broken"}), repeats=9)
+    broken, reference = opened
+    assert isinstance(broken, BrokenDevice) and broken.closed
+    assert reference.loaded == [1, 3] and seconds == pytest.approx(OVERHEAD_S)
 
+
+def test_the_host_description_carries_the_measured_launch() -> None:
+    host = detect_host()
+    assert "launch" not in host.estimates and 0 < host.launch.subgraph < 0.1
