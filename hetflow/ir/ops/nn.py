@@ -113,6 +113,9 @@ def _einsum_infer(node: Node) -> list[TensorType]:
             if sizes.get(c, 1) == 1 or not isinstance(sizes.get(c), int):
                 sizes[c] = d
     ell = broadcast_shapes(node, *ellipses) if ellipses else ()
+    unknown = sorted({c for c in rhs if c != "." and c not in sizes})
+    if unknown:
+        raise IRError(f"node {node.name!r} (einsum): output subscripts {unknown} name no input dim")
     out: list[Dim] = []
     for c in rhs:
         out.extend(ell or () if c == "." else (sizes[c],))

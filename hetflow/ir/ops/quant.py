@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from hetflow.ir.dtypes import DType
+from hetflow.ir.errors import InputError
 from hetflow.ir.graph import Node
 from hetflow.ir.ops._util import broadcast_infer, in_type
 from hetflow.ir.ops.nn import _conv_infer, _conv_transpose_infer, _matmul_infer, conv, conv_transpose, matmul
@@ -105,6 +106,11 @@ def _exact_int32(acc: np.ndarray) -> np.ndarray:
 
 
 def _centered(x: np.ndarray, zp: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """x - its zero point: one value, or one per entry of the axis where ``shape`` has -1 (checked: a symbolic
+    length is known only now)."""
+    axis = shape.index(-1) if -1 in shape else None
+    if np.size(zp) > 1 and (axis is None or np.size(zp) != x.shape[axis - len(shape) + x.ndim]):
+        raise InputError(f"a zero point of {np.size(zp)} values does not fit operand {list(x.shape)}")
     z = np.zeros(()) if zp is None else np.asarray(zp, np.float64).reshape(shape if np.size(zp) > 1 else ())
     return x.astype(np.float64) - z
 

@@ -177,6 +177,8 @@ def _split_infer(node: Node) -> list[TensorType]:
        outputs=lambda attrs, n: len(attrs["sizes"]))
 def split(x: np.ndarray, *, axis: int, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
     """Cut ``x`` along ``axis`` into consecutive pieces of the given sizes."""
+    if sum(sizes) != x.shape[axis]:  # a symbolic dim, now bound: the sizes were checked against it only now
+        raise InputError(f"split: sizes {list(sizes)} do not add up to dim {axis} = {x.shape[axis]} of {list(x.shape)}")
     return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
 
@@ -200,6 +202,8 @@ def _slice_infer(node: Node) -> list[TensorType]:
         return [x]
     a = node.attrs
     out = list(x.shape)
+    if not out and a["axes"]:
+        raise IRError(f"node {node.name!r} (slice): a scalar has no axis to slice")
     for axis, start, end, step in zip(a["axes"], a["starts"], a["ends"], a["steps"]):
         axis = norm_axis(axis, len(out), node)
         if step == 0:
@@ -673,6 +677,8 @@ def size(x: np.ndarray) -> np.ndarray:
 def _constant_of_shape_infer(node: Node) -> list[TensorType]:
     dtype = DType.of(node.attrs["dtype"])
     dims = const_of(node, 0)
+    if in_type(node, 0).rank not in (None, 1):
+        raise IRError(f"node {node.name!r} (constant_of_shape): the shape must be a 1-D tensor, got {in_type(node, 0)}")
     if dims is not None:
         return [TensorType(dtype, tuple(int(d) for d in dims.reshape(-1)))]
     s = in_type(node, 0).shape

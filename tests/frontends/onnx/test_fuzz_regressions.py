@@ -478,3 +478,41 @@ def test_cpu_c_norm_epsilon_that_is_not_finite(epsilon: float) -> None:
     feeds = {"x": np.arange(6, dtype=np.float32).reshape(2, 3), "s": np.ones(3, np.float32)}
     want = hf.compile(hf.load(model), backend="reference").run(feeds)["y"]
     np.testing.assert_array_equal(hf.compile(hf.load(model), backend="cpu_c").run(feeds)["y"], want)
+
+
+# ---------------------------------------------------------------- base seed 20261210
+def test_split_sizes_against_a_symbolic_dim_bound_too_small() -> None:
+    """Split [2, 1] of a [batch] input fed 2 long (case 28093) ran to an empty second part where [1] was declared."""
+    node = helper.make_node("Split", ["x"], ["a", "b"], axis=0, split=[2, 1])
+    _fails(_model([node], [_vi("x", F, ["batch"])], ["a", "b"], opset=11), "do not add up to dim 0 = 2",
+           {"x": np.zeros(2, np.float32)})
+
+
+def test_conv_integer_zero_points_of_a_symbolic_length() -> None:
+    """w_zero_point of a symbolic length fed 2 against a 1-filter weight (case 35873) broadcast the output to two
+    channels where one was declared."""
+    node = helper.make_node("ConvInteger", ["x", "w", "", "wz"], ["y"])
+    inputs = [_vi("x", TensorProto.UINT8, [1, 1, 3, 3]), _vi("w", TensorProto.UINT8, [1, 1, 2, 2]),
+              _vi("wz", TensorProto.UINT8, ["n"])]
+    feeds = {"x": np.ones((1, 1, 3, 3), np.uint8), "w": np.ones((1, 1, 2, 2), np.uint8), "wz": np.ones(2, np.uint8)}
+    _fails(_model([node], inputs, ["y"]), "zero point of 2 values does not fit", feeds)
+
+
+def test_einsum_output_subscript_no_input_has() -> None:
+    """A flipped byte made the output subscript '$' (case 82883): KeyError in shape inference."""
+    node = helper.make_node("Einsum", ["a", "b"], ["y"], equation="bij,bjk->bi$")
+    _fails(_model([node], [_vi("a", F, [2, 3, 4]), _vi("b", F, [2, 4, 5])], ["y"], opset=12), r"\['\$'\] name no")
+
+
+def test_constant_of_shape_from_a_matrix() -> None:
+    """A [3, 3] shape input (case 94947) ran to a rank-9 output where rank 3 was declared."""
+    node = helper.make_node("ConstantOfShape", ["x"], ["y"])
+    _fails(_model([node], [_vi("x", TensorProto.INT64, [3, 3])], ["y"]), "must be a 1-D tensor")
+
+
+def test_slice_of_a_scalar() -> None:
+    """Slice on a rank-0 value (case 98844): IndexError in shape inference."""
+    consts = [helper.make_node("Constant", [], [n], value=numpy_helper.from_array(np.array([v], np.int64), n))
+              for n, v in (("s", 0), ("e", 1), ("a", 0))]
+    node = helper.make_node("Slice", ["x", "s", "e", "a"], ["y"])
+    _fails(_model([*consts, node], [_vi("x", F, [])], ["y"]), "scalar has no axis|out of range for rank 0")
