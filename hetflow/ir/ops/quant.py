@@ -119,7 +119,7 @@ def _int_infer(node: Node) -> list[TensorType]:
     for i in (0, 1):
         if not in_type(node, i).dtype.is_int:
             raise IRError(f"node {node.name!r} ({node.op}): operand {i} is {in_type(node, i)}, expected an integer type")
-    for i, (operand, axis) in _ZERO_POINT_AXES[node.op].items():
+    for i, (operand, axis) in _ZERO_POINT_AXES.get(node.op, {}).items():
         _check_zero_point(node, i, operand, axis)
     return [t.with_dtype(DType.int32) for t in _FLOAT_INFER[node.op](node)]
 
