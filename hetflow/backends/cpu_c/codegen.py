@@ -23,6 +23,9 @@ from hetflow.backends.cpu_c.table import C_TYPES, TABLE, Elementwise, Kernel, Vi
 from hetflow.ir import DType, Node, Value
 from hetflow.passes.fusion import Group
 
+HOST_UNITS = frozenset({"reference", "host"})
+"""Unit kinds the executable runs in Python between generated functions (a fallback node, a control node)."""
+
 PARALLEL_MIN_ELEMENTS = 32768
 """Elementwise loops smaller than this run on the calling thread."""
 
@@ -356,7 +359,7 @@ def _block(lines: list[str]) -> str:
 def segments_of(units: list[Unit]) -> list[Segment]:
     segments: list[Segment] = []
     for unit in units:
-        kind: Literal["c", "reference"] = "reference" if unit.kind == "reference" else "c"
+        kind: Literal["c", "reference"] = "reference" if unit.kind in HOST_UNITS else "c"
         if not segments or segments[-1].kind != kind:
             segments.append(Segment(kind, []))
         segments[-1].units.append(unit)

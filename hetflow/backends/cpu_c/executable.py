@@ -21,15 +21,17 @@ from typing import Any
 import numpy as np
 
 from hetflow.backends.cpu_c import compiler, symbolic
+from hetflow.backends.cpu_c.bodies import CompiledBody, HostControl
 from hetflow.backends.cpu_c.codegen import Batching, Segment, generate
 from hetflow.backends.cpu_c.fusion import Fusion, Unit, fuse
 from hetflow.backends.cpu_c.memplan import Loc, MemoryPlan, plan_memory
 from hetflow.backends.cpu_c.render_extra import CHECKED_OPS
 from hetflow.backends.cpu_c.symbolic import Binding
-from hetflow.backends.cpu_c.table import TABLE, Kernel
+from hetflow.backends.cpu_c.table import TABLE, Kernel, supports
 from hetflow.backends.native import read_artifact_manifest
 from hetflow.ir import Graph, Value, get_op
 from hetflow.ir.errors import HetflowError, InputError
+from hetflow.ir.ops.control import CONTROL_OPS
 from hetflow.ir.subgraph import specialize
 
 
@@ -86,6 +88,11 @@ class _Compiled:
         runtime = compiler.load(self.runtime_library)
         self.fusion: Fusion = fuse(graph, refused)
         self.units: list[Unit] = self.fusion.units
+
+        def build(body: Graph) -> _Compiled:  # a body of a control node, compiled as any graph (static shapes)
+            return _Compiled(body, toolchain, threads, profile, fallback)
+
+        self.hosts = {id(u): HostControl(u.anchor, build) for u in self.units if u.kind == "host" and u.anchor}
         self._leads = self._value_leads() if binding is not None else {}
         batching = None
         if binding is not None:
@@ -233,8 +240,9 @@ class _Compiled:
         node = unit.anchor
         assert node is not None
         args = [None if v is None else self._value(v, feeds, env) for v in node.inputs]
+        host = self.hosts.get(id(unit))
         try:
-            results = get_op(node.op).run(node, args)
+            results = host.run(args) if host is not None else get_op(node.op).run(node, args)
         except HetflowError:
             raise
         except Exception as exc:
@@ -436,40 +444,25 @@ class CpuCExecutable:
         return sorted(((" + ".join(f"{n.name} ({n.op})" for n in u.nodes), t) for u, t in rows), key=lambda r: -r[1])
 
     def placement(self) -> list[Placement]:
-        """Where every node of the graph runs, in graph order."""
-        compiled = self._latest()
-        fusion = compiled.fusion
-        found: dict[str, Placement] = {}
-        for unit in compiled.units:
-            label = " + ".join(f"{n.name} ({n.op})" for n in unit.nodes)
-            backend = "reference" if unit.kind == "reference" else "cpu_c"
-            for n in unit.nodes:
-                found[n.name] = Placement(n.name, n.op, backend, label, unit.reason)
-        derived: dict[str, list[str]] = {}
-        for new, old in fusion.origin.items():
-            derived.setdefault(old, []).append(new)
+        """Where every node of the graph runs, in graph order; a control node's body nodes follow it, named
+        ``<node>/<body attribute>/<body node>`` (as the body's latest specialization placed them)."""
+        return _placement(self.graph, self._latest(), "")
 
-        def resolve(name: str) -> tuple[Placement, str | None] | None:
-            """The placement of ``name`` or of what absorbed it, and the absorbing node's name."""
-            for alias in [name, *derived.get(name, [])]:
-                if alias in found:
-                    return found[alias], None
-                into, hops = fusion.fate.get(alias), 0
-                while into is not None and into not in found and hops < 64:
-                    into, hops = fusion.fate.get(into), hops + 1
-                if into is not None and into in found:
-                    return found[into], into
-            return None
+    def body_calls(self) -> dict[str, int]:
+        """``<node>/<body attribute>`` (nested bodies too) -> how many times that body ran as generated code, over
+        every run of the latest specialization (a body run on the interpreter does not count)."""
+        return _body_calls(self._latest(), "")
 
-        result = []
+    def notes(self) -> list[str]:
+        """One line per control node: its iteration runs in the host code and its bodies are compiled by cpu_c."""
+        lines = []
         for node in self.graph.nodes:
-            hit = resolve(node.name)
-            if hit is None:
-                result.append(Placement(node.name, node.op, "cpu_c", "removed (no effect on outputs)"))
-                continue
-            p, into = hit
-            result.append(Placement(node.name, node.op, p.backend, p.unit, p.reason, into))
-        return result
+            if node.op in CONTROL_OPS:
+                bodies = ", ".join(f"{k} ({len(g.nodes)} nodes)" for k, g in node.attrs.items() if isinstance(g, Graph))
+                lines.append(f"{node.op} '{node.name}' iterates in the host code; its bodies, {bodies}, are compiled "
+                             f"by cpu_c per input-shape signature (body nodes it cannot generate are listed with the "
+                             f"fallbacks as '{node.name}/<body>/<node>')")
+        return lines
 
     def report(self) -> str:
         """A table of node -> backend, with the reason for each fallback."""
@@ -485,3 +478,80 @@ class CpuCExecutable:
             note = f"  <- {p.reason}" if p.reason else (f"  (folded into {p.folded_into})" if p.folded_into else "")
             lines.append(f"  {p.node:<32} {p.op:<14} {p.backend:<10}{note}")
         return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- placement
+def _unit_rows(compiled: _Compiled) -> dict[str, Placement]:
+    """Placement by node name of the compiled (fused, specialized) graph."""
+    found: dict[str, Placement] = {}
+    for unit in compiled.units:
+        label = " + ".join(f"{n.name} ({n.op})" for n in unit.nodes)
+        if unit.kind == "host":
+            label = f"{label}: iterated on the host, bodies compiled by cpu_c"
+        backend = "reference" if unit.kind == "reference" else "cpu_c"
+        for n in unit.nodes:
+            found[n.name] = Placement(n.name, n.op, backend, label, unit.reason)
+    return found
+
+
+def _placement(graph: Graph, compiled: _Compiled, prefix: str) -> list[Placement]:
+    """Rows for every node of ``graph`` (what ``compiled`` was made from), with its control nodes' bodies."""
+    fusion = compiled.fusion
+    found = _unit_rows(compiled)
+    derived: dict[str, list[str]] = {}
+    for new, old in fusion.origin.items():
+        derived.setdefault(old, []).append(new)
+
+    def resolve(name: str) -> tuple[Placement, str | None] | None:
+        """The placement of ``name`` or of what absorbed it, and the absorbing node's name."""
+        for alias in [name, *derived.get(name, [])]:
+            if alias in found:
+                return found[alias], None
+            into, hops = fusion.fate.get(alias), 0
+            while into is not None and into not in found and hops < 64:
+                into, hops = fusion.fate.get(into), hops + 1
+            if into is not None and into in found:
+                return found[into], into
+        return None
+
+    hosts = {u.anchor.name: h for u in compiled.units if (h := compiled.hosts.get(id(u))) and u.anchor}
+    result = []
+    for node in graph.nodes:
+        hit = resolve(node.name)
+        if hit is None:
+            result.append(Placement(prefix + node.name, node.op, "cpu_c", "removed (no effect on outputs)"))
+            continue
+        p, into = hit
+        result.append(Placement(prefix + node.name, node.op, p.backend, p.unit, p.reason, into))
+        host = hosts.get(node.name)
+        if host is not None:
+            for attr, body in host.body_names():
+                result += _body_rows(body, f"{prefix}{node.name}/{attr}/")
+    return result
+
+
+def _body_rows(body: CompiledBody, prefix: str) -> list[Placement]:
+    """Where the nodes of one body run: as its latest specialization placed them, on the reference interpreter
+    (with why), or, for a body that never ran, what cpu_c's table says it would do."""
+    if body.interpreted is not None:
+        return [Placement(prefix + n.name, n.op, "reference", "body interpreted", f"the body is interpreted: "
+                          f"{body.interpreted}") for n in body.body.nodes]
+    latest = body.latest()
+    if latest is None:
+        return [Placement(prefix + n.name, n.op, "cpu_c" if (why := supports(n)) is None else "reference",
+                          "not run yet (compiled when first run)", why) for n in body.body.nodes]
+    assert isinstance(latest, _Compiled)
+    return _placement(body.body, latest, prefix)
+
+
+def _body_calls(compiled: _Compiled, prefix: str) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for host in compiled.hosts.values():
+        for attr, body in host.body_names():
+            name = f"{prefix}{host.node.name}/{attr}"
+            found[name] = body.calls
+            for inner in body.compiled.values():
+                assert isinstance(inner, _Compiled)
+                for k, n in _body_calls(inner, name + "/").items():
+                    found[k] = found.get(k, 0) + n
+    return found
