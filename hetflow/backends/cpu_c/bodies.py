@@ -4,7 +4,7 @@ The iteration itself is the IR's (``hetflow.ir.ops.control.run_control``: trip c
 scan slicing and stacking); what cpu_c adds is how a body runs. Each body is compiled like any graph, once per
 input-shape signature (a body's inputs take the shapes of the values fed to it, which may differ from one run
 of the plan to the next, e.g. another batch size), and each iteration calls the compiled body positionally
-(``_Compiled.run``: no feed dict, no checks; the outputs are copied once, as a loop must keep them past the
+(``_Compiled.call``: no feed dict, no checks; the outputs are copied once, as a loop must keep them past the
 next call). A body node cpu_c cannot generate runs on the reference backend inside the body, as in any graph.
 
 A body whose input shapes change from one iteration to the next (a carried value that grows) would compile
@@ -31,7 +31,7 @@ MAX_SIGNATURES = 8
 class CompiledGraph(Protocol):
     """What a body compiles to (cpu_c's ``_Compiled``): called with its inputs in order, returns its outputs."""
 
-    def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]: ...
+    def call(self, args: list[np.ndarray]) -> list[np.ndarray]: ...
 
 
 Build = Callable[[Graph], CompiledGraph]
@@ -79,7 +79,7 @@ class CompiledBody:
             if not first:
                 first.append(key)
             self.calls += 1
-            return compiled.run(arrays)
+            return compiled.call(arrays)
 
         return run
 

@@ -291,7 +291,12 @@ class Emitter:
         if not shape:
             return _block(lines + inner)
         par = f"num_threads(hf_get_threads()) schedule(static) if ({total}L >= {PARALLEL_MIN_ELEMENTS}L)"
-        if len(shape) == 1:
+        if total < PARALLEL_MIN_ELEMENTS and self.batching is None:
+            # no parallel region at all: even with its if() false, entering one costs about a microsecond, which
+            # is most of a small loop's time (a recurrent cell's step runs several per call)
+            if len(shape) == 1:
+                lines.append("#pragma omp simd")
+        elif len(shape) == 1:
             lines.append(f"#pragma omp parallel for simd {par}")
         else:
             collapse_n = f" collapse({len(shape) - 1})" if len(shape) > 2 else ""

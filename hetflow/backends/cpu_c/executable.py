@@ -156,6 +156,8 @@ class _Compiled:
         self._scale = 1
         self._arena_buf = np.zeros(0, np.uint8)
         self._allocate(1)
+        if binding is None:
+            self._prepare_calls()
         self.info = CompileInfo(time.perf_counter() - start, compiler.STATS.compiler_runs - runs,
                                 self.memory.arena_bytes, str(self.library or ""), source.text)
 
@@ -284,6 +286,62 @@ class _Compiled:
                         self._unit_seconds[self.units.index(unit)] += time.perf_counter() - start
         return [np.array(self._value(v, feeds, env), copy=True) for v in self.graph.outputs]
 
+    # ---------------------------------------------------------------- the lean path: a body, once per iteration
+    def _prepare_calls(self) -> None:
+        """What ``call`` needs, made once: the functions' ctypes arguments, a staging buffer (at a fixed address)
+        for each small input, and how each output is taken."""
+        assert self.binding is None
+        self._stage = [np.empty(v.type.shape, v.type.dtype.numpy) if v.type.is_static and (v.type.nbytes or 0)
+                       <= STAGE_BYTES else None for v in self.graph.inputs]  # type: ignore[arg-type]
+        for i, stage in enumerate(self._stage):
+            if stage is not None:
+                self._ins[i] = stage.ctypes.data
+        self._last: list[np.ndarray | None] = [None] * len(self.graph.inputs)
+        self._c_args = (ctypes.c_void_p(self.arena.ctypes.data), ctypes.c_void_p(ctypes.addressof(self._k)),
+                        ctypes.c_void_p(ctypes.addressof(self._ins)), ctypes.c_int(self.threads))
+        self._outs: list[tuple[str, Any]] = []
+        for v in self.graph.outputs:
+            loc = self.memory.locs[id(v)]
+            if loc.base == "arena":
+                self._outs.append(("copy", self._views[id(v)]))
+            elif loc.base == "input" and loc.offset == 0 and v.type.is_static:
+                self._outs.append(("input", (loc.index, tuple(v.type.shape))))  # type: ignore[arg-type]
+            else:  # a constant, a value the reference backend made, a view into an input: taken at each call
+                self._outs.append(("value", v))
+
+    def call(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        """Run on ``args`` (the graph's inputs in order, C-contiguous, of the compiled shapes and dtypes; nothing
+        is checked): the lean path a control node calls its body through once per iteration. Outputs computed
+        here are copied out of the arena (the next call overwrites it); an input passed straight out is not."""
+        for i, a in enumerate(args):
+            if a is not self._last[i]:  # captures are the same arrays every iteration
+                stage = self._stage[i]
+                if stage is not None:
+                    stage[...] = a  # (an item assignment costs half of np.copyto's call)
+                else:
+                    self._ins[i] = a.ctypes.data
+                    self._last[i] = a
+        env: dict[int, np.ndarray] = {}
+        for seg in self.segments:
+            if seg.kind == "c":
+                self._functions[seg.symbol](*self._c_args)
+                if seg.symbol in self._checked and self._take_status():
+                    raise InputError(f"graph {self.graph.name!r}: a gather index is out of range "
+                                     f"(in {', '.join(self._checked[seg.symbol])})")
+            else:
+                for unit in seg.units:
+                    self._reference(unit, args, env)
+        outs = []
+        for kind, what in self._outs:
+            if kind == "copy":
+                outs.append(what.copy())
+            elif kind == "input":
+                a = args[what[0]]
+                outs.append(a if a.shape == what[1] else a.reshape(what[1]))
+            else:
+                outs.append(np.array(self._value(what, args, env), copy=True))
+        return outs
+
 
     def profile(self) -> list[tuple[Unit, float]]:
         """Seconds spent in each unit over every run so far (needs ``profile=True`` at compile)."""
@@ -292,6 +350,10 @@ class _Compiled:
         c = list(self._c_seconds) if self._c_seconds is not None else [0.0] * len(self.units)
         return [(u, c[i] + self._unit_seconds[i]) for i, u in enumerate(self.units)]
 
+
+STAGE_BYTES = 4096
+"""Body inputs up to this size are copied into a buffer at a fixed address at each call (cheaper than taking a
+new array's address through ctypes); larger ones (a captured sequence) are passed where they are."""
 
 SYMBOLIC = ("symbolic",)
 """The key of the one specialization that serves every binding of the symbolic leading dims."""
