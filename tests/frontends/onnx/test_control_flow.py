@@ -244,6 +244,26 @@ def test_loop_bodies_run_as_generated_code_in_a_cpu_c_plan() -> None:
     assert exe.body_calls()["Loop_1/body"] == 9  # the same compiled body, called again
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_slice_with_bounds_from_the_iteration_number(backend: str) -> None:
+    """ONNX's test_loop11 pattern: x[i:i+2] sliced in the body (bounds known only at run time), summed into a
+    carried value; on cpu_c the slice runs on the reference backend inside the body, the rest as generated code."""
+    body = h.make_graph(
+        [h.make_node("Add", ["i", "two"], ["end"]), h.make_node("Unsqueeze", ["i", "zero"], ["lo"]),
+         h.make_node("Unsqueeze", ["end", "zero"], ["hi"]), h.make_node("Slice", ["x", "lo", "hi"], ["part"]),
+         h.make_node("ReduceSum", ["part"], ["total"], keepdims=1), h.make_node("Add", ["acc", "total"], ["acc2"]),
+         h.make_node("Identity", ["c"], ["co"])],
+        "body", [_vi("i", I64, []), _vi("c", B, []), _vi("acc", F, [1])], [_vi("co", B, []), _vi("acc2", F, [1])],
+        [_const("two", np.int64(2)), _const("zero", np.int64([0]))])
+    model = _model([h.make_node("Loop", ["M", "", "a0"], ["acc"], body=body)],
+                   [_vi("x", F, ["K"]), _vi("a0", F, [1]), _vi("M", I64, [])], [_vi("acc", F, [1])])
+    plan = _check(model, [{"x": _rand(k), "a0": _rand(1), "M": np.array(m, np.int64)} for k, m in ((6, 4), (9, 9))],
+                  backend)
+    if backend == "cpu_c":
+        where = {p.node: p for p in _cpu_c(plan).placement()}
+        assert where["Loop_0/body/Slice_3"].backend == "reference" and where["Loop_0/body/Add_0"].backend == "cpu_c"
+
+
 def test_body_node_cpu_c_cannot_generate_falls_back_inside_the_body() -> None:
     """A CumSum (not in cpu_c's table) in a loop body runs on the reference backend between the body's generated
     code; the placement and the plan's report name it, under its loop and body."""
