@@ -14,7 +14,7 @@ so does a body that has met more than ``MAX_SIGNATURES`` shape signatures; ``int
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -34,8 +34,11 @@ class CompiledGraph(Protocol):
     def call(self, args: list[np.ndarray]) -> list[np.ndarray]: ...
 
 
-Build = Callable[[Graph], CompiledGraph]
-"""Compiles a graph with static shapes (cpu_c's own compile)."""
+Build = Callable[[Graph, str], CompiledGraph]
+"""Compiles a body specialized to static shapes (cpu_c's own compile), given its path ``<node>/<attribute>``
+(under which a saved plan keeps its library)."""
+
+Shapes = tuple[tuple[int, ...], ...]
 
 
 def _contiguous(args: Sequence[np.ndarray | None]) -> list[np.ndarray]:
@@ -46,10 +49,10 @@ def _contiguous(args: Sequence[np.ndarray | None]) -> list[np.ndarray]:
 class CompiledBody:
     """One body of one control node: its compiled specializations by input shapes, or the interpreter."""
 
-    def __init__(self, body: Graph, owner: str, build: Build) -> None:
-        self.body, self.owner = body, owner
+    def __init__(self, body: Graph, owner: str, path: str, build: Build) -> None:
+        self.body, self.owner, self.path = body, owner, path
         self._build = build
-        self.compiled: dict[tuple[tuple[int, ...], ...], CompiledGraph] = {}
+        self.compiled: dict[Shapes, CompiledGraph] = {}
         self.interpreted: str | None = None
         """Why this body runs on the reference interpreter (None: it runs compiled)."""
         self._program: BodyProgram | None = None
@@ -86,6 +89,8 @@ class CompiledBody:
     def warm(self, shapes: list[tuple[int, ...]]) -> None:
         """Compile for ``shapes`` now (the first iteration's, known at the node's compile); a body these shapes do
         not fit is left to compile when it runs (an ``if`` branch that is never taken must not fail the graph)."""
+        if tuple(shapes) in self.compiled:
+            return
         try:
             self._compile(tuple(shapes), [np.empty(s, v.type.dtype.numpy) for s, v in zip(shapes, self.body.inputs)])
         except InputError:  # specialize: the body's ops cannot take these shapes
@@ -99,7 +104,7 @@ class CompiledBody:
         if len(arrays) != len(self.body.inputs):
             raise HetflowError(f"{self.owner}: body {self.body.name!r} takes {len(self.body.inputs)} inputs, "
                                f"got {len(arrays)}")
-        self.compiled[key] = self._build(specialize(self.body, list(key)))
+        self.compiled[key] = self._build(specialize(self.body, list(key)), self.path)
         return self.compiled[key]
 
     def _interpret(self, args: Sequence[np.ndarray | None]) -> list[np.ndarray]:
@@ -136,12 +141,18 @@ class HostControl:
     """A control node of a cpu_c graph: its iteration on the host, each body a ``CompiledBody``, compiled with the
     graph where the node's input shapes are static (else when first run)."""
 
-    def __init__(self, node: Node, build: Build) -> None:
+    def __init__(self, node: Node, build: Build, prefix: str = "", saved: Mapping[str, list[Shapes]] | None = None) -> None:
+        """``prefix``: the path of the graph holding ``node`` (nested bodies); ``saved``: body path -> the shapes a
+        saved plan holds a library for (compiled now, from those libraries)."""
         self.node = node
-        self.bodies = {id(body): CompiledBody(body, f"node {node.name!r} ({node.op})", build) for body in node.bodies}
+        owner = f"node {node.name!r} ({node.op})"
+        self.bodies = {id(g): CompiledBody(g, owner, f"{prefix}{node.name}/{k}", build)
+                       for k, g in node.attrs.items() if isinstance(g, Graph)}
         first = _first_inputs(node)
-        if all(t is not None and t.is_static for t in first):
-            for body in self.bodies.values():
+        for body in self.bodies.values():
+            for shapes in (saved or {}).get(body.path, []):
+                body.warm([tuple(s) for s in shapes])
+            if all(t is not None and t.is_static for t in first):
                 body.warm([tuple(t.shape) for t in first])  # type: ignore[union-attr, arg-type]
 
     def _prepare(self, body: Graph) -> BodyRun:
@@ -154,3 +165,9 @@ class HostControl:
     def body_names(self) -> list[tuple[str, CompiledBody]]:
         """(attribute holding the body, its runner) in the node's attribute order."""
         return [(k, self.bodies[id(g)]) for k, g in self.node.attrs.items() if isinstance(g, Graph)]
+
+
+def compiled_bodies(hosts: Sequence[HostControl]) -> list[tuple[str, Shapes, CompiledGraph]]:
+    """(body path, input shapes, compiled body) for every body specialization under ``hosts`` (not nested ones)."""
+    return [(body.path, shapes, compiled) for host in hosts for _, body in host.body_names()
+            for shapes, compiled in body.compiled.items()]

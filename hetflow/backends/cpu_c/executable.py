@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from hetflow.backends.cpu_c import compiler, symbolic
-from hetflow.backends.cpu_c.bodies import CompiledBody, HostControl
+from hetflow.backends.cpu_c.bodies import CompiledBody, HostControl, compiled_bodies
 from hetflow.backends.cpu_c.codegen import Batching, Segment, generate
 from hetflow.backends.cpu_c.fusion import Fusion, Unit, fuse
 from hetflow.backends.cpu_c.memplan import Loc, MemoryPlan, plan_memory
@@ -56,6 +56,15 @@ class Prebuilt:
     source_sha256: str
 
 
+@dataclass(frozen=True)
+class SavedBodies:
+    """The body libraries a saved plan holds: body path (``<node>/<attribute>``, nested ones joined by ``/``) ->
+    input shapes -> the library (None: that specialization generated no C)."""
+
+    runtime: Path
+    libraries: dict[str, dict[tuple[tuple[int, ...], ...], Prebuilt | None]]
+
+
 @dataclass
 class CompileInfo:
     seconds: float
@@ -69,9 +78,11 @@ class _Compiled:
     """One specialization: library, arena, constant pointers, and the run loop."""
 
     def __init__(self, graph: Graph, toolchain: compiler.Toolchain, threads: int, profile: bool = False,
-                 fallback: str = "reference", prebuilt: Prebuilt | None = None, binding: Binding | None = None) -> None:
+                 fallback: str = "reference", prebuilt: Prebuilt | None = None, binding: Binding | None = None,
+                 saved: SavedBodies | None = None, prefix: str = "", runtime: Path | None = None) -> None:
         """``graph`` has static shapes, or (with ``binding``) symbolic leading dims: then the code is generated
-        for one sample and loops over the batch bound at each run (``symbolic.py``)."""
+        for one sample and loops over the batch bound at each run (``symbolic.py``). ``saved``: the libraries of
+        its control nodes' bodies, from a saved plan; ``prefix``: this graph's path when it is a body."""
         start, runs = time.perf_counter(), compiler.STATS.compiler_runs
         self.binding = binding
         refused: dict[str, str] = {}
@@ -84,15 +95,21 @@ class _Compiled:
         self.graph = graph
         self.threads = threads
         self.profiling = profile
-        self.runtime_library = prebuilt.runtime if prebuilt else toolchain.runtime()
+        self.runtime_library = prebuilt.runtime if prebuilt else runtime or (saved.runtime if saved else
+                                                                              toolchain.runtime())
         runtime = compiler.load(self.runtime_library)
         self.fusion: Fusion = fuse(graph, refused)
         self.units: list[Unit] = self.fusion.units
 
-        def build(body: Graph) -> _Compiled:  # a body of a control node, compiled as any graph (static shapes)
-            return _Compiled(body, toolchain, threads, profile, fallback)
+        def build(body: Graph, path: str) -> _Compiled:  # a control node's body, compiled as any graph (static shapes)
+            shapes = tuple(tuple(int(d) for d in v.type.shape or ()) for v in body.inputs)
+            library = saved.libraries.get(path, {}).get(shapes) if saved else None
+            return _Compiled(body, toolchain, threads, profile, fallback, library, saved=saved, prefix=path + "/",
+                             runtime=self.runtime_library)
 
-        self.hosts = {id(u): HostControl(u.anchor, build) for u in self.units if u.kind == "host" and u.anchor}
+        preload = {path: list(libraries) for path, libraries in saved.libraries.items()} if saved else None
+        self.hosts = {id(u): HostControl(u.anchor, build, prefix, preload) for u in self.units
+                      if u.kind == "host" and u.anchor}
         self._leads = self._value_leads() if binding is not None else {}
         batching = None
         if binding is not None:
@@ -436,11 +453,10 @@ class CpuCExecutable:
         for i, (shapes, compiled) in enumerate(self._compiled.items()):
             runtime = compiled.runtime_library
             entry: dict[str, Any] = {"shapes": None if shapes == SYMBOLIC else [list(s) for s in shapes], "library": None}
-            if compiled.library is not None:
-                entry["library"] = f"graph{i}.so"
-                entry["source_sha256"] = compiler.digest(compiled.source_text)
-                shutil.copyfile(compiled.library, directory / entry["library"])
-                (directory / f"graph{i}.c").write_text(compiled.source_text)
+            entry.update(_save_library(compiled, directory, f"graph{i}"))
+            entry["bodies"] = [{"path": path, "shapes": [list(s) for s in body_shapes],
+                                **_save_library(body, directory, f"graph{i}_body{j}")}
+                               for j, (path, body_shapes, body) in enumerate(_all_bodies(compiled))]
             specs.append(entry)
         if runtime is not None:
             shutil.copyfile(runtime, directory / runtime.name)
@@ -473,16 +489,21 @@ class CpuCExecutable:
             prebuilt = None
             if spec["library"]:
                 prebuilt = Prebuilt(runtime, directory / spec["library"], spec["source_sha256"])
+            saved = SavedBodies(runtime, {})
+            for body in spec.get("bodies", []):
+                library = Prebuilt(runtime, directory / body["library"], body["source_sha256"]) if body["library"] \
+                    else None
+                saved.libraries.setdefault(body["path"], {})[tuple(tuple(s) for s in body["shapes"])] = library
             if spec["shapes"] is None:
                 binding = symbolic.graph_binding(graph)
                 if isinstance(binding, str):
                     raise HetflowError(f"{directory}: a symbolic-batch library, but the graph cannot be: {binding}")
                 exe._compiled[SYMBOLIC] = _Compiled(graph, toolchain, exe.threads, False, exe.fallback, prebuilt,
-                                                    binding)
+                                                    binding, saved)
                 continue
             shapes = tuple(tuple(s) for s in spec["shapes"])
             exe._compiled[shapes] = _Compiled(specialize(graph, list(shapes)), toolchain, exe.threads, False,
-                                              exe.fallback, prebuilt)
+                                              exe.fallback, prebuilt, saved=saved)
         return exe
 
     # ---------------------------------------------------------------- introspection
@@ -617,3 +638,22 @@ def _body_calls(compiled: _Compiled, prefix: str) -> dict[str, int]:
                 for k, n in _body_calls(inner, name + "/").items():
                     found[k] = found.get(k, 0) + n
     return found
+
+
+# ---------------------------------------------------------------- saved body libraries
+def _all_bodies(compiled: _Compiled) -> list[tuple[str, tuple[tuple[int, ...], ...], _Compiled]]:
+    """Every body specialization under ``compiled``, nested ones included: (path, input shapes, compiled)."""
+    found = []
+    for path, shapes, body in compiled_bodies(list(compiled.hosts.values())):
+        assert isinstance(body, _Compiled)
+        found += [(path, shapes, body), *_all_bodies(body)]
+    return found
+
+
+def _save_library(compiled: _Compiled, directory: Path, stem: str) -> dict[str, Any]:
+    """Copy ``compiled``'s library and C source to ``directory`` as ``stem``; its manifest fields."""
+    if compiled.library is None:
+        return {"library": None}
+    shutil.copyfile(compiled.library, directory / f"{stem}.so")
+    (directory / f"{stem}.c").write_text(compiled.source_text)
+    return {"library": f"{stem}.so", "source_sha256": compiler.digest(compiled.source_text)}
