@@ -49,8 +49,9 @@ def _contiguous(args: Sequence[np.ndarray | None]) -> list[np.ndarray]:
 class CompiledBody:
     """One body of one control node: its compiled specializations by input shapes, or the interpreter."""
 
-    def __init__(self, body: Graph, owner: str, path: str, build: Build) -> None:
-        self.body, self.owner, self.path = body, owner, path
+    def __init__(self, body: Graph, owner: str, path: str, build: Build, strict: bool = False) -> None:
+        """``strict``: raise rather than interpret the body (cpu_c's ``fallback="error"``)."""
+        self.body, self.owner, self.path, self.strict = body, owner, path, strict
         self._build = build
         self.compiled: dict[Shapes, CompiledGraph] = {}
         self.interpreted: str | None = None
@@ -62,7 +63,7 @@ class CompiledBody:
     def runner(self) -> BodyRun:
         """How to run the body for one execution of its node (``control.Prepare``): compiled per signature until
         the shapes change within the execution."""
-        if self.interpreted is not None:
+        if self.interpreted is not None and not self.strict:
             return self._interpret
         first: list[tuple[tuple[int, ...], ...]] = []
 
@@ -70,13 +71,17 @@ class CompiledBody:
             arrays = _contiguous(args)
             key = tuple(a.shape for a in arrays)
             compiled = self.compiled.get(key)
-            if compiled is None:
+            if compiled is None and self.interpreted is None:
                 if first and first[0] != key:
                     self.interpreted = (f"its input shapes change from one iteration to the next "
                                         f"({_signature(first[0])} then {_signature(key)})")
                 elif len(self.compiled) >= MAX_SIGNATURES:
                     self.interpreted = f"it met more than {MAX_SIGNATURES} input-shape signatures"
+            if compiled is None:  # the shapes changed in this execution, or too many signatures: interpreted
                 if self.interpreted is not None:
+                    if self.strict:
+                        raise HetflowError(f"{self.owner}: body {self.path!r} cannot run as generated code, as "
+                                           f"{self.interpreted}, and fallback='error'")
                     return self._interpret(arrays)
                 compiled = self._compile(key, arrays)
             if not first:
@@ -141,12 +146,13 @@ class HostControl:
     """A control node of a cpu_c graph: its iteration on the host, each body a ``CompiledBody``, compiled with the
     graph where the node's input shapes are static (else when first run)."""
 
-    def __init__(self, node: Node, build: Build, prefix: str = "", saved: Mapping[str, list[Shapes]] | None = None) -> None:
+    def __init__(self, node: Node, build: Build, prefix: str = "", saved: Mapping[str, list[Shapes]] | None = None,
+                 strict: bool = False) -> None:
         """``prefix``: the path of the graph holding ``node`` (nested bodies); ``saved``: body path -> the shapes a
-        saved plan holds a library for (compiled now, from those libraries)."""
+        saved plan holds a library for (compiled now, from those libraries); ``strict``: see ``CompiledBody``."""
         self.node = node
         owner = f"node {node.name!r} ({node.op})"
-        self.bodies = {id(g): CompiledBody(g, owner, f"{prefix}{node.name}/{k}", build)
+        self.bodies = {id(g): CompiledBody(g, owner, f"{prefix}{node.name}/{k}", build, strict)
                        for k, g in node.attrs.items() if isinstance(g, Graph)}
         first = _first_inputs(node)
         for body in self.bodies.values():

@@ -108,7 +108,7 @@ class _Compiled:
                              runtime=self.runtime_library)
 
         preload = {path: list(libraries) for path, libraries in saved.libraries.items()} if saved else None
-        self.hosts = {id(u): HostControl(u.anchor, build, prefix, preload) for u in self.units
+        self.hosts = {id(u): HostControl(u.anchor, build, prefix, preload, fallback == "error") for u in self.units
                       if u.kind == "host" and u.anchor}
         self._leads = self._value_leads() if binding is not None else {}
         batching = None

@@ -106,3 +106,29 @@ def test_fallback_error_refuses_a_body_node_cpu_c_cannot_generate() -> None:
     exe = compare(g, {"x": np.float32([1, 2, 3]), "M": np.array(4, np.int64)}, fallback="reference")
     where = {p.node: p for p in exe.placement()}
     assert where["count/body/cs"].backend == "reference" and where["count/body/acc_next"].backend == "cpu_c"
+
+
+def _growing_loop() -> Graph:
+    """v = concat(v, x) for i < M: the carried value grows by a row every iteration."""
+    g = Graph("growg")
+    x, m = g.add_input("x", "float32", (1, 2)), g.add_input("M", "int64", ())
+    body = Graph("body")
+    body.add_input("i", "int64", ())
+    cond = body.add_input("cond", "bool", ())
+    v, bx = body.add_input("v", "float32", ("V", 2)), body.add_input("x", "float32", (1, 2))
+    body.outputs += [cond, body.add_node("concat", [v, bx], {"axis": 0}, name="grow").outputs[0]]
+    g.outputs += g.add_node("loop", [m, None, x, x], {"body": body, "num_carried": 1}, name="rows").outputs
+    return g
+
+
+def test_body_whose_shapes_change_every_iteration_is_interpreted_or_refused() -> None:
+    g = _growing_loop()
+    feeds = {"x": np.float32([[1, 2]]), "M": np.array(3, np.int64)}
+    exe = compare(g, feeds, fallback="reference")
+    assert exe.run(feeds)["rows"].shape == (4, 2)
+    where = {p.node: p for p in exe.placement()}
+    assert "change from one iteration to the next ([] [] [1,2] [1,2] then [] [] [2,2] [1,2])" in \
+        (where["rows/body/grow"].reason or "")
+    strict = CpuCBackend().compile(g, fallback="error")
+    with pytest.raises(Exception, match="cannot run as generated code, as its input shapes change.*fallback='error'"):
+        strict.run(feeds)
