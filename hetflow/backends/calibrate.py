@@ -4,8 +4,12 @@ A backend that runs on this host (the reference interpreter, cpu_c) times its ow
 small synthetic suite — never on the model being placed — once per process: per op class (GEMM,
 convolution, depthwise convolution, pooling, streaming elementwise, transposition) tiny kernels for
 its fixed cost per op, and representative shapes for the fraction of the host's roofline it reaches.
-A node is then ``overhead[class] + max(flops / (peak * compute_eff[class]), bytes / (bandwidth *
-memory_eff[class]))``. The fixed cost is per class because it differs by an order of magnitude
+A node is then ``overhead[class] + per_item[class] * items + max(flops / (peak * compute_eff[class]),
+bytes / (bandwidth * memory_eff[class]))``, where ``items`` counts the outer iterations a kernel sets up
+one by one (the planes of a depthwise convolution or a pooling, the contiguous runs a row-keeping
+permutation copies): on small feature maps that setup, not the arithmetic, is the time (ShuffleNet's
+7 x 7 stages). Each class with such a term is timed at a large and a small plane size, and the two
+unknowns are fitted to both. The fixed cost is per class because it differs by an order of magnitude
 between classes in the interpreter (a NumPy pooling call builds strided windows and pads; a ReLU is
 one ufunc call) and by the OpenMP work-sharing a cpu_c kernel sets up. Streaming elementwise work
 and transposition are separate memory classes: a transpose walks one side with a large stride and
@@ -19,7 +23,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -50,6 +54,28 @@ def _keeps_rows(perm: object) -> bool:
     return isinstance(perm, (tuple, list)) and len(perm) > 1 and perm[-1] == len(perm) - 1
 
 
+def _run_length(shape: tuple[int, ...], perm: tuple[int, ...]) -> int:
+    """Elements of the longest contiguous run a permutation copies: the trailing axes it keeps in place."""
+    run, axis = 1, len(perm) - 1
+    while axis >= 0 and perm[axis] == axis:
+        run, axis = run * shape[axis], axis - 1
+    return run
+
+
+def op_items(node: Node) -> int:
+    """Outer iterations the host kernels set up one at a time for ``node`` (0 where the cost is all throughput):
+    output planes of a depthwise convolution or a pooling, contiguous runs of a row-keeping permutation."""
+    shape = node.outputs[0].type.shape if node.outputs else None
+    if not shape or not all(isinstance(d, int) for d in shape):
+        return 0
+    cls = op_class(node)
+    if cls in ("depthwise", "pool") and len(shape) >= 3:
+        return int(np.prod(shape[:2]))
+    if node.op == "transpose" and cls == "memory":
+        return int(np.prod(shape)) // max(_run_length(node.inputs[0].type.shape, tuple(node.attrs["perm"])), 1)
+    return 0
+
+
 def op_class(node: Node) -> str:
     """The calibration class a node is costed as."""
     cls = _CLASS_OF_OP.get(node.op, "memory")
@@ -70,6 +96,7 @@ class Calibration:
     overhead: dict[str, float]
     compute_eff: dict[str, float]
     memory_eff: dict[str, float]
+    per_item: dict[str, float] = field(default_factory=dict)
 
     def arithmetic(self, node: Node, desc: MachineDescription) -> float:
         """Seconds of ``node``'s arithmetic alone, at the vector rate the generated loops reach (the conv class)."""
@@ -86,7 +113,8 @@ class Calibration:
         cls = op_class(node)
         compute = opdef.flop_count(node) / (peak * self.compute_eff.get(cls, self.compute_eff["conv"]))
         memory = (read + written) / (desc.memory.bandwidth * self.memory_eff.get(cls, self.memory_eff["memory"]))
-        return Estimate(self.overhead[cls] + max(compute, memory), source)
+        setup = self.per_item.get(cls, 0.0) * op_items(node)
+        return Estimate(self.overhead[cls] + setup + max(compute, memory), source)
 
 
 def _chain(name: str, depth: int, shape: tuple[int, ...], op: str, weight: tuple[int, ...] | None = None,
@@ -112,8 +140,10 @@ _POINT = {"strides": (1, 1), "pads": (0, 0, 0, 0), "dilations": (1, 1)}
 
 
 def _suite(depth: int) -> list[tuple[str, str, Graph]]:
-    """(class, "tiny" | "busy", graph): per class a chain of tiny ops (its fixed cost per op), then chains of
-    ``depth`` ops at shapes typical of CNN layers (the fraction of the roofline it reaches)."""
+    """(class, kind, graph): per class a chain of tiny ops (kind "tiny": its fixed cost per op), then chains of
+    ``depth`` ops at shapes typical of CNN layers (kind "busy": the fraction of the roofline it reaches), small
+    planes among them where a class has a cost per plane (``op_items``), and for matmul one bound by reading its
+    weights (kind "streams": a matrix-vector product, the fraction of the bandwidth it reaches)."""
     pool = {"kernel": (3, 3), "strides": (1, 1), "pads": (1, 1, 1, 1)}
     return [
         ("conv", "tiny", _chain("tiny_conv", depth, (1, 1, 2, 2), "conv", (1, 1, 1, 1), **_POINT)),
@@ -123,15 +153,43 @@ def _suite(depth: int) -> list[tuple[str, str, Graph]]:
         ("memory", "tiny", _chain("tiny_memory", depth, (2, 2), "relu", view=True)),
         ("permute", "tiny", _chain("tiny_permute", depth, (2, 2), "transpose", perm=(1, 0))),
         ("memory", "busy", _chain("memory", depth, (256, 3136), "relu", view=True)),
+        ("memory", "busy", _chain("shuffle", depth, (1, 16, 16, 14, 14), "transpose", perm=(0, 2, 1, 3, 4))),
         ("permute", "busy", _chain("permute", depth, (1024, 1024), "transpose", perm=(1, 0))),
         ("matmul", "busy", _chain("matmul", depth, (256, 256), "matmul", (256, 256))),
+        ("matmul", "streams", _chain("gemv", depth, (1, 1024), "matmul", (1024, 1024))),
         ("conv", "busy", _chain("conv3x3", depth, (1, 64, 28, 28), "conv", (64, 64, 3, 3), **_SAME)),
         ("conv", "busy", _chain("conv1x1", depth, (1, 128, 28, 28), "conv", (128, 128, 1, 1), **_POINT)),
         ("conv", "busy", _chain("conv3x3_wide", depth, (1, 16, 56, 56), "conv", (16, 16, 3, 3), **_SAME)),
         ("depthwise", "busy", _chain("depthwise", depth, (1, 128, 28, 28), "conv", (128, 1, 3, 3), group=128,
                                      **_SAME)),
+        ("depthwise", "busy", _chain("depthwise_small", depth, (1, 512, 7, 7), "conv", (512, 1, 3, 3), group=512,
+                                     **_SAME)),
         ("pool", "busy", _chain("pool", depth, (1, 64, 56, 56), "max_pool", **pool)),
+        ("pool", "busy", _chain("pool_small", depth, (1, 512, 7, 7), "max_pool", **pool)),
     ]
+
+
+@dataclass(frozen=True)
+class _Sample:
+    """One busy shape of a class: its outer iterations, its roofline seconds at full efficiency, and its time."""
+
+    items: int
+    ideal: float
+    seconds: float
+
+
+def _fit(samples: list[_Sample]) -> tuple[float, float]:
+    """(seconds per item, efficiency) of a class from its busy shapes: ``seconds = per_item * items + ideal /
+    efficiency``, least squares over the shapes when their item counts differ, else the median efficiency (no
+    item term). A fit that comes out negative (noise on a term too small to see) drops the item term."""
+    median = statistics.median(s.ideal / s.seconds for s in samples)
+    if len({s.items for s in samples}) < 2:
+        return 0.0, median
+    a = np.array([[s.items, s.ideal] for s in samples], np.float64)
+    (per_item, inverse), *_ = np.linalg.lstsq(a, np.array([s.seconds for s in samples]), rcond=None)
+    if per_item < 0 or inverse <= 0:
+        return 0.0, median
+    return float(per_item), float(1 / inverse)
 
 
 def time_artifacts(artifacts: list[tuple[Artifact, Graph]], repeats: int, rounds: int = 3) -> list[float]:
@@ -150,30 +208,34 @@ def time_artifacts(artifacts: list[tuple[Artifact, Graph]], repeats: int, rounds
     return [statistics.median(s) for s in samples]
 
 
-def calibrate(compile: Compile, host: MachineDescription, repeats: int = 15) -> Calibration:
+def calibrate(compile: Compile, host: MachineDescription, repeats: int = 60) -> Calibration:
     """Time ``compile``'s artifacts on the suite; efficiencies are relative to ``host``'s roofline figures.
 
     Each shape is timed as a chain of one op and of three: half the difference is one op inside a graph, without
     what a whole run adds once (checking inputs, copying outputs back).
     """
     short, long = _suite(1), _suite(3)
-    seconds = time_artifacts([(compile(g), g) for _, _, g in short + long], repeats)
+    seconds = time_artifacts([(compile(g), g) for _, _, g in short + long], repeats, rounds=6)
     per_op = [max((t3 - t1) / 2, 1e-9) for t1, t3 in zip(seconds[:len(short)], seconds[len(short):])]
-    overhead = {cls: t for (cls, size, _), t in zip(short, per_op) if size == "tiny"}
-    effs: dict[str, list[float]] = {}
-    for (cls, size, graph), t in zip(short, per_op):
-        if size == "tiny":
+    overhead = {cls: t for (cls, kind, _), t in zip(short, per_op) if kind == "tiny"}
+    samples: dict[tuple[str, bool], list[_Sample]] = {}
+    for (cls, kind, graph), t in zip(short, per_op):
+        if kind == "tiny":
             continue
         node = next(n for n in graph.nodes if n.op != "reshape")
         opdef = get_op(node.op)
-        busy = max(t - overhead[cls], 1e-9)
-        if cls in MEMORY_CLASSES:
-            effs.setdefault(cls, []).append(sum(opdef.bytes_moved(node)) / host.memory.bandwidth / busy)
-        else:
-            effs.setdefault(cls, []).append(opdef.flop_count(node) / (host.peak(compute_dtype(node)) or 1.0) / busy)
-    # arithmetic cannot beat the peak; a memory class can beat the description's DRAM bandwidth (an estimate)
-    # when its working set stays in cache, as a layer's activations often do, so it is not capped
-    eff = {cls: statistics.median(values) if cls in MEMORY_CLASSES else min(1.0, statistics.median(values))
-           for cls, values in effs.items()}
-    return Calibration(overhead, {c: e for c, e in eff.items() if c not in MEMORY_CLASSES},
-                       {c: e for c, e in eff.items() if c in MEMORY_CLASSES})
+        by_bytes = cls in MEMORY_CLASSES or kind == "streams"
+        ideal = (sum(opdef.bytes_moved(node)) / host.memory.bandwidth if by_bytes
+                 else opdef.flop_count(node) / (host.peak(compute_dtype(node)) or 1.0))
+        samples.setdefault((cls, by_bytes), []).append(_Sample(op_items(node), ideal, max(t - overhead[cls], 1e-9)))
+    per_item: dict[str, float] = {}
+    compute_eff: dict[str, float] = {}
+    memory_eff: dict[str, float] = {}
+    for (cls, by_bytes), rows in samples.items():
+        item, eff = _fit(rows)
+        if item:
+            per_item[cls] = item
+        # arithmetic cannot beat the peak; memory work can beat the description's DRAM bandwidth (an estimate)
+        # when its working set stays in cache, as a layer's activations often do, so it is not capped
+        (memory_eff if by_bytes else compute_eff)[cls] = eff if by_bytes else min(1.0, eff)
+    return Calibration(overhead, compute_eff, memory_eff, per_item)

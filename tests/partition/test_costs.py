@@ -108,10 +108,46 @@ def test_a_transpose_is_costed_at_the_bandwidth_a_transpose_reaches():
     from hetflow.backends.cpu_c.cost import device_threads, host_calibration
 
     calibration = host_calibration(device_threads(detect_host()))
-    assert set(MEMORY_CLASSES) == set(calibration.memory_eff)
+    assert set(MEMORY_CLASSES) <= set(calibration.memory_eff)
+    assert "matmul" in calibration.memory_eff  # a matrix-vector product reads its weights at a measured rate
     assert {"conv", "depthwise", "matmul", "pool", "memory", "permute"} <= set(calibration.overhead)
     g = hf.load(lenet_onnx(0, batch=1))
     assert {op_class(n) for n in g.nodes} >= {"conv", "pool", "matmul", "memory"}
+
+
+def test_a_class_with_a_cost_per_plane_is_fitted_to_a_large_and_a_small_plane():
+    from hetflow.backends.calibrate import _fit, _Sample
+
+    # 40 ns per plane at 25% of the roofline: 128 large planes and 512 small ones, the times those give
+    per_item, eff = 40e-9, 0.25
+    rows = [_Sample(items, ideal, per_item * items + ideal / eff) for items, ideal in ((128, 20e-6), (512, 5e-6))]
+    fitted = _fit(rows)
+    assert fitted == pytest.approx((per_item, eff), rel=1e-6)
+    # one plane size (or a fit that goes negative) leaves the median efficiency and no item term
+    assert _fit(rows[:1]) == (0.0, pytest.approx(rows[0].ideal / rows[0].seconds))
+    assert _fit([_Sample(128, 20e-6, 1e-4), _Sample(512, 5e-6, 1e-5)])[0] == 0.0
+
+
+def test_small_planes_cost_their_setup_per_plane():
+    from hetflow.backends.calibrate import Calibration, op_items
+    from hetflow.ir import Graph
+
+    def depthwise(channels: int, size: int) -> hf.ir.Node:
+        g = Graph("dw")
+        x = g.add_input("x", "float32", (1, channels, size, size))
+        w = g.constant(np.ones((channels, 1, 3, 3), np.float32))
+        return g.add_node("conv", [x, w], {"strides": (1, 1), "pads": (1, 1, 1, 1), "dilations": (1, 1),
+                                           "group": channels})
+
+    large, small = depthwise(128, 28), depthwise(512, 7)
+    assert (op_items(large), op_items(small)) == (128, 512)
+    classes = ("conv", "depthwise", "matmul", "pool", "memory", "permute")
+    flat = Calibration({c: 0.0 for c in classes}, {c: 0.1 for c in classes}, {"memory": 1.0, "permute": 0.2})
+    setup = Calibration(flat.overhead, flat.compute_eff, flat.memory_eff, {"depthwise": 50e-9})
+    host = detect_host()
+    # the item term adds 50 ns per plane on top of the roofline: 4x as many planes, 4x the setup
+    extra = [setup.estimate(n, host, "t").seconds - flat.estimate(n, host, "t").seconds for n in (large, small)]
+    assert extra == pytest.approx([128 * 50e-9, 512 * 50e-9])
 
 
 def test_a_permutation_that_keeps_rows_is_a_streaming_copy():
@@ -123,3 +159,7 @@ def test_a_permutation_that_keeps_rows_is_a_streaming_copy():
     shuffle = g.add_node("transpose", [x], {"perm": (0, 2, 1, 3, 4)})
     gather = g.add_node("transpose", [x], {"perm": (0, 1, 2, 4, 3)})
     assert (op_class(shuffle), op_class(gather)) == ("memory", "permute")
+    from hetflow.backends.calibrate import op_items
+
+    # the shuffle copies 2 x 3 runs of 4 x 4 contiguous elements, one at a time; a gather has no per-run term
+    assert (op_items(shuffle), op_items(gather)) == (6, 0)

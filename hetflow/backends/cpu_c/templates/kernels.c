@@ -67,28 +67,59 @@ static void column_ranges(const window* g, long* lo, long* hi) {
 }
 
 /* ------------------------------------------------------------------ depthwise convolution */
-/* Stride 1: copy the plane into a zero-padded buffer of row width wp, then every tap is one flat
- * multiply-add over the output computed on the padded grid (oh x wp); the columns past ow are
- * discarded when the result is copied out. Long contiguous loops instead of short rows. */
-static int depthwise_flat(const hf_conv2d* g, const float* xp, const float* wt, float* yp, float* buf, long cap) {
-    long wp = g->ow + (g->kw - 1) * g->dw, hp = g->oh + (g->kh - 1) * g->dh;
-    long in_size = hp * wp + (g->kw - 1) * g->dw + 16, out_size = g->oh * wp;
-    if (in_size + out_size > cap) return 0;
-    float* pad = buf;
-    float* acc = buf + in_size;
-    for (long i = 0; i < in_size; i++) pad[i] = 0.0f;
-    long rows = min_l(g->h, hp - g->ph), cols = min_l(g->w, wp - g->pw);
-    for (long i = 0; i < rows; i++) memcpy(pad + (i + g->ph) * wp + g->pw, xp + i * g->w, (size_t)cols * sizeof(float));
+/* Strides 1 and 2: every tap becomes one flat multiply-add over the output, computed on a grid (oh x wq) whose
+ * rows are wq wide; the columns past ow are discarded when the result is copied out. Long contiguous loops
+ * instead of short rows. At stride s the zero-padded plane is first split into s x s phases (phase (a, b) holds
+ * the padded rows a, a + s, ... and columns b, b + s, ...): the tap (r, s) reads phase (r*dh % sh, s*dw % sw)
+ * shifted by (r*dh / sh) rows and (s*dw / sw) columns, contiguous in the output column. On 7 x 7 and 14 x 14
+ * planes (ShuffleNet, MobileNet) the strided rows' scalar remainders cost more than the split. */
+static inline __attribute__((always_inline)) int depthwise_phased(const hf_conv2d* g, const float* xp,
+                                                                    const float* wt, float* yp, float* buf, long cap,
+                                                                    const long sh, const long sw) {
+    long rows_off = (g->kh - 1) * g->dh / sh, cols_off = (g->kw - 1) * g->dw / sw;
+    long hq = g->oh + rows_off, wq = g->ow + cols_off;
+    long phase = hq * wq + cols_off + 16, out_size = g->oh * wq;
+    if (sh * sw * phase + out_size > cap) return 0;
+    float* acc = buf + sh * sw * phase;
+    for (long a = 0; a < sh; a++)
+        for (long b = 0; b < sw; b++) {
+            float* ph = buf + (a * sw + b) * phase;
+            for (long i = 0; i < phase; i++) ph[i] = 0.0f;
+            for (long u = 0; u < hq; u++) {
+                long y = u * sh + a - g->ph;
+                if (y < 0 || y >= g->h) continue;
+                const float* xr = xp + y * g->w;
+                float* pr = ph + u * wq;
+                if (sw == 1) {
+                    /* the columns of the row that land inside [0, wq) */
+                    long v0 = max_l(g->pw - b, 0), v1 = min_l(wq, g->w + g->pw - b);
+                    if (v1 > v0) memcpy(pr + v0, xr + v0 + b - g->pw, (size_t)(v1 - v0) * sizeof(float));
+                } else {
+                    for (long v = 0; v < wq; v++) {
+                        long x = v * sw + b - g->pw;
+                        if (x >= 0 && x < g->w) pr[v] = xr[x];
+                    }
+                }
+            }
+        }
     for (long q = 0; q < out_size; q++) acc[q] = 0.0f;
     for (long r = 0; r < g->kh; r++)
-        for (long s = 0; s < g->kw; s++) {
-            float wv = wt[r * g->kw + s];
-            const float* src = pad + r * g->dh * wp + s * g->dw;
+        for (long c = 0; c < g->kw; c++) {
+            float wv = wt[r * g->kw + c];
+            const float* ph = buf + ((r * g->dh % sh) * sw + c * g->dw % sw) * phase;
+            const float* src = ph + (r * g->dh / sh) * wq + c * g->dw / sw;
 #pragma omp simd
             for (long q = 0; q < out_size; q++) acc[q] += wv * src[q];
         }
-    for (long i = 0; i < g->oh; i++) memcpy(yp + i * g->ow, acc + i * wp, (size_t)g->ow * sizeof(float));
+    for (long i = 0; i < g->oh; i++) memcpy(yp + i * g->ow, acc + i * wq, (size_t)g->ow * sizeof(float));
     return 1;
+}
+
+/* The strides as constants, so that the phase arithmetic per tap folds away. */
+static int depthwise_flat(const hf_conv2d* g, const float* xp, const float* wt, float* yp, float* buf, long cap) {
+    if (g->sh == 1 && g->sw == 1) return depthwise_phased(g, xp, wt, yp, buf, cap, 1, 1);
+    if (g->sh == 2 && g->sw == 2) return depthwise_phased(g, xp, wt, yp, buf, cap, 2, 2);
+    return depthwise_phased(g, xp, wt, yp, buf, cap, g->sh, g->sw);
 }
 
 void hf_conv2d_depthwise(const hf_conv2d* g, const float* x, const float* w, float* y,
@@ -98,7 +129,7 @@ void hf_conv2d_depthwise(const hf_conv2d* g, const float* x, const float* w, flo
     long planes = g->n * g->m;
     long lo[g->kw], hi[g->kw];
     column_ranges(&win, lo, hi);
-    int flat = g->sh == 1 && g->sw == 1;
+    int flat = g->sh <= 2 && g->sw <= 2;
 #pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (planes * plane_out > 4096)
     for (long p = 0; p < planes; p++) {
         long bi = p / g->m, oc = p % g->m, ic = oc / mult;
