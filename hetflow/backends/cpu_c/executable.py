@@ -173,8 +173,7 @@ class _Compiled:
         self._scale = 1
         self._arena_buf = np.zeros(0, np.uint8)
         self._allocate(1)
-        if binding is None:
-            self._prepare_calls()
+        self._outs: list[tuple[str, Any]] | None = None  # what ``call`` needs, made at its first use
         self.info = CompileInfo(time.perf_counter() - start, compiler.STATS.compiler_runs - runs,
                                 self.memory.arena_bytes, str(self.library or ""), source.text)
 
@@ -281,6 +280,7 @@ class _Compiled:
                 np.copyto(target, result.reshape(target.shape))
 
     def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        self._outs = None  # the input pointers ``call`` keeps are overwritten here
         for i, a in enumerate(feeds):
             self._ins[i] = a.ctypes.data
         if self.binding is not None:
@@ -304,10 +304,11 @@ class _Compiled:
         return [np.array(self._value(v, feeds, env), copy=True) for v in self.graph.outputs]
 
     # ---------------------------------------------------------------- the lean path: a body, once per iteration
-    def _prepare_calls(self) -> None:
+    def _prepare_calls(self) -> list[tuple[str, Any]]:
         """What ``call`` needs, made once: the functions' ctypes arguments, a staging buffer (at a fixed address)
         for each small input, and how each output is taken."""
-        assert self.binding is None
+        if self.binding is not None:
+            raise HetflowError(f"graph {self.graph.name!r}: a positional call needs static shapes")
         self._stage = [np.empty(v.type.shape, v.type.dtype.numpy) if v.type.is_static and (v.type.nbytes or 0)
                        <= STAGE_BYTES else None for v in self.graph.inputs]  # type: ignore[arg-type]
         for i, stage in enumerate(self._stage):
@@ -316,20 +317,23 @@ class _Compiled:
         self._last: list[np.ndarray | None] = [None] * len(self.graph.inputs)
         self._c_args = (ctypes.c_void_p(self.arena.ctypes.data), ctypes.c_void_p(ctypes.addressof(self._k)),
                         ctypes.c_void_p(ctypes.addressof(self._ins)), ctypes.c_int(self.threads))
-        self._outs: list[tuple[str, Any]] = []
+        outs: list[tuple[str, Any]] = []
         for v in self.graph.outputs:
             loc = self.memory.locs[id(v)]
             if loc.base == "arena":
-                self._outs.append(("copy", self._views[id(v)]))
+                outs.append(("copy", self._views[id(v)]))
             elif loc.base == "input" and loc.offset == 0 and v.type.is_static:
-                self._outs.append(("input", (loc.index, tuple(v.type.shape))))  # type: ignore[arg-type]
+                outs.append(("input", (loc.index, tuple(v.type.shape))))  # type: ignore[arg-type]
             else:  # a constant, a value the reference backend made, a view into an input: taken at each call
-                self._outs.append(("value", v))
+                outs.append(("value", v))
+        return outs
 
     def call(self, args: list[np.ndarray]) -> list[np.ndarray]:
         """Run on ``args`` (the graph's inputs in order, C-contiguous, of the compiled shapes and dtypes; nothing
         is checked): the lean path a control node calls its body through once per iteration. Outputs computed
         here are copied out of the arena (the next call overwrites it); an input passed straight out is not."""
+        if self._outs is None:
+            self._outs = self._prepare_calls()
         for i, a in enumerate(args):
             if a is not self._last[i]:  # captures are the same arrays every iteration
                 stage = self._stage[i]
