@@ -111,13 +111,23 @@ def _truth(array: np.ndarray, what: str) -> bool:
     return bool(array.reshape(-1)[0])
 
 
-def _stack(parts: list[np.ndarray], template: Value) -> np.ndarray:
+def _stack(parts: list[np.ndarray], template: Value, inputs: Sequence[tuple[Value, tuple[int, ...]]]) -> np.ndarray:
     """Per-iteration arrays stacked on a new axis 0. With no iteration: [0, *shape] where ``template`` (the body's
-    output) has a static shape, else [0] (the element shape was never computed; onnxruntime gives [0] too)."""
+    output) has a shape known from the body's inputs (``inputs``: each with the shape the first iteration would
+    have given it), as the node's type declares; else [0] (the element shape was never computed; onnxruntime
+    gives [0] where the body does not declare it)."""
     if parts:
         return np.stack(parts)
-    shape = template.type.shape if template.type.is_static else ()
-    return np.zeros((0, *shape), template.type.dtype.numpy)  # type: ignore[misc]
+    symbols: dict[str, int] = {}
+    for v, shape in inputs:
+        if v.type.shape is not None and len(v.type.shape) == len(shape):
+            for d, n in zip(v.type.shape, shape):
+                if isinstance(d, str):
+                    symbols.setdefault(d, n)
+    dims = template.type.shape
+    if dims is None or any(isinstance(d, str) and d not in symbols for d in dims):
+        return np.zeros((0,), template.type.dtype.numpy)
+    return np.zeros((0, *(symbols[d] if isinstance(d, str) else d for d in dims)), template.type.dtype.numpy)
 
 
 # ---------------------------------------------------------------- types
@@ -273,7 +283,8 @@ def run_loop(trip_count: np.ndarray | None, cond: np.ndarray | None, *rest: np.n
             scans[k].append(element)
         i += 1
     templates = body.outputs[1 + num_carried:]
-    return (*carried, *(_stack(parts, t) for parts, t in zip(scans, templates)))
+    first = list(zip(body.inputs[2:], [np.shape(a) for a in [*carried, *captures]]))  # used only with no iteration
+    return (*carried, *(_stack(parts, t, first) for parts, t in zip(scans, templates)))
 
 
 def _one_int(array: np.ndarray, what: str) -> int:
@@ -360,9 +371,11 @@ def run_scan(*inputs: np.ndarray, body: Graph, num_states: int, num_scan_inputs:
         for j in range(k):
             parts[j].append(outs[n + j])
     results = []
+    first = list(zip(body.inputs, [np.shape(a) for a in states] + [s.shape[1:] for s in seqs] +
+                     [np.shape(a) for a in captures]))  # used only with no step
     for j, (axis, reverse) in enumerate(zip(_scan_axes(scan_output_axes, k, "scan_output_axes"),
                                             _scan_axes(scan_output_directions, k, "scan_output_directions"))):
-        stacked = _stack(parts[j][::-1] if reverse else parts[j], body.outputs[n + j])
+        stacked = _stack(parts[j][::-1] if reverse else parts[j], body.outputs[n + j], first)
         results.append(np.moveaxis(stacked, 0, axis % stacked.ndim))
     return (*states, *results)
 
