@@ -25,6 +25,10 @@ Declared, with defaults (override the ones that apply; callers never probe)
                                   its own time model for ``node`` on a chip of ``description``, per sample
                                   (symbolic dims as 1), its own per-kernel overhead included; None: no model
                                   (the partitioner then uses the description's roofline plus ``launch.kernel``).
+    ``launches_kernel(node, description) -> bool``
+                                  whether ``node``'s kernel pays the description's per-kernel launch
+                                  (``launch.kernel``) at its size, wherever the cost model charges it (default
+                                  True; cpu_c: only a kernel that opens an OpenMP parallel region at its size).
     ``save_artifact(artifact, dir)`` / ``load_artifact(dir, graph)``
                                   write / read a compiled artifact without compiling (``saves_artifacts``).
     ``modelled_time(artifact) -> Estimate | None``
@@ -157,6 +161,12 @@ class Backend(ABC):
     def estimate(self, node: Node, description: MachineDescription) -> Estimate | None:
         """This backend's time for ``node`` on a chip of ``description`` (per sample), or None for no model."""
         return None
+
+    def launches_kernel(self, node: Node, description: MachineDescription) -> bool:
+        """Whether ``node``'s kernel on a chip of ``description`` pays the description's per-kernel launch overhead
+        (``launch.kernel``) at its size. Every kernel is a launch unless its backend knows that a small one runs
+        without one (a CPU kernel below its backend's threshold runs on the calling thread, forking no team)."""
+        return True
 
     def modelled_time(self, artifact: Artifact) -> Estimate | None:
         """The time a run of ``artifact`` is charged by its stated model, or None when its time is measured."""

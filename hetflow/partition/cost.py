@@ -10,8 +10,10 @@ In order of preference a node's time on a device is:
    calibrated on this host); None falls through;
 4. ``model:roofline``: ``max(flops / peak[dtype], bytes / memory bandwidth)``.
 
-2 and 4 add the description's per-kernel launch overhead (``launch.kernel``); the partitioner
-charges ``launch.subgraph`` at every subgraph boundary.
+2 and 4 add the description's per-kernel launch overhead (``launch.kernel``) to a node whose kernel pays one
+at its size, as the running backend says (``Backend.launches_kernel``: cpu_c's small kernels fork no OpenMP
+team); such a kernel runs on one compute unit, so 4 costs it at that unit's share of the peak
+(``serial_roofline``). The partitioner charges ``launch.subgraph`` at every subgraph boundary.
 
 A transfer costs ``latency + bytes / bandwidth`` of the link between two endpoints (``model:link``).
 Symbolic dims (a batch) count as 1: estimates are per sample.
@@ -36,7 +38,7 @@ from hetflow.ir.errors import HetflowError
 from hetflow.partition.capability import backend_or_none
 from hetflow.targets import Link, MachineDescription
 
-__all__ = ["CostModel", "Estimate", "Profile", "compute_dtype", "link_tables", "roofline", "shape_key"]
+__all__ = ["CostModel", "Estimate", "Profile", "compute_dtype", "link_tables", "roofline", "serial_roofline", "shape_key"]
 
 PROFILE_VERSION = 1
 
@@ -94,15 +96,16 @@ class CostModel:
             seconds = measured.get(shape_key(node))
             if seconds is not None:
                 return Estimate(seconds, "measured")
-        launch = desc.launch.kernel
+        runner = self._backend(backend or desc.backend)
+        forks = runner is None or runner.launches_kernel(node, desc)
+        launch = desc.launch.kernel if forks else 0.0
         ratio = self.profile.family_ratio.get(desc.name, {}).get(get_op(node.op).family)
         if ratio is not None:  # measured on this very device: preferred to any model
             return Estimate(launch + roofline(node, desc) * ratio, "model:profile")
-        runner = self._backend(backend or desc.backend)
         found = runner.estimate(node, desc) if runner is not None else None
         if found is not None:
             return found
-        return Estimate(launch + roofline(node, desc), "model:roofline")
+        return Estimate(launch + (roofline(node, desc) if forks else serial_roofline(node, desc)), "model:roofline")
 
     @staticmethod
     def transfer(nbytes: int, link: Link) -> Estimate:
@@ -112,6 +115,16 @@ class CostModel:
         if name not in self._backends:
             self._backends[name] = backend_or_none(name)
         return self._backends[name]
+
+
+def serial_roofline(node: Node, desc: MachineDescription) -> float:
+    """Seconds for ``node`` run by a kernel that forks no team: on one of the chip's ``compute.units``, so at that
+    unit's share of the peak. Memory time stays at the chip's bandwidth: below a fork threshold a kernel touches at
+    most a few hundred KB, which one core reads from its caches at least that fast (an optimistic bound)."""
+    opdef = get_op(node.op)
+    peak = desc.peak(compute_dtype(node)) or min(desc.peak_ops.values())
+    read, written = opdef.bytes_moved(node)
+    return max(opdef.flop_count(node) * max(desc.compute.units, 1) / peak, (read + written) / desc.memory.bandwidth)
 
 
 def link_tables(link: Link) -> tuple[float, float]:

@@ -10,16 +10,18 @@ from __future__ import annotations
 import functools
 import os
 import platform
-import queue
 import re
 import statistics
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from hetflow import registry
+from hetflow.ir import Graph
+from hetflow.ir.errors import HetflowError
 from hetflow.targets.schema import MachineDescription, parse_description
 
 HOST_PRESET = "host/cpu"
@@ -145,7 +147,8 @@ def describe_host(info: CpuInfo, *, threads: int, clock_hz: float | None, memory
                                              "int8", "uint64", "uint32", "uint16", "uint8", "bool"]},
         "sources": ["detected from /proc/cpuinfo, /proc/meminfo and /sys/devices/system/cpu; "
                     "peak = cores x clock x ops per cycle for the ISA flags (an estimate); "
-                    "launch overheads measured on this host (measure_launch)"],
+                    "launch overheads measured on this host (measure_launch: a subgraph is an inline run through the "
+                    "device API, minus its kernel)"],
         "estimates": estimates,
     }
     return parse_description(data, source="detected host CPU")
@@ -162,23 +165,23 @@ def detect_host() -> MachineDescription:
     info = parse_cpuinfo(_read("/proc/cpuinfo") or "")
     if not info.flags and platform.machine() in ("aarch64", "arm64"):
         info.flags.add("asimd")  # Advanced SIMD is mandatory on AArch64
-    return describe_host(
-        info,
-        threads=os.cpu_count() or 1,
-        clock_hz=_max_clock_hz() or (info.mhz * 1e6 if info.mhz else None),
-        memory_bytes=_memory_bytes(),
-        cache_bytes=_cache_bytes(),
-        machine=platform.processor() or platform.machine(),
-        launch=measure_launch(),
-    )
+
+    def describe(launch: tuple[float, float] | None) -> MachineDescription:
+        return describe_host(info, threads=os.cpu_count() or 1,
+                             clock_hz=_max_clock_hz() or (info.mhz * 1e6 if info.mhz else None),
+                             memory_bytes=_memory_bytes(), cache_bytes=_cache_bytes(),
+                             machine=platform.processor() or platform.machine(), launch=launch)
+
+    return describe(measure_launch(describe(None)))
 
 
-def measure_launch(repeats: int = 201) -> tuple[float, float]:
+def measure_launch(description: MachineDescription, repeats: int = 201) -> tuple[float, float]:
     """(kernel, subgraph) launch overheads of this host, measured: medians of ``repeats`` tries.
 
     A kernel launched from host code costs at least one dispatch of a vectorized op from Python (timed: a
-    one-element NumPy add into a preallocated output); a subgraph is handed to a device's worker thread and
-    its completion signalled back (timed: a queue hand-off to a thread and an event back, as the runtime does).
+    one-element NumPy add into a preallocated output). A subgraph is what the runtime does for a host
+    subgraph: a launch through the device API that computes on the caller's thread (``run_here``), timed on
+    ``description``'s own driver (``measure_subgraph_launch``).
     """
     a, out = np.ones(1, np.float32), np.empty(1, np.float32)
     kernel = []
@@ -186,24 +189,56 @@ def measure_launch(repeats: int = 201) -> tuple[float, float]:
         start = time.perf_counter()
         np.add(a, a, out=out)
         kernel.append(time.perf_counter() - start)
-    jobs: queue.SimpleQueue = queue.SimpleQueue()
+    return statistics.median(kernel), measure_subgraph_launch(description, repeats)
 
-    def worker() -> None:
-        for done in iter(jobs.get, None):
-            done.set()
 
-    thread = threading.Thread(target=worker, daemon=True)
-    thread.start()
-    handoff = []
-    for _ in range(repeats // 4 + 1):
-        done = threading.Event()
-        start = time.perf_counter()
-        jobs.put(done)
-        done.wait()
-        handoff.append(time.perf_counter() - start)
-    jobs.put(None)
-    thread.join()
-    return statistics.median(kernel), statistics.median(handoff)
+def measure_subgraph_launch(description: MachineDescription, repeats: int = 201) -> float:
+    """Seconds a host subgraph costs beyond its kernels, measured as the runtime spends them.
+
+    The runtime runs a host subgraph inline: ``run_here`` on the device's driver, then ``wait``, with inputs
+    and outputs bound to buffers it already holds. Timed here on the driver of ``description``'s backend (the
+    reference interpreter's when that one cannot build, e.g. no C compiler), for a program of one kernel and
+    one of three (one-element softmaxes, which no backend fuses), interleaved; the launch is the one-kernel
+    time minus one kernel, half the difference of the two.
+    """
+    for driver in dict.fromkeys((description.backend, "reference")):
+        try:
+            factory = registry.drivers.find(driver)
+            if factory is not None:
+                return _time_inline_launch(factory(description, f"local/launch-probe:{driver}"), repeats)
+        except HetflowError:  # this driver does not load or cannot build the probe here: the next one can
+            continue
+    return _SUBGRAPH_LAUNCH_S
+
+
+def _softmax_chain(depth: int) -> Graph:
+    graph = Graph(f"launch_probe_{depth}")
+    h = graph.add_input("x", "float32", (1, 1))
+    for i in range(depth):
+        h = graph.add_node("softmax", [h], {"axis": -1}, name=f"k{i}").outputs[0]
+    graph.outputs.append(h)
+    return graph
+
+
+def _time_inline_launch(device: Any, repeats: int) -> float:
+    """Median seconds of one inline run of a one-kernel program, minus one kernel (see the caller)."""
+    try:
+        x = device.alloc(((1, 1), "float32"))
+        device.write(x, np.ones((1, 1), np.float32))
+        runs = []
+        for depth in (1, 3):
+            graph = _softmax_chain(depth)
+            program = device.load(graph)
+            runs.append((program, {"x": x, graph.outputs[0].name: device.alloc(((1, 1), "float32"))}, []))
+        for _ in range(repeats):
+            for program, bindings, times in runs:
+                start = time.perf_counter()
+                device.run_here(program, bindings).wait()
+                times.append(time.perf_counter() - start)
+        one, three = (statistics.median(times) for _, _, times in runs)
+        return max(one - (three - one) / 2, 0.0)
+    finally:
+        device.close()
 
 
 def _read(path: str | Path) -> str | None:

@@ -11,7 +11,7 @@ from backends.fpga_hls.fpga_helpers import lenet_onnx
 import hetflow as hf
 from hetflow.backends.cpu_c.cost import SOURCE as CPU_C
 from hetflow.backends.reference.cost import SOURCE as REFERENCE
-from hetflow.partition.cost import CostModel, roofline
+from hetflow.partition.cost import CostModel, roofline, serial_roofline
 from hetflow.targets import DescriptionError, detect_host, get_preset
 from hetflow.targets.catalog import PRESET_DIR, list_presets
 from hetflow.targets.schema import parse_description
@@ -43,7 +43,12 @@ def test_the_cost_model_asks_the_backend_named_for_the_node():
     assert costs.node(node, gpu).source == "model:gpu-cost" and costs.node(node, gpu).seconds > 0
     xeon = get_preset("intel/xeon-platinum-8480")  # calibrated here, so not a model of another CPU: its roofline
     found = costs.node(node, xeon, "cpu_c")
-    assert found.source == "model:roofline" and found.seconds == pytest.approx(xeon.launch.kernel + roofline(node, xeon))
+    # LeNet's first convolution at batch 1 is 86,400 multiply-adds, under cpu_c's GEMM fork threshold (2^18):
+    # it runs on the calling thread, one of the 56 cores, and pays no OpenMP fork/join (launch.kernel)
+    assert found.source == "model:roofline" and found.seconds == pytest.approx(serial_roofline(node, xeon))
+    assert found.seconds > 10 * roofline(node, xeon)  # compute-bound: one core's share of the peak
+    found = costs.node(node, xeon, "reference")  # a backend that does not say otherwise pays a launch per kernel
+    assert found.seconds == pytest.approx(xeon.launch.kernel + roofline(node, xeon))
 
 
 def test_every_preset_declares_its_launch_overheads_with_a_cited_figure():

@@ -173,17 +173,20 @@ def test_the_two_boards_take_the_same_path_and_differ_only_in_estimates(plans):
     np.testing.assert_array_equal(u250.run(x)["probs"], a10.run(x)["probs"])
 
 
-def test_next_to_a_fast_host_lenet_stays_on_the_cpu_for_latency_and_streams_through_the_fpga(graph):
+def test_next_to_a_fast_host_lenet_stays_on_the_cpu_for_latency_and_for_a_stream(graph):
     cluster = Cluster.of("intel/xeon-platinum-8480", "xilinx/alveo-u250")
     plan = hf.compile(graph, cluster, objective="latency")
     assert {s.device for s in plan.subgraphs} == {"host0/xeon-platinum-8480:0"}  # one image: the board's round trip loses
     why = plan.explain("conv1")  # the board was considered, at its cycle model's estimate
     assert "host0/alveo-u250:0" in why and "model:hls-cycles" in why
-    # a stream: the pipelined design takes an image every II, sooner than the CPU launches its kernels for one
-    # (each pays the preset's launch.kernel)
+    # a stream stays there too: at batch 1 every LeNet kernel is below cpu_c's fork thresholds, so none pays the
+    # Xeon's launch.kernel (OpenMP fork/join) and one core computes an image in ~4.6 us, sooner than the board's
+    # route (which hands elu, outside its table, back to the host) delivers one (~10 us). Against the slower A72
+    # the board wins the stream (test_throughput_puts_the_cnn_on_the_fpga_and_keeps_elu_on_the_cpu).
     stream = hf.compile(graph, cluster, objective="throughput")
-    assert stream.choices["conv1"].device == "host0/alveo-u250:0"
-    assert stream.estimate.period < plan.estimate.period
+    assert {s.device for s in stream.subgraphs} == {"host0/xeon-platinum-8480:0"}
+    assert "host0/alveo-u250:0" in stream.explain("conv1")
+    assert stream.estimate.period < 10e-6
 
 
 def test_an_fpga_plan_reloads_from_its_artifact_without_a_compiler(plans, tmp_path):

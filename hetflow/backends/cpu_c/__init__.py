@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from hetflow.backends.base import Artifact, ArtifactError, Backend, Estimate
-from hetflow.backends.cpu_c import table
+from hetflow.backends.cpu_c import parallel, table
 from hetflow.backends.cpu_c.compiler import BASE_FLAGS, CompileError, CompilerNotFoundError, Toolchain
-from hetflow.backends.cpu_c.cost import kernel_estimate
+from hetflow.backends.cpu_c.cost import device_threads, fused_into_producer, kernel_estimate
 from hetflow.backends.cpu_c.executable import CpuCExecutable, Placement
 from hetflow.config import get_config
 from hetflow.ir import Graph, Node
@@ -53,6 +53,11 @@ class CpuCBackend(Backend):
     def estimate(self, node: Node, description: MachineDescription) -> Estimate | None:
         """The generated kernel's time on a CPU of ``description``: see ``cost.py``."""
         return kernel_estimate(node, description)
+
+    def launches_kernel(self, node: Node, description: MachineDescription) -> bool:
+        """Only a kernel that opens an OpenMP parallel region at its size pays the CPU's fork/join
+        (``parallel.py``: the templates' ``if`` clauses); work fused into its producer's kernel pays none."""
+        return not fused_into_producer(node) and parallel.forks(node, device_threads(description))
 
     def save_artifact(self, artifact: Artifact, directory: Path) -> None:
         """Every compiled specialization, its C and the runtime library (``CpuCExecutable.save_artifact``)."""
