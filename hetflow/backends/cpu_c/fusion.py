@@ -89,7 +89,7 @@ def _lower(graph: Graph, result: Fusion) -> None:
     for node in graph.nodes:
         entry = TABLE.get(node.op)
         affine = batch_norm_affine(node) if isinstance(entry, Lower) and supports(node) is None else None
-        x = node.inputs[0]
+        x = node.inputs[0] if node.inputs else None  # a node may take no input (a body's "unreachable")
         if affine is None or x is None:
             kept.append(node)
             continue

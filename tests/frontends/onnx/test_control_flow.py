@@ -137,14 +137,15 @@ def test_if_branches_of_different_ranks_need_the_condition() -> None:
         np.testing.assert_allclose(outputs[0], want[0], rtol=1e-6)
 
 
-def test_branch_that_does_not_fit_the_shapes_fails_only_if_taken() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_branch_that_does_not_fit_the_shapes_fails_only_if_taken(backend: str) -> None:
     """A model's branch for other inputs (silero-vad's 8 kHz path fed 16 kHz frames) may not import at these
     shapes: the If still compiles, and taking that branch is a one-line error naming it."""
     then = h.make_graph([h.make_node("Relu", ["x"], ["t"])], "then", [], [_vi("t", F)])
     other = h.make_graph([h.make_node("Reshape", ["x", "shape"], ["e"])], "else", [], [_vi("e", F)])
     model = _model([h.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other)],
                    [_vi("x", F, [2, 3]), _vi("c", B, [])], [_vi("y", F, [2, 3])], [_const("shape", np.int64([4, 4]))])
-    plan = _check(model, [{"x": _rand(2, 3), "c": np.array(True)}])
+    plan = _check(model, [{"x": _rand(2, 3), "c": np.array(True)}], backend)  # cpu_c compiles both branches
     with pytest.raises(HetflowError, match="else_branch of this If cannot run: .*Reshape") as err:
         plan.run({"x": _rand(2, 3), "c": np.array(False)})
     assert "\n" not in str(err.value)
