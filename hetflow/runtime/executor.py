@@ -21,6 +21,7 @@ for the whole run is reported separately: for emulated devices it is the cost of
 
 from __future__ import annotations
 
+import math
 import queue
 import re
 import threading
@@ -102,7 +103,7 @@ class _Abort(Exception):
     """Another worker failed; this one stops."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Resident:
     """One item's value in a buffer on one device, with the uses it still has there."""
 
@@ -124,6 +125,14 @@ class Executor:
         self._plan_devices = {d.id: d for d in plan.devices}
         self._out_specs: dict[tuple[Any, ...], dict[str, tuple[tuple[int, ...], Any]]] = {}
         self._bindable = {sub.name: _bindable_outputs(sub.graph) for sub in plan.subgraphs if sub.graph is not None}
+        # what depends only on the plan, looked up once here rather than on every run (a run of a small model costs
+        # about as much as a few hundred Python calls: each one counts)
+        self._io = {sub.name: (tuple(sub.inputs), tuple(sub.outputs)) for sub in plan.subgraphs}
+        self._graph_outputs = frozenset(v.name for v in plan.graph.outputs if not v.is_const)
+        self._period = math.lcm(*(len(sub.replicas) for sub in plan.subgraphs)) if plan.subgraphs else 1
+        self._uses: dict[int, _Uses] = {}  # by item % period: which devices read each value (see _item_uses)
+        self._steps: dict[tuple[str, str], tuple[DeviceKey, Any, Device, Arena]] = {}
+        self._cond = threading.Condition()  # one run at a time (``lock``): its workers share this condition
         self.lock = threading.RLock()
         self._workers = _Workers()
         try:
@@ -131,7 +140,9 @@ class Executor:
                 artifact = self._artifact(plan, sub)
                 for replica in sub.replicas:
                     key = self._open(plan, replica, sub.driver)
-                    self._programs[(sub.name, replica)] = (key, self._devices[key].load(artifact, name=sub.name))
+                    program = self._devices[key].load(artifact, name=sub.name)
+                    self._programs[(sub.name, replica)] = (key, program)
+                    self._steps[(sub.name, replica)] = (key, program, self._devices[key], self._arenas[key])
         except BaseException:
             self.close()
             raise
@@ -171,6 +182,7 @@ class Executor:
             device.close()
         self._devices.clear()
         self._programs.clear()
+        self._steps.clear()
         self._arenas.clear()
 
     @property
@@ -188,7 +200,8 @@ class Executor:
             ) -> tuple[list[dict[str, np.ndarray]], RunReport]:
         """Run every item (already checked against the graph's inputs); outputs in item order, and the report."""
         plan = self.plan
-        state = _RunState(plan, items, self._programs, detail=trace is not None)
+        state = _RunState(plan.home, items, [self._item_uses(plan, i) for i in range(len(items))], self._graph_outputs,
+                          self._cond, detail=trace is not None)
         allocated = self.allocations
         work: dict[str, list[tuple[int, Subgraph]]] = {}
         for i in range(len(items)):
@@ -214,6 +227,14 @@ class Executor:
                         clock=report.source)
         return outputs, report
 
+    def _item_uses(self, plan: Plan, item: int) -> _Uses:
+        """Which devices read each value of ``item``: the same for every item of one replica pattern, so made once."""
+        residue = item % self._period
+        uses = self._uses.get(residue)
+        if uses is None:
+            uses = self._uses[residue] = _item_uses(plan.subgraphs, residue, self._programs)
+        return uses
+
     def _worker(self, plan: Plan, device_id: str, tasks: list[tuple[int, Subgraph]], state: _RunState) -> None:
         try:
             for item, sub in tasks:
@@ -225,59 +246,60 @@ class Executor:
                        HetflowError(f"subgraph on {device_id} failed: {type(exc).__name__}: {exc}"))
 
     def _step(self, plan: Plan, device_id: str, item: int, sub: Subgraph, state: _RunState) -> None:
-        key, program = self._programs[(sub.name, device_id)]
-        device = self._devices[key]
-        arena = self._arenas[key]
-        inputs = [self._input(plan, key, item, v, state) for v in sub.inputs]
-        bindings = {v: r.buffer for v, r in zip(sub.inputs, inputs)}
-        arrival = {v: r.at for v, r in zip(sub.inputs, inputs)}
+        key, program, device, arena = self._steps[(sub.name, device_id)]
+        ins, outs = self._io[sub.name]
+        inputs = [self._input(plan, key, item, v, state) for v in ins]
+        bindings = {v: r.buffer for v, r in zip(ins, inputs)}
         shapes = (sub.name, key, tuple((b.shape, b.dtype) for b in bindings.values()))
-        known = self._out_specs.get(shapes, {})
-        bound = {**bindings, **{name: arena.take(*spec) for name, spec in known.items()}}
+        known = self._out_specs.get(shapes)
+        bound = {**bindings, **{name: arena.take(*spec) for name, spec in known.items()}} if known else bindings
         # waited for at once: a device computing on this host's CPU runs it in this thread (one OpenMP team)
         run = device.run_here(program, bound) if isinstance(device, BaseDevice) else device.launch(program, bound)
         results = run.wait()
-        for name, buf in results.items():
-            if name not in known:  # the device allocated it: count it, and learn its shape for next time
+        if known is None:  # the first run of these shapes: learn the outputs' shapes, to bind them next time
+            known = self._out_specs[shapes] = {name: (buf.shape, buf.dtype) for name, buf in results.items()
+                                               if name in self._bindable.get(sub.name, ())}
+            for buf in results.values():  # the device allocated them: count them
                 arena.adopt(buf)
-        if shapes not in self._out_specs:
-            self._out_specs[shapes] = {name: (buf.shape, buf.dtype) for name, buf in results.items()
-                                       if name in self._bindable.get(sub.name, ())}
+        else:
+            for name, buf in results.items():
+                if name not in known:  # one of a shape that depends on the data: the device allocated it
+                    arena.adopt(buf)
         for resident in inputs:
             self._release(state, resident)
-        finish = self._clock(state, device_id, item, sub, arrival, run)
-        for v in sub.outputs:
-            resident = _Resident(key, results[v], finish[v], state.producer_uses(item, v, key),
-                                 pooled=v in self._out_specs[shapes])
+        finish = self._clock(state, device_id, item, sub, ins, inputs, run)
+        for v in outs:
+            resident = _Resident(key, results[v], finish[v], state.producer_uses(item, v, key), pooled=v in known)
             unused = resident.uses == 0
             state.publish(item, v, device_id, resident)
-            if v in state.graph_outputs:
+            if v in self._graph_outputs:
                 self._send_home(plan, device, device_id, item, v, resident, state)
             if unused:  # read by nobody (an output of a subgraph the caller does not want): back at once
                 self._release(state, resident, count=False)
 
     def _input(self, plan: Plan, key: DeviceKey, item: int, value: str, state: _RunState) -> _Resident:
         """``value`` of ``item`` on device ``key``: made there, brought there already, or brought now."""
-        here = state.local(item, value, key)
+        here, origin = state.find(item, value, key)
         if here is not None:
             return here
-        origin, _, _ = state.wait(item, value)
-        if isinstance(origin, _Resident) and origin.key == key:
-            return origin
-        return self._bring(plan, key, item, value, state)
+        made = origin[0]
+        if isinstance(made, _Resident) and made.key == key:
+            return made
+        return self._bring(plan, key, item, value, origin, state)
 
-    def _bring(self, plan: Plan, key: DeviceKey, item: int, value: str, state: _RunState) -> _Resident:
+    def _bring(self, plan: Plan, key: DeviceKey, item: int, value: str, origin: _Origin,
+               state: _RunState) -> _Resident:
         """Put ``value`` of ``item`` on device ``key``: written from the host, or copied from the device that made it."""
         device_id = key[0]
         device = self._devices[key]
-        origin, src, at = state.wait(item, value)
-        if isinstance(origin, np.ndarray):
-            buffer = self._arenas[key].take(origin.shape, origin.dtype)
-            route = upload(device, buffer, origin, state.moved, src)
+        made, src, at = origin
+        if isinstance(made, np.ndarray):
+            buffer = self._arenas[key].take(made.shape, made.dtype)
+            route = upload(device, buffer, made, state.moved, src)
         else:
-            buffer = self._arenas[key].take(origin.buffer.shape, origin.buffer.dtype)
-            route = copy(self._devices[origin.key], origin.buffer, device, buffer, state.moved)
-            self._release(state, origin)
+            buffer = self._arenas[key].take(made.buffer.shape, made.buffer.dtype)
+            route = copy(self._devices[made.key], made.buffer, device, buffer, state.moved)
+            self._release(state, made)
         if src != device_id:
             seconds = plan.link_time(src, device_id, buffer.nbytes)
             at = state.clock.transfer(f"{src} -> {device_id}", at, seconds, item=item, value=value,
@@ -306,17 +328,18 @@ class Executor:
         else:
             arena.discard(resident.buffer)
 
-    def _clock(self, state: _RunState, device_id: str, item: int, sub: Subgraph, arrival: dict[str, float],
-               run: Any) -> dict[str, float]:
+    def _clock(self, state: _RunState, device_id: str, item: int, sub: Subgraph, ins: tuple[str, ...],
+               inputs: list[_Resident], run: Any) -> dict[str, float]:
         """Place the run on the clock; returns when each output value is available on the device."""
         assert sub.graph is not None
         if run.time_source == "measured" and not state.clock.detail and not run.timeline:
             # the common case, a run measured on this host with no trace asked for: one span, no per-node bookkeeping
             # (which costs ~5 us per node: more than the kernels of a small model)
-            end = state.clock.launch_whole(device_id, sub.name, item=item, ready=max(arrival.values(), default=0.0),
+            end = state.clock.launch_whole(device_id, sub.name, item=item, ready=max([r.at for r in inputs], default=0.0),
                                            seconds=float(run.busy_s or 0.0), nodes=len(sub.nodes), source="measured")
             state.device_sources[device_id] = "measured"
-            return dict.fromkeys(sub.outputs, end)
+            return dict.fromkeys(self._io[sub.name][1], end)
+        arrival = {v: r.at for v, r in zip(ins, inputs)}
         estimates = [e.seconds for e in sub.node_estimates]
         total = sum(estimates)
         busy = float(run.busy_s or 0.0)
@@ -404,23 +427,30 @@ def _serve(jobs: queue.SimpleQueue[tuple[Callable[[], None], threading.Event] | 
             done.set()
 
 
+_Origin = tuple["np.ndarray | _Resident", str, float]
+"""Where a value of an item was made: the host array or the device buffer holding it, the endpoint, and when."""
+
+_Uses = tuple[dict[tuple[str, DeviceKey], int], dict[str, set[DeviceKey]]]
+"""For one item: how many subgraphs on each device read each value, and which devices read it."""
+
+
 class _RunState:
     """One run's values: where each item's values are (the host, or a buffer on a device), and their uses left."""
 
-    def __init__(self, plan: Plan, items: list[dict[str, np.ndarray]],
-                 programs: dict[tuple[str, str], tuple[DeviceKey, Any]], *, detail: bool = True) -> None:
+    def __init__(self, home: str, items: list[dict[str, np.ndarray]], uses: list[_Uses], graph_outputs: frozenset[str],
+                 cond: threading.Condition, *, detail: bool = True) -> None:
         self.items = items
         self.clock = Clock(detail=detail)
         self.moved = TransferLog()
         self.error: BaseException | None = None
         self.device_sources: dict[str, str] = {}
-        self.graph_outputs = {v.name for v in plan.graph.outputs if not v.is_const}
+        self.graph_outputs = graph_outputs
         self.delivered: list[dict[str, tuple[np.ndarray, float]]] = [{} for _ in items]
-        self._values: list[dict[str, tuple[np.ndarray | _Resident, str, float]]] = [
-            {k: (np.asarray(v), plan.home, 0.0) for k, v in feeds.items()} for feeds in items]
+        self._values: list[dict[str, _Origin]] = [{k: (np.asarray(v), home, 0.0) for k, v in feeds.items()}
+                                                  for feeds in items]
         self._local: dict[tuple[int, str, DeviceKey], _Resident] = {}
-        self._uses = [_item_uses(plan.subgraphs, i, programs) for i in range(len(items))]
-        self._cond = threading.Condition()
+        self._uses = uses  # shared with other runs of the plan: read only
+        self._cond = cond
 
     def consumers(self, item: int, value: str, key: DeviceKey) -> int:
         """How many subgraphs on device ``key`` read ``value`` of ``item``."""
@@ -428,16 +458,24 @@ class _RunState:
 
     def producer_uses(self, item: int, value: str, key: DeviceKey) -> int:
         """Uses of a value where it was made: its consumers there, a copy per other device, the trip home."""
-        readers = self._uses[item][1].get(value, set()) - {key}
-        return self.consumers(item, value, key) + len(readers) + (value in self.graph_outputs)
+        consumers, readers = self._uses[item]
+        others = readers.get(value, ())
+        return (consumers.get((value, key), 0) + len(others) - (key in others)
+                + (value in self.graph_outputs))
 
-    def wait(self, item: int, value: str) -> tuple[np.ndarray | _Resident, str, float]:
+    def find(self, item: int, value: str, key: DeviceKey) -> tuple[_Resident | None, _Origin]:
+        """``value`` of ``item`` already brought to device ``key`` (and where it is), or else None and where it was
+        made, once it has been (waiting for it)."""
         with self._cond:
-            while value not in self._values[item]:
+            here = self._local.get((item, value, key))
+            if here is not None:
+                return here, (here, key[0], here.at)
+            values = self._values[item]
+            while value not in values:
                 if self.error is not None:
                     raise _Abort
                 self._cond.wait()
-            return self._values[item][value]
+            return None, values[value]
 
     def publish(self, item: int, value: str, device: str, resident: _Resident) -> None:
         with self._cond:
@@ -447,10 +485,6 @@ class _RunState:
     def deliver(self, item: int, value: str, array: np.ndarray, at: float) -> None:
         with self._cond:
             self.delivered[item][value] = (array, at)
-
-    def local(self, item: int, value: str, key: DeviceKey) -> _Resident | None:
-        with self._cond:
-            return self._local.get((item, value, key))
 
     def put_local(self, item: int, value: str, key: DeviceKey, resident: _Resident) -> None:
         with self._cond:
@@ -469,8 +503,7 @@ class _RunState:
             self._cond.notify_all()
 
 
-def _item_uses(subgraphs: list[Subgraph], item: int, programs: dict[tuple[str, str], tuple[DeviceKey, Any]]
-               ) -> tuple[dict[tuple[str, DeviceKey], int], dict[str, set[DeviceKey]]]:
+def _item_uses(subgraphs: list[Subgraph], item: int, programs: dict[tuple[str, str], tuple[DeviceKey, Any]]) -> _Uses:
     """For one item: how many subgraphs on each device read each value, and which devices read it."""
     consumers: dict[tuple[str, DeviceKey], int] = {}
     readers: dict[str, set[DeviceKey]] = {}
