@@ -446,7 +446,7 @@ class BaseDevice:
                                             f"{buffer.nbytes} bytes", stage="write")
             slot.storage[...] = np.frombuffer(np.ascontiguousarray(array).tobytes(), np.uint8)
         else:
-            if DType.of(array.dtype) is not buffer.dtype or array.shape != buffer.shape:
+            if _dtype_of(array.dtype) is not buffer.dtype or array.shape != buffer.shape:
                 raise DeviceError(self._id, f"cannot write {DType.of(array.dtype)}{list(array.shape)} into "
                                             f"{buffer.dtype}{list(buffer.shape or ())} buffer {buffer.id}", stage="write")
             np.copyto(slot.storage, array)
@@ -505,13 +505,14 @@ class BaseDevice:
                 slot.last_run = run
             # inline only with nothing queued or running: taken under the lock, so a later launch queues behind it
             inline = here and not self._pending and self._executing.acquire(blocking=False)
+            if inline:  # started before anyone else sees it: nothing can cancel it any more
+                run._status, run.started_at = RunStatus.RUNNING, time.perf_counter()
             self._pending.add(run)
             self._launches += 1
         if not inline:
             self._queue.put(run)
             return run
         try:
-            run._start()
             self._execute(run)
             with self._lock:
                 self._pending.discard(run)
@@ -623,7 +624,8 @@ class BaseDevice:
         busy, error = None, None
         try:
             with self._lock:
-                inputs = {p.name: _view(self._slots[run.bindings[p.name].id], p) for p in program.inputs}
+                slots = [(p, self._slots[run.bindings[p.name].id]) for p in program.inputs]
+            inputs = {p.name: slot.storage if slot.buffer.dtype is not None else _view(slot, p) for p, slot in slots}
             start = time.perf_counter()
             results = self.execute(program, inputs)
             wall = time.perf_counter() - start
@@ -656,7 +658,7 @@ class BaseDevice:
                     slot = self._slots[bound.id]
                 if bound.dtype is None and array.nbytes == bound.nbytes and array.dtype != object:
                     slot.storage[...] = np.frombuffer(np.ascontiguousarray(array).tobytes(), np.uint8)
-                elif bound.dtype is not None and DType.of(array.dtype) is bound.dtype and array.shape == bound.shape:
+                elif bound.dtype is not None and _dtype_of(array.dtype) is bound.dtype and array.shape == bound.shape:
                     np.copyto(slot.storage, array)
                 else:
                     raise DeviceError(self._id, f"output {port.name!r} is {DType.of(array.dtype)}{list(array.shape)}, "
@@ -751,6 +753,17 @@ def _port_mismatch(port: Port, buffer: Buffer, symbols: dict[str, int]) -> str |
         if isinstance(d, str) and symbols.setdefault(d, n) != n:
             return f"dim {axis} is '{d}'={symbols[d]} elsewhere, got {n}"
     return None
+
+
+_DTYPES: dict[np.dtype, DType] = {}
+
+
+def _dtype_of(dtype: np.dtype) -> DType:
+    """``DType.of`` a NumPy dtype, remembered: every write and every bound output asks it."""
+    found = _DTYPES.get(dtype)
+    if found is None:
+        found = _DTYPES[dtype] = DType.of(dtype)
+    return found
 
 
 def _view(slot: _Slot, port: Port) -> np.ndarray:

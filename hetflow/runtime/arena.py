@@ -23,7 +23,7 @@ Spec = tuple[tuple[int, ...], DType]
 
 def spec_of(shape: Any, dtype: Any) -> Spec:
     """The pool key of a typed buffer: static shape and hetflow dtype."""
-    return tuple(int(d) for d in shape), DType.of(np.dtype(dtype) if not isinstance(dtype, DType) else dtype)
+    return tuple(map(int, shape)), dtype if isinstance(dtype, DType) else DType.of(np.dtype(dtype))
 
 
 class Arena:
@@ -32,7 +32,7 @@ class Arena:
 
     def __init__(self, device: Device) -> None:
         self.device = device
-        self._free: dict[Spec, list[Buffer]] = defaultdict(list)
+        self._free: defaultdict[Spec, list[Buffer]] = defaultdict(list)
         self._owned: set[int] = set()
         self._lock = threading.Lock()
         self.allocations = 0

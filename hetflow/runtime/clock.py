@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     """One interval on one track: a subgraph or node on a device, or a transfer on a link."""
 
@@ -33,7 +33,9 @@ class Clock:
     def __init__(self, *, detail: bool = True) -> None:
         self.detail = detail  # node spans inside measured launches too (for a trace); else one span per launch
         self.spans: list[Span] = []
+        self.transfers = 0  # transfer spans placed so far
         self._free: dict[str, float] = {}
+        self._busy: dict[str, float] = {}  # track -> seconds of its subgraph and transfer spans, summed as placed
         self._lock = threading.Lock()
 
     def transfer(self, link: str, ready: float, seconds: float, *, item: int, value: str, nbytes: int,
@@ -46,6 +48,8 @@ class Clock:
             self._free[link] = end
             args = {"bytes": nbytes, "route": route} if route else {"bytes": nbytes}
             self.spans.append(Span(link, "transfer", value, start, end, item, args))
+            self._busy[link] = self._busy.get(link, 0) + (end - start)
+            self.transfers += 1
         return end
 
     def launch(self, device: str, name: str, *, item: int, nodes: list[str], ready: list[float],
@@ -71,6 +75,7 @@ class Clock:
             self._free[device] = cursor
             self.spans.append(Span(device, "subgraph", name, first, cursor, item, {"source": source, "nodes": len(nodes)}))
             self.spans.extend(node_spans)
+            self._busy[device] = self._busy.get(device, 0) + (cursor - first)
         return [cursor] * len(finish) if atomic else finish
 
     def launch_whole(self, device: str, name: str, *, item: int, ready: float, seconds: float, nodes: int,
@@ -80,6 +85,7 @@ class Clock:
             start = max(self._free.get(device, 0.0), ready)
             end = self._free[device] = start + seconds
             self.spans.append(Span(device, "subgraph", name, start, end, item, {"source": source, "nodes": nodes}))
+            self._busy[device] = self._busy.get(device, 0) + (end - start)
         return end
 
     def units(self, device: str, start: float, events: list, *, item: int) -> None:
@@ -91,4 +97,5 @@ class Clock:
 
     def busy(self, track: str) -> float:
         """Seconds ``track`` spent on subgraphs or transfers."""
-        return sum(s.end - s.start for s in self.spans if s.track == track and s.kind in ("subgraph", "transfer"))
+        with self._lock:
+            return self._busy.get(track, 0)

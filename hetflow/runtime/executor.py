@@ -130,9 +130,12 @@ class Executor:
         self._io = {sub.name: (tuple(sub.inputs), tuple(sub.outputs)) for sub in plan.subgraphs}
         self._graph_outputs = frozenset(v.name for v in plan.graph.outputs if not v.is_const)
         self._period = math.lcm(*(len(sub.replicas) for sub in plan.subgraphs)) if plan.subgraphs else 1
-        self._uses: dict[int, _Uses] = {}  # by item % period: which devices read each value (see _item_uses)
-        self._steps: dict[tuple[str, str], tuple[DeviceKey, Any, Device, Arena]] = {}
-        self._cond = threading.Condition()  # one run at a time (``lock``): its workers share this condition
+        self._patterns: dict[int, _Pattern] = {}  # by item % period (see _pattern)
+        self._present = frozenset(d.id for d in plan.devices if d.present)
+        self._steps: dict[tuple[str, str], _Step] = {}
+        # one run at a time (``lock``): its workers share this mutex (taken as it is, a C lock, where nobody waits)
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
         self.lock = threading.RLock()
         self._workers = _Workers()
         try:
@@ -140,9 +143,12 @@ class Executor:
                 artifact = self._artifact(plan, sub)
                 for replica in sub.replicas:
                     key = self._open(plan, replica, sub.driver)
-                    program = self._devices[key].load(artifact, name=sub.name)
+                    device = self._devices[key]
+                    program = device.load(artifact, name=sub.name)
                     self._programs[(sub.name, replica)] = (key, program)
-                    self._steps[(sub.name, replica)] = (key, program, self._devices[key], self._arenas[key])
+                    # waited for at once: a device computing on this host's CPU runs it in this thread (one OpenMP team)
+                    launch = device.run_here if isinstance(device, BaseDevice) else device.launch
+                    self._steps[(sub.name, replica)] = (key, program, device, self._arenas[key], launch)
         except BaseException:
             self.close()
             raise
@@ -200,15 +206,19 @@ class Executor:
             ) -> tuple[list[dict[str, np.ndarray]], RunReport]:
         """Run every item (already checked against the graph's inputs); outputs in item order, and the report."""
         plan = self.plan
-        state = _RunState(plan.home, items, [self._item_uses(plan, i) for i in range(len(items))], self._graph_outputs,
-                          self._cond, detail=trace is not None)
+        patterns = [self._pattern(plan, i) for i in range(len(items))]
+        state = _RunState(plan.home, items, [uses for uses, _ in patterns], self._graph_outputs, self._mutex, self._cond,
+                          detail=trace is not None)
         allocated = self.allocations
         work: dict[str, list[tuple[int, Subgraph]]] = {}
-        for i in range(len(items)):
-            for sub in plan.subgraphs:
-                work.setdefault(sub.replicas[i % len(sub.replicas)], []).append((i, sub))
+        for i, (_, assigned) in enumerate(patterns):
+            for device, sub in assigned:
+                if device in work:
+                    work[device].append((i, sub))
+                else:
+                    work[device] = [(i, sub)]
         started = time.perf_counter()
-        inline = next((d for d in work if self._plan_devices[d].present), next(iter(work), None))
+        inline = next((d for d in work if d in self._present), next(iter(work), None))
         done = [self._workers.submit(device, lambda d=device, t=tasks: self._worker(plan, d, t, state))
                 for device, tasks in work.items() if device != inline]
         if inline is not None:
@@ -227,13 +237,16 @@ class Executor:
                         clock=report.source)
         return outputs, report
 
-    def _item_uses(self, plan: Plan, item: int) -> _Uses:
-        """Which devices read each value of ``item``: the same for every item of one replica pattern, so made once."""
+    def _pattern(self, plan: Plan, item: int) -> _Pattern:
+        """Which devices read each value of ``item``, and which device runs each subgraph for it: the same for every
+        item of one replica pattern, so made once."""
         residue = item % self._period
-        uses = self._uses.get(residue)
-        if uses is None:
-            uses = self._uses[residue] = _item_uses(plan.subgraphs, residue, self._programs)
-        return uses
+        found = self._patterns.get(residue)
+        if found is None:
+            found = self._patterns[residue] = (
+                _item_uses(plan.subgraphs, residue, self._programs),
+                [(sub.replicas[residue % len(sub.replicas)], sub) for sub in plan.subgraphs])
+        return found
 
     def _worker(self, plan: Plan, device_id: str, tasks: list[tuple[int, Subgraph]], state: _RunState) -> None:
         try:
@@ -246,15 +259,14 @@ class Executor:
                        HetflowError(f"subgraph on {device_id} failed: {type(exc).__name__}: {exc}"))
 
     def _step(self, plan: Plan, device_id: str, item: int, sub: Subgraph, state: _RunState) -> None:
-        key, program, device, arena = self._steps[(sub.name, device_id)]
+        key, program, device, arena, launch = self._steps[(sub.name, device_id)]
         ins, outs = self._io[sub.name]
         inputs = [self._input(plan, key, item, v, state) for v in ins]
         bindings = {v: r.buffer for v, r in zip(ins, inputs)}
-        shapes = (sub.name, key, tuple((b.shape, b.dtype) for b in bindings.values()))
+        shapes = (sub.name, key, *[(b.shape, b.dtype) for b in bindings.values()])
         known = self._out_specs.get(shapes)
         bound = {**bindings, **{name: arena.take(*spec) for name, spec in known.items()}} if known else bindings
-        # waited for at once: a device computing on this host's CPU runs it in this thread (one OpenMP team)
-        run = device.run_here(program, bound) if isinstance(device, BaseDevice) else device.launch(program, bound)
+        run = launch(program, bound)
         results = run.wait()
         if known is None:  # the first run of these shapes: learn the outputs' shapes, to bind them next time
             known = self._out_specs[shapes] = {name: (buf.shape, buf.dtype) for name, buf in results.items()
@@ -376,7 +388,7 @@ class Executor:
     def _report(self, state: _RunState, latencies: list[float], wall: float, allocations: int) -> RunReport:
         busy = {d: (state.clock.busy(d), source) for d, source in sorted(state.device_sources.items())}
         parts = set(state.device_sources.values())
-        if any(s.kind == "transfer" for s in state.clock.spans):
+        if state.clock.transfers:
             parts.add("model:link")
         source = "measured" if parts == {"measured"} else f"model:discrete-event over {' + '.join(sorted(parts))}"
         return RunReport(len(state.items), latencies[0] if latencies else 0.0, max(latencies, default=0.0), source, wall,
@@ -433,12 +445,18 @@ _Origin = tuple["np.ndarray | _Resident", str, float]
 _Uses = tuple[dict[tuple[str, DeviceKey], int], dict[str, set[DeviceKey]]]
 """For one item: how many subgraphs on each device read each value, and which devices read it."""
 
+_Pattern = tuple[_Uses, list[tuple[str, Subgraph]]]
+"""For one item: its uses, and the device that runs each subgraph (in plan order)."""
+
+_Step = tuple[DeviceKey, Any, Device, Arena, Callable[[Any, dict[str, Buffer]], Any]]
+"""A subgraph on one device: the device's key, the loaded program, the device, its arena, and how to launch."""
+
 
 class _RunState:
     """One run's values: where each item's values are (the host, or a buffer on a device), and their uses left."""
 
     def __init__(self, home: str, items: list[dict[str, np.ndarray]], uses: list[_Uses], graph_outputs: frozenset[str],
-                 cond: threading.Condition, *, detail: bool = True) -> None:
+                 mutex: threading.Lock, cond: threading.Condition, *, detail: bool = True) -> None:
         self.items = items
         self.clock = Clock(detail=detail)
         self.moved = TransferLog()
@@ -450,6 +468,7 @@ class _RunState:
                                                   for feeds in items]
         self._local: dict[tuple[int, str, DeviceKey], _Resident] = {}
         self._uses = uses  # shared with other runs of the plan: read only
+        self._mutex = mutex  # the lock of ``cond``
         self._cond = cond
 
     def consumers(self, item: int, value: str, key: DeviceKey) -> int:
@@ -466,7 +485,7 @@ class _RunState:
     def find(self, item: int, value: str, key: DeviceKey) -> tuple[_Resident | None, _Origin]:
         """``value`` of ``item`` already brought to device ``key`` (and where it is), or else None and where it was
         made, once it has been (waiting for it)."""
-        with self._cond:
+        with self._mutex:
             here = self._local.get((item, value, key))
             if here is not None:
                 return here, (here, key[0], here.at)
@@ -478,26 +497,26 @@ class _RunState:
             return None, values[value]
 
     def publish(self, item: int, value: str, device: str, resident: _Resident) -> None:
-        with self._cond:
+        with self._mutex:
             self._values[item][value] = (resident, device, resident.at)
             self._cond.notify_all()
 
     def deliver(self, item: int, value: str, array: np.ndarray, at: float) -> None:
-        with self._cond:
+        with self._mutex:
             self.delivered[item][value] = (array, at)
 
     def put_local(self, item: int, value: str, key: DeviceKey, resident: _Resident) -> None:
-        with self._cond:
+        with self._mutex:
             self._local[(item, value, key)] = resident
 
     def used(self, resident: _Resident) -> int:
         """Count one use done; returns the uses left."""
-        with self._cond:
+        with self._mutex:
             resident.uses -= 1
             return resident.uses
 
     def fail(self, error: BaseException) -> None:
-        with self._cond:
+        with self._mutex:
             if self.error is None:
                 self.error = error
             self._cond.notify_all()
