@@ -123,11 +123,8 @@ class Executor:
         self._programs: dict[tuple[str, str], tuple[DeviceKey, Any]] = {}
         self._arenas: dict[DeviceKey, Arena] = {}
         self._plan_devices = {d.id: d for d in plan.devices}
-        self._out_specs: dict[tuple[Any, ...], dict[str, tuple[tuple[int, ...], Any]]] = {}
-        self._bindable = {sub.name: _bindable_outputs(sub.graph) for sub in plan.subgraphs if sub.graph is not None}
         # what depends only on the plan, looked up once here rather than on every run (a run of a small model costs
         # about as much as a few hundred Python calls: each one counts)
-        self._io = {sub.name: (tuple(sub.inputs), tuple(sub.outputs)) for sub in plan.subgraphs}
         self._graph_outputs = frozenset(v.name for v in plan.graph.outputs if not v.is_const)
         self._period = math.lcm(*(len(sub.replicas) for sub in plan.subgraphs)) if plan.subgraphs else 1
         self._patterns: dict[int, _Pattern] = {}  # by item % period (see _pattern)
@@ -143,12 +140,9 @@ class Executor:
                 artifact = self._artifact(plan, sub)
                 for replica in sub.replicas:
                     key = self._open(plan, replica, sub.driver)
-                    device = self._devices[key]
-                    program = device.load(artifact, name=sub.name)
+                    program = self._devices[key].load(artifact, name=sub.name)
                     self._programs[(sub.name, replica)] = (key, program)
-                    # waited for at once: a device computing on this host's CPU runs it in this thread (one OpenMP team)
-                    launch = device.run_here if isinstance(device, BaseDevice) else device.launch
-                    self._steps[(sub.name, replica)] = (key, program, device, self._arenas[key], launch)
+                    self._steps[(sub.name, replica)] = self._make_step(plan, sub, key, program)
         except BaseException:
             self.close()
             raise
@@ -158,6 +152,14 @@ class Executor:
         plan = self._plan()
         assert plan is not None, "the plan of this executor is gone"
         return plan
+
+    def _make_step(self, plan: Plan, sub: Subgraph, key: DeviceKey, program: Any) -> _Step:
+        device = self._devices[key]
+        # waited for at once: a device computing on this host's CPU runs it in this thread (one OpenMP team)
+        launch = device.run_here if isinstance(device, BaseDevice) else device.launch
+        bindable = frozenset(_bindable_outputs(sub.graph)) if sub.graph is not None else frozenset()
+        return _Step(sub, key, program, device, self._arenas[key], launch, tuple(sub.inputs), tuple(sub.outputs),
+                     bindable, self._plan_devices[key[0]].penalty)
 
     def _artifact(self, plan: Plan, sub: Subgraph) -> Any:
         if sub.driver != "emulated":
@@ -210,15 +212,21 @@ class Executor:
         state = _RunState(plan.home, items, [uses for uses, _ in patterns], self._graph_outputs, self._mutex, self._cond,
                           detail=trace is not None)
         allocated = self.allocations
-        work: dict[str, list[tuple[int, Subgraph]]] = {}
+        work: dict[str, list[tuple[int, _Step]]] = {}
         for i, (_, assigned) in enumerate(patterns):
-            for device, sub in assigned:
+            for device, step in assigned:
                 if device in work:
-                    work[device].append((i, sub))
+                    work[device].append((i, step))
                 else:
-                    work[device] = [(i, sub)]
+                    work[device] = [(i, step)]
         started = time.perf_counter()
-        inline = next((d for d in work if d in self._present), next(iter(work), None))
+        inline = None  # the first present device's share runs in this thread (else the first device's)
+        for device in work:
+            if device in self._present:
+                inline = device
+                break
+        else:
+            inline = next(iter(work), None)
         done = [self._workers.submit(device, lambda d=device, t=tasks: self._worker(plan, d, t, state))
                 for device, tasks in work.items() if device != inline]
         if inline is not None:
@@ -245,77 +253,77 @@ class Executor:
         if found is None:
             found = self._patterns[residue] = (
                 _item_uses(plan.subgraphs, residue, self._programs),
-                [(sub.replicas[residue % len(sub.replicas)], sub) for sub in plan.subgraphs])
+                [(device, self._steps[(sub.name, device)])
+                 for sub in plan.subgraphs for device in [sub.replicas[residue % len(sub.replicas)]]])
         return found
 
-    def _worker(self, plan: Plan, device_id: str, tasks: list[tuple[int, Subgraph]], state: _RunState) -> None:
+    def _worker(self, plan: Plan, device_id: str, tasks: list[tuple[int, _Step]], state: _RunState) -> None:
         try:
-            for item, sub in tasks:
-                self._step(plan, device_id, item, sub, state)
+            for item, step in tasks:
+                self._step(plan, device_id, item, step, state)
         except _Abort:
             return
         except BaseException as exc:
             state.fail(exc if isinstance(exc, HetflowError) else
                        HetflowError(f"subgraph on {device_id} failed: {type(exc).__name__}: {exc}"))
 
-    def _step(self, plan: Plan, device_id: str, item: int, sub: Subgraph, state: _RunState) -> None:
-        key, program, device, arena, launch = self._steps[(sub.name, device_id)]
-        ins, outs = self._io[sub.name]
-        inputs = [self._input(plan, key, item, v, state) for v in ins]
-        bindings = {v: r.buffer for v, r in zip(ins, inputs)}
-        shapes = (sub.name, key, *[(b.shape, b.dtype) for b in bindings.values()])
-        known = self._out_specs.get(shapes)
+    def _step(self, plan: Plan, device_id: str, item: int, step: _Step, state: _RunState) -> None:
+        key, arena = step.key, step.arena
+        inputs = [self._input(plan, step, item, v, state) for v in step.inputs]
+        bindings = {v: r.buffer for v, r in zip(step.inputs, inputs)}
+        shapes = tuple([(b.shape, b.dtype) for b in bindings.values()])
+        known = step.out_specs.get(shapes)
         bound = {**bindings, **{name: arena.take(*spec) for name, spec in known.items()}} if known else bindings
-        run = launch(program, bound)
+        run = step.launch(step.program, bound)
         results = run.wait()
         if known is None:  # the first run of these shapes: learn the outputs' shapes, to bind them next time
-            known = self._out_specs[shapes] = {name: (buf.shape, buf.dtype) for name, buf in results.items()
-                                               if name in self._bindable.get(sub.name, ())}
+            known = step.out_specs[shapes] = {name: (buf.shape, buf.dtype) for name, buf in results.items()
+                                              if name in step.bindable}
             for buf in results.values():  # the device allocated them: count them
                 arena.adopt(buf)
-        else:
+        elif len(results) > len(known):
             for name, buf in results.items():
                 if name not in known:  # one of a shape that depends on the data: the device allocated it
                     arena.adopt(buf)
         for resident in inputs:
             self._release(state, resident)
-        finish = self._clock(state, device_id, item, sub, ins, inputs, run)
-        for v in outs:
-            resident = _Resident(key, results[v], finish[v], state.producer_uses(item, v, key), pooled=v in known)
+        finish = self._clock(state, device_id, item, step, inputs, run)
+        for v in step.outputs:
+            resident = _Resident(key, results[v], finish[v], state.producer_uses(item, v, key), v in known)
             unused = resident.uses == 0
             state.publish(item, v, device_id, resident)
             if v in self._graph_outputs:
-                self._send_home(plan, device, device_id, item, v, resident, state)
+                self._send_home(plan, step.device, device_id, item, v, resident, state)
             if unused:  # read by nobody (an output of a subgraph the caller does not want): back at once
                 self._release(state, resident, count=False)
 
-    def _input(self, plan: Plan, key: DeviceKey, item: int, value: str, state: _RunState) -> _Resident:
-        """``value`` of ``item`` on device ``key``: made there, brought there already, or brought now."""
-        here, origin = state.find(item, value, key)
+    def _input(self, plan: Plan, step: _Step, item: int, value: str, state: _RunState) -> _Resident:
+        """``value`` of ``item`` on the step's device: made there, brought there already, or brought now."""
+        here, origin = state.find(item, value, step.key)
         if here is not None:
             return here
         made = origin[0]
-        if isinstance(made, _Resident) and made.key == key:
+        if isinstance(made, _Resident) and made.key == step.key:
             return made
-        return self._bring(plan, key, item, value, origin, state)
+        return self._bring(plan, step, item, value, origin, state)
 
-    def _bring(self, plan: Plan, key: DeviceKey, item: int, value: str, origin: _Origin,
-               state: _RunState) -> _Resident:
-        """Put ``value`` of ``item`` on device ``key``: written from the host, or copied from the device that made it."""
+    def _bring(self, plan: Plan, step: _Step, item: int, value: str, origin: _Origin, state: _RunState) -> _Resident:
+        """Put ``value`` of ``item`` on the step's device: written from the host, or copied from the device that made
+        it."""
+        key, device = step.key, step.device
         device_id = key[0]
-        device = self._devices[key]
         made, src, at = origin
         if isinstance(made, np.ndarray):
-            buffer = self._arenas[key].take(made.shape, made.dtype)
+            buffer = step.arena.take(made.shape, made.dtype)
             route = upload(device, buffer, made, state.moved, src)
         else:
-            buffer = self._arenas[key].take(made.buffer.shape, made.buffer.dtype)
+            buffer = step.arena.take(made.buffer.shape, made.buffer.dtype)
             route = copy(self._devices[made.key], made.buffer, device, buffer, state.moved)
             self._release(state, made)
         if src != device_id:
             seconds = plan.link_time(src, device_id, buffer.nbytes)
             at = state.clock.transfer(f"{src} -> {device_id}", at, seconds, item=item, value=value,
-                                      nbytes=buffer.nbytes, route=route) + self._plan_devices[device_id].penalty
+                                      nbytes=buffer.nbytes, route=route) + step.penalty
         resident = _Resident(key, buffer, at, state.consumers(item, value, key))
         state.put_local(item, value, key, resident)
         return resident
@@ -330,9 +338,9 @@ class Executor:
         state.deliver(item, value, array, at)
         self._release(state, resident)
 
-    def _release(self, state: _RunState, resident: _Resident | None, *, count: bool = True) -> None:
+    def _release(self, state: _RunState, resident: _Resident, *, count: bool = True) -> None:
         """One use of ``resident`` is done; after its last, its buffer goes back to its arena (or is freed)."""
-        if resident is None or (count and state.used(resident) > 0):
+        if count and state.used(resident) > 0:
             return
         arena = self._arenas[resident.key]
         if resident.pooled:
@@ -340,9 +348,10 @@ class Executor:
         else:
             arena.discard(resident.buffer)
 
-    def _clock(self, state: _RunState, device_id: str, item: int, sub: Subgraph, ins: tuple[str, ...],
-               inputs: list[_Resident], run: Any) -> dict[str, float]:
+    def _clock(self, state: _RunState, device_id: str, item: int, step: _Step, inputs: list[_Resident], run: Any
+               ) -> dict[str, float]:
         """Place the run on the clock; returns when each output value is available on the device."""
+        sub = step.sub
         assert sub.graph is not None
         if run.time_source == "measured" and not state.clock.detail and not run.timeline:
             # the common case, a run measured on this host with no trace asked for: one span, no per-node bookkeeping
@@ -350,8 +359,8 @@ class Executor:
             end = state.clock.launch_whole(device_id, sub.name, item=item, ready=max([r.at for r in inputs], default=0.0),
                                            seconds=float(run.busy_s or 0.0), nodes=len(sub.nodes), source="measured")
             state.device_sources[device_id] = "measured"
-            return dict.fromkeys(self._io[sub.name][1], end)
-        arrival = {v: r.at for v, r in zip(ins, inputs)}
+            return dict.fromkeys(step.outputs, end)
+        arrival = {v: r.at for v, r in zip(step.inputs, inputs)}
         estimates = [e.seconds for e in sub.node_estimates]
         total = sum(estimates)
         busy = float(run.busy_s or 0.0)
@@ -445,11 +454,27 @@ _Origin = tuple["np.ndarray | _Resident", str, float]
 _Uses = tuple[dict[tuple[str, DeviceKey], int], dict[str, set[DeviceKey]]]
 """For one item: how many subgraphs on each device read each value, and which devices read it."""
 
-_Pattern = tuple[_Uses, list[tuple[str, Subgraph]]]
+_Pattern = tuple[_Uses, list[tuple[str, "_Step"]]]
 """For one item: its uses, and the device that runs each subgraph (in plan order)."""
 
-_Step = tuple[DeviceKey, Any, Device, Arena, Callable[[Any, dict[str, Buffer]], Any]]
-"""A subgraph on one device: the device's key, the loaded program, the device, its arena, and how to launch."""
+
+
+@dataclass(slots=True)
+class _Step:
+    """A subgraph on one device (one replica): everything a run of it looks up that depends only on the plan."""
+
+    sub: Subgraph
+    key: DeviceKey
+    program: Any
+    device: Device
+    arena: Arena
+    launch: Callable[[Any, dict[str, Buffer]], Any]  # run_here (waited for at once) where the driver has it
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    bindable: frozenset[str]  # outputs the runtime can bind an arena buffer to, once it has seen their shapes
+    penalty: float  # the device's seconds per launch boundary (a value arriving from elsewhere)
+    out_specs: dict[tuple[Any, ...], dict[str, tuple[tuple[int, ...], Any]]] = field(default_factory=dict)
+    """By the input buffers' (shape, dtype)s: the (shape, dtype) of each bindable output, once seen."""
 
 
 class _RunState:
