@@ -209,30 +209,14 @@ class Executor:
         """Run every item (already checked against the graph's inputs); outputs in item order, and the report."""
         plan = self.plan
         patterns = [self._pattern(plan, i) for i in range(len(items))]
-        state = _RunState(plan.home, items, [uses for uses, _ in patterns], self._graph_outputs, self._mutex, self._cond,
+        state = _RunState(plan.home, items, [p[0] for p in patterns], self._graph_outputs, self._mutex, self._cond,
                           detail=trace is not None)
         allocated = self.allocations
-        work: dict[str, list[tuple[int, _Step]]] = {}
-        for i, (_, assigned) in enumerate(patterns):
-            for device, step in assigned:
-                if device in work:
-                    work[device].append((i, step))
-                else:
-                    work[device] = [(i, step)]
         started = time.perf_counter()
-        inline = None  # the first present device's share runs in this thread (else the first device's)
-        for device in work:
-            if device in self._present:
-                inline = device
-                break
+        if len(patterns) == 1 and patterns[0][2]:
+            self._worker(plan, [(0, step) for _, step in patterns[0][1]], state)
         else:
-            inline = next(iter(work), None)
-        done = [self._workers.submit(device, lambda d=device, t=tasks: self._worker(plan, d, t, state))
-                for device, tasks in work.items() if device != inline]
-        if inline is not None:
-            self._worker(plan, inline, work[inline], state)
-        for event in done:
-            event.wait()
+            self._run_threads(plan, patterns, state)
         if state.error is not None:
             raise state.error
         outputs, latencies = self._collect(plan, state)
@@ -245,30 +229,57 @@ class Executor:
                         clock=report.source)
         return outputs, report
 
+    def _run_threads(self, plan: Plan, patterns: list[_Pattern], state: _RunState) -> None:
+        """Each device's share on a thread of its own (the first present device's in this one, else the first
+        device's), so that devices compute at once and a stream is pipelined through them."""
+        work: dict[str, list[tuple[int, _Step]]] = {}
+        for i, (_, assigned, _) in enumerate(patterns):
+            for device, step in assigned:
+                if device in work:
+                    work[device].append((i, step))
+                else:
+                    work[device] = [(i, step)]
+        inline = next((d for d in work if d in self._present), next(iter(work), None))
+        done = [self._workers.submit(device, lambda t=tasks: self._worker(plan, t, state))
+                for device, tasks in work.items() if device != inline]
+        if inline is not None:
+            self._worker(plan, work[inline], state)
+        for event in done:
+            event.wait()
+
     def _pattern(self, plan: Plan, item: int) -> _Pattern:
-        """Which devices read each value of ``item``, and which device runs each subgraph for it: the same for every
-        item of one replica pattern, so made once."""
+        """Which devices read each value of ``item``, which device runs each subgraph for it, and whether one thread
+        runs them all: the same for every item of one replica pattern, so made once."""
         residue = item % self._period
         found = self._patterns.get(residue)
         if found is None:
-            found = self._patterns[residue] = (
-                _item_uses(plan.subgraphs, residue, self._programs),
-                [(device, self._steps[(sub.name, device)])
-                 for sub in plan.subgraphs for device in [sub.replicas[residue % len(sub.replicas)]]])
+            assigned = [(device, self._steps[(sub.name, device)])
+                        for sub in plan.subgraphs for device in [sub.replicas[residue % len(sub.replicas)]]]
+            # One item on devices of which at most one computes for real runs in this thread, in plan order: no
+            # thread hand-offs (tens of microseconds each), and a measured device is timed without an emulator
+            # computing beside it. Emulated times come from the clock, which places each track's spans in the same
+            # order either way (a track is only ever written by its device's share). Plan order must be one in which
+            # every subgraph's inputs are made before it: a single thread cannot wait for a later subgraph.
+            present = {device for device, _ in assigned if device in self._present}
+            serial = len(present) <= 1 and _in_order(plan)
+            found = self._patterns[residue] = (_item_uses(plan.subgraphs, residue, self._programs), assigned, serial)
         return found
 
-    def _worker(self, plan: Plan, device_id: str, tasks: list[tuple[int, _Step]], state: _RunState) -> None:
+    def _worker(self, plan: Plan, tasks: list[tuple[int, _Step]], state: _RunState) -> None:
+        step = None
         try:
             for item, step in tasks:
-                self._step(plan, device_id, item, step, state)
+                self._step(plan, item, step, state)
         except _Abort:
             return
         except BaseException as exc:
+            where = step.key[0] if step is not None else "a device"
             state.fail(exc if isinstance(exc, HetflowError) else
-                       HetflowError(f"subgraph on {device_id} failed: {type(exc).__name__}: {exc}"))
+                       HetflowError(f"subgraph on {where} failed: {type(exc).__name__}: {exc}"))
 
-    def _step(self, plan: Plan, device_id: str, item: int, step: _Step, state: _RunState) -> None:
+    def _step(self, plan: Plan, item: int, step: _Step, state: _RunState) -> None:
         key, arena = step.key, step.arena
+        device_id = key[0]
         inputs = [self._input(plan, step, item, v, state) for v in step.inputs]
         bindings = {v: r.buffer for v, r in zip(step.inputs, inputs)}
         shapes = tuple([(b.shape, b.dtype) for b in bindings.values()])
@@ -454,8 +465,8 @@ _Origin = tuple["np.ndarray | _Resident", str, float]
 _Uses = tuple[dict[tuple[str, DeviceKey], int], dict[str, set[DeviceKey]]]
 """For one item: how many subgraphs on each device read each value, and which devices read it."""
 
-_Pattern = tuple[_Uses, list[tuple[str, "_Step"]]]
-"""For one item: its uses, and the device that runs each subgraph (in plan order)."""
+_Pattern = tuple[_Uses, list[tuple[str, "_Step"]], bool]
+"""For one item: its uses, the device that runs each subgraph (in plan order), and whether one thread runs them all."""
 
 
 
@@ -557,6 +568,16 @@ def _item_uses(subgraphs: list[Subgraph], item: int, programs: dict[tuple[str, s
             consumers[(v, key)] = consumers.get((v, key), 0) + 1
             readers.setdefault(v, set()).add(key)
     return consumers, readers
+
+
+def _in_order(plan: Plan) -> bool:
+    """Whether every subgraph's inputs are graph inputs or outputs of subgraphs before it in the plan."""
+    made = {v.name for v in plan.graph.inputs}
+    for sub in plan.subgraphs:
+        if not made.issuperset(sub.inputs):
+            return False
+        made.update(sub.outputs)
+    return True
 
 
 _SYMBOL = re.compile(r"[A-Za-z_]\w*")
