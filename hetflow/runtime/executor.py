@@ -61,9 +61,14 @@ class RunReport:
     source: str  # e.g. "model:discrete-event over model:roofline + model:link"
     wall_s: float  # this host's wall clock for the whole run: measured, but of the emulation when emulated
     device_busy: dict[str, tuple[float, str]]  # device -> (busy seconds, time source)
-    spans: list[Span] = field(default_factory=list, repr=False)
+    clock: Clock = field(default_factory=Clock, repr=False)  # the run's discrete-event clock
     moved: TransferLog = field(default_factory=TransferLog, repr=False)
     allocations: int = 0  # device buffers allocated during this run (0 once the plan's arenas are warm)
+
+    @property
+    def spans(self) -> list[Span]:
+        """Every span of the run (subgraphs; transfers; nodes and engines when traced), in the order placed."""
+        return self.clock.spans
 
     @property
     def throughput(self) -> float:
@@ -412,7 +417,7 @@ class Executor:
             parts.add("model:link")
         source = "measured" if parts == {"measured"} else f"model:discrete-event over {' + '.join(sorted(parts))}"
         return RunReport(len(state.items), latencies[0] if latencies else 0.0, max(latencies, default=0.0), source, wall,
-                         busy, list(state.clock.spans), state.moved, allocations)
+                         busy, state.clock, state.moved, allocations)
 
 
 class _Workers:
