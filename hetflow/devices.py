@@ -496,7 +496,8 @@ class BaseDevice:
 
     def _launch(self, program: Program, bindings: Mapping[str, Buffer], *, here: bool) -> Run:
         with self._lock:
-            self._check_open(program.name)  # under the lock, so that no run is queued behind close()
+            if self._closed:  # under the lock, so that no run is queued behind close()
+                self._check_open(program.name)
             if self._programs.get(program.id) is not program:
                 raise DeviceError(self._id, "program is not loaded on this device", program=program.name, stage="launch")
             slots = self._bind(program, bindings)
@@ -514,8 +515,6 @@ class BaseDevice:
             return run
         try:
             self._execute(run)
-            with self._lock:
-                self._pending.discard(run)
         finally:
             self._executing.release()
         return run
@@ -562,7 +561,8 @@ class BaseDevice:
             raise DeviceError(self._id, "the device is closed", program=program, stage="closed")
 
     def _slot(self, buffer: Buffer, stage: str) -> _Slot:
-        self._check_open()
+        if self._closed:
+            self._check_open()
         with self._lock:
             slot = self._slots.get(buffer.id)
         if slot is None or slot.buffer is not buffer:
@@ -571,7 +571,7 @@ class BaseDevice:
 
     def _ready(self, buffer: Buffer, stage: str) -> _Slot:
         slot = self._slot(buffer, stage)
-        if slot.last_run is not None:
+        if slot.last_run is not None and not slot.last_run._finished:
             slot.last_run._wait_done()
         return slot
 
@@ -615,8 +615,9 @@ class BaseDevice:
             with self._executing:
                 if run._start():
                     self._execute(run)
-                with self._lock:
-                    self._pending.discard(run)
+                else:  # cancelled before it started
+                    with self._lock:
+                        self._pending.discard(run)
 
     def _execute(self, run: Run) -> None:
         program = run.program
@@ -638,6 +639,7 @@ class BaseDevice:
             error = DeviceError(self._id, exc, program=program.name, stage="run")
             error.__cause__ = exc
         with self._lock:
+            self._pending.discard(run)
             if error is None:
                 self._completed += 1
                 self._busy += busy or 0.0
