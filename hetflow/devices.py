@@ -449,7 +449,7 @@ class BaseDevice:
             if _dtype_of(array.dtype) is not buffer.dtype or array.shape != buffer.shape:
                 raise DeviceError(self._id, f"cannot write {DType.of(array.dtype)}{list(array.shape)} into "
                                             f"{buffer.dtype}{list(buffer.shape or ())} buffer {buffer.id}", stage="write")
-            np.copyto(slot.storage, array)
+            slot.storage[...] = array  # dtype and shape checked: a plain copy (np.copyto dispatches in Python)
         with self._lock:
             self._bytes_in += buffer.nbytes
 
@@ -661,7 +661,7 @@ class BaseDevice:
                 if bound.dtype is None and array.nbytes == bound.nbytes and array.dtype != object:
                     slot.storage[...] = np.frombuffer(np.ascontiguousarray(array).tobytes(), np.uint8)
                 elif bound.dtype is not None and _dtype_of(array.dtype) is bound.dtype and array.shape == bound.shape:
-                    np.copyto(slot.storage, array)
+                    slot.storage[...] = array
                 else:
                     raise DeviceError(self._id, f"output {port.name!r} is {DType.of(array.dtype)}{list(array.shape)}, "
                                                 f"which does not fit {bound!r}", program=run.program.name)

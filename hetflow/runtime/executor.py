@@ -133,6 +133,7 @@ class Executor:
         self._graph_outputs = frozenset(v.name for v in plan.graph.outputs if not v.is_const)
         self._period = math.lcm(*(len(sub.replicas) for sub in plan.subgraphs)) if plan.subgraphs else 1
         self._patterns: dict[int, _Pattern] = {}  # by item % period (see _pattern)
+        self._sources: dict[tuple[str, ...], str] = {}  # a run's time sources -> how its report states them
         self._present = frozenset(d.id for d in plan.devices if d.present)
         self._steps: dict[tuple[str, str], _Step] = {}
         # one run at a time (``lock``): its workers share this mutex (taken as it is, a C lock, where nobody waits)
@@ -206,7 +207,10 @@ class Executor:
     @property
     def allocations(self) -> int:
         """Buffers the arenas have allocated since the plan's session began."""
-        return sum(a.allocations for a in self._arenas.values())
+        total = 0
+        for arena in self._arenas.values():
+            total += arena.allocations
+        return total
 
     # ------------------------------------------------------------ running
     def run(self, items: list[dict[str, np.ndarray]], *, trace: str | Path | None = None
@@ -287,7 +291,7 @@ class Executor:
         device_id = key[0]
         inputs = [self._input(plan, step, item, v, state) for v in step.inputs]
         bindings = {v: r.buffer for v, r in zip(step.inputs, inputs)}
-        shapes = tuple([(b.shape, b.dtype) for b in bindings.values()])
+        shapes = tuple([(b.shape, id(b.dtype)) for b in bindings.values()])  # DType members are singletons
         known = step.out_specs.get(shapes)
         bound = {**bindings, **{name: arena.take(*spec) for name, spec in known.items()}} if known else bindings
         run = step.launch(step.program, bound)
@@ -412,10 +416,12 @@ class Executor:
 
     def _report(self, state: _RunState, latencies: list[float], wall: float, allocations: int) -> RunReport:
         busy = {d: (state.clock.busy(d), source) for d, source in sorted(state.device_sources.items())}
-        parts = set(state.device_sources.values())
-        if state.clock.transfers:
-            parts.add("model:link")
-        source = "measured" if parts == {"measured"} else f"model:discrete-event over {' + '.join(sorted(parts))}"
+        sources = (*state.device_sources.values(), *(("model:link",) if state.clock.transfers else ()))
+        source = self._sources.get(sources)
+        if source is None:  # the same few combinations every run: composed once each
+            parts = set(sources)
+            source = self._sources[sources] = ("measured" if parts == {"measured"} else
+                                               f"model:discrete-event over {' + '.join(sorted(parts))}")
         return RunReport(len(state.items), latencies[0] if latencies else 0.0, max(latencies, default=0.0), source, wall,
                          busy, state.clock, state.moved, allocations)
 
