@@ -624,9 +624,11 @@ class BaseDevice:
         outputs: dict[str, Buffer] = {}
         busy, error = None, None
         try:
+            inputs = {}
             with self._lock:
-                slots = [(p, self._slots[run.bindings[p.name].id]) for p in program.inputs]
-            inputs = {p.name: slot.storage if slot.buffer.dtype is not None else _view(slot, p) for p, slot in slots}
+                for p in program.inputs:
+                    slot = self._slots[run.bindings[p.name].id]
+                    inputs[p.name] = slot.storage if slot.buffer.dtype is not None else _view(slot, p)
             start = time.perf_counter()
             results = self.execute(program, inputs)
             wall = time.perf_counter() - start

@@ -48,7 +48,8 @@ class Arena:
 
     def take(self, shape: Any, dtype: Any) -> Buffer:
         """A free buffer of this shape and dtype, allocated on the device only if none is free."""
-        spec = spec_of(shape, dtype)
+        # a buffer's own (shape, DType) needs no converting: the runtime takes most buffers by those
+        spec = (shape, dtype) if type(shape) is tuple and type(dtype) is DType else spec_of(shape, dtype)
         with self._lock:
             pool = self._free[(spec[0], id(spec[1]))]
             if pool:

@@ -222,8 +222,9 @@ class Executor:
                           detail=trace is not None)
         allocated = self.allocations
         started = time.perf_counter()
-        if len(patterns) == 1 and patterns[0][2]:
-            self._worker(plan, [(0, step) for _, step in patterns[0][1]], state)
+        solo = patterns[0][2] if len(patterns) == 1 else None
+        if solo is not None:
+            self._worker(plan, solo, state)
         else:
             self._run_threads(plan, patterns, state)
         if state.error is not None:
@@ -270,8 +271,8 @@ class Executor:
             # order either way (a track is only ever written by its device's share). Plan order must be one in which
             # every subgraph's inputs are made before it: a single thread cannot wait for a later subgraph.
             present = {device for device, _ in assigned if device in self._present}
-            serial = len(present) <= 1 and _in_order(plan)
-            found = self._patterns[residue] = (_item_uses(plan.subgraphs, residue, self._programs), assigned, serial)
+            solo = [(0, step) for _, step in assigned] if len(present) <= 1 and _in_order(plan) else None
+            found = self._patterns[residue] = (_item_uses(plan.subgraphs, residue, self._programs), assigned, solo)
         return found
 
     def _worker(self, plan: Plan, tasks: list[tuple[int, _Step]], state: _RunState) -> None:
@@ -289,12 +290,21 @@ class Executor:
     def _step(self, plan: Plan, item: int, step: _Step, state: _RunState) -> None:
         key, arena = step.key, step.arena
         device_id = key[0]
-        inputs = [self._input(plan, step, item, v, state) for v in step.inputs]
-        bindings = {v: r.buffer for v, r in zip(step.inputs, inputs)}
-        shapes = tuple([(b.shape, id(b.dtype)) for b in bindings.values()])  # DType members are singletons
+        # one loop, not a comprehension each (each is a call): this is the path every subgraph of every run takes
+        inputs: list[_Resident] = []
+        bindings: dict[str, Buffer] = {}
+        signature: list[tuple[tuple[int, ...] | None, int]] = []
+        for v in step.inputs:
+            resident = self._input(plan, step, item, v, state)
+            buffer = bindings[v] = resident.buffer
+            inputs.append(resident)
+            signature.append((buffer.shape, id(buffer.dtype)))  # DType members are singletons
+        shapes = tuple(signature)
         known = step.out_specs.get(shapes)
-        bound = {**bindings, **{name: arena.take(*spec) for name, spec in known.items()}} if known else bindings
-        run = step.launch(step.program, bound)
+        if known:
+            for name, spec in known.items():
+                bindings[name] = arena.take(*spec)
+        run = step.launch(step.program, bindings)
         results = run.wait()
         if known is None:  # the first run of these shapes: learn the outputs' shapes, to bind them next time
             known = step.out_specs[shapes] = {name: (buf.shape, buf.dtype) for name, buf in results.items()
@@ -376,7 +386,10 @@ class Executor:
         if run.time_source == "measured" and not state.clock.detail and not run.timeline:
             # the common case, a run measured on this host with no trace asked for: one span, no per-node bookkeeping
             # (which costs ~5 us per node: more than the kernels of a small model)
-            end = state.clock.launch_whole(device_id, sub.name, item=item, ready=max([r.at for r in inputs], default=0.0),
+            ready = 0.0
+            for resident in inputs:
+                ready = max(ready, resident.at)
+            end = state.clock.launch_whole(device_id, sub.name, item=item, ready=ready,
                                            seconds=float(run.busy_s or 0.0), nodes=len(sub.nodes), source="measured")
             state.device_sources[device_id] = "measured"
             return dict.fromkeys(step.outputs, end)
@@ -476,8 +489,9 @@ _Origin = tuple["np.ndarray | _Resident", str, float]
 _Uses = tuple[dict[tuple[str, DeviceKey], int], dict[str, set[DeviceKey]]]
 """For one item: how many subgraphs on each device read each value, and which devices read it."""
 
-_Pattern = tuple[_Uses, list[tuple[str, "_Step"]], bool]
-"""For one item: its uses, the device that runs each subgraph (in plan order), and whether one thread runs them all."""
+_Pattern = tuple[_Uses, list[tuple[str, "_Step"]], "list[tuple[int, _Step]] | None"]
+"""For one item: its uses, the device that runs each subgraph (in plan order), and when one thread runs them all (a
+run of this item alone), its tasks in order."""
 
 
 
