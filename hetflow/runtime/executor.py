@@ -148,7 +148,7 @@ class Executor:
                     key = self._open(plan, replica, sub.driver)
                     program = self._devices[key].load(artifact, name=sub.name)
                     self._programs[(sub.name, replica)] = (key, program)
-                    self._steps[(sub.name, replica)] = self._make_step(plan, sub, key, program)
+                    self._steps[(sub.name, replica)] = self._make_step(sub, key, program)
         except BaseException:
             self.close()
             raise
@@ -159,7 +159,7 @@ class Executor:
         assert plan is not None, "the plan of this executor is gone"
         return plan
 
-    def _make_step(self, plan: Plan, sub: Subgraph, key: DeviceKey, program: Any) -> _Step:
+    def _make_step(self, sub: Subgraph, key: DeviceKey, program: Any) -> _Step:
         device = self._devices[key]
         # waited for at once: a device computing on this host's CPU runs it in this thread (one OpenMP team)
         launch = device.run_here if isinstance(device, BaseDevice) else device.launch
@@ -492,7 +492,6 @@ _Uses = tuple[dict[tuple[str, DeviceKey], int], dict[str, set[DeviceKey]]]
 _Pattern = tuple[_Uses, list[tuple[str, "_Step"]], "list[tuple[int, _Step]] | None"]
 """For one item: its uses, the device that runs each subgraph (in plan order), and when one thread runs them all (a
 run of this item alone), its tasks in order."""
-
 
 
 @dataclass(slots=True)
