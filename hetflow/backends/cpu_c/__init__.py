@@ -3,7 +3,8 @@
 ``table.py`` maps IR ops to C templates (and is the capability), ``fusion.py`` folds and fuses,
 ``memplan.py`` lays every intermediate out in one arena, ``codegen.py``/``render.py`` write the C,
 ``compiler.py`` builds and caches it, ``executable.py`` runs it; nodes outside the table run on the
-reference backend between generated segments, and ``placement()`` says which ran where.
+reference backend between generated segments, and ``placement()`` says which ran where. A control-flow
+node (if / loop / scan) iterates in the host code with each body compiled by cpu_c (``bodies.py``).
 """
 
 from __future__ import annotations

@@ -23,6 +23,9 @@ from hetflow.backends.cpu_c.table import C_TYPES, TABLE, Elementwise, Kernel, Vi
 from hetflow.ir import DType, Node, Value
 from hetflow.passes.fusion import Group
 
+HOST_UNITS = frozenset({"reference", "host"})
+"""Unit kinds the executable runs in Python between generated functions (a fallback node, a control node)."""
+
 PARALLEL_MIN_ELEMENTS = 32768
 """Elementwise loops smaller than this run on the calling thread."""
 
@@ -288,7 +291,12 @@ class Emitter:
         if not shape:
             return _block(lines + inner)
         par = f"num_threads(hf_get_threads()) schedule(static) if ({total}L >= {PARALLEL_MIN_ELEMENTS}L)"
-        if len(shape) == 1:
+        if total < PARALLEL_MIN_ELEMENTS and self.batching is None:
+            # no parallel region at all: even with its if() false, entering one costs about a microsecond, which
+            # is most of a small loop's time (a recurrent cell's step runs several per call)
+            if len(shape) == 1:
+                lines.append("#pragma omp simd")
+        elif len(shape) == 1:
             lines.append(f"#pragma omp parallel for simd {par}")
         else:
             collapse_n = f" collapse({len(shape) - 1})" if len(shape) > 2 else ""
@@ -356,7 +364,7 @@ def _block(lines: list[str]) -> str:
 def segments_of(units: list[Unit]) -> list[Segment]:
     segments: list[Segment] = []
     for unit in units:
-        kind: Literal["c", "reference"] = "reference" if unit.kind == "reference" else "c"
+        kind: Literal["c", "reference"] = "reference" if unit.kind in HOST_UNITS else "c"
         if not segments or segments[-1].kind != kind:
             segments.append(Segment(kind, []))
         segments[-1].units.append(unit)

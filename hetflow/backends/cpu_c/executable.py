@@ -21,15 +21,17 @@ from typing import Any
 import numpy as np
 
 from hetflow.backends.cpu_c import compiler, symbolic
+from hetflow.backends.cpu_c.bodies import CompiledBody, HostControl, compiled_bodies
 from hetflow.backends.cpu_c.codegen import Batching, Segment, generate
 from hetflow.backends.cpu_c.fusion import Fusion, Unit, fuse
 from hetflow.backends.cpu_c.memplan import Loc, MemoryPlan, plan_memory
 from hetflow.backends.cpu_c.render_extra import CHECKED_OPS
 from hetflow.backends.cpu_c.symbolic import Binding
-from hetflow.backends.cpu_c.table import TABLE, Kernel
+from hetflow.backends.cpu_c.table import TABLE, Kernel, supports
 from hetflow.backends.native import read_artifact_manifest
 from hetflow.ir import Graph, Value, get_op
 from hetflow.ir.errors import HetflowError, InputError
+from hetflow.ir.ops.control import CONTROL_OPS
 from hetflow.ir.subgraph import specialize
 
 
@@ -54,6 +56,15 @@ class Prebuilt:
     source_sha256: str
 
 
+@dataclass(frozen=True)
+class SavedBodies:
+    """The body libraries a saved plan holds: body path (``<node>/<attribute>``, nested ones joined by ``/``) ->
+    input shapes -> the library (None: that specialization generated no C)."""
+
+    runtime: Path
+    libraries: dict[str, dict[tuple[tuple[int, ...], ...], Prebuilt | None]]
+
+
 @dataclass
 class CompileInfo:
     seconds: float
@@ -67,9 +78,11 @@ class _Compiled:
     """One specialization: library, arena, constant pointers, and the run loop."""
 
     def __init__(self, graph: Graph, toolchain: compiler.Toolchain, threads: int, profile: bool = False,
-                 fallback: str = "reference", prebuilt: Prebuilt | None = None, binding: Binding | None = None) -> None:
+                 fallback: str = "reference", prebuilt: Prebuilt | None = None, binding: Binding | None = None,
+                 saved: SavedBodies | None = None, prefix: str = "", runtime: Path | None = None) -> None:
         """``graph`` has static shapes, or (with ``binding``) symbolic leading dims: then the code is generated
-        for one sample and loops over the batch bound at each run (``symbolic.py``)."""
+        for one sample and loops over the batch bound at each run (``symbolic.py``). ``saved``: the libraries of
+        its control nodes' bodies, from a saved plan; ``prefix``: this graph's path when it is a body."""
         start, runs = time.perf_counter(), compiler.STATS.compiler_runs
         self.binding = binding
         refused: dict[str, str] = {}
@@ -82,10 +95,21 @@ class _Compiled:
         self.graph = graph
         self.threads = threads
         self.profiling = profile
-        self.runtime_library = prebuilt.runtime if prebuilt else toolchain.runtime()
+        self.runtime_library = prebuilt.runtime if prebuilt else runtime or (saved.runtime if saved else
+                                                                              toolchain.runtime())
         runtime = compiler.load(self.runtime_library)
         self.fusion: Fusion = fuse(graph, refused)
         self.units: list[Unit] = self.fusion.units
+
+        def build(body: Graph, path: str) -> _Compiled:  # a control node's body, compiled as any graph (static shapes)
+            shapes = tuple(tuple(int(d) for d in v.type.shape or ()) for v in body.inputs)
+            library = saved.libraries.get(path, {}).get(shapes) if saved else None
+            return _Compiled(body, toolchain, threads, profile, fallback, library, saved=saved, prefix=path + "/",
+                             runtime=self.runtime_library)
+
+        preload = {path: list(libraries) for path, libraries in saved.libraries.items()} if saved else None
+        self.hosts = {id(u): HostControl(u.anchor, build, prefix, preload, fallback == "error") for u in self.units
+                      if u.kind == "host" and u.anchor}
         self._leads = self._value_leads() if binding is not None else {}
         batching = None
         if binding is not None:
@@ -149,6 +173,7 @@ class _Compiled:
         self._scale = 1
         self._arena_buf = np.zeros(0, np.uint8)
         self._allocate(1)
+        self._outs: list[tuple[str, Any]] | None = None  # what ``call`` needs, made at its first use
         self.info = CompileInfo(time.perf_counter() - start, compiler.STATS.compiler_runs - runs,
                                 self.memory.arena_bytes, str(self.library or ""), source.text)
 
@@ -233,8 +258,9 @@ class _Compiled:
         node = unit.anchor
         assert node is not None
         args = [None if v is None else self._value(v, feeds, env) for v in node.inputs]
+        host = self.hosts.get(id(unit))
         try:
-            results = get_op(node.op).run(node, args)
+            results = host.run(args) if host is not None else get_op(node.op).run(node, args)
         except HetflowError:
             raise
         except Exception as exc:
@@ -254,6 +280,7 @@ class _Compiled:
                 np.copyto(target, result.reshape(target.shape))
 
     def run(self, feeds: list[np.ndarray]) -> list[np.ndarray]:
+        self._outs = None  # the input pointers ``call`` keeps are overwritten here
         for i, a in enumerate(feeds):
             self._ins[i] = a.ctypes.data
         if self.binding is not None:
@@ -276,6 +303,66 @@ class _Compiled:
                         self._unit_seconds[self.units.index(unit)] += time.perf_counter() - start
         return [np.array(self._value(v, feeds, env), copy=True) for v in self.graph.outputs]
 
+    # ---------------------------------------------------------------- the lean path: a body, once per iteration
+    def _prepare_calls(self) -> list[tuple[str, Any]]:
+        """What ``call`` needs, made once: the functions' ctypes arguments, a staging buffer (at a fixed address)
+        for each small input, and how each output is taken."""
+        if self.binding is not None:
+            raise HetflowError(f"graph {self.graph.name!r}: a positional call needs static shapes")
+        self._stage = [np.empty(v.type.shape, v.type.dtype.numpy) if v.type.is_static and (v.type.nbytes or 0)
+                       <= STAGE_BYTES else None for v in self.graph.inputs]  # type: ignore[arg-type]
+        for i, stage in enumerate(self._stage):
+            if stage is not None:
+                self._ins[i] = stage.ctypes.data
+        self._last: list[np.ndarray | None] = [None] * len(self.graph.inputs)
+        self._c_args = (ctypes.c_void_p(self.arena.ctypes.data), ctypes.c_void_p(ctypes.addressof(self._k)),
+                        ctypes.c_void_p(ctypes.addressof(self._ins)), ctypes.c_int(self.threads))
+        outs: list[tuple[str, Any]] = []
+        for v in self.graph.outputs:
+            loc = self.memory.locs[id(v)]
+            if loc.base == "arena":
+                outs.append(("copy", self._views[id(v)]))
+            elif loc.base == "input" and loc.offset == 0 and v.type.is_static:
+                outs.append(("input", (loc.index, tuple(v.type.shape))))  # type: ignore[arg-type]
+            else:  # a constant, a value the reference backend made, a view into an input: taken at each call
+                outs.append(("value", v))
+        return outs
+
+    def call(self, args: list[np.ndarray]) -> list[np.ndarray]:
+        """Run on ``args`` (the graph's inputs in order, C-contiguous, of the compiled shapes and dtypes; nothing
+        is checked): the lean path a control node calls its body through once per iteration. Outputs computed
+        here are copied out of the arena (the next call overwrites it); an input passed straight out is not."""
+        if self._outs is None:
+            self._outs = self._prepare_calls()
+        for i, a in enumerate(args):
+            if a is not self._last[i]:  # captures are the same arrays every iteration
+                stage = self._stage[i]
+                if stage is not None:
+                    stage[...] = a  # (an item assignment costs half of np.copyto's call)
+                else:
+                    self._ins[i] = a.ctypes.data
+                    self._last[i] = a
+        env: dict[int, np.ndarray] = {}
+        for seg in self.segments:
+            if seg.kind == "c":
+                self._functions[seg.symbol](*self._c_args)
+                if seg.symbol in self._checked and self._take_status():
+                    raise InputError(f"graph {self.graph.name!r}: a gather index is out of range "
+                                     f"(in {', '.join(self._checked[seg.symbol])})")
+            else:
+                for unit in seg.units:
+                    self._reference(unit, args, env)
+        outs = []
+        for kind, what in self._outs:
+            if kind == "copy":
+                outs.append(what.copy())
+            elif kind == "input":
+                a = args[what[0]]
+                outs.append(a if a.shape == what[1] else a.reshape(what[1]))
+            else:
+                outs.append(np.array(self._value(what, args, env), copy=True))
+        return outs
+
 
     def profile(self) -> list[tuple[Unit, float]]:
         """Seconds spent in each unit over every run so far (needs ``profile=True`` at compile)."""
@@ -284,6 +371,10 @@ class _Compiled:
         c = list(self._c_seconds) if self._c_seconds is not None else [0.0] * len(self.units)
         return [(u, c[i] + self._unit_seconds[i]) for i, u in enumerate(self.units)]
 
+
+STAGE_BYTES = 4096
+"""Body inputs up to this size are copied into a buffer at a fixed address at each call (cheaper than taking a
+new array's address through ctypes); larger ones (a captured sequence) are passed where they are."""
 
 SYMBOLIC = ("symbolic",)
 """The key of the one specialization that serves every binding of the symbolic leading dims."""
@@ -366,11 +457,10 @@ class CpuCExecutable:
         for i, (shapes, compiled) in enumerate(self._compiled.items()):
             runtime = compiled.runtime_library
             entry: dict[str, Any] = {"shapes": None if shapes == SYMBOLIC else [list(s) for s in shapes], "library": None}
-            if compiled.library is not None:
-                entry["library"] = f"graph{i}.so"
-                entry["source_sha256"] = compiler.digest(compiled.source_text)
-                shutil.copyfile(compiled.library, directory / entry["library"])
-                (directory / f"graph{i}.c").write_text(compiled.source_text)
+            entry.update(_save_library(compiled, directory, f"graph{i}"))
+            entry["bodies"] = [{"path": path, "shapes": [list(s) for s in body_shapes],
+                                **_save_library(body, directory, f"graph{i}_body{j}")}
+                               for j, (path, body_shapes, body) in enumerate(_all_bodies(compiled))]
             specs.append(entry)
         if runtime is not None:
             shutil.copyfile(runtime, directory / runtime.name)
@@ -403,16 +493,21 @@ class CpuCExecutable:
             prebuilt = None
             if spec["library"]:
                 prebuilt = Prebuilt(runtime, directory / spec["library"], spec["source_sha256"])
+            saved = SavedBodies(runtime, {})
+            for body in spec.get("bodies", []):
+                library = Prebuilt(runtime, directory / body["library"], body["source_sha256"]) if body["library"] \
+                    else None
+                saved.libraries.setdefault(body["path"], {})[tuple(tuple(s) for s in body["shapes"])] = library
             if spec["shapes"] is None:
                 binding = symbolic.graph_binding(graph)
                 if isinstance(binding, str):
                     raise HetflowError(f"{directory}: a symbolic-batch library, but the graph cannot be: {binding}")
                 exe._compiled[SYMBOLIC] = _Compiled(graph, toolchain, exe.threads, False, exe.fallback, prebuilt,
-                                                    binding)
+                                                    binding, saved)
                 continue
             shapes = tuple(tuple(s) for s in spec["shapes"])
             exe._compiled[shapes] = _Compiled(specialize(graph, list(shapes)), toolchain, exe.threads, False,
-                                              exe.fallback, prebuilt)
+                                              exe.fallback, prebuilt, saved=saved)
         return exe
 
     # ---------------------------------------------------------------- introspection
@@ -436,40 +531,25 @@ class CpuCExecutable:
         return sorted(((" + ".join(f"{n.name} ({n.op})" for n in u.nodes), t) for u, t in rows), key=lambda r: -r[1])
 
     def placement(self) -> list[Placement]:
-        """Where every node of the graph runs, in graph order."""
-        compiled = self._latest()
-        fusion = compiled.fusion
-        found: dict[str, Placement] = {}
-        for unit in compiled.units:
-            label = " + ".join(f"{n.name} ({n.op})" for n in unit.nodes)
-            backend = "reference" if unit.kind == "reference" else "cpu_c"
-            for n in unit.nodes:
-                found[n.name] = Placement(n.name, n.op, backend, label, unit.reason)
-        derived: dict[str, list[str]] = {}
-        for new, old in fusion.origin.items():
-            derived.setdefault(old, []).append(new)
+        """Where every node of the graph runs, in graph order; a control node's body nodes follow it, named
+        ``<node>/<body attribute>/<body node>`` (as the body's latest specialization placed them)."""
+        return _placement(self.graph, self._latest(), "")
 
-        def resolve(name: str) -> tuple[Placement, str | None] | None:
-            """The placement of ``name`` or of what absorbed it, and the absorbing node's name."""
-            for alias in [name, *derived.get(name, [])]:
-                if alias in found:
-                    return found[alias], None
-                into, hops = fusion.fate.get(alias), 0
-                while into is not None and into not in found and hops < 64:
-                    into, hops = fusion.fate.get(into), hops + 1
-                if into is not None and into in found:
-                    return found[into], into
-            return None
+    def body_calls(self) -> dict[str, int]:
+        """``<node>/<body attribute>`` (nested bodies too) -> how many times that body ran as generated code, over
+        every run of the latest specialization (a body run on the interpreter does not count)."""
+        return _body_calls(self._latest(), "")
 
-        result = []
+    def notes(self) -> list[str]:
+        """One line per control node: its iteration runs in the host code and its bodies are compiled by cpu_c."""
+        lines = []
         for node in self.graph.nodes:
-            hit = resolve(node.name)
-            if hit is None:
-                result.append(Placement(node.name, node.op, "cpu_c", "removed (no effect on outputs)"))
-                continue
-            p, into = hit
-            result.append(Placement(node.name, node.op, p.backend, p.unit, p.reason, into))
-        return result
+            if node.op in CONTROL_OPS:
+                bodies = ", ".join(f"{k} ({len(g.nodes)} nodes)" for k, g in node.attrs.items() if isinstance(g, Graph))
+                lines.append(f"{node.op} '{node.name}' iterates in the host code; its bodies, {bodies}, are compiled "
+                             f"by cpu_c per input-shape signature (body nodes it cannot generate are listed with the "
+                             f"fallbacks as '{node.name}/<body>/<node>')")
+        return lines
 
     def report(self) -> str:
         """A table of node -> backend, with the reason for each fallback."""
@@ -485,3 +565,99 @@ class CpuCExecutable:
             note = f"  <- {p.reason}" if p.reason else (f"  (folded into {p.folded_into})" if p.folded_into else "")
             lines.append(f"  {p.node:<32} {p.op:<14} {p.backend:<10}{note}")
         return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- placement
+def _unit_rows(compiled: _Compiled) -> dict[str, Placement]:
+    """Placement by node name of the compiled (fused, specialized) graph."""
+    found: dict[str, Placement] = {}
+    for unit in compiled.units:
+        label = " + ".join(f"{n.name} ({n.op})" for n in unit.nodes)
+        if unit.kind == "host":
+            label = f"{label}: iterated on the host, bodies compiled by cpu_c"
+        backend = "reference" if unit.kind == "reference" else "cpu_c"
+        for n in unit.nodes:
+            found[n.name] = Placement(n.name, n.op, backend, label, unit.reason)
+    return found
+
+
+def _placement(graph: Graph, compiled: _Compiled, prefix: str) -> list[Placement]:
+    """Rows for every node of ``graph`` (what ``compiled`` was made from), with its control nodes' bodies."""
+    fusion = compiled.fusion
+    found = _unit_rows(compiled)
+    derived: dict[str, list[str]] = {}
+    for new, old in fusion.origin.items():
+        derived.setdefault(old, []).append(new)
+
+    def resolve(name: str) -> tuple[Placement, str | None] | None:
+        """The placement of ``name`` or of what absorbed it, and the absorbing node's name."""
+        for alias in [name, *derived.get(name, [])]:
+            if alias in found:
+                return found[alias], None
+            into, hops = fusion.fate.get(alias), 0
+            while into is not None and into not in found and hops < 64:
+                into, hops = fusion.fate.get(into), hops + 1
+            if into is not None and into in found:
+                return found[into], into
+        return None
+
+    hosts = {u.anchor.name: h for u in compiled.units if (h := compiled.hosts.get(id(u))) and u.anchor}
+    result = []
+    for node in graph.nodes:
+        hit = resolve(node.name)
+        if hit is None:
+            result.append(Placement(prefix + node.name, node.op, "cpu_c", "removed (no effect on outputs)"))
+            continue
+        p, into = hit
+        result.append(Placement(prefix + node.name, node.op, p.backend, p.unit, p.reason, into))
+        host = hosts.get(node.name)
+        if host is not None:
+            for attr, body in host.body_names():
+                result += _body_rows(body, f"{prefix}{node.name}/{attr}/")
+    return result
+
+
+def _body_rows(body: CompiledBody, prefix: str) -> list[Placement]:
+    """Where the nodes of one body run: as its latest specialization placed them, on the reference interpreter
+    (with why), or, for a body that never ran, what cpu_c's table says it would do."""
+    if body.interpreted is not None:
+        return [Placement(prefix + n.name, n.op, "reference", "body interpreted", f"the body is interpreted: "
+                          f"{body.interpreted}") for n in body.body.nodes]
+    latest = body.latest()
+    if latest is None:
+        return [Placement(prefix + n.name, n.op, "cpu_c" if (why := supports(n)) is None else "reference",
+                          "not run yet (compiled when first run)", why) for n in body.body.nodes]
+    assert isinstance(latest, _Compiled)
+    return _placement(body.body, latest, prefix)
+
+
+def _body_calls(compiled: _Compiled, prefix: str) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for host in compiled.hosts.values():
+        for attr, body in host.body_names():
+            name = f"{prefix}{host.node.name}/{attr}"
+            found[name] = body.calls
+            for inner in body.compiled.values():
+                assert isinstance(inner, _Compiled)
+                for k, n in _body_calls(inner, name + "/").items():
+                    found[k] = found.get(k, 0) + n
+    return found
+
+
+# ---------------------------------------------------------------- saved body libraries
+def _all_bodies(compiled: _Compiled) -> list[tuple[str, tuple[tuple[int, ...], ...], _Compiled]]:
+    """Every body specialization under ``compiled``, nested ones included: (path, input shapes, compiled)."""
+    found = []
+    for path, shapes, body in compiled_bodies(list(compiled.hosts.values())):
+        assert isinstance(body, _Compiled)
+        found += [(path, shapes, body), *_all_bodies(body)]
+    return found
+
+
+def _save_library(compiled: _Compiled, directory: Path, stem: str) -> dict[str, Any]:
+    """Copy ``compiled``'s library and C source to ``directory`` as ``stem``; its manifest fields."""
+    if compiled.library is None:
+        return {"library": None}
+    shutil.copyfile(compiled.library, directory / f"{stem}.so")
+    (directory / f"{stem}.c").write_text(compiled.source_text)
+    return {"library": f"{stem}.so", "source_sha256": compiler.digest(compiled.source_text)}

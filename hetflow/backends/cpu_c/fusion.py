@@ -16,11 +16,13 @@ import numpy as np
 
 from hetflow.backends.cpu_c.table import TABLE, Elementwise, Kernel, Lower, View, supports
 from hetflow.ir import Graph, Node, Value
+from hetflow.ir.ops.control import CONTROL_OPS
 from hetflow.passes.affine import batch_norm_affine, fold_affine_into
 from hetflow.passes.fusion import FusionRules, Group, describe, group_fusion
 from hetflow.passes.manager import dump_if_asked
 
-UnitKind = Literal["kernel", "elementwise", "view", "reference"]
+UnitKind = Literal["kernel", "elementwise", "view", "host", "reference"]
+"""``host``: a control-flow node whose iteration runs in the host code, its bodies compiled (``bodies.py``)."""
 
 
 @dataclass(eq=False)
@@ -87,7 +89,7 @@ def _lower(graph: Graph, result: Fusion) -> None:
     for node in graph.nodes:
         entry = TABLE.get(node.op)
         affine = batch_norm_affine(node) if isinstance(entry, Lower) and supports(node) is None else None
-        x = node.inputs[0]
+        x = node.inputs[0] if node.inputs else None  # a node may take no input (a body's "unreachable")
         if affine is None or x is None:
             kept.append(node)
             continue
@@ -149,7 +151,7 @@ def _rules(refused: Mapping[str, str]) -> FusionRules:
         return refused.get(node.name) or supports(node)
 
     def elementwise(node: Node) -> bool:
-        return reason(node) is None and isinstance(TABLE[node.op], Elementwise)
+        return reason(node) is None and isinstance(TABLE.get(node.op), Elementwise)
 
     def anchor(node: Node) -> bool:
         entry = TABLE.get(node.op)
@@ -174,6 +176,9 @@ def _units(graph: Graph, refused: Mapping[str, str]) -> list[Unit]:
             continue
         if reason is not None:
             placed[index[id(node)]] = Unit("reference", [node], anchor=node, reason=reason)
+            continue
+        if node.op in CONTROL_OPS:
+            placed[index[id(node)]] = Unit("host", [node], anchor=node)
             continue
         entry = TABLE[node.op]
         epilogue = grouping.epilogue(node)

@@ -99,7 +99,7 @@ def plan_memory(graph: Graph, units: list[Unit], scratch: dict[int, int] | None 
     store = _Storage()
     placed: set[tuple[int, int]] = set()
     for unit in units:
-        if unit.kind == "reference" or unit.anchor is None:
+        if unit.kind in ("reference", "host") or unit.anchor is None:
             continue
         node = unit.anchor
         entry = TABLE[node.op]

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hetflow.ir import Graph, Node, TensorType, Value, get_op
+from hetflow.ir.ops.control import CONTROL_OPS
 from hetflow.ir.types import Dim
 
 _LEAD = re.compile(r"^\s*(?:([A-Za-z_]\w*)\s*\*\s*(\d+)|(\d+)\s*\*\s*([A-Za-z_]\w*)|([A-Za-z_]\w*))\s*$")
@@ -190,6 +191,8 @@ PER_SAMPLE_NN = frozenset({"conv", "conv_transpose", "max_pool", "avg_pool", "lr
 
 def node_reason(node: Node) -> str | None:
     """Why cpu_c cannot run ``node`` one sample at a time (None: it can, or nothing about it is symbolic)."""
+    if node.op in CONTROL_OPS:  # runs on the host on whole arrays; its bodies compile for the shapes they meet
+        return None
     values = [*node.inputs, *node.outputs]
     if all(v is None or v.type.is_static for v in values):
         return None

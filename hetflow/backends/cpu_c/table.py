@@ -25,6 +25,7 @@ import numpy as np
 
 from hetflow.backends.cpu_c import render, render_extra, symbolic
 from hetflow.ir import DType, Node
+from hetflow.ir.ops.control import CONTROL_OPS
 
 if TYPE_CHECKING:
     from hetflow.backends.cpu_c.codegen import Emitter
@@ -307,6 +308,8 @@ def _names(dtypes: frozenset[DType]) -> str:
 
 def supports(node: Node) -> str | None:
     """None when cpu_c generates code for ``node``; otherwise the reason it does not."""
+    if node.op in CONTROL_OPS:  # iterated by the host code, each body compiled by cpu_c (bodies.py)
+        return None
     entry = TABLE.get(node.op)
     if entry is None:
         return f"op '{node.op}' is not in the cpu_c table"

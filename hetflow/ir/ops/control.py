@@ -16,8 +16,11 @@ op        node inputs                                     body inputs -> body ou
           (num_scan_inputs), captures...                  -> states..., scan elements...
 ========  ==============================================  ==================================================
 
-The NumPy semantics run a body node by node through each op's own semantics, as the reference
-backend runs a graph. Loops stay loops: nothing here unrolls.
+The iteration semantics (``run_if``, ``run_loop``, ``run_scan``: trip count, condition, carried values,
+scan slicing and stacking) are written once and take how to run a body as a parameter (``Prepare``): the
+registered NumPy semantics run a body node by node with ``BodyProgram``, as the reference backend runs a
+graph; a backend that compiles bodies (cpu_c) passes its compiled bodies to the same functions
+(``run_control``). Loops stay loops: nothing here unrolls.
 """
 
 from __future__ import annotations
@@ -89,6 +92,18 @@ class BodyProgram:
         return [np.asarray(env[s]) for s in self._outputs]
 
 
+BodyRun = Callable[[Sequence[np.ndarray | None]], list[np.ndarray]]
+"""Runs a body once: its inputs in order in, its outputs in order out (fresh arrays the caller may keep)."""
+
+Prepare = Callable[[Graph], BodyRun]
+"""How to run a body: called once per execution of a control op for each body it runs, before iterating."""
+
+
+def interpreted(owner: str) -> Prepare:
+    """The reference way to run a body: node by node through each op's NumPy semantics (``BodyProgram``)."""
+    return lambda body: BodyProgram(body, owner).run
+
+
 def _truth(array: np.ndarray, what: str) -> bool:
     array = np.asarray(array)
     if array.size != 1:
@@ -96,13 +111,23 @@ def _truth(array: np.ndarray, what: str) -> bool:
     return bool(array.reshape(-1)[0])
 
 
-def _stack(parts: list[np.ndarray], template: Value) -> np.ndarray:
+def _stack(parts: list[np.ndarray], template: Value, inputs: Sequence[tuple[Value, tuple[int, ...]]]) -> np.ndarray:
     """Per-iteration arrays stacked on a new axis 0. With no iteration: [0, *shape] where ``template`` (the body's
-    output) has a static shape, else [0] (the element shape was never computed; onnxruntime gives [0] too)."""
+    output) has a shape known from the body's inputs (``inputs``: each with the shape the first iteration would
+    have given it), as the node's type declares; else [0] (the element shape was never computed; onnxruntime
+    gives [0] where the body does not declare it)."""
     if parts:
         return np.stack(parts)
-    shape = template.type.shape if template.type.is_static else ()
-    return np.zeros((0, *shape), template.type.dtype.numpy)  # type: ignore[misc]
+    symbols: dict[str, int] = {}
+    for v, shape in inputs:
+        if v.type.shape is not None and len(v.type.shape) == len(shape):
+            for d, n in zip(v.type.shape, shape):
+                if isinstance(d, str):
+                    symbols.setdefault(d, n)
+    dims = template.type.shape
+    if dims is None or any(isinstance(d, str) and d not in symbols for d in dims):
+        return np.zeros((0,), template.type.dtype.numpy)
+    return np.zeros((0, *(symbols[d] if isinstance(d, str) else d for d in dims)), template.type.dtype.numpy)
 
 
 # ---------------------------------------------------------------- types
@@ -214,8 +239,14 @@ def _repeated_flops(node: Node) -> int:
        flops=lambda node: max(_body_flops(node.attrs["then_branch"]), _body_flops(node.attrs["else_branch"])))
 def if_(cond: np.ndarray, *captures: np.ndarray, then_branch: Graph, else_branch: Graph) -> tuple[np.ndarray, ...]:
     """Run ``then_branch`` when ``cond`` (one element) is true, else ``else_branch``, on the captured values."""
+    return run_if(cond, *captures, then_branch=then_branch, else_branch=else_branch, prepare=interpreted("if"))
+
+
+def run_if(cond: np.ndarray, *captures: np.ndarray, then_branch: Graph, else_branch: Graph,
+           prepare: Prepare) -> tuple[np.ndarray, ...]:
+    """``if``'s semantics with its branch run by ``prepare``'s runner."""
     branch = then_branch if _truth(cond, "if: the condition") else else_branch
-    return tuple(BodyProgram(branch, "if").run(list(captures)))
+    return tuple(prepare(branch)(captures))
 
 
 # ---------------------------------------------------------------- loop
@@ -229,16 +260,22 @@ def loop(trip_count: np.ndarray | None, cond: np.ndarray | None, *rest: np.ndarr
          num_carried: int) -> tuple[np.ndarray, ...]:
     """ONNX Loop: run ``body`` while ``iteration < trip_count`` (when given) and ``cond`` (when given; the body
     yields the next one). Returns the final carried values, then each scan output stacked over iterations."""
+    return run_loop(trip_count, cond, *rest, body=body, num_carried=num_carried, prepare=interpreted("loop"))
+
+
+def run_loop(trip_count: np.ndarray | None, cond: np.ndarray | None, *rest: np.ndarray, body: Graph,
+             num_carried: int, prepare: Prepare) -> tuple[np.ndarray, ...]:
+    """``loop``'s semantics with its body run by ``prepare``'s runner."""
     if trip_count is None and cond is None:
         raise HetflowError("loop: neither a trip count nor a condition: the loop would never end")
-    program = BodyProgram(body, "loop")
+    run_body = prepare(body)
     limit = None if trip_count is None else int(_one_int(trip_count, "loop: the trip count"))
     go = True if cond is None else _truth(cond, "loop: the condition")
     carried, captures = list(rest[:num_carried]), list(rest[num_carried:])
     scans: list[list[np.ndarray]] = [[] for _ in range(len(body.outputs) - 1 - num_carried)]
     i = 0
     while go and (limit is None or i < limit):
-        outs = program.run([np.array(i, np.int64), np.array(go), *carried, *captures])
+        outs = run_body([np.array(i, np.int64), np.array(go), *carried, *captures])
         if cond is not None:  # with no condition input, the body's condition output is ignored (ONNX)
             go = _truth(outs[0], "loop: the body's condition")
         carried = outs[1:1 + num_carried]
@@ -246,7 +283,8 @@ def loop(trip_count: np.ndarray | None, cond: np.ndarray | None, *rest: np.ndarr
             scans[k].append(element)
         i += 1
     templates = body.outputs[1 + num_carried:]
-    return (*carried, *(_stack(parts, t) for parts, t in zip(scans, templates)))
+    first = list(zip(body.inputs[2:], [np.shape(a) for a in [*carried, *captures]]))  # used only with no iteration
+    return (*carried, *(_stack(parts, t, first) for parts, t in zip(scans, templates)))
 
 
 def _one_int(array: np.ndarray, what: str) -> int:
@@ -303,6 +341,17 @@ def scan(*inputs: np.ndarray, body: Graph, num_states: int, num_scan_inputs: int
          scan_output_axes: Sequence[int] | None, scan_output_directions: Sequence[int] | None) -> tuple[np.ndarray, ...]:
     """ONNX Scan (opset 9 on): step through the scan inputs along their scan axes (reversed where a direction is 1),
     carrying the states; each scan output stacks the body's per-step elements along its own axis."""
+    return run_scan(*inputs, body=body, num_states=num_states, num_scan_inputs=num_scan_inputs,
+                    scan_input_axes=scan_input_axes, scan_input_directions=scan_input_directions,
+                    scan_output_axes=scan_output_axes, scan_output_directions=scan_output_directions,
+                    prepare=interpreted("scan"))
+
+
+def run_scan(*inputs: np.ndarray, body: Graph, num_states: int, num_scan_inputs: int,
+             scan_input_axes: Sequence[int] | None, scan_input_directions: Sequence[int] | None,
+             scan_output_axes: Sequence[int] | None, scan_output_directions: Sequence[int] | None,
+             prepare: Prepare) -> tuple[np.ndarray, ...]:
+    """``scan``'s semantics with its body run by ``prepare``'s runner."""
     n, m = num_states, num_scan_inputs
     states, captures = list(inputs[:n]), list(inputs[n + m:])
     seqs = []
@@ -313,20 +362,33 @@ def scan(*inputs: np.ndarray, body: Graph, num_states: int, num_scan_inputs: int
     length = seqs[0].shape[0]
     if any(s.shape[0] != length for s in seqs):
         raise HetflowError(f"scan: the scan inputs have different lengths {[s.shape[0] for s in seqs]}")
-    program = BodyProgram(body, "scan")
+    run_body = prepare(body)
     k = len(body.outputs) - n
     parts: list[list[np.ndarray]] = [[] for _ in range(k)]
     for t in range(length):
-        outs = program.run([*states, *(s[t] for s in seqs), *captures])
+        outs = run_body([*states, *(s[t] for s in seqs), *captures])
         states = outs[:n]
         for j in range(k):
             parts[j].append(outs[n + j])
     results = []
+    first = list(zip(body.inputs, [np.shape(a) for a in states] + [s.shape[1:] for s in seqs] +
+                     [np.shape(a) for a in captures]))  # used only with no step
     for j, (axis, reverse) in enumerate(zip(_scan_axes(scan_output_axes, k, "scan_output_axes"),
                                             _scan_axes(scan_output_directions, k, "scan_output_directions"))):
-        stacked = _stack(parts[j][::-1] if reverse else parts[j], body.outputs[n + j])
+        stacked = _stack(parts[j][::-1] if reverse else parts[j], body.outputs[n + j], first)
         results.append(np.moveaxis(stacked, 0, axis % stacked.ndim))
     return (*states, *results)
+
+
+CONTROL_SEMANTICS: dict[str, Callable[..., tuple[np.ndarray, ...]]] = {
+    "if": run_if, "loop": run_loop, "scan": run_scan}
+"""Per control op, its semantics taking a ``prepare`` (how to run its bodies)."""
+
+
+def run_control(node: Node, inputs: Sequence[np.ndarray | None], prepare: Prepare) -> list[np.ndarray]:
+    """Run control node ``node`` on ``inputs`` with its bodies run by ``prepare``'s runners (a backend's
+    compiled bodies): the same iteration as the reference's."""
+    return list(CONTROL_SEMANTICS[node.op](*inputs, prepare=prepare, **node.attrs))
 
 
 # ---------------------------------------------------------------- a branch that cannot run

@@ -221,6 +221,37 @@ def slice_(x: np.ndarray, *, starts: tuple[int, ...], ends: tuple[int, ...], axe
     return x[tuple(index)].copy()
 
 
+def _dynamic_slice_infer(node: Node) -> list[TensorType]:
+    x, starts = in_type(node, 0), in_type(node, 1)
+    if x.shape is None:
+        return [x]
+    axes = node.attrs["axes"]
+    if axes is None:
+        if starts.shape is None or len(starts.shape) != 1 or not isinstance(starts.shape[0], int):
+            return [TensorType(x.dtype, tuple(f"{node.name}_d{i}" for i in range(len(x.shape))))]
+        axes = range(starts.shape[0])
+    out = list(x.shape)
+    for axis in axes:
+        axis = norm_axis(axis, len(out), node)
+        out[axis] = f"{node.name}_d{axis}"  # the bounds are known only at run time
+    return [x.with_shape(tuple(out))]
+
+
+@defop("slice_dynamic", family="shape", infer=_dynamic_slice_infer, attrs={"axes": None, "steps": None})
+def slice_dynamic(x: np.ndarray, starts: np.ndarray, ends: np.ndarray, *, axes: tuple[int, ...] | None,
+                  steps: tuple[int, ...] | None) -> np.ndarray:
+    """ONNX Slice whose starts and ends are computed at run time (in a loop body, from the iteration number);
+    ``axes`` and ``steps`` are constants (None: the leading axes, step 1)."""
+    starts, ends = [int(s) for s in np.asarray(starts).reshape(-1)], [int(e) for e in np.asarray(ends).reshape(-1)]
+    if len(starts) != len(ends):
+        raise ValueError(f"{len(starts)} starts and {len(ends)} ends")
+    axes = tuple(range(len(starts))) if axes is None else axes
+    steps = (1,) * len(starts) if steps is None else steps
+    if not len(axes) == len(steps) == len(starts):
+        raise ValueError(f"{len(starts)} starts for {len(axes)} axes and {len(steps)} steps")
+    return slice_(x, starts=tuple(starts), ends=tuple(ends), axes=tuple(a % x.ndim for a in axes), steps=steps)
+
+
 # ------------------------------------------------------------------ gather / scatter
 def _gather_infer(node: Node) -> list[TensorType]:
     x, idx = in_type(node, 0), in_type(node, 1)

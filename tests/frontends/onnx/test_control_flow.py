@@ -13,6 +13,7 @@ from onnx import helper as h
 from onnx import numpy_helper
 
 import hetflow as hf
+from hetflow.backends.cpu_c import CpuCExecutable
 from hetflow.frontends.context import NeedsConstant
 from hetflow.frontends.onnx import import_model
 from hetflow.integrations.onnx_backend import HetflowBackend
@@ -36,17 +37,35 @@ def _model(nodes: list, inputs: list, outputs: list, inits: list | None = None, 
     return model
 
 
+BACKENDS = ["reference", "cpu_c"]
+"""cpu_c iterates on the host with each body compiled by cpu_c; the reference interprets the bodies."""
+
+
 def _check(model: onnx.ModelProto, feeds: list[dict[str, np.ndarray]], backend: str = "reference") -> hf.Plan:
-    """Compile once and run every feed (different shapes included); outputs match onnxruntime's."""
+    """Compile once and run every feed (different shapes included); outputs match onnxruntime's, and (for another
+    backend) the reference backend's."""
     plan = hf.compile(import_model(model), backend=backend)
+    reference = None if backend == "reference" else hf.compile(import_model(model), backend="reference")
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     names = [o.name for o in model.graph.output]
     for feed in feeds:
         got = plan.run(feed)
+        oracle = reference.run(feed) if reference is not None else got
         for name, want in zip(names, session.run(None, feed)):
+            if want.shape == (0,) and got[name].shape[:1] == (0,) and got[name].size == 0:
+                continue  # no iteration: onnxruntime gives [0] where the ONNX body declares no element shape; hetflow
+                # gives [0, *element shape], the shape the node's type declares (test_loop_with_nested_if_and_captures)
             assert got[name].shape == want.shape, name
             np.testing.assert_allclose(got[name], want, rtol=1e-5, atol=1e-5, err_msg=name)
+            np.testing.assert_allclose(got[name], oracle[name], rtol=1e-5, atol=1e-5, err_msg=name)
     return plan
+
+
+def _cpu_c(plan: hf.Plan) -> CpuCExecutable:
+    """The cpu_c executable that ran last (a specialization's, when the plan compiles per input shape)."""
+    (sub,) = plan.ran_subgraphs()
+    assert isinstance(sub.executable, CpuCExecutable)
+    return sub.executable
 
 
 def _rand(*shape: int, seed: int = 0) -> np.ndarray:
@@ -66,10 +85,11 @@ def _if_model() -> onnx.ModelProto:
                   [_const("a", np.float32([1, 2, 3])), _const("b", np.float32([5, -5, 0.5]))])
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("cond", [True, False])
-def test_if_with_outer_captures(cond: bool) -> None:
+def test_if_with_outer_captures(cond: bool, backend: str) -> None:
     model = _if_model()
-    plan = _check(model, [{"x": _rand(n, 3), "c": np.array(cond)} for n in (2, 7)])
+    plan = _check(model, [{"x": _rand(n, 3), "c": np.array(cond)} for n in (2, 7)], backend)
     (node,) = [n for n in plan.graph.nodes if n.op == "if"]
     assert [v.name for v in node.inputs] == ["c", "r", "x"]  # the captured values are the node's inputs
     assert "if" in [n.op for n in plan.graph.nodes]
@@ -95,13 +115,14 @@ def _if_shapes_model(other_keepdims: int) -> onnx.ModelProto:
                   [_vi("x", F, ["N", 3]), _vi("c", B, [])], [_vi("y", F)], [_const("one", np.int64([1]))])
 
 
-def test_if_branches_of_different_shapes() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_if_branches_of_different_shapes(backend: str) -> None:
     """The branches yield [N, 3] and [N, 1]: the node's type keeps what both agree on."""
     model = _if_shapes_model(1)
     (node,) = import_model(model).nodes
     assert node.outputs[0].type.shape == ("N", "If_0_out0_1")
     for c in (True, False):
-        _check(model, [{"x": _rand(n, 3), "c": np.array(c)} for n in (1, 4)])
+        _check(model, [{"x": _rand(n, 3), "c": np.array(c)} for n in (1, 4)], backend)
 
 
 def test_if_branches_of_different_ranks_need_the_condition() -> None:
@@ -116,14 +137,15 @@ def test_if_branches_of_different_ranks_need_the_condition() -> None:
         np.testing.assert_allclose(outputs[0], want[0], rtol=1e-6)
 
 
-def test_branch_that_does_not_fit_the_shapes_fails_only_if_taken() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_branch_that_does_not_fit_the_shapes_fails_only_if_taken(backend: str) -> None:
     """A model's branch for other inputs (silero-vad's 8 kHz path fed 16 kHz frames) may not import at these
     shapes: the If still compiles, and taking that branch is a one-line error naming it."""
     then = h.make_graph([h.make_node("Relu", ["x"], ["t"])], "then", [], [_vi("t", F)])
     other = h.make_graph([h.make_node("Reshape", ["x", "shape"], ["e"])], "else", [], [_vi("e", F)])
     model = _model([h.make_node("If", ["c"], ["y"], then_branch=then, else_branch=other)],
                    [_vi("x", F, [2, 3]), _vi("c", B, [])], [_vi("y", F, [2, 3])], [_const("shape", np.int64([4, 4]))])
-    plan = _check(model, [{"x": _rand(2, 3), "c": np.array(True)}])
+    plan = _check(model, [{"x": _rand(2, 3), "c": np.array(True)}], backend)  # cpu_c compiles both branches
     with pytest.raises(HetflowError, match="else_branch of this If cannot run: .*Reshape") as err:
         plan.run({"x": _rand(2, 3), "c": np.array(False)})
     assert "\n" not in str(err.value)
@@ -155,10 +177,17 @@ def _nested_if_loop_model() -> onnx.ModelProto:
                   [_const("w", np.float32([1, -1, 2, 0.5])), _const("half", np.float32(0.5))])
 
 
-def test_loop_with_nested_if_and_captures() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loop_with_nested_if_and_captures(backend: str) -> None:
     model = _nested_if_loop_model()
     feeds = [{"x": _rand(n, 4), "acc0": _rand(n, 4, seed=1), "M": np.array(m, np.int64)} for n, m in ((2, 5), (6, 3))]
-    plan = _check(model, feeds + [{"x": _rand(3, 4), "acc0": _rand(3, 4), "M": np.array(0, np.int64)}])
+    plan = _check(model, feeds, backend)
+    # No iteration: the scan output is empty with the element shape the node's type declares, [0, N, 4] here
+    # (onnxruntime gives [0], as the ONNX body does not declare that output's shape); the carried value is acc0.
+    none = {"x": _rand(3, 4), "acc0": _rand(3, 4), "M": np.array(0, np.int64)}
+    got = plan.run(none)
+    assert str(plan.graph.outputs[1].type) == "float32[Loop_1_iters,N,4]" and got["trace"].shape == (0, 3, 4)
+    np.testing.assert_array_equal(got["acc"], none["acc0"])
     (loop,) = [n for n in plan.graph.nodes if n.op == "loop"]
     (inner,) = [n for n in loop.attrs["body"].nodes if n.op == "if"]
     assert {v.name for v in inner.inputs[1:]} == {"acc", "x"}  # the constant w is copied in, not captured
@@ -168,7 +197,8 @@ def test_loop_with_nested_if_and_captures() -> None:
     assert "\n      graph body(" in text and "\n            graph even(" in text  # bodies indented by depth
 
 
-def test_loop_with_early_exit_condition() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loop_with_early_exit_condition(backend: str) -> None:
     """while cond and i < M: x = x * 2; cond = sum(x) < limit (M large: the condition ends it)."""
     body = h.make_graph(
         [h.make_node("Mul", ["x", "two"], ["x2"]),
@@ -182,10 +212,11 @@ def test_loop_with_early_exit_condition() -> None:
                    [_vi("x", F, ["N"]), _vi("all", F)])
     feeds = [{"x0": np.abs(_rand(n)) + 0.1, "limit": np.array(lim, np.float32), "M": np.array(1000, np.int64),
               "c0": np.array(True)} for n, lim in ((3, 50.0), (8, 400.0))]
-    _check(model, feeds + [{**feeds[0], "c0": np.array(False)}, {**feeds[1], "M": np.array(2, np.int64)}])
+    _check(model, feeds + [{**feeds[0], "c0": np.array(False)}, {**feeds[1], "M": np.array(2, np.int64)}], backend)
 
 
-def test_loop_carried_value_that_grows() -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_loop_carried_value_that_grows(backend: str) -> None:
     """A carried value whose shape changes every iteration: its type widens to a symbolic dim."""
     body = h.make_graph([h.make_node("Concat", ["v", "x"], ["v2"], axis=0), h.make_node("Identity", ["c"], ["co"])],
                         "body", [_vi("i", I64, []), _vi("c", B, []), _vi("v", F, None)],
@@ -195,15 +226,84 @@ def test_loop_carried_value_that_grows() -> None:
     graph = import_model(model)
     (loop,) = graph.nodes
     assert isinstance(loop.outputs[0].type.shape[0], str)
-    _check(model, [{"x": _rand(2, k), "M": np.array(m, np.int64)} for k, m in ((3, 4), (5, 1))])
+    plan = _check(model, [{"x": _rand(2, k), "M": np.array(m, np.int64)} for k, m in ((3, 4), (5, 1))], backend)
+    if backend == "cpu_c":  # compiled for its first iteration, then interpreted: its shape changes every iteration
+        plan.run({"x": _rand(2, 3), "M": np.array(4, np.int64)})  # its specialization (K=3) ran 4 iterations
+        where = {p.node: p for p in _cpu_c(plan).placement()}
+        assert "change from one iteration to the next" in (where["Loop_0/body/Concat_0"].reason or "")
 
 
-def test_loop_runs_on_host_in_a_cpu_c_plan() -> None:
-    """cpu_c compiles the nodes around the loop; the loop node runs whole on the host (the reference runs its body)."""
+def test_loop_bodies_run_as_generated_code_in_a_cpu_c_plan() -> None:
+    """cpu_c iterates the loop in the host code and runs its body, and the If nested in it, as generated C: the
+    body nodes are placed on cpu_c, and the compiled bodies count their calls (M per run, the If once per step)."""
     plan = _check(_nested_if_loop_model(),
                   [{"x": _rand(n, 4), "acc0": _rand(n, 4, seed=1), "M": np.array(4, np.int64)} for n in (2, 3)],
                   backend="cpu_c")
-    assert "loop" in plan.report() and "not in the cpu_c table" in plan.report()
+    exe = _cpu_c(plan)
+    where = {p.node: p for p in exe.placement()}
+    assert where["Loop_1"].backend == "cpu_c" and "iterated on the host" in where["Loop_1"].unit
+    body_rows = [p for name, p in where.items() if name.startswith("Loop_1/body/")]
+    assert {p.op for p in body_rows} >= {"mod", "equal", "if", "mul", "add", "sub"}  # the If's branches too
+    assert all(p.backend == "cpu_c" for p in body_rows), [p for p in body_rows if p.backend != "cpu_c"]
+    calls = exe.body_calls()
+    assert calls["Loop_1/body"] == 4
+    assert calls["Loop_1/body/If_2/then_branch"] == 2 and calls["Loop_1/body/If_2/else_branch"] == 2
+    report = plan.report()
+    assert "loop 'Loop_1' iterates in the host code" in report and "reference backend" not in report
+    exe.run({"x": _rand(3, 4), "acc0": _rand(3, 4), "M": np.array(5, np.int64)})
+    assert exe.body_calls()["Loop_1/body"] == 9  # the same compiled body, called again
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_slice_with_bounds_from_the_iteration_number(backend: str) -> None:
+    """ONNX's test_loop11 pattern: x[i:i+2] sliced in the body (bounds known only at run time), summed into a
+    carried value; on cpu_c the slice runs on the reference backend inside the body, the rest as generated code."""
+    body = h.make_graph(
+        [h.make_node("Add", ["i", "two"], ["end"]), h.make_node("Unsqueeze", ["i", "zero"], ["lo"]),
+         h.make_node("Unsqueeze", ["end", "zero"], ["hi"]), h.make_node("Slice", ["x", "lo", "hi"], ["part"]),
+         h.make_node("ReduceSum", ["part"], ["total"], keepdims=1), h.make_node("Add", ["acc", "total"], ["acc2"]),
+         h.make_node("Identity", ["c"], ["co"])],
+        "body", [_vi("i", I64, []), _vi("c", B, []), _vi("acc", F, [1])], [_vi("co", B, []), _vi("acc2", F, [1])],
+        [_const("two", np.int64(2)), _const("zero", np.int64([0]))])
+    model = _model([h.make_node("Loop", ["M", "", "a0"], ["acc"], body=body)],
+                   [_vi("x", F, ["K"]), _vi("a0", F, [1]), _vi("M", I64, [])], [_vi("acc", F, [1])])
+    plan = _check(model, [{"x": _rand(k), "a0": _rand(1), "M": np.array(m, np.int64)} for k, m in ((6, 4), (9, 9))],
+                  backend)
+    if backend == "cpu_c":
+        where = {p.node: p for p in _cpu_c(plan).placement()}
+        assert where["Loop_0/body/Slice_3"].backend == "reference" and where["Loop_0/body/Add_0"].backend == "cpu_c"
+
+
+def test_body_node_cpu_c_cannot_generate_falls_back_inside_the_body() -> None:
+    """A CumSum (not in cpu_c's table) in a loop body runs on the reference backend between the body's generated
+    code; the placement and the plan's report name it, under its loop and body."""
+    body = h.make_graph(
+        [h.make_node("Add", ["acc", "x"], ["s"]), h.make_node("CumSum", ["s", "axis"], ["cs"]),
+         h.make_node("Tanh", ["cs"], ["acc2"]), h.make_node("Identity", ["c"], ["co"])],
+        "body", [_vi("i", I64, []), _vi("c", B, []), _vi("acc", F, None)], [_vi("co", B, []), _vi("acc2", F, None)],
+        [_const("axis", np.int64(1))])
+    model = _model([h.make_node("Loop", ["M", "", "a0"], ["acc"], body=body)],
+                   [_vi("x", F, [2, "K"]), _vi("a0", F, [2, "K"]), _vi("M", I64, [])], [_vi("acc", F, [2, "K"])])
+    plan = _check(model, [{"x": _rand(2, k), "a0": _rand(2, k, seed=1), "M": np.array(3, np.int64)} for k in (3, 5)],
+                  backend="cpu_c")
+    where = {p.node: p for p in _cpu_c(plan).placement()}
+    assert where["Loop_0/body/CumSum_1"].backend == "reference"
+    assert "cumsum" in (where["Loop_0/body/CumSum_1"].reason or "")
+    assert where["Loop_0/body/Add_0"].backend == "cpu_c" and where["Loop_0/body/Tanh_2"].backend == "cpu_c"
+    assert _cpu_c(plan).body_calls()["Loop_0/body"] == 3
+    assert "Loop_0/body/CumSum_1 (cumsum)" in plan.report()
+
+
+def test_cpu_c_fallback_error_names_the_body_node() -> None:
+    """fallback='error' refuses a body node cpu_c cannot generate, as it refuses any other node."""
+    body = h.make_graph([h.make_node("CumSum", ["v", "axis"], ["v2"]), h.make_node("Identity", ["c"], ["co"])],
+                        "body", [_vi("i", I64, []), _vi("c", B, []), _vi("v", F, [3])], [_vi("co", B, []),
+                                                                                        _vi("v2", F, [3])],
+                        [_const("axis", np.int64(0))])
+    model = _model([h.make_node("Loop", ["M", "", "v0"], ["v"], body=body)], [_vi("v0", F, [3]), _vi("M", I64, [])],
+                   [_vi("v", F, [3])])
+    with pytest.raises(HetflowError, match="cpu_c cannot generate 1 node.*cumsum"):
+        hf.compile(import_model(model), backend="cpu_c", fallback="error")
 
 
 # ---------------------------------------------------------------- Scan
@@ -219,10 +319,11 @@ def _scan_model(reverse_in: int, reverse_out: int, out_axis: int) -> onnx.ModelP
                   [_vi("s0", F, [3]), _vi("x", F, [3, "T"]), _vi("k", F, [3])], [_vi("s", F, [3]), _vi("ys", F)])
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("reverse_in,reverse_out,out_axis", [(0, 0, 0), (1, 0, 0), (0, 1, 1), (1, 1, -1)])
-def test_scan_forward_and_reverse(reverse_in: int, reverse_out: int, out_axis: int) -> None:
+def test_scan_forward_and_reverse(reverse_in: int, reverse_out: int, out_axis: int, backend: str) -> None:
     model = _scan_model(reverse_in, reverse_out, out_axis)
-    _check(model, [{"s0": _rand(3), "x": _rand(3, t), "k": _rand(3, seed=2)} for t in (4, 9)])
+    _check(model, [{"s0": _rand(3), "x": _rand(3, t), "k": _rand(3, seed=2)} for t in (4, 9)], backend)
 
 
 # ---------------------------------------------------------------- errors
@@ -331,8 +432,25 @@ def test_long_static_sequence_is_a_loop_and_short_one_unrolled(monkeypatch: pyte
     assert "loop" not in [n.op for n in _check(model, feeds[1:]).graph.nodes]
 
 
-def test_plan_with_bodies_saves_and_loads(tmp_path: Path) -> None:
-    plan = hf.compile(import_model(_nested_if_loop_model()), backend="reference")
+@pytest.mark.parametrize("op", list(GATES))
+@pytest.mark.parametrize("direction,states,lens", [("forward", False, False), ("bidirectional", True, True)])
+def test_recurrent_loop_on_cpu_c_runs_its_cell_as_generated_code(op: str, direction: str, states: bool,
+                                                                 lens: bool) -> None:
+    """The loop over time on cpu_c: one generated function per cell, called per step; equal to onnxruntime (and the
+    reference) at two sequence lengths and two batches."""
+    model = _recurrent_model(op, direction, states=states, lens=lens)
+    feeds = [_recurrent_feeds(model, t, b) for t, b in ((3, 2), (11, 4))]
+    plan = _check(model, feeds, backend="cpu_c")
+    exe = _cpu_c(plan)
+    calls = exe.body_calls()
+    assert len(calls) == (2 if direction == "bidirectional" else 1) and all(n == 11 for n in calls.values())
+    cell = [p for p in exe.placement() if "/body/" in p.node]
+    assert cell and all(p.backend == "cpu_c" for p in cell), [p for p in cell if p.backend != "cpu_c"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_plan_with_bodies_saves_and_loads(tmp_path: Path, backend: str) -> None:
+    plan = hf.compile(import_model(_nested_if_loop_model()), backend=backend)
     loaded = hf.Plan.load(plan.save(tmp_path / "plan"))
     feed = {"x": _rand(2, 4), "acc0": _rand(2, 4, seed=1), "M": np.array(5, np.int64)}
     got, want = loaded.run(feed), plan.run(feed)

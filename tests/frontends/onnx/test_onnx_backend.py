@@ -67,9 +67,6 @@ _exclude(
     r"^test_if_(seq|opt)_",
     r"^test_loop(13_seq|16_seq_none)_",
 )
-# a Slice whose starts are computed from the iteration number inside a loop body: hetflow's slice takes
-# static bounds (a Slice on run-time bounds is refused with "the starts must be a constant")
-_exclude("slice with run-time bounds in a loop body", r"^test_loop11_")
 # training ops: ai.onnx.preview.training (optimizers, Gradient)
 _exclude("training ops", r"^test_(adagrad|adam|momentum|nesterov_momentum)", r"^test_gradient_of_")
 # half-precision rounding: the stored outputs come from step-by-step float16 arithmetic; hetflow's

@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 
 from hetflow.frontends.context import Ctx
+from hetflow.frontends.onnx.importer import OnnxCtx
 from hetflow.frontends.onnx.symbolic import known, name_dims
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import Value
@@ -269,8 +270,18 @@ def Slice_v1(ctx: Ctx, x: Value, *, starts: Sequence[int], ends: Sequence[int],
 @onnx_op(since=10)
 def Slice_v10(ctx: Ctx, x: Value, starts: Value, ends: Value, axes: Value | None = None,
               steps: Value | None = None) -> Value:
+    if (starts.const is None or ends.const is None) and _in_body(ctx):
+        # computed in a loop body (from the iteration number): never a constant, so nothing to specialize on
+        given_axes, given_steps = _given(ctx.ints_of(axes, "the axes")), _given(ctx.ints_of(steps, "the steps"))
+        return ctx.emit("slice_dynamic", [x, starts, ends], axes=None if given_axes is None else tuple(given_axes),
+                        steps=None if given_steps is None else tuple(given_steps))
     return _slice(ctx, x, ctx.ints_of(starts, "the starts") or [], ctx.ints_of(ends, "the ends") or [],
                   _given(ctx.ints_of(axes, "the axes")), _given(ctx.ints_of(steps, "the steps")))
+
+
+def _in_body(ctx: Ctx) -> bool:
+    """Whether ``ctx`` imports a node of a control-flow body (its values may change every iteration)."""
+    return isinstance(ctx, OnnxCtx) and ctx.scope.parent is not None
 
 
 # ------------------------------------------------------------------ gather / scatter

@@ -13,7 +13,6 @@ void hf_segment_0(char* arena, void** k, void** in, int threads) {
         float* restrict y = ((float*)(arena + 0L));
         const float* p0 = ((float*)in[0]);
         const float* p1 = ((float*)k[0]);
-    #pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (256L >= 32768L)
         for (long i0 = 0; i0 < 4L; i0++) {
             #pragma omp simd
             for (long i1 = 0; i1 < 64L; i1++) {
@@ -33,7 +32,7 @@ void hf_segment_0(char* arena, void** k, void** in, int threads) {
     {
         float* restrict y = ((float*)(arena + 1280L));
         const float* p7 = ((float*)(arena + 1024L));
-    #pragma omp parallel for simd num_threads(hf_get_threads()) schedule(static) if (64L >= 32768L)
+    #pragma omp simd
         for (long i0 = 0; i0 < 64L; i0++) {
             float x8 = p7[i0 * 1L];
             float t9 = (float)(-x8);
