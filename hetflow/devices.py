@@ -202,17 +202,20 @@ class Run:
         self.finished_at: float | None = None
         self._status = RunStatus.QUEUED
         self._lock = threading.Lock()
-        self._done = threading.Event()
+        self._finished = False
+        # made only when someone waits for a run that has not finished: a run executed inline (``run_here``) is
+        # finished before its caller waits, and an Event (a Condition and a lock) per run is most of a small launch
+        self._done: threading.Event | None = None
 
     def status(self) -> RunStatus:
         return self._status
 
     def done(self) -> bool:
-        return self._done.is_set()
+        return self._finished
 
     def wait(self, timeout: float | None = None) -> dict[str, Buffer]:
         """Block until the run ends (at most ``timeout`` seconds); a timeout leaves the run going."""
-        if not self._done.wait(timeout):
+        if not self._finished and not self._event().wait(timeout):
             raise DeviceError(self.device, f"run {self.id} still {self._status} after {timeout:g} s",
                               program=self.program.name, stage="timeout")
         if self.error is not None:
@@ -224,6 +227,20 @@ class Run:
         return self._finish(error=DeviceError(self.device, f"run {self.id} was cancelled", program=self.program.name,
                                               stage="cancelled"), only_if_queued=True)
 
+    def _event(self) -> threading.Event:
+        """The event set when the run finishes (made now if nobody waited before; set at once if it has finished)."""
+        with self._lock:
+            if self._done is None:
+                self._done = threading.Event()
+                if self._finished:
+                    self._done.set()
+            return self._done
+
+    def _wait_done(self) -> None:
+        """Block until the run has finished (successfully or not)."""
+        if not self._finished:
+            self._event().wait()
+
     def _start(self) -> bool:
         with self._lock:
             if self._status is not RunStatus.QUEUED:
@@ -234,13 +251,16 @@ class Run:
     def _finish(self, *, outputs: dict[str, Buffer] | None = None, error: DeviceError | None = None,
                 busy_s: float | None = None, time_source: str | None = None, only_if_queued: bool = False) -> bool:
         with self._lock:
-            if self._done.is_set() or (only_if_queued and self._status is not RunStatus.QUEUED):
+            if self._finished or (only_if_queued and self._status is not RunStatus.QUEUED):
                 return False
             self.outputs, self.error = outputs or {}, error
             self.busy_s, self.time_source = busy_s, time_source
             self.finished_at = time.perf_counter()
             self._status = RunStatus.FAILED if error is not None else RunStatus.DONE
-        self._done.set()
+            self._finished = True
+            event = self._done
+        if event is not None:
+            event.set()
         return True
 
     def __repr__(self) -> str:
@@ -283,6 +303,22 @@ class Device(Protocol):
 # ---------------------------------------------------------------- the reusable driver core
 
 
+@dataclass(frozen=True)
+class _Ports:
+    """A loaded program's ports by name, looked up once at load instead of on every launch."""
+
+    ports: dict[str, Port]  # inputs, then outputs (an input port wins a name both have)
+    inputs: frozenset[str]
+    static: dict[str, tuple[DType, tuple[int, ...]]]  # static inputs: the dtype and shape a typed buffer must have
+
+    @classmethod
+    def of(cls, program: Program) -> _Ports:
+        ports = {p.name: p for p in (*program.outputs, *program.inputs)}
+        static = {p.name: (p.type.dtype, tuple(p.type.shape)) for p in program.inputs
+                  if p.type.is_static and p.type.shape is not None}
+        return cls(ports, frozenset(p.name for p in program.inputs), static)
+
+
 @dataclass
 class _Slot:
     buffer: Buffer
@@ -316,6 +352,7 @@ class BaseDevice:
         self._ids = itertools.count(1)
         self._slots: dict[int, _Slot] = {}
         self._programs: dict[int, Program] = {}
+        self._ports: dict[int, _Ports] = {}  # by program id: its port table, made once at load
         self._pending: set[Run] = set()
         self._used = 0
         self._launches = self._completed = self._failed = self._bytes_in = self._bytes_out = 0
@@ -373,11 +410,13 @@ class BaseDevice:
         with self._lock:
             program = dataclasses.replace(compiled, name=name or compiled.name, device=self._id, id=next(self._ids))
             self._programs[program.id] = program
+            self._ports[program.id] = _Ports.of(program)
         return program
 
     def unload(self, program: Program) -> None:
         with self._lock:
             self._programs.pop(program.id, None)
+            self._ports.pop(program.id, None)
 
     def alloc(self, spec: BufferSpec) -> Buffer:
         self._check_open()
@@ -392,7 +431,7 @@ class BaseDevice:
     def free(self, buffer: Buffer) -> None:
         slot = self._slot(buffer, "free")
         if slot.last_run is not None:
-            slot.last_run._done.wait()
+            slot.last_run._wait_done()
         with self._lock:
             if self._slots.pop(buffer.id, None) is not None:
                 self._used -= buffer.nbytes
@@ -407,10 +446,10 @@ class BaseDevice:
                                             f"{buffer.nbytes} bytes", stage="write")
             slot.storage[...] = np.frombuffer(np.ascontiguousarray(array).tobytes(), np.uint8)
         else:
-            if DType.of(array.dtype) is not buffer.dtype or array.shape != buffer.shape:
+            if _dtype_of(array.dtype) is not buffer.dtype or array.shape != buffer.shape:
                 raise DeviceError(self._id, f"cannot write {DType.of(array.dtype)}{list(array.shape)} into "
                                             f"{buffer.dtype}{list(buffer.shape or ())} buffer {buffer.id}", stage="write")
-            np.copyto(slot.storage, array)
+            slot.storage[...] = array  # dtype and shape checked: a plain copy (np.copyto dispatches in Python)
         with self._lock:
             self._bytes_in += buffer.nbytes
 
@@ -457,7 +496,8 @@ class BaseDevice:
 
     def _launch(self, program: Program, bindings: Mapping[str, Buffer], *, here: bool) -> Run:
         with self._lock:
-            self._check_open(program.name)  # under the lock, so that no run is queued behind close()
+            if self._closed:  # under the lock, so that no run is queued behind close()
+                self._check_open(program.name)
             if self._programs.get(program.id) is not program:
                 raise DeviceError(self._id, "program is not loaded on this device", program=program.name, stage="launch")
             slots = self._bind(program, bindings)
@@ -466,16 +506,15 @@ class BaseDevice:
                 slot.last_run = run
             # inline only with nothing queued or running: taken under the lock, so a later launch queues behind it
             inline = here and not self._pending and self._executing.acquire(blocking=False)
+            if inline:  # started before anyone else sees it: nothing can cancel it any more
+                run._status, run.started_at = RunStatus.RUNNING, time.perf_counter()
             self._pending.add(run)
             self._launches += 1
         if not inline:
             self._queue.put(run)
             return run
         try:
-            run._start()
             self._execute(run)
-            with self._lock:
-                self._pending.discard(run)
         finally:
             self._executing.release()
         return run
@@ -503,6 +542,7 @@ class BaseDevice:
         with self._lock:
             self._slots.clear()
             self._programs.clear()
+            self._ports.clear()
             self._pending.clear()
             self._used = 0
 
@@ -521,7 +561,8 @@ class BaseDevice:
             raise DeviceError(self._id, "the device is closed", program=program, stage="closed")
 
     def _slot(self, buffer: Buffer, stage: str) -> _Slot:
-        self._check_open()
+        if self._closed:
+            self._check_open()
         with self._lock:
             slot = self._slots.get(buffer.id)
         if slot is None or slot.buffer is not buffer:
@@ -530,8 +571,8 @@ class BaseDevice:
 
     def _ready(self, buffer: Buffer, stage: str) -> _Slot:
         slot = self._slot(buffer, stage)
-        if slot.last_run is not None:
-            slot.last_run._done.wait()
+        if slot.last_run is not None and not slot.last_run._finished:
+            slot.last_run._wait_done()
         return slot
 
     def _reserve(self, nbytes: int) -> None:
@@ -543,10 +584,11 @@ class BaseDevice:
 
     def _bind(self, program: Program, bindings: Mapping[str, Buffer]) -> list[_Slot]:
         """Check bindings against the program's ports (dtype, static dims, one value per symbolic dim)."""
-        ports = {p.name: p for p in (*program.inputs, *program.outputs)}
-        unknown = sorted(set(bindings) - set(ports))
-        missing = [p.name for p in program.inputs if p.name not in bindings]
-        if unknown or missing:
+        table = self._ports[program.id]
+        names = bindings.keys()
+        if not (names >= table.inputs and names <= table.ports.keys()):
+            unknown = sorted(set(names) - set(table.ports))
+            missing = [p.name for p in program.inputs if p.name not in bindings]
             problem = f"unknown binding(s) {unknown}" if unknown else f"input(s) {missing} not bound"
             raise DeviceError(self._id, f"{problem}; the program takes {[p.name for p in program.inputs]} and gives "
                                         f"{[p.name for p in program.outputs]}", program=program.name, stage="launch")
@@ -557,9 +599,11 @@ class BaseDevice:
             if slot is None or slot.buffer is not buffer:
                 raise DeviceError(self._id, f"{name!r} is bound to {buffer!r}, not a live buffer of this device",
                                   program=program.name, stage="launch")
-            problem = _port_mismatch(ports[name], buffer, symbols) if ports[name] in program.inputs else None
-            if problem:
-                raise DeviceError(self._id, f"{name!r}: {problem}", program=program.name, stage="launch")
+            if name in table.inputs and table.static.get(name) != (buffer.dtype, buffer.shape):
+                # not the one typed buffer a static port takes at a glance: the full check (symbols, raw buffers)
+                problem = _port_mismatch(table.ports[name], buffer, symbols)
+                if problem:
+                    raise DeviceError(self._id, f"{name!r}: {problem}", program=program.name, stage="launch")
             slots.append(slot)
         return slots
 
@@ -571,16 +615,20 @@ class BaseDevice:
             with self._executing:
                 if run._start():
                     self._execute(run)
-                with self._lock:
-                    self._pending.discard(run)
+                else:  # cancelled before it started
+                    with self._lock:
+                        self._pending.discard(run)
 
     def _execute(self, run: Run) -> None:
         program = run.program
         outputs: dict[str, Buffer] = {}
         busy, error = None, None
         try:
+            inputs = {}
             with self._lock:
-                inputs = {p.name: _view(self._slots[run.bindings[p.name].id], p) for p in program.inputs}
+                for p in program.inputs:
+                    slot = self._slots[run.bindings[p.name].id]
+                    inputs[p.name] = slot.storage if slot.buffer.dtype is not None else _view(slot, p)
             start = time.perf_counter()
             results = self.execute(program, inputs)
             wall = time.perf_counter() - start
@@ -593,6 +641,7 @@ class BaseDevice:
             error = DeviceError(self._id, exc, program=program.name, stage="run")
             error.__cause__ = exc
         with self._lock:
+            self._pending.discard(run)
             if error is None:
                 self._completed += 1
                 self._busy += busy or 0.0
@@ -613,8 +662,8 @@ class BaseDevice:
                     slot = self._slots[bound.id]
                 if bound.dtype is None and array.nbytes == bound.nbytes and array.dtype != object:
                     slot.storage[...] = np.frombuffer(np.ascontiguousarray(array).tobytes(), np.uint8)
-                elif bound.dtype is not None and DType.of(array.dtype) is bound.dtype and array.shape == bound.shape:
-                    np.copyto(slot.storage, array)
+                elif bound.dtype is not None and _dtype_of(array.dtype) is bound.dtype and array.shape == bound.shape:
+                    slot.storage[...] = array
                 else:
                     raise DeviceError(self._id, f"output {port.name!r} is {DType.of(array.dtype)}{list(array.shape)}, "
                                                 f"which does not fit {bound!r}", program=run.program.name)
@@ -708,6 +757,17 @@ def _port_mismatch(port: Port, buffer: Buffer, symbols: dict[str, int]) -> str |
         if isinstance(d, str) and symbols.setdefault(d, n) != n:
             return f"dim {axis} is '{d}'={symbols[d]} elsewhere, got {n}"
     return None
+
+
+_DTYPES: dict[np.dtype, DType] = {}
+
+
+def _dtype_of(dtype: np.dtype) -> DType:
+    """``DType.of`` a NumPy dtype, remembered: every write and every bound output asks it."""
+    found = _DTYPES.get(dtype)
+    if found is None:
+        found = _DTYPES[dtype] = DType.of(dtype)
+    return found
 
 
 def _view(slot: _Slot, port: Port) -> np.ndarray:

@@ -20,10 +20,17 @@ from hetflow.ir import DType
 
 Spec = tuple[tuple[int, ...], DType]
 
+_DTYPES: dict[Any, DType] = {}  # NumPy dtype -> DType, as asked so far (every host array brought to a device asks)
+
 
 def spec_of(shape: Any, dtype: Any) -> Spec:
     """The pool key of a typed buffer: static shape and hetflow dtype."""
-    return tuple(int(d) for d in shape), DType.of(np.dtype(dtype) if not isinstance(dtype, DType) else dtype)
+    if not isinstance(dtype, DType):
+        found = _DTYPES.get(dtype)
+        if found is None:
+            found = _DTYPES[dtype] = DType.of(np.dtype(dtype))
+        dtype = found
+    return tuple(map(int, shape)), dtype
 
 
 class Arena:
@@ -32,16 +39,19 @@ class Arena:
 
     def __init__(self, device: Device) -> None:
         self.device = device
-        self._free: dict[Spec, list[Buffer]] = defaultdict(list)
+        # free buffers by shape and the id of their DType: members are singletons, so the id stands for one (an Enum
+        # hashes in Python, an int in C, and a run takes and gives back several buffers)
+        self._free: defaultdict[tuple[tuple[int, ...], int], list[Buffer]] = defaultdict(list)
         self._owned: set[int] = set()
         self._lock = threading.Lock()
         self.allocations = 0
 
     def take(self, shape: Any, dtype: Any) -> Buffer:
         """A free buffer of this shape and dtype, allocated on the device only if none is free."""
-        spec = spec_of(shape, dtype)
+        # a buffer's own (shape, DType) needs no converting: the runtime takes most buffers by those
+        spec = (shape, dtype) if type(shape) is tuple and type(dtype) is DType else spec_of(shape, dtype)
         with self._lock:
-            pool = self._free[spec]
+            pool = self._free[(spec[0], id(spec[1]))]
             if pool:
                 return pool.pop()
         buffer = self.device.alloc((spec[0], spec[1]))
@@ -61,7 +71,7 @@ class Arena:
         assert buffer.dtype is not None and buffer.shape is not None, "the arena holds typed buffers only"
         with self._lock:
             assert buffer.id in self._owned, f"{buffer!r} is not from this arena"
-            self._free[(buffer.shape, buffer.dtype)].append(buffer)
+            self._free[(buffer.shape, id(buffer.dtype))].append(buffer)
 
     def discard(self, buffer: Buffer) -> None:
         """Free a buffer of a shape the arena cannot predict (one that depended on the data)."""

@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     """One interval on one track: a subgraph or node on a device, or a transfer on a link."""
 
@@ -32,8 +32,13 @@ class Clock:
 
     def __init__(self, *, detail: bool = True) -> None:
         self.detail = detail  # node spans inside measured launches too (for a trace); else one span per launch
-        self.spans: list[Span] = []
+        # spans as placed, made into Spans when someone looks (``spans``): most runs' spans are never looked at, and a
+        # Span costs a microsecond to make, a tuple a tenth of that
+        self._placed: list[tuple[str, str, str, float, float, int, dict]] = []
+        self._spans: list[Span] = []
+        self.transfers = 0  # transfer spans placed so far
         self._free: dict[str, float] = {}
+        self._busy: dict[str, float] = {}  # track -> seconds of its subgraph and transfer spans, summed as placed
         self._lock = threading.Lock()
 
     def transfer(self, link: str, ready: float, seconds: float, *, item: int, value: str, nbytes: int,
@@ -45,7 +50,9 @@ class Clock:
             end = start + seconds
             self._free[link] = end
             args = {"bytes": nbytes, "route": route} if route else {"bytes": nbytes}
-            self.spans.append(Span(link, "transfer", value, start, end, item, args))
+            self._placed.append((link, "transfer", value, start, end, item, args))
+            self._busy[link] = self._busy.get(link, 0) + (end - start)
+            self.transfers += 1
         return end
 
     def launch(self, device: str, name: str, *, item: int, nodes: list[str], ready: list[float],
@@ -66,11 +73,12 @@ class Clock:
                 first = start if first is None else first
                 cursor = start + dur
                 finish.append(cursor)
-                node_spans.append(Span(device, "node", node, start, cursor, item, {"source": source}))
+                node_spans.append((device, "node", node, start, cursor, item, {"source": source}))
             first = cursor if first is None else first
             self._free[device] = cursor
-            self.spans.append(Span(device, "subgraph", name, first, cursor, item, {"source": source, "nodes": len(nodes)}))
-            self.spans.extend(node_spans)
+            self._placed.append((device, "subgraph", name, first, cursor, item, {"source": source, "nodes": len(nodes)}))
+            self._placed.extend(node_spans)
+            self._busy[device] = self._busy.get(device, 0) + (cursor - first)
         return [cursor] * len(finish) if atomic else finish
 
     def launch_whole(self, device: str, name: str, *, item: int, ready: float, seconds: float, nodes: int,
@@ -79,16 +87,27 @@ class Clock:
         with self._lock:
             start = max(self._free.get(device, 0.0), ready)
             end = self._free[device] = start + seconds
-            self.spans.append(Span(device, "subgraph", name, start, end, item, {"source": source, "nodes": nodes}))
+            self._placed.append((device, "subgraph", name, start, end, item, {"source": source, "nodes": nodes}))
+            self._busy[device] = self._busy.get(device, 0) + (end - start)
         return end
 
     def units(self, device: str, start: float, events: list, *, item: int) -> None:
         """A run's per-unit events (``devices.TimelineEvent``: an accelerator's engines), from ``start`` on tracks
         named ``device [unit]``."""
         with self._lock:
-            self.spans.extend(Span(f"{device} [{e.unit}]", "engine", e.name, start + e.start, start + e.end, item,
-                                   dict(e.args)) for e in events)
+            self._placed.extend((f"{device} [{e.unit}]", "engine", e.name, start + e.start, start + e.end, item,
+                                 dict(e.args)) for e in events)
+
+    @property
+    def spans(self) -> list[Span]:
+        """Every span placed so far, in the order placed."""
+        with self._lock:
+            if self._placed:
+                self._spans.extend(Span(*placed) for placed in self._placed)
+                self._placed.clear()
+            return self._spans
 
     def busy(self, track: str) -> float:
         """Seconds ``track`` spent on subgraphs or transfers."""
-        return sum(s.end - s.start for s in self.spans if s.track == track and s.kind in ("subgraph", "transfer"))
+        with self._lock:
+            return self._busy.get(track, 0)

@@ -42,6 +42,9 @@ class EmulatedDevice(BaseDevice):
 
     driver = "emulated"
     time_source = "model:roofline"
+    computes_on_caller = True
+    """Emulation is this host's CPU running the subgraph: a caller that waits at once runs it in its own thread
+    (``run_here``) instead of handing it to the device's worker and back. Its time is modelled either way."""
 
     def __init__(self, description: MachineDescription, instance_id: str | None = None, host: str | None = None,
                  *, time_source: str = "model:roofline") -> None:

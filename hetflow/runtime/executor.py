@@ -21,6 +21,7 @@ for the whole run is reported separately: for emulated devices it is the cost of
 
 from __future__ import annotations
 
+import math
 import queue
 import re
 import threading
@@ -60,9 +61,14 @@ class RunReport:
     source: str  # e.g. "model:discrete-event over model:roofline + model:link"
     wall_s: float  # this host's wall clock for the whole run: measured, but of the emulation when emulated
     device_busy: dict[str, tuple[float, str]]  # device -> (busy seconds, time source)
-    spans: list[Span] = field(default_factory=list, repr=False)
+    clock: Clock = field(default_factory=Clock, repr=False)  # the run's discrete-event clock
     moved: TransferLog = field(default_factory=TransferLog, repr=False)
     allocations: int = 0  # device buffers allocated during this run (0 once the plan's arenas are warm)
+
+    @property
+    def spans(self) -> list[Span]:
+        """Every span of the run (subgraphs; transfers; nodes and engines when traced), in the order placed."""
+        return self.clock.spans
 
     @property
     def throughput(self) -> float:
@@ -102,7 +108,7 @@ class _Abort(Exception):
     """Another worker failed; this one stops."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Resident:
     """One item's value in a buffer on one device, with the uses it still has there."""
 
@@ -122,8 +128,17 @@ class Executor:
         self._programs: dict[tuple[str, str], tuple[DeviceKey, Any]] = {}
         self._arenas: dict[DeviceKey, Arena] = {}
         self._plan_devices = {d.id: d for d in plan.devices}
-        self._out_specs: dict[tuple[Any, ...], dict[str, tuple[tuple[int, ...], Any]]] = {}
-        self._bindable = {sub.name: _bindable_outputs(sub.graph) for sub in plan.subgraphs if sub.graph is not None}
+        # what depends only on the plan, looked up once here rather than on every run (a run of a small model costs
+        # about as much as a few hundred Python calls: each one counts)
+        self._graph_outputs = frozenset(v.name for v in plan.graph.outputs if not v.is_const)
+        self._period = math.lcm(*(len(sub.replicas) for sub in plan.subgraphs)) if plan.subgraphs else 1
+        self._patterns: dict[int, _Pattern] = {}  # by item % period (see _pattern)
+        self._sources: dict[tuple[str, ...], str] = {}  # a run's time sources -> how its report states them
+        self._present = frozenset(d.id for d in plan.devices if d.present)
+        self._steps: dict[tuple[str, str], _Step] = {}
+        # one run at a time (``lock``): its workers share this mutex (taken as it is, a C lock, where nobody waits)
+        self._mutex = threading.Lock()
+        self._cond = threading.Condition(self._mutex)
         self.lock = threading.RLock()
         self._workers = _Workers()
         try:
@@ -131,7 +146,9 @@ class Executor:
                 artifact = self._artifact(plan, sub)
                 for replica in sub.replicas:
                     key = self._open(plan, replica, sub.driver)
-                    self._programs[(sub.name, replica)] = (key, self._devices[key].load(artifact, name=sub.name))
+                    program = self._devices[key].load(artifact, name=sub.name)
+                    self._programs[(sub.name, replica)] = (key, program)
+                    self._steps[(sub.name, replica)] = self._make_step(sub, key, program)
         except BaseException:
             self.close()
             raise
@@ -141,6 +158,14 @@ class Executor:
         plan = self._plan()
         assert plan is not None, "the plan of this executor is gone"
         return plan
+
+    def _make_step(self, sub: Subgraph, key: DeviceKey, program: Any) -> _Step:
+        device = self._devices[key]
+        # waited for at once: a device computing on this host's CPU runs it in this thread (one OpenMP team)
+        launch = device.run_here if isinstance(device, BaseDevice) else device.launch
+        bindable = frozenset(_bindable_outputs(sub.graph)) if sub.graph is not None else frozenset()
+        return _Step(sub, key, program, device, self._arenas[key], launch, tuple(sub.inputs), tuple(sub.outputs),
+                     bindable, self._plan_devices[key[0]].penalty)
 
     def _artifact(self, plan: Plan, sub: Subgraph) -> Any:
         if sub.driver != "emulated":
@@ -171,6 +196,7 @@ class Executor:
             device.close()
         self._devices.clear()
         self._programs.clear()
+        self._steps.clear()
         self._arenas.clear()
 
     @property
@@ -181,27 +207,26 @@ class Executor:
     @property
     def allocations(self) -> int:
         """Buffers the arenas have allocated since the plan's session began."""
-        return sum(a.allocations for a in self._arenas.values())
+        total = 0
+        for arena in self._arenas.values():
+            total += arena.allocations
+        return total
 
     # ------------------------------------------------------------ running
     def run(self, items: list[dict[str, np.ndarray]], *, trace: str | Path | None = None
             ) -> tuple[list[dict[str, np.ndarray]], RunReport]:
         """Run every item (already checked against the graph's inputs); outputs in item order, and the report."""
         plan = self.plan
-        state = _RunState(plan, items, self._programs, detail=trace is not None)
+        patterns = [self._pattern(plan, i) for i in range(len(items))]
+        state = _RunState(plan.home, items, [p[0] for p in patterns], self._graph_outputs, self._mutex, self._cond,
+                          detail=trace is not None)
         allocated = self.allocations
-        work: dict[str, list[tuple[int, Subgraph]]] = {}
-        for i in range(len(items)):
-            for sub in plan.subgraphs:
-                work.setdefault(sub.replicas[i % len(sub.replicas)], []).append((i, sub))
         started = time.perf_counter()
-        inline = next((d for d in work if self._plan_devices[d].present), next(iter(work), None))
-        done = [self._workers.submit(device, lambda d=device, t=tasks: self._worker(plan, d, t, state))
-                for device, tasks in work.items() if device != inline]
-        if inline is not None:
-            self._worker(plan, inline, work[inline], state)
-        for event in done:
-            event.wait()
+        solo = patterns[0][2] if len(patterns) == 1 else None
+        if solo is not None:
+            self._worker(plan, solo, state)
+        else:
+            self._run_threads(plan, patterns, state)
         if state.error is not None:
             raise state.error
         outputs, latencies = self._collect(plan, state)
@@ -214,74 +239,121 @@ class Executor:
                         clock=report.source)
         return outputs, report
 
-    def _worker(self, plan: Plan, device_id: str, tasks: list[tuple[int, Subgraph]], state: _RunState) -> None:
+    def _run_threads(self, plan: Plan, patterns: list[_Pattern], state: _RunState) -> None:
+        """Each device's share on a thread of its own (the first present device's in this one, else the first
+        device's), so that devices compute at once and a stream is pipelined through them."""
+        work: dict[str, list[tuple[int, _Step]]] = {}
+        for i, (_, assigned, _) in enumerate(patterns):
+            for device, step in assigned:
+                if device in work:
+                    work[device].append((i, step))
+                else:
+                    work[device] = [(i, step)]
+        inline = next((d for d in work if d in self._present), next(iter(work), None))
+        done = [self._workers.submit(device, lambda t=tasks: self._worker(plan, t, state))
+                for device, tasks in work.items() if device != inline]
+        if inline is not None:
+            self._worker(plan, work[inline], state)
+        for event in done:
+            event.wait()
+
+    def _pattern(self, plan: Plan, item: int) -> _Pattern:
+        """Which devices read each value of ``item``, which device runs each subgraph for it, and whether one thread
+        runs them all: the same for every item of one replica pattern, so made once."""
+        residue = item % self._period
+        found = self._patterns.get(residue)
+        if found is None:
+            assigned = [(device, self._steps[(sub.name, device)])
+                        for sub in plan.subgraphs for device in [sub.replicas[residue % len(sub.replicas)]]]
+            # One item on devices of which at most one computes for real runs in this thread, in plan order: no
+            # thread hand-offs (tens of microseconds each), and a measured device is timed without an emulator
+            # computing beside it. Emulated times come from the clock, which places each track's spans in the same
+            # order either way (a track is only ever written by its device's share). Plan order must be one in which
+            # every subgraph's inputs are made before it: a single thread cannot wait for a later subgraph.
+            present = {device for device, _ in assigned if device in self._present}
+            solo = [(0, step) for _, step in assigned] if len(present) <= 1 and _in_order(plan) else None
+            found = self._patterns[residue] = (_item_uses(plan.subgraphs, residue, self._programs), assigned, solo)
+        return found
+
+    def _worker(self, plan: Plan, tasks: list[tuple[int, _Step]], state: _RunState) -> None:
+        step = None
         try:
-            for item, sub in tasks:
-                self._step(plan, device_id, item, sub, state)
+            for item, step in tasks:
+                self._step(plan, item, step, state)
         except _Abort:
             return
         except BaseException as exc:
+            where = step.key[0] if step is not None else "a device"
             state.fail(exc if isinstance(exc, HetflowError) else
-                       HetflowError(f"subgraph on {device_id} failed: {type(exc).__name__}: {exc}"))
+                       HetflowError(f"subgraph on {where} failed: {type(exc).__name__}: {exc}"))
 
-    def _step(self, plan: Plan, device_id: str, item: int, sub: Subgraph, state: _RunState) -> None:
-        key, program = self._programs[(sub.name, device_id)]
-        device = self._devices[key]
-        arena = self._arenas[key]
-        inputs = [self._input(plan, key, item, v, state) for v in sub.inputs]
-        bindings = {v: r.buffer for v, r in zip(sub.inputs, inputs)}
-        arrival = {v: r.at for v, r in zip(sub.inputs, inputs)}
-        shapes = (sub.name, key, tuple((b.shape, b.dtype) for b in bindings.values()))
-        known = self._out_specs.get(shapes, {})
-        bound = {**bindings, **{name: arena.take(*spec) for name, spec in known.items()}}
-        # waited for at once: a device computing on this host's CPU runs it in this thread (one OpenMP team)
-        run = device.run_here(program, bound) if isinstance(device, BaseDevice) else device.launch(program, bound)
+    def _step(self, plan: Plan, item: int, step: _Step, state: _RunState) -> None:
+        key, arena = step.key, step.arena
+        device_id = key[0]
+        # one loop, not a comprehension each (each is a call): this is the path every subgraph of every run takes
+        inputs: list[_Resident] = []
+        bindings: dict[str, Buffer] = {}
+        signature: list[tuple[tuple[int, ...] | None, int]] = []
+        for v in step.inputs:
+            resident = self._input(plan, step, item, v, state)
+            buffer = bindings[v] = resident.buffer
+            inputs.append(resident)
+            signature.append((buffer.shape, id(buffer.dtype)))  # DType members are singletons
+        shapes = tuple(signature)
+        known = step.out_specs.get(shapes)
+        if known:
+            for name, spec in known.items():
+                bindings[name] = arena.take(*spec)
+        run = step.launch(step.program, bindings)
         results = run.wait()
-        for name, buf in results.items():
-            if name not in known:  # the device allocated it: count it, and learn its shape for next time
+        if known is None:  # the first run of these shapes: learn the outputs' shapes, to bind them next time
+            known = step.out_specs[shapes] = {name: (buf.shape, buf.dtype) for name, buf in results.items()
+                                              if name in step.bindable}
+            for buf in results.values():  # the device allocated them: count them
                 arena.adopt(buf)
-        if shapes not in self._out_specs:
-            self._out_specs[shapes] = {name: (buf.shape, buf.dtype) for name, buf in results.items()
-                                       if name in self._bindable.get(sub.name, ())}
+        elif len(results) > len(known):
+            for name, buf in results.items():
+                if name not in known:  # one of a shape that depends on the data: the device allocated it
+                    arena.adopt(buf)
         for resident in inputs:
             self._release(state, resident)
-        finish = self._clock(state, device_id, item, sub, arrival, run)
-        for v in sub.outputs:
-            resident = _Resident(key, results[v], finish[v], state.producer_uses(item, v, key),
-                                 pooled=v in self._out_specs[shapes])
+        finish = self._clock(state, device_id, item, step, inputs, run)
+        for v in step.outputs:
+            resident = _Resident(key, results[v], finish[v], state.producer_uses(item, v, key), v in known)
             unused = resident.uses == 0
             state.publish(item, v, device_id, resident)
-            if v in state.graph_outputs:
-                self._send_home(plan, device, device_id, item, v, resident, state)
+            if v in self._graph_outputs:
+                self._send_home(plan, step.device, device_id, item, v, resident, state)
             if unused:  # read by nobody (an output of a subgraph the caller does not want): back at once
                 self._release(state, resident, count=False)
 
-    def _input(self, plan: Plan, key: DeviceKey, item: int, value: str, state: _RunState) -> _Resident:
-        """``value`` of ``item`` on device ``key``: made there, brought there already, or brought now."""
-        here = state.local(item, value, key)
+    def _input(self, plan: Plan, step: _Step, item: int, value: str, state: _RunState) -> _Resident:
+        """``value`` of ``item`` on the step's device: made there, brought there already, or brought now."""
+        here, origin = state.find(item, value, step.key)
         if here is not None:
             return here
-        origin, _, _ = state.wait(item, value)
-        if isinstance(origin, _Resident) and origin.key == key:
-            return origin
-        return self._bring(plan, key, item, value, state)
+        made = origin[0]
+        if isinstance(made, _Resident) and made.key == step.key:
+            return made
+        return self._bring(plan, step, item, value, origin, state)
 
-    def _bring(self, plan: Plan, key: DeviceKey, item: int, value: str, state: _RunState) -> _Resident:
-        """Put ``value`` of ``item`` on device ``key``: written from the host, or copied from the device that made it."""
+    def _bring(self, plan: Plan, step: _Step, item: int, value: str, origin: _Origin, state: _RunState) -> _Resident:
+        """Put ``value`` of ``item`` on the step's device: written from the host, or copied from the device that made
+        it."""
+        key, device = step.key, step.device
         device_id = key[0]
-        device = self._devices[key]
-        origin, src, at = state.wait(item, value)
-        if isinstance(origin, np.ndarray):
-            buffer = self._arenas[key].take(origin.shape, origin.dtype)
-            route = upload(device, buffer, origin, state.moved, src)
+        made, src, at = origin
+        if isinstance(made, np.ndarray):
+            buffer = step.arena.take(made.shape, made.dtype)
+            route = upload(device, buffer, made, state.moved, src)
         else:
-            buffer = self._arenas[key].take(origin.buffer.shape, origin.buffer.dtype)
-            route = copy(self._devices[origin.key], origin.buffer, device, buffer, state.moved)
-            self._release(state, origin)
+            buffer = step.arena.take(made.buffer.shape, made.buffer.dtype)
+            route = copy(self._devices[made.key], made.buffer, device, buffer, state.moved)
+            self._release(state, made)
         if src != device_id:
             seconds = plan.link_time(src, device_id, buffer.nbytes)
             at = state.clock.transfer(f"{src} -> {device_id}", at, seconds, item=item, value=value,
-                                      nbytes=buffer.nbytes, route=route) + self._plan_devices[device_id].penalty
+                                      nbytes=buffer.nbytes, route=route) + step.penalty
         resident = _Resident(key, buffer, at, state.consumers(item, value, key))
         state.put_local(item, value, key, resident)
         return resident
@@ -296,9 +368,9 @@ class Executor:
         state.deliver(item, value, array, at)
         self._release(state, resident)
 
-    def _release(self, state: _RunState, resident: _Resident | None, *, count: bool = True) -> None:
+    def _release(self, state: _RunState, resident: _Resident, *, count: bool = True) -> None:
         """One use of ``resident`` is done; after its last, its buffer goes back to its arena (or is freed)."""
-        if resident is None or (count and state.used(resident) > 0):
+        if count and state.used(resident) > 0:
             return
         arena = self._arenas[resident.key]
         if resident.pooled:
@@ -306,17 +378,22 @@ class Executor:
         else:
             arena.discard(resident.buffer)
 
-    def _clock(self, state: _RunState, device_id: str, item: int, sub: Subgraph, arrival: dict[str, float],
-               run: Any) -> dict[str, float]:
+    def _clock(self, state: _RunState, device_id: str, item: int, step: _Step, inputs: list[_Resident], run: Any
+               ) -> dict[str, float]:
         """Place the run on the clock; returns when each output value is available on the device."""
+        sub = step.sub
         assert sub.graph is not None
         if run.time_source == "measured" and not state.clock.detail and not run.timeline:
             # the common case, a run measured on this host with no trace asked for: one span, no per-node bookkeeping
             # (which costs ~5 us per node: more than the kernels of a small model)
-            end = state.clock.launch_whole(device_id, sub.name, item=item, ready=max(arrival.values(), default=0.0),
+            ready = 0.0
+            for resident in inputs:
+                ready = max(ready, resident.at)
+            end = state.clock.launch_whole(device_id, sub.name, item=item, ready=ready,
                                            seconds=float(run.busy_s or 0.0), nodes=len(sub.nodes), source="measured")
             state.device_sources[device_id] = "measured"
-            return dict.fromkeys(sub.outputs, end)
+            return dict.fromkeys(step.outputs, end)
+        arrival = {v: r.at for v, r in zip(step.inputs, inputs)}
         estimates = [e.seconds for e in sub.node_estimates]
         total = sum(estimates)
         busy = float(run.busy_s or 0.0)
@@ -352,12 +429,14 @@ class Executor:
 
     def _report(self, state: _RunState, latencies: list[float], wall: float, allocations: int) -> RunReport:
         busy = {d: (state.clock.busy(d), source) for d, source in sorted(state.device_sources.items())}
-        parts = set(state.device_sources.values())
-        if any(s.kind == "transfer" for s in state.clock.spans):
-            parts.add("model:link")
-        source = "measured" if parts == {"measured"} else f"model:discrete-event over {' + '.join(sorted(parts))}"
+        sources = (*state.device_sources.values(), *(("model:link",) if state.clock.transfers else ()))
+        source = self._sources.get(sources)
+        if source is None:  # the same few combinations every run: composed once each
+            parts = set(sources)
+            source = self._sources[sources] = ("measured" if parts == {"measured"} else
+                                               f"model:discrete-event over {' + '.join(sorted(parts))}")
         return RunReport(len(state.items), latencies[0] if latencies else 0.0, max(latencies, default=0.0), source, wall,
-                         busy, list(state.clock.spans), state.moved, allocations)
+                         busy, state.clock, state.moved, allocations)
 
 
 class _Workers:
@@ -404,23 +483,53 @@ def _serve(jobs: queue.SimpleQueue[tuple[Callable[[], None], threading.Event] | 
             done.set()
 
 
+_Origin = tuple["np.ndarray | _Resident", str, float]
+"""Where a value of an item was made: the host array or the device buffer holding it, the endpoint, and when."""
+
+_Uses = tuple[dict[tuple[str, DeviceKey], int], dict[str, set[DeviceKey]]]
+"""For one item: how many subgraphs on each device read each value, and which devices read it."""
+
+_Pattern = tuple[_Uses, list[tuple[str, "_Step"]], "list[tuple[int, _Step]] | None"]
+"""For one item: its uses, the device that runs each subgraph (in plan order), and when one thread runs them all (a
+run of this item alone), its tasks in order."""
+
+
+@dataclass(slots=True)
+class _Step:
+    """A subgraph on one device (one replica): everything a run of it looks up that depends only on the plan."""
+
+    sub: Subgraph
+    key: DeviceKey
+    program: Any
+    device: Device
+    arena: Arena
+    launch: Callable[[Any, dict[str, Buffer]], Any]  # run_here (waited for at once) where the driver has it
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    bindable: frozenset[str]  # outputs the runtime can bind an arena buffer to, once it has seen their shapes
+    penalty: float  # the device's seconds per launch boundary (a value arriving from elsewhere)
+    out_specs: dict[tuple[Any, ...], dict[str, tuple[tuple[int, ...], Any]]] = field(default_factory=dict)
+    """By the input buffers' (shape, dtype)s: the (shape, dtype) of each bindable output, once seen."""
+
+
 class _RunState:
     """One run's values: where each item's values are (the host, or a buffer on a device), and their uses left."""
 
-    def __init__(self, plan: Plan, items: list[dict[str, np.ndarray]],
-                 programs: dict[tuple[str, str], tuple[DeviceKey, Any]], *, detail: bool = True) -> None:
+    def __init__(self, home: str, items: list[dict[str, np.ndarray]], uses: list[_Uses], graph_outputs: frozenset[str],
+                 mutex: threading.Lock, cond: threading.Condition, *, detail: bool = True) -> None:
         self.items = items
         self.clock = Clock(detail=detail)
         self.moved = TransferLog()
         self.error: BaseException | None = None
         self.device_sources: dict[str, str] = {}
-        self.graph_outputs = {v.name for v in plan.graph.outputs if not v.is_const}
+        self.graph_outputs = graph_outputs
         self.delivered: list[dict[str, tuple[np.ndarray, float]]] = [{} for _ in items]
-        self._values: list[dict[str, tuple[np.ndarray | _Resident, str, float]]] = [
-            {k: (np.asarray(v), plan.home, 0.0) for k, v in feeds.items()} for feeds in items]
+        self._values: list[dict[str, _Origin]] = [{k: (np.asarray(v), home, 0.0) for k, v in feeds.items()}
+                                                  for feeds in items]
         self._local: dict[tuple[int, str, DeviceKey], _Resident] = {}
-        self._uses = [_item_uses(plan.subgraphs, i, programs) for i in range(len(items))]
-        self._cond = threading.Condition()
+        self._uses = uses  # shared with other runs of the plan: read only
+        self._mutex = mutex  # the lock of ``cond``
+        self._cond = cond
 
     def consumers(self, item: int, value: str, key: DeviceKey) -> int:
         """How many subgraphs on device ``key`` read ``value`` of ``item``."""
@@ -428,49 +537,52 @@ class _RunState:
 
     def producer_uses(self, item: int, value: str, key: DeviceKey) -> int:
         """Uses of a value where it was made: its consumers there, a copy per other device, the trip home."""
-        readers = self._uses[item][1].get(value, set()) - {key}
-        return self.consumers(item, value, key) + len(readers) + (value in self.graph_outputs)
+        consumers, readers = self._uses[item]
+        others = readers.get(value, ())
+        return (consumers.get((value, key), 0) + len(others) - (key in others)
+                + (value in self.graph_outputs))
 
-    def wait(self, item: int, value: str) -> tuple[np.ndarray | _Resident, str, float]:
-        with self._cond:
-            while value not in self._values[item]:
+    def find(self, item: int, value: str, key: DeviceKey) -> tuple[_Resident | None, _Origin]:
+        """``value`` of ``item`` already brought to device ``key`` (and where it is), or else None and where it was
+        made, once it has been (waiting for it)."""
+        with self._mutex:
+            here = self._local.get((item, value, key))
+            if here is not None:
+                return here, (here, key[0], here.at)
+            values = self._values[item]
+            while value not in values:
                 if self.error is not None:
                     raise _Abort
                 self._cond.wait()
-            return self._values[item][value]
+            return None, values[value]
 
     def publish(self, item: int, value: str, device: str, resident: _Resident) -> None:
-        with self._cond:
+        with self._mutex:
             self._values[item][value] = (resident, device, resident.at)
             self._cond.notify_all()
 
     def deliver(self, item: int, value: str, array: np.ndarray, at: float) -> None:
-        with self._cond:
+        with self._mutex:
             self.delivered[item][value] = (array, at)
 
-    def local(self, item: int, value: str, key: DeviceKey) -> _Resident | None:
-        with self._cond:
-            return self._local.get((item, value, key))
-
     def put_local(self, item: int, value: str, key: DeviceKey, resident: _Resident) -> None:
-        with self._cond:
+        with self._mutex:
             self._local[(item, value, key)] = resident
 
     def used(self, resident: _Resident) -> int:
         """Count one use done; returns the uses left."""
-        with self._cond:
+        with self._mutex:
             resident.uses -= 1
             return resident.uses
 
     def fail(self, error: BaseException) -> None:
-        with self._cond:
+        with self._mutex:
             if self.error is None:
                 self.error = error
             self._cond.notify_all()
 
 
-def _item_uses(subgraphs: list[Subgraph], item: int, programs: dict[tuple[str, str], tuple[DeviceKey, Any]]
-               ) -> tuple[dict[tuple[str, DeviceKey], int], dict[str, set[DeviceKey]]]:
+def _item_uses(subgraphs: list[Subgraph], item: int, programs: dict[tuple[str, str], tuple[DeviceKey, Any]]) -> _Uses:
     """For one item: how many subgraphs on each device read each value, and which devices read it."""
     consumers: dict[tuple[str, DeviceKey], int] = {}
     readers: dict[str, set[DeviceKey]] = {}
@@ -480,6 +592,16 @@ def _item_uses(subgraphs: list[Subgraph], item: int, programs: dict[tuple[str, s
             consumers[(v, key)] = consumers.get((v, key), 0) + 1
             readers.setdefault(v, set()).add(key)
     return consumers, readers
+
+
+def _in_order(plan: Plan) -> bool:
+    """Whether every subgraph's inputs are graph inputs or outputs of subgraphs before it in the plan."""
+    made = {v.name for v in plan.graph.inputs}
+    for sub in plan.subgraphs:
+        if not made.issuperset(sub.inputs):
+            return False
+        made.update(sub.outputs)
+    return True
 
 
 _SYMBOL = re.compile(r"[A-Za-z_]\w*")

@@ -38,8 +38,11 @@ class TransferLog:
 
     def record(self, src: str, dst: str, nbytes: int, route: str) -> None:
         assert route in ROUTES, route
+        link = f"{src} -> {dst}"
         with self._lock:
-            count = self.links.setdefault(f"{src} -> {dst}", LinkCount())
+            count = self.links.get(link)
+            if count is None:
+                count = self.links[link] = LinkCount()
             count.transfers += 1
             count.nbytes += nbytes
             count.routes[route] = count.routes.get(route, 0) + nbytes
