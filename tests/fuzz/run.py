@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 import time
+import traceback
 import warnings
 
 import numpy as np
-from fuzz.harness import Fuzzer, load_seeds, make_case, run_case
+from fuzz.harness import Fuzzer, feeds_for, load_seeds, make_case, run_case
+
+from hetflow.api import compile as compile_graph
+from hetflow.frontends.onnx.importer import import_model
 
 BASE_SEED = 20261206
 
@@ -30,7 +34,10 @@ def main() -> None:
         seed, mutation, data = make_case(seeds, args.base_seed, args.case)
         warnings.simplefilter("ignore")
         np.seterr(all="ignore")
-        print(f"case {args.case}: {seed} {mutation} ({len(data)} bytes): {run_case(data, args.backend, args.case)}")
+        outcome = run_case(data, args.backend, args.case)
+        print(f"case {args.case}: {seed} {mutation} ({len(data)} bytes): {outcome}")
+        if outcome.kind == "defect":
+            _trace(data, args.backend, args.case)
         return
     started = time.perf_counter()
     deadline = started + args.seconds if args.seconds else float("inf")
@@ -39,6 +46,18 @@ def main() -> None:
     print(report.summary(), f"in {time.perf_counter() - started:.1f} s")
     for line in report.defects:
         print("  " + line)
+
+
+def _trace(data: bytes, backend: str, index: int) -> None:
+    """The case's steps again, uncaught, so that the exception's traceback shows where to fix it."""
+    try:
+        graph = import_model(data)
+        plan = compile_graph(graph, backend=backend)
+        feeds = feeds_for(graph, np.random.default_rng(index))
+        if feeds is not None:
+            plan.run(feeds)
+    except Exception:  # noqa: BLE001 - printed for the person replaying the case
+        traceback.print_exc()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
-from runtime.dynamic_models import batch_mlp, resolution_cnn, tile_by_batch
+from runtime.dynamic_models import batch_mlp, resolution_cnn, tile_by_batch, upsample_by_shape
 from typer.testing import CliRunner
 
 import hetflow.onnx_backend as backend
@@ -67,10 +67,21 @@ def test_a_new_shape_is_specialized_by_the_plan_not_reprepared() -> None:
     assert rep.compiles == 1 and plan_cache(rep).compiles == 0  # the interpreter takes every batch as compiled
 
 
-def test_a_shape_computation_the_ir_cannot_keep_symbolic_imports_per_shape_not_per_value() -> None:
+def test_repeats_computed_from_a_shape_prepare_once_and_specialize_per_shape() -> None:
     model = tile_by_batch()
     rep = backend.prepare(model, "CPU")
     for seed, shape in enumerate([(2, 3), (2, 3), (4, 5), (2, 3)]):
+        x = sample(shape, seed)
+        np.testing.assert_allclose(rep.run([x])[0], oracle(model, {"x": x})[0], rtol=1e-6)
+    assert rep.compiles == 1 and not rep.imports_per_shape and rep.bound_inputs == ()  # x's data never compiled in
+    cache = plan_cache(rep)
+    assert (cache.compiles, cache.hits) == (2, 2)  # two shapes, two specializations; new values reuse them
+
+
+def test_a_shape_computation_the_ir_cannot_keep_symbolic_imports_per_shape_not_per_value() -> None:
+    model = upsample_by_shape()
+    rep = backend.prepare(model, "CPU")
+    for seed, shape in enumerate([(1, 1, 2, 3), (1, 1, 2, 3), (1, 1, 2, 4), (1, 1, 2, 3)]):
         x = sample(shape, seed)
         np.testing.assert_allclose(rep.run([x])[0], oracle(model, {"x": x})[0], rtol=1e-6)
     assert rep.imports_per_shape and rep.bound_inputs == ()  # x's data is never compiled in

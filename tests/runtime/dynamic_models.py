@@ -56,8 +56,8 @@ def resolution_cnn() -> onnx.ModelProto:
 
 
 def tile_by_batch() -> onnx.ModelProto:
-    """y = tile(x, [batch, 1]) with the repeats computed from Shape(x): a parameter hetflow's IR cannot keep
-    symbolic, so it is made constant by importing at the run's shapes (never by binding x's values)."""
+    """y = tile(x, [batch, 1]) with the repeats computed from Shape(x): the IR tile reads them as an input, and a
+    run at new shapes specializes the plan, folding them to a constant (never by binding x's values)."""
     nodes = [
         helper.make_node("Shape", ["x"], ["s"]),
         helper.make_node("Slice", ["s", "zero", "one"], ["n"]),
@@ -69,6 +69,25 @@ def tile_by_batch() -> onnx.ModelProto:
     graph = helper.make_graph(nodes, "tile_by_batch", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "L"])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def upsample_by_shape() -> onnx.ModelProto:
+    """Upsample-9 by scales computed from Shape(x) ([1, 1, W / H, 2]): the legacy op picks its rounding per
+    direction at import, so the scales must be known there; made constant by importing at the run's shapes."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["s"]),
+        helper.make_node("Cast", ["s"], ["sf"], to=TensorProto.FLOAT),
+        helper.make_node("Gather", ["sf", "h"], ["hf"]), helper.make_node("Gather", ["sf", "w"], ["wf"]),
+        helper.make_node("Div", ["wf", "hf"], ["ratio"]),
+        helper.make_node("Concat", ["ones", "ratio", "two"], ["scales"], axis=0),
+        helper.make_node("Upsample", ["x", "scales"], ["y"], mode="nearest"),
+    ]
+    inits = [_int64("h", [2]), _int64("w", [3]), numpy_helper.from_array(np.ones(2, np.float32), "ones"),
+             numpy_helper.from_array(np.array([2], np.float32), "two")]
+    graph = helper.make_graph(nodes, "upsample_by_shape",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, "H", "W"])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
 
 
 def torch_exported(kind: str) -> onnx.ModelProto:

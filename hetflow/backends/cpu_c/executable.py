@@ -89,9 +89,9 @@ class _Compiled:
         if binding is not None:
             refused = {n.name: r for n in graph.nodes if (r := symbolic.node_reason(n)) is not None}
             graph = specialize(graph, symbolic.shapes_at_one(graph))
-        else:  # a shape that depends on data (after Range, NonZero) is known only once the node before has run
-            refused = {n.name: f"value '{v.name}' has a shape known only at run time ({v.type})" for n in graph.nodes
-                       for v in [*n.inputs, *n.outputs] if v is not None and not v.type.is_static and n.op in TABLE}
+            refused = {**_run_time_shapes(graph), **refused}  # a data-dependent shape stays symbolic at one sample
+        else:
+            refused = _run_time_shapes(graph)
         self.graph = graph
         self.threads = threads
         self.profiling = profile
@@ -200,7 +200,11 @@ class _Compiled:
         """An arena for ``scale`` times the one-sample plan (grown for a larger batch; views made again)."""
         nbytes = self.memory.arena_bytes * scale
         if self._arena_buf.nbytes < nbytes + 64:
-            self._arena_buf = np.zeros(nbytes + 64, np.uint8)
+            try:
+                self._arena_buf = np.zeros(nbytes + 64, np.uint8)
+            except MemoryError:  # shapes from a file can ask for any size: say so, in one line
+                raise HetflowError(f"graph {self.graph.name!r}: cpu_c cannot allocate its {nbytes / 2**30:.1f} GiB "
+                                   f"arena (the memory its intermediate values need)") from None
         pad = (-self._arena_buf.ctypes.data) % 64
         self.arena = self._arena_buf[pad:pad + nbytes]
         self._views = {key: self._arena_view(loc, v) for key, (loc, v) in self._arena_values().items()}
@@ -370,6 +374,13 @@ class _Compiled:
             raise HetflowError("compile with profile=True to get per-unit times")
         c = list(self._c_seconds) if self._c_seconds is not None else [0.0] * len(self.units)
         return [(u, c[i] + self._unit_seconds[i]) for i, u in enumerate(self.units)]
+
+
+def _run_time_shapes(graph: Graph) -> dict[str, str]:
+    """Nodes with a value whose shape depends on data (after Range, NonZero, a run-time Expand): known only once
+    the node before has run, so the reference runs them."""
+    return {n.name: f"value '{v.name}' has a shape known only at run time ({v.type})" for n in graph.nodes
+            for v in [*n.inputs, *n.outputs] if v is not None and not v.type.is_static and n.op in TABLE}
 
 
 STAGE_BYTES = 4096

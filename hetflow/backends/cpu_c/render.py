@@ -51,6 +51,16 @@ def collapse(shape: tuple[int, ...], *strides: tuple[int, ...]) -> tuple[tuple[i
     return tuple(out_shape), [tuple(o) for o in out_strides]
 
 
+def c_float(x: float) -> str:
+    """A float32 C literal for ``x`` (inf and NaN included: an attribute from a file can be either)."""
+    x = float(np.float32(x))
+    if math.isnan(x):
+        return "__builtin_nanf(\"\")"
+    if math.isinf(x):
+        return "HUGE_VALF" if x > 0 else "(-HUGE_VALF)"
+    return f"{x!r}f"
+
+
 def c_longs(values: tuple[int, ...] | list[int]) -> str:
     return "{" + ", ".join(str(int(v)) for v in values) + "}" if values else "{0}"
 
@@ -361,10 +371,9 @@ def layer_norm(node: Node, em: Emitter, _: Any = None) -> str:
     rows, n = math.prod(x[:axis]), math.prod(x[axis:])
     bias = node.inputs[2] if len(node.inputs) > 2 else None
     stats = [em.out(node, i) if i < len(node.outputs) else "NULL" for i in (1, 2)]
-    eps = float(np.float32(node.attrs["epsilon"]))
     return (f"hf_layer_norm({em.ptr(node.inputs[0])}, {em.ptr(node.inputs[1])}, "  # type: ignore[arg-type]
             f"{em.ptr(bias) if bias is not None else 'NULL'}, {em.out(node)}, {stats[0]}, {stats[1]}, "
-            f"{rows}, {n}, {eps!r}f);")
+            f"{rows}, {n}, {c_float(node.attrs['epsilon'])});")
 
 
 def lrn_check(node: Node) -> str | None:
@@ -375,8 +384,7 @@ def lrn(node: Node, em: Emitter, _: Any = None) -> str:
     x = shape_of(node.inputs[0])  # type: ignore[arg-type]
     a = node.attrs
     return (f"hf_lrn({em.ptr(node.inputs[0])}, {em.out(node)}, {x[0]}, {x[1]}, {math.prod(x[2:])}, "  # type: ignore[arg-type]
-            f"{a['size']}, {float(np.float32(a['alpha']))!r}f, {float(np.float32(a['beta']))!r}f, "
-            f"{float(np.float32(a['bias']))!r}f);")
+            f"{a['size']}, {c_float(a['alpha'])}, {c_float(a['beta'])}, {c_float(a['bias'])});")
 
 
 def batch_norm_check(node: Node) -> str | None:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hetflow.backends.cpu_c.render import c_longs, contiguous_strides, shape_of
+from hetflow.backends.cpu_c.render import c_float, c_longs, contiguous_strides, shape_of
 from hetflow.ir import DType, Node, Value
-from hetflow.ir.ops.shape import resize_axes, resize_taps
+from hetflow.ir.ops.resize import resize_axes, resize_taps
 
 if TYPE_CHECKING:
     from hetflow.backends.cpu_c.codegen import Emitter
@@ -138,9 +138,8 @@ def group_norm(node: Node, em: Emitter, _: Any = None) -> str:
     assert x is not None
     xs = shape_of(x)
     groups = xs[1] if node.op == "instance_norm" else node.attrs["num_groups"]
-    eps = float(np.float32(node.attrs["epsilon"]))
     return (f"hf_group_norm({em.ptr(x)}, {em.ptr(node.inputs[1])}, {em.ptr(node.inputs[2])}, "  # type: ignore[arg-type]
-            f"{em.out(node)}, {xs[0]}L, {xs[1]}L, {groups}L, {math.prod(xs[2:])}L, {eps!r}f);")
+            f"{em.out(node)}, {xs[0]}L, {xs[1]}L, {groups}L, {math.prod(xs[2:])}L, {c_float(node.attrs['epsilon'])});")
 
 
 # ------------------------------------------------------------------ resize

@@ -16,14 +16,12 @@ Three kinds of entry:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from hetflow.backends.cpu_c import render, render_extra, symbolic
+from hetflow.backends.cpu_c.render import c_float
 from hetflow.ir import DType, Node
 from hetflow.ir.ops.control import CONTROL_OPS
 
@@ -41,16 +39,6 @@ MOVABLE = frozenset(d for d in DType if d is not DType.string)
 """Data movement copies bytes, so any fixed-size element type moves."""
 
 C_TYPES = {DType.float32: "float", DType.int32: "int32_t", DType.int64: "int64_t", DType.bool: "uint8_t"}
-
-
-def c_float(x: float) -> str:
-    """A float32 C literal for ``x``."""
-    x = float(np.float32(x))
-    if math.isnan(x):
-        return "__builtin_nanf(\"\")"
-    if math.isinf(x):
-        return "HUGE_VALF" if x > 0 else "(-HUGE_VALF)"
-    return f"{x!r}f"
 
 
 @dataclass(frozen=True)

@@ -384,13 +384,15 @@ def _check_against_schema(node: onnx.NodeProto, inputs: list[Value | None], opse
     allowed = {c.type_param_str: set(c.allowed_type_strs) for c in schema.type_constraints}
     bound: dict[str, DType] = {}
     for i, formal in enumerate(formals):
-        if i >= len(inputs) or inputs[i] is None:
+        if i >= len(inputs) or (inputs[i] is None and formal.option != Option.Variadic):
             if formal.option == Option.Single:
                 raise ModelError(f"{where}: required input {i} ('{formal.name}') is missing")
             continue
         values = inputs[i:] if formal.option == Option.Variadic else inputs[i:i + 1]
-        for value in values:
+        for j, value in enumerate(values):
             if value is None:
+                if formal.option == Option.Variadic:  # no schema lets a variadic input be left out
+                    raise ModelError(f"{where}: input {i + j} ('{formal.name}', variadic) is empty")
                 continue
             dtype = value.type.dtype
             if _type_name(dtype) not in allowed.get(formal.type_str, {formal.type_str}):

@@ -367,7 +367,11 @@ def roi_align(x: np.ndarray, rois: np.ndarray, batch_indices: np.ndarray, *, mod
 
 def _tfidf_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
-    size = node.attrs["output_size"]
+    size, a = node.attrs["output_size"], node.attrs
+    if not 1 <= a["min_gram_length"] <= a["max_gram_length"] or a["max_skip_count"] < 0:
+        raise IRError(f"node {node.name!r} (tfidf_vectorizer): needs 1 <= min_gram_length <= max_gram_length and "
+                      f"max_skip_count >= 0, got {a['min_gram_length']}, {a['max_gram_length']}, "
+                      f"{a['max_skip_count']}")
     if x.shape is not None and len(x.shape) not in (1, 2):
         raise IRError(f"node {node.name!r} (tfidf_vectorizer): input must be [T] or [B, T], got {x}")
     shape = None if x.shape is None else ((size,) if len(x.shape) == 1 else (x.shape[0], size))
@@ -388,7 +392,8 @@ def tfidf_vectorizer(x: np.ndarray, *, ngrams: tuple, indexes: tuple[int, ...], 
     counts = np.zeros((rows.shape[0], output_size), np.float32)
     for r, row in enumerate(rows.tolist()):
         first = min_gram_length
-        for skip in range(1, max_skip_count + 2):
+        # a skip past the row's length finds nothing: stop there (the attribute may be any size)
+        for skip in range(1, min(max_skip_count + 1, max(len(row) - 1, 1)) + 1):
             for start in range(len(row)):
                 if start + skip * (first - 1) >= len(row):
                     break

@@ -49,6 +49,8 @@ def _widened(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
 
 def _matmul_infer(node: Node) -> list[TensorType]:
     a, b = in_type(node, 0), in_type(node, 1)
+    if a.dtype is not b.dtype:
+        raise IRError(f"node {node.name!r} (matmul): operands differ in element type: {a} @ {b}")
     if a.shape is None or b.shape is None:
         return [TensorType(a.dtype, None)]
     if not a.shape or not b.shape:
@@ -111,6 +113,9 @@ def _einsum_infer(node: Node) -> list[TensorType]:
             if sizes.get(c, 1) == 1 or not isinstance(sizes.get(c), int):
                 sizes[c] = d
     ell = broadcast_shapes(node, *ellipses) if ellipses else ()
+    unknown = sorted({c for c in rhs if c != "." and c not in sizes})
+    if unknown:
+        raise IRError(f"node {node.name!r} (einsum): output subscripts {unknown} name no input dim")
     out: list[Dim] = []
     for c in rhs:
         out.extend(ell or () if c == "." else (sizes[c],))
@@ -370,9 +375,13 @@ def _conv_transpose_infer(node: Node) -> list[TensorType]:
     if x.shape is None or w.shape is None or not all(isinstance(k, int) for k in w.shape[2:]):
         return [TensorType(x.dtype, None)]
     r = len(w.shape) - 2
+    if len(x.shape) != r + 2:
+        raise IRError(f"node {node.name!r} (conv_transpose): input {x} and weight {w} differ in rank")
     _check_window_attrs(node, r, strides=a["strides"], pads=a["pads"], dilations=a["dilations"],
                         output_padding=a["output_padding"])
     c, g = x.shape[1], a["group"]
+    if g < 1 or (isinstance(c, int) and c % g):
+        raise IRError(f"node {node.name!r} (conv_transpose): group {g} must be positive and divide the {c} channels")
     if isinstance(c, int) and isinstance(w.shape[0], int) and c != w.shape[0]:
         raise IRError(f"node {node.name!r} (conv_transpose): input has {c} channels, weight has {w.shape[0]}")
     m = w.shape[1] * g if isinstance(w.shape[1], int) else w.shape[1]
@@ -599,6 +608,8 @@ def instance_norm(x: np.ndarray, scale: np.ndarray, bias: np.ndarray, *, epsilon
 def _group_norm_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
     g = node.attrs["num_groups"]
+    if g < 1:
+        raise IRError(f"node {node.name!r} (group_norm): num_groups {g} must be positive")
     if x.shape is not None and len(x.shape) > 1 and isinstance(x.shape[1], int) and x.shape[1] % g:
         raise IRError(f"node {node.name!r} (group_norm): {x.shape[1]} channels do not split into {g} groups")
     return _norm_infer(node)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from hetflow.ir.dtypes import DType
+from hetflow.ir.errors import InputError
 from hetflow.ir.graph import Node
 from hetflow.ir.ops._util import broadcast_infer, in_type
 from hetflow.ir.ops.nn import _conv_infer, _conv_transpose_infer, _matmul_infer, conv, conv_transpose, matmul
@@ -105,6 +106,11 @@ def _exact_int32(acc: np.ndarray) -> np.ndarray:
 
 
 def _centered(x: np.ndarray, zp: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    """x - its zero point: one value, or one per entry of the axis where ``shape`` has -1 (checked: a symbolic
+    length is known only now)."""
+    axis = shape.index(-1) if -1 in shape else None
+    if np.size(zp) > 1 and (axis is None or np.size(zp) != x.shape[axis - len(shape) + x.ndim]):
+        raise InputError(f"a zero point of {np.size(zp)} values does not fit operand {list(x.shape)}")
     z = np.zeros(()) if zp is None else np.asarray(zp, np.float64).reshape(shape if np.size(zp) > 1 else ())
     return x.astype(np.float64) - z
 
@@ -113,7 +119,25 @@ def _int_infer(node: Node) -> list[TensorType]:
     for i in (0, 1):
         if not in_type(node, i).dtype.is_int:
             raise IRError(f"node {node.name!r} ({node.op}): operand {i} is {in_type(node, i)}, expected an integer type")
+    for i, (operand, axis) in _ZERO_POINT_AXES.get(node.op, {}).items():
+        _check_zero_point(node, i, operand, axis)
     return [t.with_dtype(DType.int32) for t in _FLOAT_INFER[node.op](node)]
+
+
+_ZERO_POINT_AXES = {"conv_integer": {2: (0, 1), 3: (1, 0)}, "matmul_integer": {2: (0, None), 3: (1, -1)}}
+"""Per op, zero-point input -> (the operand it centres, the axis it may have one entry per; None: one value)."""
+
+
+def _check_zero_point(node: Node, i: int, operand: int, axis: int | None) -> None:
+    """A zero point is one value, or (where the op allows) a vector of one per entry of the operand's axis."""
+    if i >= len(node.inputs) or node.inputs[i] is None or in_type(node, i).shape is None:
+        return
+    shape, of = in_type(node, i).shape, in_type(node, operand).shape
+    per = of[axis] if axis is not None and of is not None and -len(of) <= axis < len(of) else None
+    if len(shape) > 1 or (len(shape) == 1 and isinstance(shape[0], int) and shape[0] != 1
+                          and isinstance(per, int) and shape[0] != per):
+        raise IRError(f"node {node.name!r} ({node.op}): zero point {in_type(node, i)} must be one value"
+                      + ("" if axis is None else f" or one per entry of axis {axis} of operand {operand}"))
 
 
 _FLOAT_INFER = {"conv_integer": _conv_infer, "matmul_integer": _matmul_infer}

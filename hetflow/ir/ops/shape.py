@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from fractions import Fraction
 
 import numpy as np
 
 from hetflow.ir.dtypes import DType
+from hetflow.ir.errors import InputError
 from hetflow.ir.graph import Node
 from hetflow.ir.ops._util import broadcast_shapes, const_of, in_type, norm_axis
 from hetflow.ir.registry import REQUIRED, IRError, defop
-from hetflow.ir.types import MAX_RANK, Dim, TensorType, dim_floordiv, dim_mul
+from hetflow.ir.types import MAX_DIM, MAX_RANK, Dim, TensorType
 
 
 def _new_dim(node: Node, axis: int) -> str:
@@ -177,6 +177,8 @@ def _split_infer(node: Node) -> list[TensorType]:
        outputs=lambda attrs, n: len(attrs["sizes"]))
 def split(x: np.ndarray, *, axis: int, sizes: tuple[int, ...]) -> tuple[np.ndarray, ...]:
     """Cut ``x`` along ``axis`` into consecutive pieces of the given sizes."""
+    if sum(sizes) != x.shape[axis]:  # a symbolic dim, now bound: the sizes were checked against it only now
+        raise InputError(f"split: sizes {list(sizes)} do not add up to dim {axis} = {x.shape[axis]} of {list(x.shape)}")
     return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
 
@@ -200,6 +202,8 @@ def _slice_infer(node: Node) -> list[TensorType]:
         return [x]
     a = node.attrs
     out = list(x.shape)
+    if not out and a["axes"]:
+        raise IRError(f"node {node.name!r} (slice): a scalar has no axis to slice")
     for axis, start, end, step in zip(a["axes"], a["starts"], a["ends"], a["steps"]):
         axis = norm_axis(axis, len(out), node)
         if step == 0:
@@ -257,6 +261,8 @@ def _gather_infer(node: Node) -> list[TensorType]:
     x, idx = in_type(node, 0), in_type(node, 1)
     if x.shape is None or idx.shape is None:
         return [TensorType(x.dtype, None)]
+    if not x.shape:
+        raise IRError(f"node {node.name!r} (gather): the data must have rank 1 or more, got {x}")
     axis = norm_axis(node.attrs["axis"], len(x.shape), node)
     return [x.with_shape(x.shape[:axis] + idx.shape + x.shape[axis + 1:])]
 
@@ -337,14 +343,50 @@ def scatter_nd(x: np.ndarray, indices: np.ndarray, updates: np.ndarray, *, reduc
 
 
 # ------------------------------------------------------------------ pad / expand / tile
+def _fold_run_time_amounts(node: Node, attr: str, count: int, what: str) -> bool:
+    """Check the optional second input of a pad / tile whose amounts the graph computes at run time (``count``
+    integers); when it is constant by now (a specialization folded the shape computation) make it the static
+    attribute, one input from then on. False when it is still computed at run time."""
+    amounts = in_type(node, 1)
+    length = amounts.shape[0] if amounts.shape is not None and len(amounts.shape) == 1 else None
+    if amounts.dtype.numpy.kind not in "iu" or amounts.rank not in (None, 1) or (isinstance(length, int) and length != count):
+        raise IRError(f"node {node.name!r} ({node.op}): the run-time {what} must be {count} integers, got {amounts}")
+    given = const_of(node, 1)
+    if given is None:
+        return False
+    if given.size != count:
+        raise IRError(f"node {node.name!r} ({node.op}): the run-time {what} must be {count} integers, got {given.size}")
+    node.attrs[attr] = tuple(int(a) for a in given.reshape(-1))
+    del node.inputs[1]
+    return True
+
+
+def _amounts_at_run(node_op: str, given: np.ndarray | None, static: tuple[int, ...], count: int,
+                    what: str) -> tuple[int, ...]:
+    """The amounts a pad / tile runs with: the run-time input's values (checked), else the static attribute."""
+    if given is None:
+        return tuple(static)
+    flat = np.asarray(given).reshape(-1)
+    if flat.size != count or flat.dtype.kind not in "iu":
+        raise InputError(f"{node_op}: the {what} computed at run time are {flat.size} {flat.dtype} values; "
+                         f"need {count} integers")
+    return tuple(int(a) for a in flat)
+
+
 def _pad_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
+    pads = node.attrs["pads"]
     if x.shape is None:
         return [x]
-    pads = node.attrs["pads"]
     r = len(x.shape)
     if len(pads) != 2 * r:
         raise IRError(f"node {node.name!r} (pad): {len(pads)} pads for rank {r}; need {2 * r}")
+    if len(node.inputs) > 1 and not _fold_run_time_amounts(node, "pads", 2 * r, "pads"):
+        # still computed at run time: ``pads`` is a hint (-1 where unknown); an axis whose two pads are known 0 keeps
+        # its dim, every other one is known when the node runs
+        return [x.with_shape(tuple(d if pads[i] == 0 and pads[i + r] == 0 else _new_dim(node, i)
+                                   for i, d in enumerate(x.shape)))]
+    pads = node.attrs["pads"]
     return [x.with_shape(tuple(
         _dim_map(node, i, d, lambda n, i=i: n + pads[i] + pads[i + r], pads[i] + pads[i + r] == 0)
         for i, d in enumerate(x.shape)))]
@@ -354,17 +396,24 @@ _PAD_MODES = {"constant": "constant", "reflect": "reflect", "edge": "edge", "wra
 
 
 @defop("pad", family="shape", infer=_pad_infer, attrs={"pads": REQUIRED, "mode": "constant", "value": 0})
-def pad(x: np.ndarray, *, pads: tuple[int, ...], mode: str, value: float) -> np.ndarray:
-    """Pad (or, for negative pads, crop) each axis; pads = (begin_0, ..., begin_r-1, end_0, ..., end_r-1)."""
+def pad(x: np.ndarray, run_pads: np.ndarray | None = None, *, pads: tuple[int, ...], mode: str,
+        value: float) -> np.ndarray:
+    """Pad (or, for negative pads, crop) each axis; pads = (begin_0, ..., begin_r-1, end_0, ..., end_r-1), from
+    the attribute or, when the graph computes them at run time, the optional second input."""
     if mode not in _PAD_MODES:
         raise IRError(f"pad mode must be one of {sorted(_PAD_MODES)}; got {mode!r}")
     r = x.ndim
+    pads = _amounts_at_run("pad", run_pads, pads, 2 * r, "pads")
     begins, ends = pads[:r], pads[r:]
+    if run_pads is not None and any(n + b + e < 0 for n, b, e in zip(x.shape, begins, ends)):
+        raise InputError(f"pad: the pads {list(pads)} computed at run time crop more than the input {list(x.shape)} has")
     crop = tuple(slice(max(-b, 0), x.shape[i] - max(-e, 0)) for i, (b, e) in enumerate(zip(begins, ends)))
     widths = [(max(b, 0), max(e, 0)) for b, e in zip(begins, ends)]
     x = x[crop]
     if mode == "constant":
         return np.pad(x, widths, mode="constant", constant_values=np.asarray(value).astype(x.dtype))
+    if run_pads is not None and any(n == 0 and w != (0, 0) for n, w in zip(x.shape, widths)):
+        raise InputError(f"pad: {mode} padding of an empty axis (pads {list(pads)} computed at run time)")
     return np.pad(x, widths, mode=_PAD_MODES[mode])
 
 
@@ -389,13 +438,22 @@ def _tile_infer(node: Node) -> list[TensorType]:
         return [x]
     if len(reps) != len(x.shape):
         raise IRError(f"node {node.name!r} (tile): {len(reps)} repeats for rank {len(x.shape)}")
+    if len(node.inputs) > 1 and not _fold_run_time_amounts(node, "repeats", len(x.shape), "repeats"):
+        # still computed at run time: ``repeats`` is a hint (-1 where unknown, known when the node runs)
+        return [x.with_shape(tuple(_new_dim(node, i) if n < 0 else _dim_map(node, i, d, lambda k, n=n: k * n, n == 1)
+                                   for i, (d, n) in enumerate(zip(x.shape, reps))))]
+    reps = node.attrs["repeats"]
     dims = (_dim_map(node, i, d, lambda n, r=r: n * r, r == 1) for i, (d, r) in enumerate(zip(x.shape, reps)))
     return [x.with_shape(tuple(dims))]
 
 
 @defop("tile", family="shape", infer=_tile_infer, attrs={"repeats": REQUIRED})
-def tile(x: np.ndarray, *, repeats: tuple[int, ...]) -> np.ndarray:
-    """Repeat the whole tensor repeats[i] times along each dim i."""
+def tile(x: np.ndarray, run_repeats: np.ndarray | None = None, *, repeats: tuple[int, ...]) -> np.ndarray:
+    """Repeat the whole tensor repeats[i] times along each dim i (the attribute, or the optional second input
+    when the graph computes the repeats at run time)."""
+    repeats = _amounts_at_run("tile", run_repeats, repeats, x.ndim, "repeats")
+    if run_repeats is not None and any(n < 0 for n in repeats):
+        raise InputError(f"tile: the repeats {list(repeats)} computed at run time must not be negative")
     return np.tile(x, tuple(repeats))
 
 
@@ -403,6 +461,8 @@ def tile(x: np.ndarray, *, repeats: tuple[int, ...]) -> np.ndarray:
 def _depth_to_space_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
     bs = node.attrs["blocksize"]
+    if bs < 1:
+        raise IRError(f"node {node.name!r} (depth_to_space): blocksize {bs} must be positive")
     if x.shape is None:
         return [x]
     if len(x.shape) != 4:
@@ -431,6 +491,8 @@ def depth_to_space(x: np.ndarray, *, blocksize: int, mode: str) -> np.ndarray:
 def _space_to_depth_infer(node: Node) -> list[TensorType]:
     x = in_type(node, 0)
     bs = node.attrs["blocksize"]
+    if bs < 1:
+        raise IRError(f"node {node.name!r} (space_to_depth): blocksize {bs} must be positive")
     if x.shape is None:
         return [x]
     if len(x.shape) != 4:
@@ -456,211 +518,6 @@ def space_to_depth(x: np.ndarray, *, blocksize: int, mode: str) -> np.ndarray:
     else:
         raise IRError(f"space_to_depth mode must be DCR or CRD; got {mode!r}")
     return np.ascontiguousarray(y.reshape(n, c * bs * bs, h // bs, w // bs))
-
-
-# ------------------------------------------------------------------ resize
-def _resize_extent(attrs: dict, axis: int, rank: int) -> float:
-    """The fraction of input ``axis`` the output spans: the roi box's width for tf_crop_and_resize, else 1."""
-    roi = attrs.get("roi")
-    return float(roi[axis + rank] - roi[axis]) if roi else 1.0
-
-
-def scaled_size(n: int, scale: float, extent: float = 1.0) -> int:
-    """ONNX Resize's output size from scales: floor(input size * roi extent * scale)."""
-    return math.floor(n * extent * scale)
-
-
-def _scaled_dim(node: Node, axis: int, d: Dim, scale: float, extent: float) -> Dim:
-    """Output dim ``axis`` of a resize whose size follows from its scale: exact when the scale is a small fraction
-    p/q (floor(d * p / q) == (d * p) // q), a fresh symbol otherwise."""
-    if isinstance(d, int):
-        return scaled_size(d, scale, extent)
-    factor = scale * extent
-    ratio = Fraction(factor)
-    if factor <= 0 or ratio.denominator > 1024 or ratio.numerator > 1024:
-        return _new_dim(node, axis)
-    scaled = dim_floordiv(dim_mul(d, ratio.numerator), ratio.denominator)
-    return _new_dim(node, axis) if scaled is None else scaled
-
-
-def _resize_infer(node: Node) -> list[TensorType]:
-    x = in_type(node, 0)
-    sizes, scales = node.attrs["sizes"], node.attrs["scales"]
-    if len(scales) != len(sizes) or (x.shape is not None and len(sizes) != len(x.shape)):
-        raise IRError(f"node {node.name!r} (resize): {len(sizes)} sizes and {len(scales)} scales for rank "
-                      f"{len(x.shape) if x.shape is not None else len(sizes)}")
-    given = const_of(node, 1) if len(node.inputs) > 1 else None
-    wrong_size = given is not None and given.size != len(sizes)
-    if len(node.inputs) > 1 and (in_type(node, 1).dtype.numpy.kind not in "iu" or wrong_size):
-        raise IRError(f"node {node.name!r} (resize): the run-time sizes must be {len(sizes)} integers")
-    r = len(sizes)
-    shape = x.shape or (None,) * r
-    if given is not None and all(isinstance(d, int) and d > 0 for a, d in enumerate(shape) if scales[a] == 0):
-        # The run-time sizes are known now (a specialization folded them): the plain static form, one input.
-        fixed = [(int(given.reshape(-1)[a]), int(given.reshape(-1)[a]) / d) if sc == 0 else (s, sc)
-                 for a, (d, s, sc) in enumerate(zip(shape, sizes, scales))]
-        node.attrs["sizes"], node.attrs["scales"] = tuple(f[0] for f in fixed), tuple(f[1] for f in fixed)
-        del node.inputs[1]
-        return _resize_infer(node)
-
-    def dim(a: int, d: Dim | None, s: int, scale: float) -> Dim:
-        if s != -1:
-            return int(s)
-        if scale == 0:  # from the sizes input at run time
-            return int(given.reshape(-1)[a]) if given is not None else _new_dim(node, a)
-        return _new_dim(node, a) if d is None else _scaled_dim(node, a, d, scale, _resize_extent(node.attrs, a, r))
-
-    return [x.with_shape(tuple(dim(a, d, s, sc) for a, (d, s, sc) in enumerate(zip(shape, sizes, scales))))]
-
-
-def _source_coords(ctm: str, out_len: int, in_len: int, scale: float, roi: tuple[float, float]) -> np.ndarray:
-    """Where each output index samples the input, per ONNX coordinate_transformation_mode.
-
-    Computed in float32, as onnxruntime does, so that a coordinate landing on .5 rounds as it does there.
-    """
-    f = np.float32
-    y = np.arange(out_len, dtype=f)
-    s = f(scale)
-    if ctm in ("half_pixel", "pytorch_half_pixel"):
-        if ctm == "pytorch_half_pixel" and out_len <= 1:
-            return np.zeros(out_len, f)
-        return (y + f(0.5)) / s - f(0.5)
-    if ctm == "half_pixel_symmetric":
-        offset = f(in_len / 2) * (f(1) - f(out_len) / (s * f(in_len)))
-        # onnxruntime adds the shift in double precision here, rounding once at the end.
-        return (np.float64(offset) + (y.astype(np.float64) + 0.5) / np.float64(s) - 0.5).astype(f)
-    if ctm == "align_corners":
-        # As the ONNX reference (and so the conformance data): divide by the fractional target width
-        # scale * in_len in double precision; it is out_len when the scale came from sizes.
-        # onnxruntime divides by out_len - 1 instead.
-        width = scale * in_len
-        return np.zeros(out_len) if width == 1 else np.arange(out_len) * (in_len - 1) / (width - 1)
-    if ctm == "asymmetric":
-        return y / s
-    if ctm == "tf_half_pixel_for_nn":  # Resize-11 to -18 only
-        return (y + f(0.5)) / s
-    if ctm == "tf_crop_and_resize":
-        lo, hi = f(roi[0]), f(roi[1])
-        if out_len <= 1:
-            return np.full(out_len, f(0.5) * (lo + hi) * f(in_len - 1), f)
-        return lo * f(in_len - 1) + y * (hi - lo) * f(in_len - 1) / f(out_len - 1)
-    raise IRError(f"resize coordinate_transformation_mode {ctm!r} is not one of the ONNX modes")
-
-
-def _nearest_index(x: np.ndarray, nearest_mode: str) -> np.ndarray:
-    lo = np.floor(x)
-    frac = x - lo
-    if nearest_mode == "round_prefer_floor":
-        return np.where(frac <= 0.5, lo, lo + 1)
-    if nearest_mode == "round_prefer_ceil":
-        return np.where(frac < 0.5, lo, lo + 1)
-    if nearest_mode == "floor":
-        return lo
-    if nearest_mode == "ceil":
-        return np.ceil(x)
-    raise IRError(f"resize nearest_mode {nearest_mode!r} is not one of round_prefer_floor, round_prefer_ceil, floor, ceil")
-
-
-def _cubic(t: np.ndarray, a: float) -> np.ndarray:
-    """Keys' cubic convolution kernel with parameter ``a``."""
-    t = np.abs(t)
-    near = ((a + 2) * t - (a + 3)) * t * t + 1
-    far = ((a * t - 5 * a) * t + 8 * a) * t - 4 * a
-    return np.where(t <= 1, near, np.where(t < 2, far, 0.0))
-
-
-def _tap_weights(ratio: np.ndarray, mode: str, scale: float, a: float, antialias: bool) -> np.ndarray:
-    """Weights (out, taps) of the taps left of and right of each source point, ``ratio`` its offset in (0, 1]."""
-    if not antialias or scale >= 1:
-        offsets = np.arange(-1, 3) if mode == "cubic" else np.arange(0, 2)
-        s = 1.0
-    else:
-        # Downsampling with antialias widens the kernel by 1/scale (ONNX Resize-18).
-        s = scale
-        start = math.floor((-2 if mode == "cubic" else -1) / s) + 1
-        offsets = np.arange(start, 2 - start)
-    t = (offsets[None, :] - ratio[:, None]) * s
-    w = _cubic(t, a) if mode == "cubic" else np.clip(1 - np.abs(t), 0, 1)
-    return w / w.sum(axis=1, keepdims=True) if antialias and scale < 1 else w
-
-
-def resize_taps(in_len: int, out_len: int, scale: float, roi: tuple[float, float],
-                attrs: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Along one axis, per output position: the input indices it reads ``[out, taps]`` (clipped into the axis),
-    their weights, and where tf_crop_and_resize falls outside the input (None for the other modes).
-
-    The reference applies these below; code generators (cpu_c) write them into tables."""
-    src = _source_coords(attrs["coordinate_transformation_mode"], out_len, in_len, scale, roi).astype(np.float64)
-    if attrs["mode"] == "nearest":
-        idx = np.clip(_nearest_index(src, attrs["nearest_mode"]), 0, in_len - 1).astype(np.intp)
-        taps, w = idx[:, None], np.ones((out_len, 1))
-    elif attrs["mode"] in ("linear", "cubic"):
-        base = np.floor(src)
-        ratio = np.where(src == base, 1.0, src - base)  # an exact source point is the right tap of its left pair
-        w = _tap_weights(ratio, attrs["mode"], scale, attrs["cubic_coeff_a"], attrs["antialias"])
-        n = w.shape[1]
-        first = np.where(src == base, base - 1, base) - (n // 2 - 1)
-        taps = first[:, None].astype(np.int64) + np.arange(n)[None, :]
-        if attrs["exclude_outside"]:
-            w = np.where((taps < 0) | (taps >= in_len), 0.0, w)
-            total = w.sum(axis=1, keepdims=True)
-            w = w / np.where(total == 0, 1.0, total)
-        taps = np.clip(taps, 0, in_len - 1).astype(np.intp)
-    else:
-        raise IRError(f"resize mode must be nearest, linear or cubic; got {attrs['mode']!r}")
-    outside = (src < 0) | (src > in_len - 1) if attrs["coordinate_transformation_mode"] == "tf_crop_and_resize" else None
-    return taps, w, outside
-
-
-def resize_axes(shape: tuple[int, ...], attrs: dict, run_sizes: np.ndarray | None = None
-                ) -> list[tuple[int, int, float, tuple[float, float]]]:
-    """(axis, output size, scale, roi box) of every axis the resize changes, in order (``run_sizes``: the optional
-    second input of a resize whose sizes are given at run time)."""
-    r = len(shape)
-    roi = attrs["roi"] or (0.0,) * r + (1.0,) * r
-    axes = []
-    for axis, (size, scale) in enumerate(zip(attrs["sizes"], attrs["scales"])):
-        box = (roi[axis], roi[axis + r])
-        if size == -1 and scale == 0:  # ONNX's sizes given at run time: the scale is output / input
-            size = int(np.asarray(run_sizes).reshape(-1)[axis])
-            scale = size / shape[axis] if shape[axis] else 1.0
-        size = scaled_size(shape[axis], float(scale), box[1] - box[0]) if size == -1 else int(size)
-        if size == shape[axis] and math.isclose(scale, 1.0) and box == (0.0, 1.0):
-            continue
-        axes.append((axis, size, float(scale), box))
-    return axes
-
-
-def _resize_axis(x: np.ndarray, axis: int, out_len: int, scale: float, roi: tuple[float, float],
-                 attrs: dict) -> np.ndarray:
-    taps, w, outside = resize_taps(x.shape[axis], out_len, scale, roi, attrs)
-    bshape = (1,) * axis + (out_len,) + (1,) * (x.ndim - axis - 1)
-    if attrs["mode"] == "nearest":
-        y = np.take(x, taps[:, 0], axis=axis)
-    else:
-        y = sum(np.take(x, taps[:, t], axis=axis) * w[:, t].reshape(bshape) for t in range(w.shape[1]))
-    if outside is not None:
-        y = np.where(outside.reshape(bshape), attrs["extrapolation_value"], y)
-    return y
-
-
-@defop("resize", family="shape", infer=_resize_infer,
-       attrs={"sizes": REQUIRED, "scales": REQUIRED, "roi": None, "mode": "nearest",
-              "coordinate_transformation_mode": "half_pixel", "nearest_mode": "round_prefer_floor",
-              "cubic_coeff_a": -0.75, "exclude_outside": False, "extrapolation_value": 0.0, "antialias": False})
-def resize(x: np.ndarray, run_sizes: np.ndarray | None = None, **attrs: object) -> np.ndarray:
-    """ONNX Resize (opset 19 semantics), axis by axis. ``sizes`` is the output shape (-1: the size follows from
-    the input's at run time, floor(input size * roi extent * scale); with scale 1, the input's size; with scale
-    0, it is the optional second input's entry for that axis, and the scale is that size / the input's),
-    ``scales`` the per-axis scale that the coordinate transform divides by, ``roi`` (starts..., ends...)
-    the crop box for tf_crop_and_resize."""
-    y = x.astype(np.float64)
-    for axis, size, scale, box in resize_axes(x.shape, attrs, run_sizes):
-        y = _resize_axis(y, axis, size, scale, box, attrs)
-    if x.dtype.kind in "iu":
-        info = np.iinfo(x.dtype)
-        return np.clip(np.round(y), info.min, info.max).astype(x.dtype)
-    return y.astype(x.dtype)
 
 
 # ------------------------------------------------------------------ selection
@@ -712,7 +569,14 @@ def one_hot(indices: np.ndarray, values: np.ndarray, *, depth: int, axis: int) -
     return np.where(classes == idx, values[1], values[0]).astype(values.dtype)
 
 
-@defop("trilu", family="shape", infer=lambda node: [in_type(node, 0)], attrs={"upper": True, "k": 0})
+def _trilu_infer(node: Node) -> list[TensorType]:
+    x = in_type(node, 0)
+    if x.shape is not None and len(x.shape) < 2:  # NumPy would broadcast a vector to a square matrix
+        raise IRError(f"node {node.name!r} (trilu): the input must have rank 2 or more, got {x}")
+    return [x]
+
+
+@defop("trilu", family="shape", infer=_trilu_infer, attrs={"upper": True, "k": 0})
 def trilu(x: np.ndarray, *, upper: bool, k: int) -> np.ndarray:
     """Keep the upper (or lower) triangle of the last two dims from diagonal ``k``; zero the rest."""
     return np.triu(x, k) if upper else np.tril(x, k)
@@ -723,14 +587,26 @@ def _range_infer(node: Node) -> list[TensorType]:
     bounds = [const_of(node, i) for i in range(3)]
     if any(b is None for b in bounds):
         return [TensorType(start.dtype, (_new_dim(node, 0),))]
-    return [TensorType(start.dtype, range_(*bounds).shape)]  # type: ignore[arg-type]
+    return [TensorType(start.dtype, (range_length(*bounds)[3],))]  # type: ignore[misc]
+
+
+def range_length(start: np.ndarray, limit: np.ndarray, delta: np.ndarray) -> tuple[float, float, float, int]:
+    """(start, limit, delta, number of values) of a range, checked: three single values, a finite count."""
+    if any(np.size(b) != 1 for b in (start, limit, delta)):
+        raise IRError(f"range: start, limit and delta must each be one value, got {np.size(start)}, "
+                      f"{np.size(limit)} and {np.size(delta)}")
+    s, lim, d = start.item(), limit.item(), delta.item()
+    steps = (lim - s) / d if d != 0 else math.nan
+    if not math.isfinite(steps) or steps > MAX_DIM:
+        raise IRError(f"range: from {s} to {lim} by {d} is no sequence hetflow can hold (delta 0, not finite, "
+                      f"or over {MAX_DIM} values)")
+    return s, lim, d, max(math.ceil(steps), 0)
 
 
 @defop("range", family="shape", infer=_range_infer)
 def range_(start: np.ndarray, limit: np.ndarray, delta: np.ndarray) -> np.ndarray:
     """start, start + delta, ... up to (excluding) limit, in start's dtype."""
-    s, lim, d = start.item(), limit.item(), delta.item()
-    n = max(math.ceil((lim - s) / d), 0)
+    s, _, d, n = range_length(start, limit, delta)
     return (s + np.arange(n) * d).astype(start.dtype) if n else np.zeros(0, start.dtype)
 
 
@@ -832,6 +708,8 @@ def size(x: np.ndarray) -> np.ndarray:
 def _constant_of_shape_infer(node: Node) -> list[TensorType]:
     dtype = DType.of(node.attrs["dtype"])
     dims = const_of(node, 0)
+    if in_type(node, 0).rank not in (None, 1):
+        raise IRError(f"node {node.name!r} (constant_of_shape): the shape must be a 1-D tensor, got {in_type(node, 0)}")
     if dims is not None:
         return [TensorType(dtype, tuple(int(d) for d in dims.reshape(-1)))]
     s = in_type(node, 0).shape

@@ -4,6 +4,8 @@ the reference backend over shapes and attributes."""
 from __future__ import annotations
 
 import itertools
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -107,6 +109,40 @@ def test_a_gather_index_out_of_range_is_one_clear_error() -> None:
         exe.run({"i": np.array([0, -11, 2], np.int64)})
     out = exe.run({"i": np.array([0, 9, -10], np.int64)})  # the status does not stick
     assert next(iter(out.values())).shape == (3, 8)
+
+
+def test_the_gather_status_belongs_to_the_run_that_set_it() -> None:
+    """Two executables gathering on two threads at once, one always with a bad index: only that one raises,
+    every time (a process-wide status let a run see, or take, the other's error)."""
+    def gather_graph(name: str) -> Graph:
+        g = Graph(name)
+        i = g.add_input("i", "int64", (1 << 16,))
+        g.outputs = g.add_node("gather", [g.constant(rand(64, 16)), i], {"axis": 0}).outputs
+        return g
+
+    good, bad = (CpuCBackend().compile(gather_graph(n), fallback="error") for n in ("gather_good", "gather_bad"))
+    indices = RNG.integers(0, 64, 1 << 16)
+    wrong = indices.copy()
+    wrong[::7] = 64
+    rounds = 150
+    start = threading.Barrier(2)
+
+    def loop(exe: object, feed: np.ndarray) -> list[bool]:
+        start.wait()
+        raised = []
+        for _ in range(rounds):
+            try:
+                exe.run({"i": feed})  # type: ignore[attr-defined]
+                raised.append(False)
+            except InputError:
+                raised.append(True)
+        return raised
+
+    with ThreadPoolExecutor(2) as pool:
+        good_run = pool.submit(loop, good, indices)
+        bad_run = pool.submit(loop, bad, wrong)
+        assert not any(good_run.result()), "a run with valid indices saw the other thread's gather error"
+        assert all(bad_run.result()), "a run with a bad index lost its error to the other thread"
 
 
 # ---------------------------------------------------------------- pad

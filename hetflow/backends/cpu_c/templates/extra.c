@@ -9,15 +9,21 @@
 
 #include <stdlib.h>
 
-static int hf_status_code = 0;
+/* One status per calling thread: a graph's kernels run on the thread that called the graph, so two graphs run
+ * on two threads never see each other's error. A kernel takes its caller's slot before its parallel region
+ * (an OpenMP worker has its own thread-local copy) and its workers flag that slot. */
+static __thread int hf_status_code = 0;
 
-void hf_set_status(int code) { __atomic_store_n(&hf_status_code, code, __ATOMIC_RELAXED); }
+int* hf_status_slot(void) { return &hf_status_code; }
+
+static inline void hf_flag(int* slot, int code) { __atomic_store_n(slot, code, __ATOMIC_RELAXED); }
 
 int hf_take_status(void) { return __atomic_exchange_n(&hf_status_code, 0, __ATOMIC_RELAXED); }
 
 /* ------------------------------------------------------------------ gather */
 void hf_gather(const char* x, const void* idx, int idx64, long n_idx, long outer, long axis_len, long inner_bytes,
                char* y) {
+    int* status = hf_status_slot();
 #pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (outer * n_idx * inner_bytes > (1L << 18))
     for (long o = 0; o < outer; o++) {
         for (long j = 0; j < n_idx; j++) {
@@ -26,7 +32,7 @@ void hf_gather(const char* x, const void* idx, int idx64, long n_idx, long outer
             char* dst = y + (o * n_idx + j) * inner_bytes;
             if (k < 0 || k >= axis_len) {
                 memset(dst, 0, (size_t)inner_bytes);
-                hf_set_status(HF_STATUS_INDEX);
+                hf_flag(status, HF_STATUS_INDEX);
                 continue;
             }
             memcpy(dst, x + (o * axis_len + k) * inner_bytes, (size_t)inner_bytes);
@@ -39,6 +45,7 @@ void hf_gather_elements(int rank, const long* out_shape, const long* x_strides, 
                         const void* idx, int idx64, const char* x, char* y, long elem) {
     long total = 1;
     for (int d = 0; d < rank; d++) total *= out_shape[d];
+    int* status = hf_status_slot();
 #pragma omp parallel for num_threads(hf_get_threads()) schedule(static) if (total * elem > (1L << 18))
     for (long i = 0; i < total; i++) {
         long rest = i, offset = 0;
@@ -46,7 +53,7 @@ void hf_gather_elements(int rank, const long* out_shape, const long* x_strides, 
         if (k < 0) k += axis_len;
         if (k < 0 || k >= axis_len) {
             memset(y + i * elem, 0, (size_t)elem);
-            hf_set_status(HF_STATUS_INDEX);
+            hf_flag(status, HF_STATUS_INDEX);
             continue;
         }
         for (int d = rank - 1; d >= 0; d--) {

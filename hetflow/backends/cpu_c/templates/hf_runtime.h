@@ -135,9 +135,10 @@ static inline int64_t hf_imod(int64_t a, int64_t b) {
 }
 
 /* ------------------------------------------------------------------ extra.c: what real models need besides */
-/* A kernel that meets bad data (a gather index out of range) sets a status; the caller takes it after the call. */
+/* A kernel that meets bad data (a gather index out of range) flags the calling thread's status (the slot
+ * hf_status_slot gives); the caller takes it on the same thread after the call, so each run sees only its own. */
 enum { HF_STATUS_OK = 0, HF_STATUS_INDEX = 1 };
-void hf_set_status(int code);
+int* hf_status_slot(void);
 int hf_take_status(void);
 /* y[outer, n_idx, inner] = x[outer, idx[j] (negative: from the end), inner]; inner in bytes. */
 void hf_gather(const char* x, const void* idx, int idx64, long n_idx, long outer, long axis_len, long inner_bytes,

@@ -20,6 +20,14 @@ from hetflow.frontends.onnx.mappings.shape import _squeeze, _unsqueeze
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import DType, Value
 
+IMPORT_TABLE_ELEMENTS = 1 << 20
+"""Position tables (causal masks, key positions) up to this many entries are built as constants at import;
+larger ones are computed when the graph runs, so that no sequence length in a file sizes an import-time array."""
+
+MAX_UNROLLED_STEPS = 4096
+"""Static sequences up to this many steps (x directions) are unrolled at import, where each step's ops compile
+on any backend; longer or dynamic ones run as a loop over time (a few nodes per step would not fit in memory)."""
+
 # ------------------------------------------------------------------ helpers
 
 
@@ -83,14 +91,24 @@ def _add(ctx: Ctx, a: Value | None, b: Value) -> Value:
 
 
 def _positions(ctx: Ctx, q_len: int, kv_len: int, offset: int | Value) -> Value | np.ndarray:
-    """``(i + offset) - j`` for query i and key j: an array when the offset is a number, else a
-    [B, 1, q, kv] value from the per-batch offsets."""
-    i = np.arange(q_len, dtype=np.int64).reshape(q_len, 1)
-    j = np.arange(kv_len, dtype=np.int64)
+    """``(i + offset) - j`` for query i and key j: an array when the offset is a number and the table is small,
+    else a value ([B, 1, q, kv] from per-batch offsets) computed when the graph runs (so that no long sequence
+    makes the importer allocate a q x kv table)."""
+    if isinstance(offset, int) and q_len * kv_len <= IMPORT_TABLE_ELEMENTS:
+        return np.arange(q_len, dtype=np.int64).reshape(q_len, 1) + offset - np.arange(kv_len, dtype=np.int64)
+    i = ctx.emit("reshape", [_arange(ctx, q_len, "query_pos")], shape=(q_len, 1), allowzero=False)
+    j = _arange(ctx, kv_len, "key_pos")
     if isinstance(offset, int):
-        return i + offset - j
+        return ctx.emit("sub", [ctx.emit("add", [i, ctx.const(np.int64(offset))]), j])
     per_batch = ctx.emit("reshape", [offset], shape=(-1, 1, 1, 1), allowzero=False)
-    return ctx.emit("sub", [ctx.emit("add", [per_batch, ctx.const(i, name="query_pos")]), ctx.const(j, name="key_pos")])
+    return ctx.emit("sub", [ctx.emit("add", [per_batch, i]), j])
+
+
+def _arange(ctx: Ctx, n: int, name: str) -> Value:
+    """0 .. n-1 (int64): a constant when it is small, else made when the graph runs."""
+    if n <= IMPORT_TABLE_ELEMENTS:
+        return ctx.const(np.arange(n, dtype=np.int64), name=name)
+    return ctx.emit("range", [ctx.const(np.int64(0)), ctx.const(np.int64(n)), ctx.const(np.int64(1))])
 
 
 def _allowed(ctx: Ctx, diff: Value | np.ndarray, lo: int | None, hi: int | None) -> Value:
@@ -139,7 +157,7 @@ def _attention_bias(ctx: Ctx, dtype: DType, mask: Value | None, q_len: int | Non
             bias = _add(ctx, bias, _masked_where(ctx, _allowed(ctx, diff, lo, hi), dtype))
     if nonpad is not None:
         lengths = ctx.emit("reshape", [nonpad], shape=(-1, 1, 1, 1), allowzero=False)
-        valid = ctx.emit("less", [ctx.const(np.arange(kv_len, dtype=np.int64), name="key_pos"), lengths])
+        valid = ctx.emit("less", [_arange(ctx, kv_len, "key_pos"), lengths])
         bias = _add(ctx, bias, _masked_where(ctx, valid, dtype))
     return bias
 
@@ -211,7 +229,7 @@ def _attention(ctx: Ctx, q: Value, k: Value, v: Value, mask: Value | None, past_
     else:
         probs = _softmax(ctx, scores)
     probs = _narrow(ctx, probs, dtype)
-    y = ctx.emit("matmul", [probs, v])
+    y = ctx.emit("matmul", [probs, _narrow(ctx, v, dtype)])  # V may be another float type (T2); Y is Q's (T1)
     if rank == 3:
         y = ctx.emit("reshape", [ctx.emit("transpose", [y], perm=(0, 2, 1, 3))], shape=(0, 0, -1), allowzero=False)
     qk: Value | None = None
@@ -284,7 +302,10 @@ def _inline(ctx: Ctx, body: onnx.GraphProto, args: list[Value]) -> Value:
     scope.values.update(env)
     for index, node in enumerate(body.node):
         _import_node(scope, node, index, ctx.version, f"{ctx.where}: subgraph {body.name!r}")
-    return scope.values[body.output[0].name]
+    made = scope.values.get(body.output[0].name)
+    if made is None:
+        raise ctx.fail(f"subgraph {body.name!r}: its output {body.output[0].name!r} is made by no node")
+    return made
 
 
 @onnx_op(since=1, domain="ai.onnx.preview")
@@ -477,6 +498,8 @@ def TensorScatter(ctx: Ctx, past_cache: Value, update: Value, write_indices: Val
     if not update.type.is_static:
         raise ctx.fail(f"the update's shape must be known, got {update.type}")
     shape = update.type.shape
+    if len(shape) != rank:  # type: ignore[arg-type]
+        raise ctx.fail(f"the update {update.type} must have the cache's rank {rank}")
     steps = np.arange(shape[axis], dtype=np.int64).reshape([-1 if i == axis else 1 for i in range(rank)])  # type: ignore[index]
     index: Value = ctx.const(steps, name="update_steps")
     if write_indices is not None:
@@ -542,6 +565,9 @@ def LinearAttention(ctx: Ctx, query: Value, key: Value, value: Value, past_state
         raise ctx.fail(f"update_rule {update_rule!r} needs {'a' if gated else 'no'} decay and "
                        f"{'a' if delta else 'no'} beta input")
     steps = _dim(ctx, query, 1, "LinearAttention (unrolled over the sequence)")
+    if steps > MAX_UNROLLED_STEPS:
+        raise ctx.fail(f"LinearAttention is unrolled over the sequence; {steps} steps is more than "
+                       f"{MAX_UNROLLED_STEPS}")
     d_k = _dim(ctx, query, 2, "LinearAttention") // q_num_heads
     q, k, v = _per_head(ctx, query, q_num_heads), _per_head(ctx, key, kv_num_heads), _per_head(ctx, value, kv_num_heads)
     d_v = _dim(ctx, v, 3, "LinearAttention")
@@ -551,8 +577,11 @@ def LinearAttention(ctx: Ctx, query: Value, key: Value, value: Value, past_state
         decay = ctx.emit("reshape", [decay], shape=(0, 0, 0, d_k if per_key else 1, 1), allowzero=False)
     if beta is not None:  # [B, T, H or 1] -> [B, H or 1, T, 1]
         beta = _per_head(ctx, beta, _dim(ctx, beta, 2, "LinearAttention's beta"))
-    state = ctx.emit("cast", [past_state], to="float32") if past_state is not None else ctx.const(
-        np.zeros((_dim(ctx, query, 0, "LinearAttention"), kv_num_heads, d_k, d_v), np.float32), name="state")
+    if past_state is not None:
+        state = ctx.emit("cast", [past_state], to="float32")
+    else:  # zeros made as the graph runs when large (folded as emitted when small): no import-time allocation
+        dims = np.array([_dim(ctx, query, 0, "LinearAttention"), kv_num_heads, d_k, d_v], np.int64)
+        state = ctx.emit("constant_of_shape", [ctx.const(dims, name="state_shape")], value=0.0, dtype="float32")
     k_cols = ctx.emit("transpose", [k], perm=(0, 1, 3, 2))  # [B, H, d_k, T]
     factor = _scalar(ctx, scale or 1 / np.sqrt(d_k), DType.float32, "scale")
     outputs = []

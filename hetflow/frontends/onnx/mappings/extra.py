@@ -10,6 +10,7 @@ the mel filter bank are constants computed from their import-time parameters.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -267,14 +268,20 @@ def _max_unpool(ctx: Ctx, x: Value, indices: Value, output_shape: Value | None, 
     a larger output_shape pads that with zeros at the end of each dim, as the ONNX reference does."""
     rank = _rank(ctx, x, "MaxUnpool")
     r = len(kernel_shape)
+    if rank != r + 2:
+        raise ctx.fail(f"kernel_shape {list(kernel_shape)} does not fit input {x.type}")
+    _window_attrs(ctx, r, strides=strides, pads=pads)
     st = tuple(strides) if strides else (1,) * r
     pd = tuple(pads) if pads else (0,) * (2 * r)
     spatial = [(_dim(ctx, x, 2 + i, "MaxUnpool") - 1) * st[i] - pd[i] - pd[r + i] + kernel_shape[i] for i in range(r)]
     inferred = (_dim(ctx, x, 0, "MaxUnpool"), _dim(ctx, x, 1, "MaxUnpool"), *spatial)
     out = tuple(ctx.ints_of(output_shape, "output_shape") or inferred)
-    if len(out) != rank or any(o < i for o, i in zip(out, inferred)):
+    if len(out) != rank or any(o < i for o, i in zip(out, inferred)) or min(inferred) < 1:
         raise ctx.fail(f"output_shape {list(out)} must have rank {rank} and hold the unpooled {list(inferred)}")
-    zeros = ctx.const(np.zeros(int(np.prod(inferred)), x.type.dtype.numpy), name="unpool_zeros")
+    # the zeros are made when the graph runs: a constant would hold them in the graph (and a damaged shape in
+    # the file would allocate them at import)
+    size = ctx.const(np.array([math.prod(inferred)], np.int64), name="unpool_size")
+    zeros = ctx.emit("constant_of_shape", [size], value=0, dtype=x.type.dtype.value)
     flat = ctx.emit("scatter_elements", [zeros, ctx.emit("reshape", [indices], shape=(-1,), allowzero=False),
                                          ctx.emit("reshape", [x], shape=(-1,), allowzero=False)],
                     axis=0, reduction="none")
@@ -318,6 +325,14 @@ def RoiAlign_v16(ctx: Ctx, x: Value, rois: Value, batch_indices: Value, *,
                       coordinate_transformation_mode == "half_pixel")
 
 
+def _window_attrs(ctx: Ctx, spatial: int, **attrs: Ints) -> None:
+    """Window attributes given with one entry per spatial dim (pads: two)."""
+    for key, value in attrs.items():
+        want = 2 * spatial if key == "pads" else spatial
+        if value and len(value) != want:
+            raise ctx.fail(f"attribute '{key}' has {len(value)} entries, expected {want} for {spatial} spatial dim(s)")
+
+
 @onnx_op(since=19)
 def DeformConv(ctx: Ctx, x: Value, w: Value, offset: Value, b: Value | None = None, mask: Value | None = None, *,
                dilations: Ints = None, group: int = 1, kernel_shape: Ints = None, offset_group: int = 1,
@@ -332,8 +347,11 @@ def DeformConv(ctx: Ctx, x: Value, w: Value, offset: Value, b: Value | None = No
         raise ctx.fail(f"kernel_shape {list(kernel_shape)} disagrees with weight {w.type}")
     oh, ow = _dim(ctx, offset, 2, "DeformConv"), _dim(ctx, offset, 3, "DeformConv")
     g, k = int(offset_group), kh * kw
+    if g < 1 or group < 1:
+        raise ctx.fail(f"group ({group}) and offset_group ({g}) must be positive")
     if c % g or c % group or oc % group or _dim(ctx, offset, 1, "DeformConv") != 2 * g * k:
         raise ctx.fail(f"channels {c}, offset_group {g}, group {group} and offset {offset.type} do not fit")
+    _window_attrs(ctx, 2, strides=strides, dilations=dilations, pads=pads)
     (sh, sw), (dh, dw) = tuple(strides or (1, 1)), tuple(dilations or (1, 1))
     pad_h, pad_w = tuple(pads or (0, 0, 0, 0))[:2]
     dtype = x.type.dtype

@@ -518,9 +518,10 @@ def _dropout(ctx: Ctx, x: Value, bool_mask: bool = True) -> Value | list[Value]:
     y = ctx.emit("identity", [x])  # a node of its own, so that naming its output never renames x
     if not ctx.wants_output(1):
         return y
-    if x.type.is_static:
-        mask = ctx.const(np.ones(x.type.shape, dtype=bool if bool_mask else x.type.dtype.numpy),  # type: ignore[arg-type]
-                         name="mask")
+    if x.type.is_static:  # folded to a constant as it is emitted when small; a large one is made when it runs
+        dims = ctx.const(np.array(x.type.shape, np.int64).reshape(-1), name="mask_shape")
+        mask = ctx.emit("constant_of_shape", [dims], value=True if bool_mask else 1.0,
+                        dtype="bool" if bool_mask else x.type.dtype.value)
     else:  # shape known only at run time: a test that is true for every element, NaN included
         nan = ctx.emit("isnan", [x])
         mask = ctx.emit("logical_or", [nan, ctx.emit("logical_not", [nan])])

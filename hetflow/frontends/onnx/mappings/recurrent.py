@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hetflow.frontends.context import Ctx
-from hetflow.frontends.onnx.mappings.composite import _dim, _scalar
+from hetflow.frontends.onnx.mappings.composite import MAX_UNROLLED_STEPS, _dim, _scalar
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import DType, Graph, Value
 
@@ -212,9 +212,6 @@ def _clipped(ctx: Ctx, v: Value, clip: float | None) -> Value:
     return v if clip is None else ctx.emit("clip", [v], min=-float(clip), max=float(clip))
 
 
-MAX_UNROLLED_STEPS = 4096
-"""Static sequences up to this many steps (x directions) are unrolled at import, where each step's ops compile
-on any backend; longer or dynamic ones run as a loop over time (a few nodes per step would not fit in memory)."""
 
 Step = int | Value
 """A time step: its number (unrolled) or the loop body's iteration value."""
@@ -224,12 +221,14 @@ Acts = Callable[[Ctx], list[list[Activation]]]
 
 
 def _zero_state(ctx: Ctx, layer: _Layer) -> Value:
-    """A zero [B, H] state; with a dynamic batch, built from X's shape at run time."""
+    """A zero [B, H] state; with a dynamic batch, built from X's shape at run time. A small one is folded to a
+    constant as it is emitted; a large one is made when the graph runs (no size in a file allocates at import)."""
     dtype = layer.x.type.dtype
     if layer.batch is not None:
-        return ctx.const(np.zeros((layer.batch, layer.hidden), dtype.numpy), name="h0")
-    batch = ctx.emit("shape", [layer.x], start=1, end=2)
-    dims = ctx.emit("concat", [batch, ctx.const(np.array([layer.hidden], np.int64))], axis=0)
+        dims = ctx.const(np.array([layer.batch, layer.hidden], np.int64), name="h0_shape")
+    else:
+        batch = ctx.emit("shape", [layer.x], start=1, end=2)
+        dims = ctx.emit("concat", [batch, ctx.const(np.array([layer.hidden], np.int64))], axis=0)
     return ctx.emit("constant_of_shape", [dims], value=0.0, dtype=dtype.value)
 
 

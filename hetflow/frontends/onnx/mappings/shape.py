@@ -9,12 +9,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 from hetflow.frontends.context import Ctx
 from hetflow.frontends.onnx.importer import OnnxCtx
 from hetflow.frontends.onnx.symbolic import known, name_dims
 from hetflow.frontends.onnx.table import onnx_op
 from hetflow.ir import Value
-from hetflow.ir.types import Dim
+from hetflow.ir.ops.resize import RUN_SCALE
+from hetflow.ir.types import MAX_RANK, Dim
 
 
 def _shape_of(ctx: Ctx, x: Value, what: str) -> tuple[Dim, ...]:
@@ -170,8 +173,9 @@ def _reshape_at_run_time(ctx: Ctx, x: Value, shape: Value, dims: Sequence[Dim] |
     """A target that 0 / -1 cannot express statically (``view(b, h, w, c)`` of ``[b, h*w, c]``): the IR reshape
     reads it as its second input when it runs; what is known of it types the output."""
     length = shape.type.shape[0] if shape.type.shape is not None and len(shape.type.shape) == 1 else None
-    if not isinstance(length, int):
-        raise ctx.fail(f"the target shape %{shape.name} ({shape.type}) must be a 1-D tensor of known length")
+    if not isinstance(length, int) or length > MAX_RANK:
+        raise ctx.fail(f"the target shape %{shape.name} ({shape.type}) must be a 1-D tensor of known length "
+                       f"up to {MAX_RANK}")
     hint = tuple(d if isinstance(d, int) else -1 for d in dims) if dims is not None else (-1,) * length
     out = ctx.emit("reshape", [x, shape], shape=hint, allowzero=bool(allowzero))
     return out if dims is None else name_dims(out, dims)
@@ -215,6 +219,8 @@ def _given(values: Sequence[int] | None) -> Sequence[int] | None:
 def _split(ctx: Ctx, x: Value, axis: int, sizes: Sequence[int] | None, num_outputs: int | None = None) -> list[Value]:
     shape = _shape_of(ctx, x, "Split")
     axis = _axis(ctx, axis, len(shape))
+    if num_outputs is not None and num_outputs != len(ctx.outputs):
+        raise ctx.fail(f"num_outputs {num_outputs} differs from the node's {len(ctx.outputs)} outputs")
     n = num_outputs or len(ctx.outputs)
     if sizes is None:
         dim = shape[axis]
@@ -345,16 +351,53 @@ def Pad_v2(ctx: Ctx, x: Value, *, pads: Sequence[int], mode: str = "constant", v
     return _pad(ctx, x, pads, mode, value)
 
 
+def _amounts_vector(ctx: Ctx, v: Value, count: int, what: str) -> None:
+    """A pad / tile amount computed at run time must at least be a 1-D integer tensor of ``count`` entries."""
+    shape = v.type.shape
+    wrong_length = shape is not None and len(shape) == 1 and isinstance(shape[0], int) and shape[0] != count
+    if v.type.dtype.numpy.kind not in "iu" or shape is None or len(shape) != 1 or wrong_length:
+        raise ctx.fail(f"{what} %{v.name} ({v.type}) must be a 1-D integer tensor of {count} entries")
+
+
+def _pad_at_run_time(ctx: Ctx, x: Value, pads: Value, mode: str, value: float, axes: Sequence[int] | None) -> Value:
+    """Pads the graph computes (``F.pad(x, [0, W % 8])``): the IR pad reads them as its second input when it runs;
+    a specialization that makes them constant (shape arithmetic) folds them into the static form. With ``axes``,
+    the full [begins..., ends...] vector is gathered from the given pads and a trailing 0."""
+    if mode not in _PAD_MODES:
+        raise ctx.fail(f"pad mode {mode!r} is not one of {', '.join(_PAD_MODES)}")
+    rank = _rank(ctx, x, "Pad")
+    picked = list(range(rank)) if axes is None else [_axis(ctx, a, rank) for a in axes]
+    n = len(picked)
+    _amounts_vector(ctx, pads, 2 * n, "the pads")
+    contents = known(pads)
+    hint = [0 if contents is not None and d == 0 else -1 for d in contents.dims] if contents else [-1] * (2 * n)
+    if picked != list(range(rank)):
+        if len(set(picked)) != n:
+            raise ctx.fail(f"the axes {list(axes or ())} repeat an axis")
+        index, full_hint = [2 * n] * (2 * rank), [0] * (2 * rank)
+        for i, a in enumerate(picked):
+            index[a], index[a + rank] = i, i + n
+            full_hint[a], full_hint[a + rank] = hint[i], hint[i + n]
+        wide = ctx.emit("cast", [pads], to="int64")
+        padded = ctx.emit("concat", [wide, ctx.const(np.zeros(1, np.int64), name="no_pad")], axis=0)
+        pads, hint = ctx.emit("gather", [padded, ctx.const(np.array(index, np.int64), name="pad_axes")], axis=0), full_hint
+    return ctx.emit("pad", [x, pads], pads=tuple(hint), mode=mode, value=value)
+
+
 @onnx_op(since=11)
 def Pad_v11(ctx: Ctx, x: Value, pads: Value, constant_value: Value | None = None, *, mode: str = "constant") -> Value:
+    if pads.const is None:
+        return _pad_at_run_time(ctx, x, pads, mode, _pad_value(ctx, constant_value), None)
     return _pad(ctx, x, ctx.ints_of(pads, "the pads") or [], mode, _pad_value(ctx, constant_value))
 
 
 @onnx_op(since=18)
 def Pad_v18(ctx: Ctx, x: Value, pads: Value, constant_value: Value | None = None, axes: Value | None = None, *,
             mode: str = "constant") -> Value:
-    return _pad(ctx, x, ctx.ints_of(pads, "the pads") or [], mode, _pad_value(ctx, constant_value),
-                _given(ctx.ints_of(axes, "the axes")))
+    axes_list = _given(ctx.ints_of(axes, "the axes"))
+    if pads.const is None:
+        return _pad_at_run_time(ctx, x, pads, mode, _pad_value(ctx, constant_value), axes_list)
+    return _pad(ctx, x, ctx.ints_of(pads, "the pads") or [], mode, _pad_value(ctx, constant_value), axes_list)
 
 
 def _symbolic_expand_target(x: Value, dims: Sequence[Dim]) -> tuple[int, ...] | None:
@@ -402,7 +445,15 @@ def Expand(ctx: Ctx, x: Value, shape: Value) -> Value:
 
 @onnx_op(since=6)
 def Tile(ctx: Ctx, x: Value, repeats: Value) -> Value:
-    return ctx.emit("tile", [x], repeats=tuple(ctx.ints_of(repeats, "the repeats") or ()))
+    if repeats.const is not None:
+        return ctx.emit("tile", [x], repeats=tuple(ctx.ints_of(repeats, "the repeats") or ()))
+    # computed (``x.repeat(n, 1)`` with n from a shape or from data): the IR tile reads them when it runs, and a
+    # specialization that makes them constant folds them in; what is known of them now (-1: not) is the hint
+    rank = _rank(ctx, x, "Tile")
+    _amounts_vector(ctx, repeats, rank, "the repeats")
+    contents = known(repeats)
+    hint = [d if isinstance(d, int) and d >= 0 else -1 for d in contents.dims] if contents else [-1] * rank
+    return ctx.emit("tile", [x, repeats], repeats=tuple(hint))
 
 
 # ------------------------------------------------------------------ depth / space, selection
@@ -552,6 +603,9 @@ def Resize_v18(ctx: Ctx, x: Value, roi: Value | None = None, scales: Value | Non
             and coordinate_transformation_mode != "tf_crop_and_resize":
         return _resize_to_run_time_sizes(ctx, x, sizes, attrs)
     size_list = _given(ctx.ints_of(sizes, "the output sizes"))
+    if size_list is None and scales is not None and scales.const is None:
+        roi_list = _floats(ctx, roi, "the roi") if coordinate_transformation_mode == "tf_crop_and_resize" else None
+        return _resize_by_run_time_scales(ctx, x, scales, axes, roi_list, attrs)
     scale_list = None if size_list is not None else _floats(ctx, scales, "the scales")
     roi_list = _floats(ctx, roi, "the roi") if coordinate_transformation_mode == "tf_crop_and_resize" else None
     return _resize(ctx, x, scale_list, size_list, axes=axes, roi=roi_list,
@@ -583,3 +637,35 @@ def _resize_to_run_time_sizes(ctx: Ctx, x: Value, sizes: Value, attrs: dict[str,
     inputs = [x, sizes] if 0.0 in out_scales else [x]
     out = ctx.emit("resize", inputs, sizes=tuple(out_sizes), scales=tuple(out_scales), roi=None, **attrs)
     return out if contents is None or contents.scalar else name_dims(out, contents.dims)
+
+
+def _resize_by_run_time_scales(ctx: Ctx, x: Value, scales: Value, axes: Sequence[int] | None,
+                               roi: Sequence[float] | None, attrs: dict[str, object]) -> Value:
+    """Resize by scales the graph computes (``interpolate(scale_factor=...)`` with the factor from a tensor): the IR
+    resize reads each resized axis's scale (RUN_SCALE) from its second input when it runs, and a specialization that
+    makes them constant (shape arithmetic) folds them in. With ``axes``, the full per-dim vector is gathered from
+    the given scales and a trailing 1."""
+    if attrs["mode"] not in _RESIZE_MODES:
+        raise ctx.fail(f"mode {attrs['mode']!r} is not one of {', '.join(_RESIZE_MODES)}")
+    r = len(_shape_of(ctx, x, "Resize"))
+    picked = list(range(r)) if axes is None else [_axis(ctx, a, r) for a in axes]
+    shape = scales.type.shape
+    wrong_length = shape is not None and len(shape) == 1 and isinstance(shape[0], int) and shape[0] != len(picked)
+    if scales.type.dtype.numpy.kind != "f" or shape is None or len(shape) != 1 or wrong_length:
+        raise ctx.fail(f"the scales %{scales.name} ({scales.type}) must be a 1-D float tensor of {len(picked)} entries")
+    box = None
+    if attrs["coordinate_transformation_mode"] == "tf_crop_and_resize":
+        if roi is None or len(roi) != 2 * len(picked):
+            raise ctx.fail(f"tf_crop_and_resize needs an roi of {2 * len(picked)} values")
+        box = [0.0] * r + [1.0] * r
+        for i, a in enumerate(picked):
+            box[a], box[a + r] = float(roi[i]), float(roi[i + len(picked)])
+    if picked != list(range(r)):
+        if len(set(picked)) != len(picked):
+            raise ctx.fail(f"the axes {list(axes or ())} repeat an axis")
+        index = [picked.index(a) if a in picked else len(picked) for a in range(r)]
+        padded = ctx.emit("concat", [scales, ctx.const(np.ones(1, scales.type.dtype.numpy), name="no_scale")], axis=0)
+        scales = ctx.emit("gather", [padded, ctx.const(np.array(index, np.int64), name="scale_axes")], axis=0)
+    marks = tuple(RUN_SCALE if a in picked else 1.0 for a in range(r))
+    return ctx.emit("resize", [x, scales], sizes=(-1,) * r, scales=marks, roi=None if box is None else tuple(box),
+                    **attrs)
