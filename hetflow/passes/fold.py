@@ -71,19 +71,22 @@ def _become_constant(value: Value, array: np.ndarray) -> None:
     value.type = TensorType(declared, array.shape)
 
 
-def _refresh_types(nodes: list[Node], changed: set[int]) -> None:
-    """Sharpen the output types of nodes fed by a folded value: a constant knows its exact shape."""
-    for node in nodes:
-        if not any(v is not None and id(v) in changed for v in node.inputs):
-            continue
-        try:
-            types = get_op(node.op).infer_types(node)
-        except Exception:  # noqa: BLE001 - keep the types the graph was built with
-            continue
-        for out, new in zip(node.outputs, types):
-            if (new.is_static and not out.type.is_static) or (out.type.shape is None and new.shape is not None):
-                out.type = new
-                changed.add(id(out))
+def _sharpen(node: Node, changed: set[int]) -> None:
+    """Sharpen the output types of a node fed by a folded (or sharpened) value: a constant knows its exact shape.
+
+    Done as the sweep reaches the node, not after it: a ``shape`` downstream of a value that only becomes static
+    here (a loop whose carried state a folded ConstantOfShape sized; at batch 1 broadcasting keeps the symbol until
+    then) must see the static type when it is visited, or it stays a run-time node with everything it feeds."""
+    if not any(v is not None and id(v) in changed for v in node.inputs):
+        return
+    try:
+        types = get_op(node.op).infer_types(node)
+    except Exception:  # noqa: BLE001 - keep the types the graph was built with
+        return
+    for out, new in zip(node.outputs, types):
+        if (new.is_static and not out.type.is_static) or (out.type.shape is None and new.shape is not None):
+            out.type = new
+            changed.add(id(out))
 
 
 def _taken_branch(node: Node) -> Graph | None:
@@ -112,6 +115,7 @@ def constant_fold(graph: Graph) -> Graph:
             continue
         for body in node.bodies:
             constant_fold(body)
+        _sharpen(node, changed)
         results = _evaluate(node) if _foldable(node) else None
         if results is None:
             kept.append(node)
@@ -122,7 +126,5 @@ def constant_fold(graph: Graph) -> Graph:
             # was computed at run time takes its static form once the target is known.
             changed.add(id(out))
     graph.nodes = kept
-    if changed:
-        _refresh_types(kept, changed)
     return graph
 

@@ -42,7 +42,11 @@ Signature = tuple[tuple[str, tuple[int, ...]], ...]
 
 SHAPE_FOLD_PASSES = ("constant_fold", "dce")
 """What a specialized subgraph runs before it is compiled: shapes are static now, so ``shape`` nodes and the
-arithmetic on them fold to constants, and dce drops the nodes that leaves dead."""
+arithmetic on them fold to constants, and dce drops the nodes that leaves dead. One sweep folds every value
+computed only from shapes: ``specialize`` binds the input symbols in the types the importer derived from shape
+values (a ConstantOfShape of ``Shape(x)[0:1]`` is ``[1,64]`` at batch 1, not fresh symbols), and
+``constant_fold`` sharpens each node's types as it reaches it, so a ``shape`` downstream of a folded chain sees a
+static input."""
 
 EVICTIONS_LISTED = 8
 """How many of the latest evicted signatures the report names (all are counted)."""

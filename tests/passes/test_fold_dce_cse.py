@@ -250,3 +250,25 @@ def test_run_pipeline_forms_regions_after_cleanup():
     pipeline.run_pipeline(g, dump_after=["form_regions"], out=out)
     verify(g)
     assert all(n.region for n in g.nodes) and "# cse/" in out.getvalue()
+
+
+def test_a_shape_whose_input_a_fold_makes_static_folds_in_the_same_sweep():
+    """``h`` is built by a ConstantOfShape from ``x``'s shape but typed with fresh symbols (as re-inference types
+    it); ``x + h`` keeps one of them until h is a constant. The ``shape`` of that sum folds in one sweep only if
+    types sharpen as the sweep reaches each node, not after it: then nothing computed from shapes is left."""
+    g = Graph("late_static")
+    x = g.add_input("x", "float32", (1, 4))
+    n = g.add_node("slice", [g.add_node("shape", [x], {"start": 0, "end": None}).outputs[0]],
+                   {"starts": (0,), "ends": (1,), "axes": (0,), "steps": (1,)}).outputs[0]
+    h_shape = g.add_node("concat", [n, g.constant(np.array([4], np.int64), "width")], {"axis": 0}).outputs[0]
+    h = g.add_node("constant_of_shape", [h_shape], {"value": 0.5, "dtype": "float32"}).outputs[0]
+    h.type = h.type.with_shape(("h0", "h1"))
+    xh = g.add_node("add", [x, h]).outputs[0]
+    assert not xh.type.is_static
+    ones = g.add_node("constant_of_shape", [g.add_node("shape", [xh], {"start": 0, "end": None}).outputs[0]],
+                      {"value": 2.0, "dtype": "float32"}).outputs[0]
+    g.outputs.append(g.add_node("mul", [xh, ones], name="y").outputs[0])
+    run_passes(g, ("constant_fold", "dce"))
+    assert [node.op for node in g.nodes] == ["add", "mul"] and g.outputs[0].type.shape == (1, 4)
+    x1 = np.arange(4, dtype=np.float32).reshape(1, 4)
+    np.testing.assert_array_equal(_run(g, {"x": x1})[g.outputs[0].name], (x1 + 0.5) * 2)

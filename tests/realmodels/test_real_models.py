@@ -136,3 +136,27 @@ def test_a_feed_draws_its_dtype() -> None:
     assert Feed((2, 3), "int32", 0, 256).draw(rng).dtype == np.int32
     assert Feed((), "int64", value=16000).draw(rng).item() == 16000
     assert BY_KEY["magika"].feeds(1)["bytes"].shape == (3, 2048)
+
+
+SHAPE_ONLY_OPS = {"shape", "size", "constant_of_shape"}
+
+
+def test_hey_mycroft_specializations_fold_every_shape_computation(real_cache: Path) -> None:
+    """hey_mycroft (tf2onnx bidirectional LSTMs; zero states built by Shape -> ... -> ConstantOfShape) compiled
+    once for cpu_c with a symbolic batch: the plan specialized at batch 1 and at batch 4 has no shape-only node
+    left and nothing on the reference interpreter for a shape reason, and both match onnxruntime. (At batch 1
+    the second layer's state chain used to survive, leaving 23 nodes on the reference.)"""
+    model = BY_KEY["oww_hey_mycroft"]
+    path = fetch_or_skip(model, real_cache)
+    plan = hf.compile(hf.load(path), backend="cpu_c")
+    for which in (0, 1):
+        feeds = model.feeds(which)
+        where = f"{model.key} at {feeds['input_1'].shape}"
+        _check(model, plan.run(feeds), _onnxruntime(path, feeds), where)
+        (sub,) = plan.ran_subgraphs()
+        assert sub.graph is not None and not SHAPE_ONLY_OPS & {n.op for n in sub.graph.nodes}, where
+        rows = sub.executable.placement()
+        shape_bound = [f"{p.node} ({p.op}): {p.reason}" for p in rows if p.backend == "reference"
+                       and (p.op in SHAPE_ONLY_OPS or "shape" in (p.reason or ""))]
+        assert shape_bound == [], f"{where}: {shape_bound}"
+        assert all(p.backend == "cpu_c" for p in rows), where

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 from runtime.dynamic_models import batch_mlp, resolution_cnn, torch_exported
 
 import hetflow as hf
@@ -278,3 +279,49 @@ def test_a_saved_symbolic_plan_specializes_after_loading(tmp_path: Path) -> None
     loaded = hf.Plan.load(tmp_path / "plan")
     run_resolutions(model, loaded, ((8, 8), (10, 6), (8, 8)))
     assert (cache_of(loaded).compiles, cache_of(loaded).hits) == (2, 1)
+
+
+def zero_state_model() -> onnx.ModelProto:
+    """The chain tf2onnx writes for an RNN's zero initial state, then the same again on a value derived from it
+    (as hey_mycroft's second bidirectional layer does): x is ``[N,3,4]``, made time-major (so that the batch is
+    not the leading dim and cpu_c compiles per input shape); ``Shape(x)[0:1] ++ [4] -> ConstantOfShape`` is the
+    state h ``[N,4]``, added to every step; ``Shape`` of that sum ``-> ConstantOfShape`` scales it. Specialized
+    at batch 1, re-inference alone types h as two fresh symbols and ``[3,1,4] + h`` keeps one (1 broadcasts), so
+    the second chain survives unless the specialization keeps what the importer knew and folding sharpens types
+    as it goes."""
+    value = helper.make_tensor("zero", TensorProto.FLOAT, [1], [0.0])
+    one = helper.make_tensor("one", TensorProto.FLOAT, [1], [1.0])
+    nodes = [
+        helper.make_node("Transpose", ["x"], ["steps"], perm=[1, 0, 2]),
+        helper.make_node("Shape", ["x"], ["x_shape"]),
+        helper.make_node("Slice", ["x_shape", "start", "stop"], ["n"]),
+        helper.make_node("Concat", ["n", "width"], ["h_shape"], axis=0),
+        helper.make_node("ConstantOfShape", ["h_shape"], ["h"], value=value),
+        helper.make_node("Add", ["steps", "h"], ["sh"]),
+        helper.make_node("Shape", ["sh"], ["sh_shape"]),
+        helper.make_node("ConstantOfShape", ["sh_shape"], ["ones"], value=one),
+        helper.make_node("Mul", ["sh", "ones"], ["scaled"]),
+        helper.make_node("Tanh", ["scaled"], ["y"]),
+    ]
+    consts = [numpy_helper.from_array(np.array(v, np.int64), name)
+              for name, v in (("start", [0]), ("stop", [1]), ("width", [4]))]
+    graph = helper.make_graph(nodes, "zero_state", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [3, "N", 4])], consts)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_shape_chains_fold_at_every_batch_and_cpu_c_generates_the_rest(batch: int) -> None:
+    """After specialization nothing computed only from shapes is left (no shape or constant_of_shape node), and
+    cpu_c generates every node that consumed them: at batch 1 too, where broadcasting keeps a symbol until the
+    first chain has folded."""
+    model = zero_state_model()
+    plan = hf.compile(hf.load(model), backend="cpu_c")
+    x = sample((batch, 3, 4), seed=batch)
+    np.testing.assert_allclose(plan.run({"x": x})["y"], oracle(model, x), rtol=1e-5, atol=1e-6)
+    (sub,) = plan.ran_subgraphs()
+    assert sub.graph is not None and not {"shape", "constant_of_shape"} & {n.op for n in sub.graph.nodes}
+    on_reference = [(p.node, p.reason) for p in sub.executable.placement() if p.backend != "cpu_c"]
+    assert on_reference == [], f"batch {batch}: {on_reference}"
