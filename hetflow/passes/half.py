@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hetflow.ir import Graph, Node, Value, verify
+from hetflow.ir import Graph, Node, Value
 from hetflow.passes.affine import batch_norm_affine
-from hetflow.passes.dce import dead_code_elimination
 from hetflow.passes.rewrite import RewriteState
 
 HALF = "float16"
@@ -112,23 +111,7 @@ def to_half(graph: Graph) -> tuple[Graph, HalfReport]:
     """A copy of ``graph`` with its ``REWRITES`` ops in float16, casts at the boundaries."""
     g = graph.copy()
     st = _State(g, g.users(), {id(v) for v in g.outputs}, HalfReport())
-    done: set[int] = set()
-    kept: list[Node] = []
-    for node in list(g.nodes):
-        if id(node) in done:
-            continue
-        rewrite = REWRITES.get(node.op)
-        group = rewrite(st, node) if rewrite is not None else None
-        if group is None:
-            kept.append(node)
-            continue
-        done.update(id(n) for n in group)
-        kept.extend(st.emitted)
-        st.emitted.clear()
-    g.nodes = kept
-    g.toposort()
-    dead_code_elimination(g)
-    verify(g)
+    st.rewrite_nodes(lambda node: REWRITES.get(node.op))
     return g, st.report
 
 

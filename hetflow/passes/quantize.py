@@ -30,12 +30,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from hetflow.ir import Graph, Node, Value, verify
+from hetflow.ir import Graph, Node, Value
 from hetflow.ir.errors import HetflowError
 from hetflow.ir.ops.quant import MULTIPLIER_BITS, fixed_point, lrn_table
 from hetflow.passes.affine import batch_norm_affine
 from hetflow.passes.calibrate import Statistics, collect_statistics
-from hetflow.passes.dce import dead_code_elimination
 from hetflow.passes.rewrite import RewriteState
 from hetflow.passes.scales import QMAX, ScaleChoice, estimated_error
 
@@ -377,25 +376,9 @@ def quantize(graph: Graph, stats: Statistics, choice: ScaleChoice | None = None,
     g = graph.copy()
     st = _State(g, dict(stats), choice, g.users(), {id(v) for v in g.outputs}, QuantReport(choice.method))
     skipped = set(skip)
-    done: set[int] = set()
-    kept: list[Node] = []
-    for node in list(g.nodes):
-        if id(node) in done:
-            continue
-        rewrite = REWRITES.get(node.op) if node.op in wanted and node.name not in skipped else None
-        group = rewrite(st, node) if rewrite is not None else None
-        if group is None:
-            kept.append(node)
-            if node.op in REWRITES:
-                st.report.kept_float.append(node.name)
-            continue
-        done.update(id(n) for n in group)
-        kept.extend(st.emitted)
-        st.emitted.clear()
-    g.nodes = kept
-    g.toposort()
-    dead_code_elimination(g)  # the float ops the rewrite replaced feed nothing now
-    verify(g)
+    untouched = st.rewrite_nodes(lambda node: REWRITES.get(node.op) if node.op in wanted and node.name not in skipped
+                                 else None)
+    st.report.kept_float += [node.name for node in untouched if node.op in REWRITES]
     return g, st.report
 
 
