@@ -62,13 +62,13 @@ def _run_length(shape: tuple[int, ...], perm: tuple[int, ...]) -> int:
     return run
 
 
-def op_items(node: Node) -> int:
+def op_items(node: Node, cls: str | None = None) -> int:
     """Outer iterations the host kernels set up one at a time for ``node`` (0 where the cost is all throughput):
     output planes of a depthwise convolution or a pooling, contiguous runs of a row-keeping permutation."""
     shape = node.outputs[0].type.shape if node.outputs else None
     if not shape or not all(isinstance(d, int) for d in shape):
         return 0
-    cls = op_class(node)
+    cls = cls or op_class(node)
     if cls in ("depthwise", "pool") and len(shape) >= 3:
         return int(np.prod(shape[:2]))
     if node.op == "transpose" and cls == "memory":
@@ -113,7 +113,7 @@ class Calibration:
         cls = op_class(node)
         compute = opdef.flop_count(node) / (peak * self.compute_eff.get(cls, self.compute_eff["conv"]))
         memory = (read + written) / (desc.memory.bandwidth * self.memory_eff.get(cls, self.memory_eff["memory"]))
-        setup = self.per_item.get(cls, 0.0) * op_items(node)
+        setup = self.per_item[cls] * op_items(node, cls) if cls in self.per_item else 0.0
         return Estimate(self.overhead[cls] + setup + max(compute, memory), source)
 
 
@@ -227,7 +227,7 @@ def calibrate(compile: Compile, host: MachineDescription, repeats: int = 60) -> 
         by_bytes = cls in MEMORY_CLASSES or kind == "streams"
         ideal = (sum(opdef.bytes_moved(node)) / host.memory.bandwidth if by_bytes
                  else opdef.flop_count(node) / (host.peak(compute_dtype(node)) or 1.0))
-        samples.setdefault((cls, by_bytes), []).append(_Sample(op_items(node), ideal, max(t - overhead[cls], 1e-9)))
+        samples.setdefault((cls, by_bytes), []).append(_Sample(op_items(node, cls), ideal, max(t - overhead[cls], 1e-9)))
     per_item: dict[str, float] = {}
     compute_eff: dict[str, float] = {}
     memory_eff: dict[str, float] = {}
